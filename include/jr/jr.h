@@ -1,0 +1,155 @@
+/*  jr.h - public API of libjr: errors, the job, and the client  */
+#ifndef JR_JR_H
+#define JR_JR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*  Error codes. Functions return 0 or one of these (negative); the same
+    numbers are the codes carried by the wire protocol.  */
+#define JR_ERRORS(X)                                                          \
+    X (JR_OK, 0, "OK", "success")                                              \
+    X (JR_EMALFORMED, -1, "MALFORMED", "malformed message")                    \
+    X (JR_ETOOLARGE, -2, "TOO_LARGE", "message or field too large")            \
+    X (JR_EVERSION, -3, "BAD_VERSION", "unsupported protocol version")         \
+    X (JR_EUNKNOWN_TYPE, -4, "UNKNOWN_TYPE", "unknown message type")           \
+    X (JR_EINVALID, -5, "INVALID", "invalid argument or field")                \
+    X (JR_EQUEUE_FULL, -6, "QUEUE_FULL", "queue is full")                      \
+    X (JR_EUNKNOWN_PEER, -7, "UNKNOWN_PEER", "peer not known, say READY")      \
+    X (JR_ENOT_FOUND, -8, "NOT_FOUND", "no such job")                          \
+    X (JR_EDEADLINE, -9, "DEADLINE_EXCEEDED", "deadline exceeded")             \
+    X (JR_ECANCELLED, -10, "CANCELLED", "cancelled")                           \
+    X (JR_EUNKNOWN_TASK, -11, "UNKNOWN_TASK", "unknown task")                  \
+    X (JR_ETIMEOUT, -12, "TIMEOUT", "timed out waiting for an answer")         \
+    X (JR_EIO, -13, "IO", "input/output error")                                \
+    X (JR_ENOMEM, -14, "NO_MEMORY", "out of memory")                           \
+    X (JR_EINTERNAL, -15, "INTERNAL", "internal error")                        \
+    X (JR_ESTALE, -16, "STALE_ATTEMPT", "result of a superseded attempt")      \
+    X (JR_EDISK_FULL, -17, "DISK_FULL", "no space left to store")              \
+    X (JR_ETASK_FAILED, -18, "TASK_FAILED", "the task reported failure")
+
+typedef enum {
+#define JR_X_ENUM(sym, num, name, text) sym = num,
+    JR_ERRORS (JR_X_ENUM)
+#undef JR_X_ENUM
+} jr_error_t;
+
+//  Human text of an error code (borrowed, static).
+const char *jr_strerror (int code);
+//  Symbolic name of an error code, e.g. "DEADLINE_EXCEEDED" (borrowed, static).
+const char *jr_errname (int code);
+
+//  Job states.
+#define JR_STATES(X)                                                          \
+    X (JR_STATE_UNKNOWN, 0, "unknown")                                         \
+    X (JR_STATE_QUEUED, 1, "queued")                                           \
+    X (JR_STATE_SCHEDULED, 2, "scheduled")                                     \
+    X (JR_STATE_RUNNING, 3, "running")                                         \
+    X (JR_STATE_SUCCEEDED, 4, "succeeded")                                     \
+    X (JR_STATE_FAILED, 5, "failed")                                           \
+    X (JR_STATE_DEAD, 6, "dead")                                               \
+    X (JR_STATE_CANCELLED, 7, "cancelled")                                     \
+    X (JR_STATE_EXPIRED, 8, "expired")
+
+typedef enum {
+#define JR_X_ENUM(sym, num, name) sym = num,
+    JR_STATES (JR_X_ENUM)
+#undef JR_X_ENUM
+} jr_state_t;
+
+//  Name of a state, e.g. "running" (borrowed, static).
+const char *jr_state_name (int state);
+
+//  A run of bytes that somebody else owns.
+typedef struct {
+    const uint8_t *ptr;
+    size_t len;
+} jr_bytes_t;
+
+#define JR_ID_SIZE 16
+
+//  The job. Byte fields are borrowed views: into a decoded message, or into
+//  the same allocation as the job when a function returns a job you own.
+typedef struct {
+    uint8_t id[JR_ID_SIZE];  //  UUID v4, made by the client
+    jr_bytes_t task;         //  task name, UTF-8, not NUL-terminated
+    jr_bytes_t vars;         //  one msgpack map, raw bytes (empty = no vars)
+    int32_t priority;        //  higher runs first; ties run in arrival order
+    uint32_t timeout_ms;     //  deadline of one attempt; 0 = worker default
+    uint32_t max_attempts;   //  0 = broker default
+    uint32_t attempt;        //  1 for the first run
+    int32_t state;           //  jr_state_t
+    bool success;            //  what the task returned
+    jr_bytes_t payload;      //  the task's output
+    jr_bytes_t error;        //  error text when !success
+    jr_bytes_t worker;       //  "name@host" of the worker that ran it
+    int64_t created_us;      //  client clock, wall, microseconds since epoch
+    int64_t accepted_us;     //  broker, when journaled and acknowledged
+    int64_t dispatched_us;   //  broker, when sent to a worker
+    int64_t started_us;      //  worker, task start
+    int64_t completed_us;    //  worker, task end
+    int64_t ingested_us;     //  ingester, when stored
+} jr_job_t;
+
+//  Fill a fresh job: new UUID v4, task name (borrowed), created_us = now.
+void jr_job_init (jr_job_t *job, const char *task);
+//  Deep copy of a job in a single allocation; caller owns, free with
+//  jr_job_destroy. Returns NULL if out of memory.
+jr_job_t *jr_job_dup (const jr_job_t *job);
+//  Free a job returned by jr_job_dup or by the client; nulls the pointer.
+void jr_job_destroy (jr_job_t **job_p);
+//  Canonical UUID text (37 bytes with the NUL) of an id.
+void jr_id_format (const uint8_t id[JR_ID_SIZE], char out[37]);
+//  Parse canonical UUID text; 0 or JR_EINVALID.
+int jr_id_parse (const char *text, uint8_t id[JR_ID_SIZE]);
+
+//  ------------------------------------------------------------------------
+//  The client: talks to the broker (submit, status) and the ingester
+//  (results). Not thread-safe: one client per thread.
+
+typedef struct _jr_client_t jr_client_t;
+
+#define JR_DEFAULT_BROKER "tcp://127.0.0.1:5570"
+#define JR_DEFAULT_INGESTER "tcp://127.0.0.1:5572"
+
+//  Create a client. NULL endpoints mean $JR_BROKER / $JR_INGESTER, then the
+//  defaults above. Returns NULL on a bad endpoint.
+jr_client_t *jr_client_new (const char *broker, const char *ingester);
+//  Destroy a client; nulls the pointer.
+void jr_client_destroy (jr_client_t **self_p);
+//  How long to wait for an answer from the broker, default 5000 ms.
+void jr_client_set_timeout (jr_client_t *self, int timeout_ms);
+
+//  Submit one job and wait until the broker accepts it. The job's id is set
+//  if all zero, created_us if 0. Returns 0 or an error code.
+int jr_client_submit (jr_client_t *self, jr_job_t *job);
+//  Submit n jobs pipelined in batches; codes[i] (if not NULL) gets each
+//  job's answer. Returns 0 if all were accepted, else the first error.
+int jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes);
+
+//  Called by jr_client_wait_many for each stored result (job borrowed for
+//  the call only). Return false to stop waiting.
+typedef bool (jr_result_fn) (const jr_job_t *job, void *arg);
+//  Wait until the results of all n ids are stored, or timeout_ms passes
+//  (-1 = forever). Returns 0 when all arrived, JR_ETIMEOUT otherwise.
+int jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t n,
+                         int timeout_ms, jr_result_fn *fn, void *arg);
+//  Wait for one job's result; *result_p gets a job the caller owns.
+int jr_client_wait (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int timeout_ms,
+                    jr_job_t **result_p);
+//  Fetch a stored result without waiting; JR_ENOT_FOUND if none yet.
+int jr_client_result (jr_client_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **result_p);
+//  Ask the broker for a job's state (and attempt). JR_STATE_UNKNOWN if the
+//  broker does not hold it (finished jobs live in the ingester).
+int jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
+                      uint32_t *attempt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

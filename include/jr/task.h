@@ -1,0 +1,52 @@
+/*  task.h - what a task sees: its context (deadline, cancel, vars) and its output  */
+#ifndef JR_TASK_H
+#define JR_TASK_H
+
+#include <jr/jr.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  The context of one running attempt, like Go's context.Context: it carries
+//  the deadline and the cancel signal, and the job's vars. Owned by the
+//  worker; a task only borrows it for the duration of its call.
+typedef struct _jr_ctx_t jr_ctx_t;
+
+//  True once the attempt is cancelled or its deadline has passed.
+bool jr_ctx_done (const jr_ctx_t *ctx);
+//  Why it is done: 0 while running, JR_ECANCELLED or JR_EDEADLINE after.
+int jr_ctx_err (const jr_ctx_t *ctx);
+//  Milliseconds until the deadline (0 if passed, INT64_MAX if none).
+int64_t jr_ctx_time_left_ms (const jr_ctx_t *ctx);
+//  A file descriptor that becomes readable when the context is done, to put
+//  in poll() beside the task's own descriptors. Borrowed.
+int jr_ctx_fd (const jr_ctx_t *ctx);
+//  Sleep up to ms milliseconds, waking early when the context is done.
+//  Returns 0 after a full sleep, else jr_ctx_err().
+int jr_ctx_sleep (const jr_ctx_t *ctx, int64_t ms);
+//  The job being run (vars, attempt, id...). Borrowed.
+const jr_job_t *jr_ctx_job (const jr_ctx_t *ctx);
+
+//  Read a var of the job's msgpack map. Strings and binaries give bytes;
+//  integers accept any msgpack integer (and a decimal string for _int).
+//  Return 0, JR_ENOT_FOUND, or JR_EINVALID on a wrong type.
+int jr_vars_bytes (jr_bytes_t vars, const char *key, jr_bytes_t *out);
+int jr_vars_int (jr_bytes_t vars, const char *key, int64_t *out);
+
+//  Where a task writes its result.
+typedef struct _jr_out_t jr_out_t;
+//  Append bytes to the payload. Returns 0 or JR_ETOOLARGE past the limit.
+int jr_out_write (jr_out_t *out, const void *data, size_t size);
+//  Set the error text (printf format); the last call wins.
+void jr_out_errorf (jr_out_t *out, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+//  A task: run the job described by ctx, write its payload to out, return
+//  success. Must return soon after jr_ctx_done() becomes true.
+typedef bool (jr_task_fn) (jr_ctx_t *ctx, jr_out_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
