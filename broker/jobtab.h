@@ -1,0 +1,18 @@
+/*  jobtab.h - the broker's jobs by id: open addressing, no per-entry allocation  */
+#ifndef JR_BROKER_JOBTAB_H
+#define JR_BROKER_JOBTAB_H
+#include "broker/job.h"
+
+typedef struct _jr_jobtab_t jr_jobtab_t;
+
+jr_jobtab_t *jr_jobtab_new (void);
+//  Destroys the table and every job in it.
+void jr_jobtab_destroy (jr_jobtab_t **self_p);
+size_t jr_jobtab_size (const jr_jobtab_t *self);
+jr_bjob_t *jr_jobtab_find (const jr_jobtab_t *self, const uint8_t id[JR_ID_SIZE]);
+//  Insert a job whose id is not in the table (asserted). Takes no ownership
+//  until jr_jobtab_destroy.
+void jr_jobtab_insert (jr_jobtab_t *self, jr_bjob_t *job);
+//  Remove a job from the table (not freed); false if absent.
+bool jr_jobtab_remove (jr_jobtab_t *self, const jr_bjob_t *job);
+#endif
