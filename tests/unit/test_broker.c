@@ -1,0 +1,281 @@
+/*  test_broker.c - the broker's job table, queues, and its conversation with fake peers  */
+#include "broker/broker.h"
+#include "broker/jobtab.h"
+#include "broker/queue.h"
+#include "common/log.h"
+#include "proto/proto.h"
+#include <criterion/criterion.h>
+#include <czmq.h>
+#include <pthread.h>
+
+Test (jobtab, insert_find_remove_many)
+{
+    jr_jobtab_t *tab = jr_jobtab_new ();
+    enum { N = 50000 };
+    static jr_bjob_t *recs[N];
+    for (int i = 0; i < N; i++) {
+        jr_job_t job;
+        jr_job_init (&job, "t");
+        recs[i] = jr_bjob_new (&job, 0);
+        jr_jobtab_insert (tab, recs[i]);
+    }
+    cr_assert_eq (jr_jobtab_size (tab), N);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq (jr_jobtab_find (tab, recs[i]->id), recs[i]);
+    for (int i = 0; i < N; i += 2) {
+        cr_assert (jr_jobtab_remove (tab, recs[i]));
+        cr_assert_not (jr_jobtab_remove (tab, recs[i]));
+        jr_bjob_destroy (&recs[i]);
+    }
+    cr_assert_eq (jr_jobtab_size (tab), N / 2);
+    for (int i = 1; i < N; i += 2)
+        cr_assert_eq (jr_jobtab_find (tab, recs[i]->id), recs[i], "lost %d after removals", i);
+    uint8_t absent[JR_ID_SIZE] = {1, 2, 3};
+    cr_assert_null (jr_jobtab_find (tab, absent));
+    jr_jobtab_destroy (&tab);
+}
+
+Test (queue, priority_then_arrival)
+{
+    jr_queue_t queue = {0};
+    int prios[] = {0, 5, 0, 5, -1, 9, 0};
+    jr_bjob_t *recs[7];
+    for (int i = 0; i < 7; i++) {
+        jr_job_t job;
+        jr_job_init (&job, "t");
+        job.priority = prios[i];
+        recs[i] = jr_bjob_new (&job, 0);
+        recs[i]->seq = (uint64_t) i;
+        jr_queue_push (&queue, recs[i]);
+    }
+    cr_assert (jr_queue_remove (&queue, recs[6]));
+    int order[] = {5, 1, 3, 0, 2, 4};
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq (jr_queue_pop (&queue), recs[order[i]], "position %d", i);
+    cr_assert_null (jr_queue_pop (&queue));
+    for (int i = 0; i < 7; i++)
+        jr_bjob_destroy (&recs[i]);
+    jr_queue_free (&queue);
+}
+
+//  -------------------------------------------------------------------------
+//  A broker on a thread, with a fake worker and client over inproc.
+
+static jr_broker_t *s_broker;
+static pthread_t s_thread;
+
+static void *
+s_run (void *arg)
+{
+    jr_broker_run (arg);
+    return NULL;
+}
+
+static void
+s_start (int liveness_ms)
+{
+    jr_log_init ("broker", JR_LOG_WARN);
+    jr_broker_config_t config = JR_BROKER_CONFIG_DEFAULT;
+    config.clients = "inproc://clients";
+    config.workers = "inproc://workers";
+    config.heartbeat_ms = 100;
+    config.liveness_ms = liveness_ms;
+    s_broker = jr_broker_new (&config);
+    cr_assert_not_null (s_broker);
+    pthread_create (&s_thread, NULL, s_run, s_broker);
+}
+
+static void
+s_stop (void)
+{
+    jr_broker_stop (s_broker);
+    pthread_join (s_thread, NULL);
+    jr_broker_destroy (&s_broker);
+}
+
+static void
+s_send (zsock_t *sock, jr_msg_t *msg)
+{
+    cr_assert_eq (jr_msg_send (msg, zsock_resolve (sock), NULL, 0), 0);
+}
+
+//  Receive the next message of a type within timeout_ms. Heartbeats are
+//  skipped, and answered when the socket plays a live worker.
+static zframe_t *
+s_expect_ex (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms, bool alive)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0)
+            return NULL;
+        zsock_set_rcvtimeo (sock, (int) left);
+        zframe_t *frame = zframe_recv (sock);
+        if (!frame)
+            return NULL;
+        cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
+        if (msg->type == type)
+            return frame;
+        zframe_destroy (&frame);
+        if (msg->type != JR_MSG_HEARTBEAT)
+            cr_assert_fail ("expected %s, got %s", jr_msg_name (type), jr_msg_name (msg->type));
+        if (alive) {
+            jr_msg_t hb = {.type = JR_MSG_HEARTBEAT};
+            s_send (sock, &hb);
+        }
+    }
+}
+
+static zframe_t *
+s_expect (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms)
+{
+    return s_expect_ex (sock, msg, type, timeout_ms, true);
+}
+
+static zsock_t *
+s_worker (jr_msg_t *msg, const char *task, uint32_t slots)
+{
+    zsock_t *sock = zsock_new_dealer ("inproc://workers");
+    jr_msg_reset (msg, JR_MSG_READY);
+    msg->name = (jr_bytes_t) {(const uint8_t *) "fake", 4};
+    msg->host = (jr_bytes_t) {(const uint8_t *) "test", 4};
+    msg->slots = slots;
+    jr_msg_add_task (msg, (jr_bytes_t) {(const uint8_t *) task, strlen (task)});
+    s_send (sock, msg);
+    return sock;
+}
+
+static void
+s_submit (zsock_t *client, jr_msg_t *msg, int n, int priority, const char *task)
+{
+    jr_msg_reset (msg, JR_MSG_SUBMIT);
+    msg->tag = 7;
+    for (int i = 0; i < n; i++) {
+        jr_job_t *job = jr_msg_add_job (msg);
+        jr_job_init (job, task);
+        job->priority = priority;
+    }
+    s_send (client, msg);
+    zframe_t *reply = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
+    cr_assert_not_null (reply);
+    cr_assert_eq (msg->tag, 7);
+    cr_assert_eq (msg->nmarks, (uint32_t) n);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq (msg->marks[i].code, 0);
+    zframe_destroy (&reply);
+}
+
+//  Count jobs dispatched to a worker until it has been quiet for quiet_ms.
+static int
+s_drain_dispatch (zsock_t *worker, jr_msg_t *msg, int quiet_ms, jr_mark_t *first)
+{
+    int n = 0;
+    zframe_t *frame;
+    while ((frame = s_expect (worker, msg, JR_MSG_DISPATCH, quiet_ms))) {
+        if (n == 0 && first && msg->njobs)
+            jr_msg_add_mark (msg, msg->jobs[0].id, msg->jobs[0].attempt, 0), *first = msg->marks[0];
+        n += (int) msg->njobs;
+        zframe_destroy (&frame);
+    }
+    return n;
+}
+
+Test (broker, dispatch_never_exceeds_credit)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    s_submit (client, msg, 5, 0, "echo");
+    zsock_t *worker = s_worker (msg, "echo", 2);
+    jr_mark_t first;
+    cr_assert_eq (s_drain_dispatch (worker, msg, 300, &first), 2);
+    //  Each DONE gives one credit back.
+    jr_msg_reset (msg, JR_MSG_DONE);
+    jr_msg_add_mark (msg, first.id, first.attempt, JR_STATE_SUCCEEDED);
+    s_send (worker, msg);
+    cr_assert_eq (s_drain_dispatch (worker, msg, 300, NULL), 1);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker, higher_priority_first_and_unserved_task_waits)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    s_submit (client, msg, 1, 0, "echo");
+    s_submit (client, msg, 1, 0, "other");
+    s_submit (client, msg, 1, 9, "echo");
+    zsock_t *worker = s_worker (msg, "echo", 1);
+    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->njobs, 1);
+    cr_assert_eq (msg->jobs[0].priority, 9);
+    cr_assert_eq (msg->jobs[0].attempt, 1);
+    cr_assert_gt (msg->jobs[0].dispatched_us, 0);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker, silent_worker_is_forgotten_and_its_job_requeued)
+{
+    s_start (300);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    s_submit (client, msg, 1, 0, "echo");
+    zsock_t *silent = s_worker (msg, "echo", 1);
+    zframe_t *frame = s_expect_ex (silent, msg, JR_MSG_DISPATCH, 2000, false);
+    cr_assert_not_null (frame);
+    zframe_destroy (&frame);
+    zsock_t *other = s_worker (msg, "echo", 1);
+    frame = s_expect (other, msg, JR_MSG_DISPATCH, 5000);
+    cr_assert_not_null (frame, "the job never came back");
+    cr_assert_eq (msg->jobs[0].attempt, 2);
+    zframe_destroy (&frame);
+    //  The forgotten worker is told to introduce itself again.
+    jr_msg_reset (msg, JR_MSG_HEARTBEAT);
+    s_send (silent, msg);
+    frame = s_expect_ex (silent, msg, JR_MSG_ERROR, 2000, false);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->code, JR_EUNKNOWN_PEER);
+    zframe_destroy (&frame);
+    zsock_destroy (&silent);
+    zsock_destroy (&other);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker, malformed_and_status)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_send (client, "b", "\x93\x01\x02", (size_t) 3);
+    zframe_t *frame = s_expect (client, msg, JR_MSG_ERROR, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->code, JR_EMALFORMED);
+    zframe_destroy (&frame);
+    s_submit (client, msg, 1, 0, "echo");
+    uint8_t id[JR_ID_SIZE];
+    memcpy (id, msg->marks[0].id, JR_ID_SIZE);
+    jr_msg_reset (msg, JR_MSG_STATUS);
+    msg->tag = 3;
+    jr_msg_add_mark (msg, id, 0, 0);
+    jr_msg_add_mark (msg, (uint8_t[JR_ID_SIZE]) {9}, 0, 0);
+    s_send (client, msg);
+    frame = s_expect (client, msg, JR_MSG_STATE, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->nmarks, 2);
+    cr_assert_eq (msg->marks[0].code, JR_STATE_QUEUED);
+    cr_assert_eq (msg->marks[1].code, JR_STATE_UNKNOWN);
+    zframe_destroy (&frame);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
