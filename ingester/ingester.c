@@ -1,0 +1,754 @@
+/*  ingester.c - the ingester's loop: drain, store one batch, ACK after commit, answer FETCH  */
+#include "ingester/ingester.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "ingester/sink.h"
+#include "proto/proto.h"
+#include <czmq.h>
+#include <stdatomic.h>
+
+#define S_POLL_MS 100                   //  longest sleep, so expiries and stop run
+#define S_STATS_US (10 * 1000000LL)     //  stats line period
+#define S_RESULTS_SPLIT (JR_MAX_FRAME / 2)  //  a RESULTS is sent before it grows past this
+#define S_JOB_OVERHEAD 160              //  msgpack bytes of a job besides its byte fields
+#define S_STORED 1                      //  internal code: stored now, so waiters hear of it
+
+//  One message drained this turn. Kept until the end of the turn because the
+//  decoded views point into its body; allocated once and reused, never moved.
+typedef struct {
+    zmq_msg_t peer;       //  routing id
+    zmq_msg_t body;       //  the frame the decoded views point into
+    jr_msg_t *msg;        //  decoded RESULT or FETCH
+    int32_t *codes;       //  per job of a RESULT: ACK code, or S_STORED
+    uint32_t cap_codes;   //  allocated codes
+} entry_t;
+
+typedef struct _fetch_t fetch_t;
+
+//  A FETCH with ids still pending: it gets RESULTS as they are stored, and
+//  NOT_FOUND for the rest at its deadline.
+struct _fetch_t {
+    uint8_t peer[256];            //  routing id of the client (libzmq caps it at 255)
+    size_t peer_size;             //  its length
+    int64_t deadline_us;          //  monotonic
+    uint8_t (*ids)[JR_ID_SIZE];   //  ids parked for this fetch
+    bool *pending;                //  per id: still waiting
+    uint32_t nids;                //  ids parked
+    uint32_t npending;            //  ids still waiting
+    jr_msg_t *out;                //  RESULTS being filled this turn
+    size_t out_size;              //  its approximate encoded size
+    bool dirty;                   //  out has jobs to send at the end of the turn
+    fetch_t *prev, *next;         //  in the ingester's list of fetches
+};
+
+//  One fetch waiting for one id; an id's waiters form a list.
+typedef struct _waiter_t {
+    fetch_t *fetch;               //  who waits
+    uint32_t index;               //  which of its ids
+    struct _waiter_t *next;       //  next waiter for the same id
+} waiter_t;
+
+//  The item of the parked hash (id -> waiters), so the head can change in place.
+typedef struct {
+    waiter_t *head;
+} parked_t;
+
+//  Counters for the periodic stats line, reset after each line.
+typedef struct {
+    uint64_t stored, dup, stale, invalid, acks, malformed, bad, fetches, served, expired,
+        sendfail, batchfail;
+} stats_t;
+
+struct _jr_ingester_t {
+    zsock_t *router;              //  the one socket, for workers and clients
+    void *handle;                 //  its libzmq handle
+    char endpoint[256];           //  as bound (port resolved)
+    jr_sink_t *sink;              //  where results go
+    int batch_max;                //  results per transaction
+    size_t max_waiters;           //  bound on parked ids
+    atomic_bool stopping;         //  set by jr_ingester_stop
+    jr_msg_t *reply;              //  reused for ACK and immediate RESULTS
+    entry_t **entries;            //  messages drained this turn (a pool)
+    size_t nentries, cap_entries; //  in use, allocated
+    jr_job_t **found;             //  copies of stored results for one reply
+    size_t nfound, cap_found;     //  in use, allocated
+    zhashx_t *parked;             //  id -> parked_t
+    size_t nwaiters;              //  parked ids over all fetches
+    fetch_t *fetches;             //  all fetches with pending ids
+    fetch_t **dirty;              //  fetches with RESULTS to send this turn
+    size_t ndirty, cap_dirty;     //  in use, allocated
+    int64_t next_expiry_us;       //  earliest fetch deadline, or INT64_MAX
+    int64_t next_stats_us;        //  when the next stats line is due
+    stats_t stats;                //  since the last stats line
+};
+
+//  -------------------------------------------------------------------------
+//  The parked hash: 16-byte binary keys.
+
+static size_t
+s_id_hash (const void *key)
+{
+    //  Ids are random UUIDs, but fold all of them so crafted ones spread too.
+    uint64_t a, b;
+    memcpy (&a, key, 8);
+    memcpy (&b, (const uint8_t *) key + 8, 8);
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull)) * 0xFF51AFD7ED558CCDull;
+    return (size_t) (h ^ (h >> 32));
+}
+
+static int
+s_id_compare (const void *a, const void *b)
+{
+    return memcmp (a, b, JR_ID_SIZE);
+}
+
+static void *
+s_id_dup (const void *key)
+{
+    void *copy = malloc (JR_ID_SIZE);
+    assert (copy);
+    memcpy (copy, key, JR_ID_SIZE);
+    return copy;
+}
+
+static void
+s_id_free (void **key_p)
+{
+    free (*key_p);
+    *key_p = NULL;
+}
+
+static void
+s_parked_free (void **item_p)
+{
+    parked_t *parked = *item_p;
+    while (parked->head) {
+        waiter_t *next = parked->head->next;
+        free (parked->head);
+        parked->head = next;
+    }
+    free (parked);
+    *item_p = NULL;
+}
+
+//  -------------------------------------------------------------------------
+//  Construction
+
+jr_ingester_t *
+jr_ingester_new (const jr_ingester_config_t *cfg)
+{
+    jr_ingester_config_t c = cfg ? *cfg : (jr_ingester_config_t) {0};
+    c.bind = c.bind ? c.bind : JR_INGESTER_BIND;
+    c.db = c.db ? c.db : JR_INGESTER_DB;
+    c.sync = c.sync ? c.sync : JR_INGESTER_SYNC;
+    c.batch_max = c.batch_max ? c.batch_max : JR_INGESTER_BATCH;
+    c.max_waiters = c.max_waiters ? c.max_waiters : JR_INGESTER_MAX_WAITERS;
+    if (c.batch_max < 1 || c.max_waiters < 1) {
+        jr_error ("batch=%d max_waiters=%d: must be positive", c.batch_max, c.max_waiters);
+        return NULL;
+    }
+    jr_ingester_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->batch_max = c.batch_max;
+    self->max_waiters = (size_t) c.max_waiters;
+    atomic_init (&self->stopping, false);
+    self->next_expiry_us = INT64_MAX;
+    self->next_stats_us = jr_clock_mono_us () + S_STATS_US;
+    self->reply = jr_msg_new ();
+    self->parked = zhashx_new ();
+    assert (self->parked);
+    zhashx_set_key_hasher (self->parked, s_id_hash);
+    zhashx_set_key_comparator (self->parked, s_id_compare);
+    zhashx_set_key_duplicator (self->parked, s_id_dup);
+    zhashx_set_key_destructor (self->parked, s_id_free);
+    zhashx_set_destructor (self->parked, s_parked_free);
+
+    self->sink = jr_sink_new (c.db, c.sync);
+    if (!self->sink) {
+        jr_ingester_destroy (&self);
+        return NULL;
+    }
+    self->router = zsock_new (ZMQ_ROUTER);
+    assert (self->router);
+    self->handle = zsock_resolve (self->router);
+    //  A vanished peer must fail the send, not swallow it (see DESIGN traps).
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_maxmsgsize (self->router, JR_MAX_FRAME + 1024);
+    zsock_set_sndhwm (self->router, 100000);
+    zsock_set_rcvhwm (self->router, 100000);
+    //  ACKs queued at shutdown still get a second to leave.
+    zsock_set_linger (self->router, 1000);
+    zsock_set_heartbeat_ivl (self->router, 1000);
+    zsock_set_heartbeat_timeout (self->router, 3000);
+    if (zsock_bind (self->router, "%s", c.bind) == -1) {
+        jr_error ("bind=%s error=\"%s\": cannot bind", c.bind, zmq_strerror (zmq_errno ()));
+        jr_ingester_destroy (&self);
+        return NULL;
+    }
+    size_t size = sizeof self->endpoint;
+    if (zmq_getsockopt (self->handle, ZMQ_LAST_ENDPOINT, self->endpoint, &size) != 0)
+        snprintf (self->endpoint, sizeof self->endpoint, "%s", c.bind);
+    jr_info ("bind=%s db=%s sync=%s batch=%d: listening", self->endpoint, c.db, c.sync,
+             c.batch_max);
+    return self;
+}
+
+static void
+s_fetch_destroy (jr_ingester_t *self, fetch_t *fetch)
+{
+    if (fetch->prev)
+        fetch->prev->next = fetch->next;
+    else
+        self->fetches = fetch->next;
+    if (fetch->next)
+        fetch->next->prev = fetch->prev;
+    jr_msg_destroy (&fetch->out);
+    free (fetch->ids);
+    free (fetch->pending);
+    free (fetch);
+}
+
+void
+jr_ingester_destroy (jr_ingester_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        jr_ingester_t *self = *self_p;
+        //  Parked clients hear nothing: they time out and ask again.
+        while (self->fetches)
+            s_fetch_destroy (self, self->fetches);
+        zhashx_destroy (&self->parked);
+        for (size_t i = 0; i < self->cap_entries; i++) {
+            jr_msg_destroy (&self->entries[i]->msg);
+            free (self->entries[i]->codes);
+            free (self->entries[i]);
+        }
+        free (self->entries);
+        free (self->found);
+        free (self->dirty);
+        jr_msg_destroy (&self->reply);
+        zsock_destroy (&self->router);
+        jr_sink_destroy (&self->sink);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+jr_ingester_stop (jr_ingester_t *self)
+{
+    atomic_store (&self->stopping, true);
+}
+
+const char *
+jr_ingester_endpoint (jr_ingester_t *self)
+{
+    return self->endpoint;
+}
+
+//  -------------------------------------------------------------------------
+//  Sending
+
+//  Every send goes through here: a failure is counted, never fatal. The
+//  worker resends unACKed results and the client asks again.
+static void
+s_send (jr_ingester_t *self, const jr_msg_t *msg, const void *peer, size_t peer_size)
+{
+    int rc = jr_msg_send (msg, self->handle, peer, peer_size);
+    if (rc) {
+        self->stats.sendfail++;
+        jr_debug ("msg=%s code=%s: send failed", jr_msg_name (msg->type), jr_errname (rc));
+    }
+}
+
+static size_t
+s_job_size (const jr_job_t *job)
+{
+    return S_JOB_OVERHEAD + job->task.len + job->vars.len + job->payload.len + job->error.len
+           + job->worker.len;
+}
+
+//  Append a job to a RESULTS; if the frame would grow too large, what is
+//  there goes first and the job starts the next RESULTS with the same tag.
+static void
+s_results_add (jr_ingester_t *self, jr_msg_t *out, size_t *out_size, const void *peer,
+               size_t peer_size, const jr_job_t *job)
+{
+    size_t size = s_job_size (job);
+    if (out->njobs && *out_size + size > S_RESULTS_SPLIT) {
+        s_send (self, out, peer, peer_size);
+        uint64_t tag = out->tag;
+        jr_msg_reset (out, JR_MSG_RESULTS);
+        out->tag = tag;
+        *out_size = 0;
+    }
+    *jr_msg_add_job (out) = *job;
+    *out_size += size;
+}
+
+//  -------------------------------------------------------------------------
+//  Parked fetches
+
+static void
+s_park (jr_ingester_t *self, fetch_t *fetch, const uint8_t id[JR_ID_SIZE])
+{
+    uint32_t index = fetch->nids++;
+    memcpy (fetch->ids[index], id, JR_ID_SIZE);
+    fetch->pending[index] = true;
+    fetch->npending++;
+    self->nwaiters++;
+    parked_t *parked = zhashx_lookup (self->parked, id);
+    if (!parked) {
+        parked = calloc (1, sizeof *parked);
+        assert (parked);
+        zhashx_insert (self->parked, id, parked);
+    }
+    waiter_t *waiter = malloc (sizeof *waiter);
+    assert (waiter);
+    *waiter = (waiter_t) {fetch, index, parked->head};
+    parked->head = waiter;
+}
+
+static void
+s_unpark (jr_ingester_t *self, fetch_t *fetch, uint32_t index)
+{
+    parked_t *parked = zhashx_lookup (self->parked, fetch->ids[index]);
+    assert (parked);
+    for (waiter_t **w = &parked->head; *w; w = &(*w)->next)
+        if ((*w)->fetch == fetch && (*w)->index == index) {
+            waiter_t *gone = *w;
+            *w = gone->next;
+            free (gone);
+            break;
+        }
+    fetch->pending[index] = false;
+    fetch->npending--;
+    self->nwaiters--;
+    if (!parked->head)
+        zhashx_delete (self->parked, fetch->ids[index]);
+}
+
+static fetch_t *
+s_fetch_new (jr_ingester_t *self, const void *peer, size_t peer_size, uint64_t tag,
+             int64_t deadline_us, uint32_t max_ids)
+{
+    fetch_t *fetch = calloc (1, sizeof *fetch);
+    assert (fetch);
+    assert (peer_size <= sizeof fetch->peer);
+    memcpy (fetch->peer, peer, peer_size);
+    fetch->peer_size = peer_size;
+    fetch->deadline_us = deadline_us;
+    fetch->ids = malloc ((size_t) max_ids * JR_ID_SIZE);
+    fetch->pending = calloc (max_ids, sizeof *fetch->pending);
+    assert (fetch->ids && fetch->pending);
+    fetch->out = jr_msg_new ();
+    jr_msg_reset (fetch->out, JR_MSG_RESULTS);
+    fetch->out->tag = tag;
+    fetch->next = self->fetches;
+    if (self->fetches)
+        self->fetches->prev = fetch;
+    self->fetches = fetch;
+    if (deadline_us < self->next_expiry_us)
+        self->next_expiry_us = deadline_us;
+    return fetch;
+}
+
+//  A stored result reaches every fetch parked on its id.
+static void
+s_notify (jr_ingester_t *self, const jr_job_t *job)
+{
+    parked_t *parked = zhashx_lookup (self->parked, job->id);
+    if (!parked)
+        return;
+    for (waiter_t *w = parked->head; w; w = w->next) {
+        fetch_t *fetch = w->fetch;
+        fetch->pending[w->index] = false;
+        fetch->npending--;
+        self->nwaiters--;
+        s_results_add (self, fetch->out, &fetch->out_size, fetch->peer, fetch->peer_size, job);
+        self->stats.served++;
+        if (!fetch->dirty) {
+            fetch->dirty = true;
+            if (self->ndirty == self->cap_dirty) {
+                self->cap_dirty = self->cap_dirty ? self->cap_dirty * 2 : 64;
+                self->dirty = realloc (self->dirty, self->cap_dirty * sizeof *self->dirty);
+                assert (self->dirty);
+            }
+            self->dirty[self->ndirty++] = fetch;
+        }
+    }
+    zhashx_delete (self->parked, job->id);
+}
+
+//  Send what the stored results of this turn gave parked fetches; the views
+//  point into this turn's frames, so this runs before they are closed.
+static void
+s_flush_dirty (jr_ingester_t *self)
+{
+    for (size_t i = 0; i < self->ndirty; i++) {
+        fetch_t *fetch = self->dirty[i];
+        s_send (self, fetch->out, fetch->peer, fetch->peer_size);
+        uint64_t tag = fetch->out->tag;
+        jr_msg_reset (fetch->out, JR_MSG_RESULTS);
+        fetch->out->tag = tag;
+        fetch->out_size = 0;
+        fetch->dirty = false;
+        if (fetch->npending == 0)
+            s_fetch_destroy (self, fetch);
+    }
+    self->ndirty = 0;
+}
+
+//  Fetches past their deadline get NOT_FOUND for the ids still missing.
+static void
+s_expire (jr_ingester_t *self)
+{
+    int64_t now = jr_clock_mono_us ();
+    if (now < self->next_expiry_us)
+        return;
+    self->next_expiry_us = INT64_MAX;
+    fetch_t *next;
+    for (fetch_t *fetch = self->fetches; fetch; fetch = next) {
+        next = fetch->next;
+        if (fetch->deadline_us > now) {
+            if (fetch->deadline_us < self->next_expiry_us)
+                self->next_expiry_us = fetch->deadline_us;
+            continue;
+        }
+        for (uint32_t i = 0; i < fetch->nids; i++)
+            if (fetch->pending[i]) {
+                s_unpark (self, fetch, i);
+                jr_msg_add_mark (fetch->out, fetch->ids[i], 0, JR_ENOT_FOUND);
+                self->stats.expired++;
+            }
+        s_send (self, fetch->out, fetch->peer, fetch->peer_size);
+        s_fetch_destroy (self, fetch);
+    }
+}
+
+//  -------------------------------------------------------------------------
+//  One turn: drain, store, ACK, answer fetches
+
+static entry_t *
+s_entry_next (jr_ingester_t *self)
+{
+    if (self->nentries == self->cap_entries) {
+        size_t cap = self->cap_entries ? self->cap_entries * 2 : 64;
+        self->entries = realloc (self->entries, cap * sizeof *self->entries);
+        assert (self->entries);
+        for (size_t i = self->cap_entries; i < cap; i++) {
+            self->entries[i] = calloc (1, sizeof (entry_t));
+            assert (self->entries[i]);
+            self->entries[i]->msg = jr_msg_new ();
+        }
+        self->cap_entries = cap;
+    }
+    return self->entries[self->nentries];
+}
+
+static void
+s_entry_close (entry_t *entry)
+{
+    zmq_msg_close (&entry->peer);
+    zmq_msg_close (&entry->body);
+}
+
+//  Receive one whole message into the next entry. Returns false when
+//  nothing is left; *kept tells whether the entry holds a request to serve.
+static bool
+s_recv_one (jr_ingester_t *self, bool *kept)
+{
+    *kept = false;
+    entry_t *entry = s_entry_next (self);
+    zmq_msg_init (&entry->peer);
+    zmq_msg_init (&entry->body);
+    if (zmq_msg_recv (&entry->peer, self->handle, ZMQ_DONTWAIT) == -1) {
+        s_entry_close (entry);
+        return false;  //  EAGAIN: drained; EINTR: the loop looks at its flags
+    }
+    //  A multipart message arrives whole, so the other parts are there.
+    size_t frames = 1;
+    int more = zmq_msg_more (&entry->peer);
+    if (more && zmq_msg_recv (&entry->body, self->handle, ZMQ_DONTWAIT) != -1) {
+        frames++;
+        more = zmq_msg_more (&entry->body);
+    }
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_init (&extra);
+        if (zmq_msg_recv (&extra, self->handle, ZMQ_DONTWAIT) == -1)
+            more = 0;
+        else {
+            frames++;
+            more = zmq_msg_more (&extra);
+        }
+        zmq_msg_close (&extra);
+    }
+    if (frames != 2) {
+        self->stats.malformed++;
+        jr_debug ("frames=%zu: dropped a message that is not [routing-id, body]", frames);
+        s_entry_close (entry);
+        return true;
+    }
+    const void *peer = zmq_msg_data (&entry->peer);
+    size_t peer_size = zmq_msg_size (&entry->peer);
+    jr_msg_t *msg = entry->msg;
+    int rc = jr_msg_decode (msg, zmq_msg_data (&entry->body), zmq_msg_size (&entry->body));
+    const char *why = jr_strerror (rc);
+    if (rc == 0 && msg->type != JR_MSG_RESULT && msg->type != JR_MSG_FETCH) {
+        rc = JR_EUNKNOWN_TYPE;
+        why = "the ingester takes RESULT and FETCH only";
+    }
+    else if (rc == 0 && msg->type == JR_MSG_FETCH && msg->nmarks > JR_INGESTER_MAX_FETCH) {
+        rc = JR_ETOOLARGE;
+        why = "more than 10000 ids in one FETCH";
+    }
+    if (rc) {
+        self->stats.bad++;
+        jr_debug ("size=%zu code=%s: refused a message", zmq_msg_size (&entry->body),
+                  jr_errname (rc));
+        jr_msg_send_error (self->handle, peer, peer_size, msg->tag, rc, why);
+        s_entry_close (entry);
+        return true;
+    }
+    if (msg->type == JR_MSG_RESULT && entry->cap_codes < msg->njobs) {
+        entry->codes = realloc (entry->codes, msg->njobs * sizeof *entry->codes);
+        assert (entry->codes);
+        entry->cap_codes = msg->njobs;
+    }
+    self->nentries++;
+    *kept = true;
+    return true;
+}
+
+//  Refuse what no retry can fix, so the worker drops it instead of resending.
+static int
+s_validate (const jr_job_t *job)
+{
+    static const uint8_t nil_id[JR_ID_SIZE] = {0};
+    if (job->task.len == 0 || job->attempt == 0 || memcmp (job->id, nil_id, JR_ID_SIZE) == 0) {
+        char id[37];
+        jr_id_format (job->id, id);
+        jr_warn ("id=%s attempt=%u task_len=%zu: result refused (empty task, attempt 0 or nil id)",
+                 id, job->attempt, job->task.len);
+        return JR_EINVALID;
+    }
+    return 0;
+}
+
+//  Store every RESULT of the turn in one transaction; ACK only after COMMIT.
+static void
+s_store (jr_ingester_t *self)
+{
+    size_t nput = 0;
+    for (size_t e = 0; e < self->nentries; e++) {
+        entry_t *entry = self->entries[e];
+        if (entry->msg->type != JR_MSG_RESULT)
+            continue;
+        for (uint32_t i = 0; i < entry->msg->njobs; i++) {
+            entry->codes[i] = s_validate (&entry->msg->jobs[i]);
+            nput += entry->codes[i] == 0;
+        }
+    }
+    size_t nstored = 0, ndup = 0, nstale = 0;
+    if (nput) {
+        int64_t now = jr_clock_wall_us ();
+        int rc = jr_sink_begin (self->sink);
+        for (size_t e = 0; e < self->nentries && rc == 0; e++) {
+            entry_t *entry = self->entries[e];
+            if (entry->msg->type != JR_MSG_RESULT)
+                continue;
+            for (uint32_t i = 0; i < entry->msg->njobs && rc == 0; i++) {
+                if (entry->codes[i])
+                    continue;
+                jr_job_t *job = &entry->msg->jobs[i];
+                job->ingested_us = now;
+                job->state = job->success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
+                int put = jr_sink_put (self->sink, job);
+                if (put == JR_SINK_STORED) {
+                    entry->codes[i] = S_STORED;
+                    nstored++;
+                }
+                else if (put == JR_SINK_DUPLICATE)
+                    ndup++;
+                else if (put == JR_ESTALE) {
+                    char id[37];
+                    jr_id_format (job->id, id);
+                    jr_info ("id=%s attempt=%u: stale result refused, a newer attempt is stored",
+                             id, job->attempt);
+                    entry->codes[i] = JR_ESTALE;
+                    nstale++;
+                }
+                else
+                    rc = put;
+            }
+        }
+        if (rc == 0)
+            rc = jr_sink_commit (self->sink);
+        if (rc) {
+            //  Nothing is ACKed, so every worker resends and nothing is lost.
+            jr_error ("results=%zu code=%s error=\"%s\": batch not stored, nothing ACKed", nput,
+                      jr_errname (rc), jr_sink_errmsg (self->sink));
+            jr_sink_rollback (self->sink);
+            self->stats.batchfail++;
+            return;
+        }
+        self->stats.stored += nstored;
+        self->stats.dup += ndup;
+        self->stats.stale += nstale;
+    }
+    for (size_t e = 0; e < self->nentries; e++) {
+        entry_t *entry = self->entries[e];
+        jr_msg_t *msg = entry->msg;
+        if (msg->type != JR_MSG_RESULT)
+            continue;
+        jr_msg_reset (self->reply, JR_MSG_ACK);
+        for (uint32_t i = 0; i < msg->njobs; i++) {
+            int32_t code = entry->codes[i] == S_STORED ? 0 : entry->codes[i];
+            self->stats.invalid += code == JR_EINVALID;
+            jr_msg_add_mark (self->reply, msg->jobs[i].id, msg->jobs[i].attempt, code);
+        }
+        s_send (self, self->reply, zmq_msg_data (&entry->peer), zmq_msg_size (&entry->peer));
+        self->stats.acks++;
+    }
+    //  Backwards, so when one turn stored two attempts of an id, waiters get
+    //  the later one, which is the row that stays.
+    if (self->nwaiters && nstored)
+        for (size_t e = self->nentries; e-- > 0;) {
+            entry_t *entry = self->entries[e];
+            if (entry->msg->type != JR_MSG_RESULT)
+                continue;
+            for (uint32_t i = entry->msg->njobs; i-- > 0;)
+                if (entry->codes[i] == S_STORED)
+                    s_notify (self, &entry->msg->jobs[i]);
+        }
+}
+
+//  Answer a FETCH at once with what is stored; park the rest if it may wait.
+static void
+s_fetch (jr_ingester_t *self, entry_t *entry)
+{
+    const jr_msg_t *msg = entry->msg;
+    const void *peer = zmq_msg_data (&entry->peer);
+    size_t peer_size = zmq_msg_size (&entry->peer);
+    jr_msg_t *reply = self->reply;
+    jr_msg_reset (reply, JR_MSG_RESULTS);
+    reply->tag = msg->tag;
+    size_t reply_size = 0;
+    fetch_t *fetch = NULL;
+    bool refused = false;
+    self->stats.fetches++;
+    if (self->cap_found < msg->nmarks) {
+        self->found = realloc (self->found, msg->nmarks * sizeof *self->found);
+        assert (self->found);
+        self->cap_found = msg->nmarks;
+    }
+    self->nfound = 0;
+    for (uint32_t i = 0; i < msg->nmarks; i++) {
+        const uint8_t *id = msg->marks[i].id;
+        jr_job_t *job;
+        int rc = jr_sink_get (self->sink, id, &job);
+        if (rc == 0) {
+            self->found[self->nfound++] = job;
+            s_results_add (self, reply, &reply_size, peer, peer_size, job);
+            self->stats.served++;
+        }
+        else if (rc != JR_ENOT_FOUND) {
+            jr_error ("code=%s error=\"%s\": lookup failed", jr_errname (rc),
+                      jr_sink_errmsg (self->sink));
+            jr_msg_add_mark (reply, id, 0, rc);
+        }
+        else if (msg->wait_ms == 0 || self->nwaiters >= self->max_waiters) {
+            refused |= msg->wait_ms > 0;
+            jr_msg_add_mark (reply, id, 0, JR_ENOT_FOUND);
+        }
+        else {
+            if (!fetch)
+                fetch = s_fetch_new (self, peer, peer_size, msg->tag,
+                                     jr_clock_mono_us () + (int64_t) msg->wait_ms * 1000,
+                                     msg->nmarks);
+            s_park (self, fetch, id);
+            jr_msg_add_mark (reply, id, 0, 0);
+        }
+    }
+    if (refused)
+        jr_warn ("waiters=%zu: too many parked ids, answered NOT_FOUND at once", self->nwaiters);
+    s_send (self, reply, peer, peer_size);
+    for (size_t i = 0; i < self->nfound; i++)
+        jr_job_destroy (&self->found[i]);
+    self->nfound = 0;
+}
+
+static void
+s_turn (jr_ingester_t *self)
+{
+    size_t njobs = 0;
+    bool kept;
+    while (self->nentries < (size_t) self->batch_max && njobs < (size_t) self->batch_max
+           && s_recv_one (self, &kept))
+        if (kept && self->entries[self->nentries - 1]->msg->type == JR_MSG_RESULT)
+            njobs += self->entries[self->nentries - 1]->msg->njobs;
+    s_store (self);
+    //  After the commit, so a fetch sees this turn's results and never a
+    //  result that could still be rolled back.
+    for (size_t e = 0; e < self->nentries; e++)
+        if (self->entries[e]->msg->type == JR_MSG_FETCH)
+            s_fetch (self, self->entries[e]);
+    s_flush_dirty (self);
+    for (size_t e = 0; e < self->nentries; e++)
+        s_entry_close (self->entries[e]);
+    self->nentries = 0;
+}
+
+static void
+s_stats (jr_ingester_t *self)
+{
+    int64_t now = jr_clock_mono_us ();
+    if (now < self->next_stats_us)
+        return;
+    self->next_stats_us = now + S_STATS_US;
+    stats_t *s = &self->stats;
+    if (s->stored || s->dup || s->stale || s->invalid || s->acks || s->malformed || s->bad
+        || s->fetches || s->served || s->expired || s->sendfail || s->batchfail)
+        jr_info ("stored=%" PRIu64 " dup=%" PRIu64 " stale=%" PRIu64 " invalid=%" PRIu64
+                 " acks=%" PRIu64 " malformed=%" PRIu64 " bad=%" PRIu64 " fetches=%" PRIu64
+                 " served=%" PRIu64 " expired=%" PRIu64 " sendfail=%" PRIu64
+                 " batchfail=%" PRIu64 " parked=%zu: stats",
+                 s->stored, s->dup, s->stale, s->invalid, s->acks, s->malformed, s->bad,
+                 s->fetches, s->served, s->expired, s->sendfail, s->batchfail, self->nwaiters);
+    memset (s, 0, sizeof *s);
+}
+
+//  Sleep no longer than the next fetch deadline (and never over S_POLL_MS).
+static long
+s_timeout_ms (jr_ingester_t *self)
+{
+    if (self->next_expiry_us == INT64_MAX)
+        return S_POLL_MS;
+    int64_t left = (self->next_expiry_us - jr_clock_mono_us () + 999) / 1000;
+    return left < 0 ? 0 : left > S_POLL_MS ? S_POLL_MS : (long) left;
+}
+
+int
+jr_ingester_run (jr_ingester_t *self)
+{
+    assert (self);
+    zmq_pollitem_t item = {self->handle, 0, ZMQ_POLLIN, 0};
+    int rc = 0;
+    while (!zsys_interrupted && !atomic_load (&self->stopping)) {
+        int n = zmq_poll (&item, 1, s_timeout_ms (self));
+        if (n == -1) {
+            if (zmq_errno () == EINTR)
+                continue;  //  a signal: the loop condition decides
+            jr_error ("error=\"%s\": poll failed", zmq_strerror (zmq_errno ()));
+            rc = JR_EIO;
+            break;
+        }
+        if (n > 0)
+            s_turn (self);
+        s_expire (self);
+        s_stats (self);
+    }
+    jr_info ("bind=%s parked=%zu: stopping", self->endpoint, self->nwaiters);
+    return rc;
+}

@@ -1,0 +1,39 @@
+/*  ingester.h - the result ingester: RESULT batches into SQLite, ACK after commit, FETCH  */
+#ifndef JR_INGESTER_H
+#define JR_INGESTER_H
+#include <stdint.h>
+
+#define JR_INGESTER_BIND "tcp://*:5572"
+#define JR_INGESTER_DB "jr.db"
+#define JR_INGESTER_SYNC "full"
+#define JR_INGESTER_BATCH 10000
+#define JR_INGESTER_MAX_WAITERS 1000000  //  parked FETCH ids, all clients together
+#define JR_INGESTER_MAX_FETCH 10000      //  ids in one FETCH
+
+//  Configuration; a NULL string or a 0 number means the default above.
+typedef struct {
+    const char *bind;  //  endpoint of the ROUTER socket
+    const char *db;    //  SQLite database file
+    const char *sync;  //  SQLite synchronous mode: "full", "normal" or "off"
+    int batch_max;     //  most results stored in one transaction
+    int max_waiters;   //  bound on parked FETCH ids (tests make it small)
+} jr_ingester_config_t;
+
+typedef struct _jr_ingester_t jr_ingester_t;
+
+//  Bind the socket and open (or create) the database. Returns an ingester
+//  the caller owns, or NULL with a logged error if the configuration is
+//  bad, the endpoint cannot be bound or the database cannot be opened.
+jr_ingester_t *jr_ingester_new (const jr_ingester_config_t *cfg);
+//  Finish the current batch, close socket and database; nulls the pointer.
+void jr_ingester_destroy (jr_ingester_t **self_p);
+//  Run the event loop until zsys_interrupted is set or jr_ingester_stop is
+//  called. Returns 0 on a clean stop, JR_EIO if the socket failed.
+int jr_ingester_run (jr_ingester_t *self);
+//  Ask the loop to stop within one poll interval (about 100 ms). Safe from
+//  a signal handler or another thread.
+void jr_ingester_stop (jr_ingester_t *self);
+//  The endpoint actually bound, e.g. "tcp://127.0.0.1:41234" when the
+//  config asked for port * (borrowed, lives as long as the ingester).
+const char *jr_ingester_endpoint (jr_ingester_t *self);
+#endif

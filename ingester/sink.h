@@ -1,0 +1,36 @@
+/*  sink.h - where the ingester stores results (SQLite today), one transaction per batch  */
+#ifndef JR_INGESTER_SINK_H
+#define JR_INGESTER_SINK_H
+#include <jr/jr.h>
+
+typedef struct _jr_sink_t jr_sink_t;
+
+//  What jr_sink_put did with one result (besides negative error codes).
+typedef enum {
+    JR_SINK_STORED = 0,     //  new row, or a newer attempt replaced the row
+    JR_SINK_DUPLICATE = 1,  //  the same attempt is already stored: row unchanged
+} jr_sink_put_t;
+
+//  Open or create the database at path with a synchronous mode ("full",
+//  "normal", "off"). Returns the sink the caller owns, or NULL with a logged
+//  error.
+jr_sink_t *jr_sink_new (const char *path, const char *sync);
+//  Close the database (a pending transaction is rolled back); nulls the pointer.
+void jr_sink_destroy (jr_sink_t **self_p);
+//  Start a write transaction. 0, JR_EIO or JR_EDISK_FULL.
+int jr_sink_begin (jr_sink_t *self);
+//  Upsert one result, fenced by attempt, inside the transaction. Returns
+//  JR_SINK_STORED, JR_SINK_DUPLICATE, JR_ESTALE (an older attempt than the
+//  stored one: not stored), or JR_EIO / JR_EDISK_FULL (the transaction must
+//  be rolled back).
+int jr_sink_put (jr_sink_t *self, const jr_job_t *job);
+//  Commit the transaction: 0, JR_EIO or JR_EDISK_FULL (then roll back).
+int jr_sink_commit (jr_sink_t *self);
+//  Roll back the transaction, if any.
+void jr_sink_rollback (jr_sink_t *self);
+//  Look up a stored result. On 0, *job_p gets a copy the caller owns (free
+//  with jr_job_destroy), state SUCCEEDED or FAILED. JR_ENOT_FOUND, or JR_EIO.
+int jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p);
+//  The database's last error message (borrowed, until the next call).
+const char *jr_sink_errmsg (jr_sink_t *self);
+#endif

@@ -1,0 +1,312 @@
+/*  sink_sqlite.c - the SQLite sink: WAL, prepared statements, upsert fenced by attempt  */
+#include "ingester/sink.h"
+#include "common/log.h"
+#include <assert.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _jr_sink_t {
+    sqlite3 *db;              //  the connection, owned
+    sqlite3_stmt *begin;      //  BEGIN IMMEDIATE
+    sqlite3_stmt *commit;     //  COMMIT
+    sqlite3_stmt *rollback;   //  ROLLBACK
+    sqlite3_stmt *upsert;     //  insert, or replace an older attempt
+    sqlite3_stmt *attempt;    //  stored attempt of one id
+    sqlite3_stmt *get;        //  one whole stored result
+    bool in_txn;              //  between begin and commit/rollback
+};
+
+#define S_BUSY_TIMEOUT_MS 5000
+
+static const char *s_schema =
+    "CREATE TABLE IF NOT EXISTS results ("
+    " id TEXT PRIMARY KEY,"
+    " task TEXT NOT NULL,"
+    " vars BLOB,"
+    " success INTEGER NOT NULL,"
+    " payload BLOB,"
+    " error TEXT,"
+    " attempt INTEGER NOT NULL,"
+    " worker TEXT,"
+    " priority INTEGER,"
+    " timeout_ms INTEGER,"
+    " max_attempts INTEGER,"
+    " created_us INTEGER,"
+    " accepted_us INTEGER,"
+    " dispatched_us INTEGER,"
+    " started_us INTEGER,"
+    " completed_us INTEGER,"
+    " ingested_us INTEGER)";
+
+//  The WHERE makes the upsert a no-op for a resend or a stale attempt, so
+//  one statement covers the common case (a new id) and fencing together.
+static const char *s_upsert_sql =
+    "INSERT INTO results (id, task, vars, success, payload, error, attempt, worker,"
+    " priority, timeout_ms, max_attempts, created_us, accepted_us, dispatched_us,"
+    " started_us, completed_us, ingested_us)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+    " ON CONFLICT(id) DO UPDATE SET task = excluded.task, vars = excluded.vars,"
+    " success = excluded.success, payload = excluded.payload, error = excluded.error,"
+    " attempt = excluded.attempt, worker = excluded.worker, priority = excluded.priority,"
+    " timeout_ms = excluded.timeout_ms, max_attempts = excluded.max_attempts,"
+    " created_us = excluded.created_us, accepted_us = excluded.accepted_us,"
+    " dispatched_us = excluded.dispatched_us, started_us = excluded.started_us,"
+    " completed_us = excluded.completed_us, ingested_us = excluded.ingested_us"
+    " WHERE excluded.attempt > results.attempt";
+
+static const char *s_get_sql =
+    "SELECT task, vars, success, payload, error, attempt, worker, priority, timeout_ms,"
+    " max_attempts, created_us, accepted_us, dispatched_us, started_us, completed_us,"
+    " ingested_us FROM results WHERE id = ?1";
+
+//  SQLite's result code as one of ours: a full disk is worth telling apart.
+static int
+s_code (int rc)
+{
+    rc &= 0xff;
+    return rc == SQLITE_FULL ? JR_EDISK_FULL : JR_EIO;
+}
+
+static int
+s_exec (jr_sink_t *self, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec (self->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        jr_error ("sql=\"%.40s\" error=\"%s\": statement failed", sql, err ? err : "?");
+        sqlite3_free (err);
+        return JR_EIO;
+    }
+    return 0;
+}
+
+static int
+s_prepare (jr_sink_t *self, const char *sql, sqlite3_stmt **stmt)
+{
+    if (sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL)
+        != SQLITE_OK) {
+        jr_error ("error=\"%s\": cannot prepare statement", sqlite3_errmsg (self->db));
+        return JR_EIO;
+    }
+    return 0;
+}
+
+//  Run a statement that returns no rows, leaving it reset for reuse.
+static int
+s_step_done (sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : s_code (rc);
+}
+
+jr_sink_t *
+jr_sink_new (const char *path, const char *sync)
+{
+    assert (path && sync);
+    const char *pragma = NULL;
+    if (strcmp (sync, "full") == 0)
+        pragma = "PRAGMA synchronous=FULL";
+    else if (strcmp (sync, "normal") == 0)
+        pragma = "PRAGMA synchronous=NORMAL";
+    else if (strcmp (sync, "off") == 0)
+        pragma = "PRAGMA synchronous=OFF";
+    else {
+        jr_error ("sync=%s: must be full, normal or off", sync);
+        return NULL;
+    }
+    jr_sink_t *self = calloc (1, sizeof *self);
+    assert (self);
+    int rc = sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        jr_error ("db=%s error=\"%s\": cannot open database", path,
+                  self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc));
+        jr_sink_destroy (&self);
+        return NULL;
+    }
+    sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
+    //  journal_mode answers with the mode it got: a memory db cannot do WAL.
+    sqlite3_stmt *wal = NULL;
+    if (s_prepare (self, "PRAGMA journal_mode=WAL", &wal) == 0) {
+        rc = sqlite3_step (wal);
+        if (rc != SQLITE_ROW) {
+            jr_error ("db=%s error=\"%s\": cannot open database", path, sqlite3_errmsg (self->db));
+            sqlite3_finalize (wal);
+            jr_sink_destroy (&self);
+            return NULL;
+        }
+        const char *mode = (const char *) sqlite3_column_text (wal, 0);
+        if (!mode || strcmp (mode, "wal") != 0)
+            jr_warn ("db=%s journal_mode=%s: WAL not available", path, mode ? mode : "?");
+        sqlite3_finalize (wal);
+    }
+    if (s_exec (self, pragma) || s_exec (self, s_schema)
+        || s_prepare (self, "BEGIN IMMEDIATE", &self->begin)
+        || s_prepare (self, "COMMIT", &self->commit)
+        || s_prepare (self, "ROLLBACK", &self->rollback)
+        || s_prepare (self, s_upsert_sql, &self->upsert)
+        || s_prepare (self, "SELECT attempt FROM results WHERE id = ?1", &self->attempt)
+        || s_prepare (self, s_get_sql, &self->get)) {
+        jr_error ("db=%s: cannot open database", path);
+        jr_sink_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+jr_sink_destroy (jr_sink_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        jr_sink_t *self = *self_p;
+        if (self->in_txn)
+            jr_sink_rollback (self);
+        sqlite3_finalize (self->begin);
+        sqlite3_finalize (self->commit);
+        sqlite3_finalize (self->rollback);
+        sqlite3_finalize (self->upsert);
+        sqlite3_finalize (self->attempt);
+        sqlite3_finalize (self->get);
+        if (self->db && sqlite3_close (self->db) != SQLITE_OK)
+            jr_error ("error=\"%s\": cannot close database", sqlite3_errmsg (self->db));
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+jr_sink_begin (jr_sink_t *self)
+{
+    assert (!self->in_txn);
+    int rc = s_step_done (self->begin);
+    self->in_txn = rc == 0;
+    return rc;
+}
+
+int
+jr_sink_commit (jr_sink_t *self)
+{
+    assert (self->in_txn);
+    int rc = s_step_done (self->commit);
+    if (rc == 0)
+        self->in_txn = false;
+    return rc;
+}
+
+void
+jr_sink_rollback (jr_sink_t *self)
+{
+    //  After some errors SQLite has already rolled back; that is fine.
+    if (sqlite3_get_autocommit (self->db) == 0 && s_step_done (self->rollback) != 0)
+        jr_error ("error=\"%s\": rollback failed", sqlite3_errmsg (self->db));
+    self->in_txn = false;
+}
+
+static void
+s_bind_text (sqlite3_stmt *stmt, int col, jr_bytes_t text)
+{
+    //  An empty view may have a NULL pointer, which SQLite would store as NULL.
+    sqlite3_bind_text (stmt, col, text.len ? (const char *) text.ptr : "", (int) text.len,
+                       SQLITE_STATIC);
+}
+
+int
+jr_sink_put (jr_sink_t *self, const jr_job_t *job)
+{
+    assert (self->in_txn);
+    char id[37];
+    jr_id_format (job->id, id);
+    sqlite3_stmt *st = self->upsert;
+    sqlite3_bind_text (st, 1, id, 36, SQLITE_STATIC);
+    s_bind_text (st, 2, job->task);
+    if (job->vars.len)
+        sqlite3_bind_blob (st, 3, job->vars.ptr, (int) job->vars.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null (st, 3);
+    sqlite3_bind_int (st, 4, job->success ? 1 : 0);
+    if (job->payload.len)
+        sqlite3_bind_blob (st, 5, job->payload.ptr, (int) job->payload.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_zeroblob (st, 5, 0);
+    s_bind_text (st, 6, job->error);
+    sqlite3_bind_int64 (st, 7, job->attempt);
+    s_bind_text (st, 8, job->worker);
+    sqlite3_bind_int64 (st, 9, job->priority);
+    sqlite3_bind_int64 (st, 10, job->timeout_ms);
+    sqlite3_bind_int64 (st, 11, job->max_attempts);
+    sqlite3_bind_int64 (st, 12, job->created_us);
+    sqlite3_bind_int64 (st, 13, job->accepted_us);
+    sqlite3_bind_int64 (st, 14, job->dispatched_us);
+    sqlite3_bind_int64 (st, 15, job->started_us);
+    sqlite3_bind_int64 (st, 16, job->completed_us);
+    sqlite3_bind_int64 (st, 17, job->ingested_us);
+    int rc = s_step_done (st);
+    sqlite3_clear_bindings (st);  //  the views die with the batch
+    if (rc)
+        return rc;
+    if (sqlite3_changes (self->db) == 1)
+        return JR_SINK_STORED;
+
+    //  Nothing changed: the stored attempt is the same (a resend) or newer.
+    sqlite3_bind_text (self->attempt, 1, id, 36, SQLITE_STATIC);
+    int step = sqlite3_step (self->attempt);
+    int64_t stored = step == SQLITE_ROW ? sqlite3_column_int64 (self->attempt, 0) : -1;
+    sqlite3_reset (self->attempt);
+    if (step != SQLITE_ROW)
+        return s_code (step);
+    return stored == (int64_t) job->attempt ? JR_SINK_DUPLICATE : JR_ESTALE;
+}
+
+static jr_bytes_t
+s_column_bytes (sqlite3_stmt *stmt, int col, bool text)
+{
+    const void *ptr = text ? (const void *) sqlite3_column_text (stmt, col)
+                           : sqlite3_column_blob (stmt, col);
+    int len = sqlite3_column_bytes (stmt, col);
+    return (jr_bytes_t) {ptr, ptr ? (size_t) len : 0};
+}
+
+int
+jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
+{
+    char text[37];
+    jr_id_format (id, text);
+    sqlite3_stmt *st = self->get;
+    sqlite3_bind_text (st, 1, text, 36, SQLITE_STATIC);
+    int rc = sqlite3_step (st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset (st);
+        return rc == SQLITE_DONE ? JR_ENOT_FOUND : s_code (rc);
+    }
+    jr_job_t job = {0};
+    memcpy (job.id, id, JR_ID_SIZE);
+    job.task = s_column_bytes (st, 0, true);
+    job.vars = s_column_bytes (st, 1, false);
+    job.success = sqlite3_column_int (st, 2) != 0;
+    job.state = job.success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
+    job.payload = s_column_bytes (st, 3, false);
+    job.error = s_column_bytes (st, 4, true);
+    job.attempt = (uint32_t) sqlite3_column_int64 (st, 5);
+    job.worker = s_column_bytes (st, 6, true);
+    job.priority = (int32_t) sqlite3_column_int64 (st, 7);
+    job.timeout_ms = (uint32_t) sqlite3_column_int64 (st, 8);
+    job.max_attempts = (uint32_t) sqlite3_column_int64 (st, 9);
+    job.created_us = sqlite3_column_int64 (st, 10);
+    job.accepted_us = sqlite3_column_int64 (st, 11);
+    job.dispatched_us = sqlite3_column_int64 (st, 12);
+    job.started_us = sqlite3_column_int64 (st, 13);
+    job.completed_us = sqlite3_column_int64 (st, 14);
+    job.ingested_us = sqlite3_column_int64 (st, 15);
+    //  Column pointers die at the reset, so the caller gets a copy.
+    *job_p = jr_job_dup (&job);
+    sqlite3_reset (st);
+    assert (*job_p);
+    return 0;
+}
+
+const char *
+jr_sink_errmsg (jr_sink_t *self)
+{
+    return sqlite3_errmsg (self->db);
+}

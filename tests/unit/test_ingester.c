@@ -1,0 +1,697 @@
+/*  test_ingester.c - the ingester in-process: RESULT/ACK, fencing, FETCH, bad input  */
+#include "common/clock.h"
+#include "common/log.h"
+#include "ingester/ingester.h"
+#include "proto/proto.h"
+#include <criterion/criterion.h>
+#include <czmq.h>
+#include <pthread.h>
+#include <sqlite3.h>
+
+#define S_TIMEOUT_MS 5000  //  only a bound that turns a hang into a failure
+
+static char s_dir[64];
+static char s_db[128];
+static jr_ingester_t *s_ingester;
+static pthread_t s_thread;
+static zsock_t *s_worker;  //  DEALER playing a worker
+static zsock_t *s_client;  //  DEALER playing a client
+
+//  Vars of every test job: the msgpack map {"a": 1}.
+static const uint8_t s_vars[] = {0x81, 0xa1, 'a', 0x01};
+
+static void *
+s_run (void *arg)
+{
+    jr_ingester_run (arg);
+    return NULL;
+}
+
+static zsock_t *
+s_dealer (void)
+{
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    cr_assert (sock);
+    zsock_set_rcvtimeo (sock, S_TIMEOUT_MS);
+    zsock_set_linger (sock, 0);
+    cr_assert (zsock_connect (sock, "%s", jr_ingester_endpoint (s_ingester)) == 0);
+    return sock;
+}
+
+static void
+s_start (int batch_max, int max_waiters)
+{
+    jr_log_init ("ingester", JR_LOG_WARN);
+    snprintf (s_dir, sizeof s_dir, "/tmp/jr-test-ingester-XXXXXX");
+    cr_assert (mkdtemp (s_dir));
+    snprintf (s_db, sizeof s_db, "%s/jr.db", s_dir);
+    jr_ingester_config_t cfg = {.bind = "tcp://127.0.0.1:*", .db = s_db, .sync = "normal",
+                                .batch_max = batch_max, .max_waiters = max_waiters};
+    s_ingester = jr_ingester_new (&cfg);
+    cr_assert (s_ingester);
+    cr_assert (pthread_create (&s_thread, NULL, s_run, s_ingester) == 0);
+    s_worker = s_dealer ();
+    s_client = s_dealer ();
+}
+
+static void
+setup (void)
+{
+    s_start (0, 0);
+}
+
+static void
+teardown (void)
+{
+    zsock_destroy (&s_worker);
+    zsock_destroy (&s_client);
+    if (s_ingester) {
+        jr_ingester_stop (s_ingester);
+        pthread_join (s_thread, NULL);
+        jr_ingester_destroy (&s_ingester);
+    }
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char path[160];
+        snprintf (path, sizeof path, "%s%s", s_db, suffixes[i]);
+        unlink (path);
+    }
+    rmdir (s_dir);
+}
+
+//  -------------------------------------------------------------------------
+//  Helpers
+
+static jr_bytes_t
+s_text (const char *text)
+{
+    return (jr_bytes_t) {(const uint8_t *) text, strlen (text)};
+}
+
+static void
+s_job (jr_job_t *job, uint32_t attempt, const char *payload)
+{
+    jr_job_init (job, "echo");
+    job->attempt = attempt;
+    job->success = true;
+    job->vars = (jr_bytes_t) {s_vars, sizeof s_vars};
+    job->payload = s_text (payload);
+    job->worker = s_text ("w1@host");
+    job->priority = -3;
+    job->timeout_ms = 1500;
+    job->max_attempts = 4;
+    job->accepted_us = job->created_us + 1;
+    job->dispatched_us = job->created_us + 2;
+    job->started_us = job->created_us + 3;
+    job->completed_us = job->created_us + 4;
+}
+
+static void
+s_send_results (zsock_t *sock, const jr_job_t *jobs, size_t n)
+{
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_RESULT);
+    for (size_t i = 0; i < n; i++)
+        *jr_msg_add_job (msg) = jobs[i];
+    cr_assert_eq (jr_msg_send (msg, zsock_resolve (sock), NULL, 0), 0);
+    jr_msg_destroy (&msg);
+}
+
+static void
+s_send_fetch (zsock_t *sock, uint64_t tag, const jr_job_t *jobs, size_t n, uint32_t wait_ms)
+{
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_FETCH);
+    msg->tag = tag;
+    msg->wait_ms = wait_ms;
+    for (size_t i = 0; i < n; i++)
+        jr_msg_add_mark (msg, jobs[i].id, 0, 0);
+    cr_assert_eq (jr_msg_send (msg, zsock_resolve (sock), NULL, 0), 0);
+    jr_msg_destroy (&msg);
+}
+
+//  Receive one reply and decode it into msg; the returned frame backs the
+//  message's views, the caller destroys it.
+static zframe_t *
+s_recv (zsock_t *sock, jr_msg_t *msg, int type)
+{
+    zframe_t *frame = zframe_recv (sock);
+    cr_assert (frame, "no reply within %d ms", S_TIMEOUT_MS);
+    cr_assert_not (zframe_more (frame));
+    cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
+    cr_assert_eq (msg->type, type, "got %s, want %s", jr_msg_name (msg->type),
+                  jr_msg_name (type));
+    return frame;
+}
+
+//  Send results and check the one ACK: a mark per job with the given codes.
+static void
+s_store (const jr_job_t *jobs, size_t n, const int32_t *codes)
+{
+    s_send_results (s_worker, jobs, n);
+    jr_msg_t *ack = jr_msg_new ();
+    zframe_t *frame = s_recv (s_worker, ack, JR_MSG_ACK);
+    cr_assert_eq (ack->nmarks, n);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq (memcmp (ack->marks[i].id, jobs[i].id, JR_ID_SIZE), 0);
+        cr_assert_eq (ack->marks[i].attempt, jobs[i].attempt);
+        cr_assert_eq (ack->marks[i].code, codes ? codes[i] : 0, "mark %zu code %s", i,
+                      jr_errname (ack->marks[i].code));
+    }
+    zframe_destroy (&frame);
+    jr_msg_destroy (&ack);
+}
+
+static sqlite3 *
+s_db_open (void)
+{
+    sqlite3 *db;
+    cr_assert_eq (sqlite3_open (s_db, &db), SQLITE_OK);
+    sqlite3_busy_timeout (db, S_TIMEOUT_MS);
+    return db;
+}
+
+//  Rows stored for an id (all rows for NULL).
+static int
+s_db_count (const jr_job_t *job)
+{
+    sqlite3 *db = s_db_open ();
+    sqlite3_stmt *st;
+    char id[37] = "";
+    if (job)
+        jr_id_format (job->id, id);
+    cr_assert_eq (sqlite3_prepare_v2 (db,
+                                      job ? "SELECT count(*) FROM results WHERE id = ?1"
+                                          : "SELECT count(*) FROM results",
+                                      -1, &st, NULL),
+                  SQLITE_OK);
+    if (job)
+        sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+    cr_assert_eq (sqlite3_step (st), SQLITE_ROW);
+    int count = sqlite3_column_int (st, 0);
+    sqlite3_finalize (st);
+    sqlite3_close (db);
+    return count;
+}
+
+//  The stored attempt and payload (as text) of an id.
+static void
+s_db_row (const jr_job_t *job, int64_t *attempt, char *payload, size_t size)
+{
+    sqlite3 *db = s_db_open ();
+    sqlite3_stmt *st;
+    char id[37];
+    jr_id_format (job->id, id);
+    cr_assert_eq (
+        sqlite3_prepare_v2 (db, "SELECT attempt, payload FROM results WHERE id = ?1", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+    cr_assert_eq (sqlite3_step (st), SQLITE_ROW);
+    *attempt = sqlite3_column_int64 (st, 0);
+    snprintf (payload, size, "%.*s", sqlite3_column_bytes (st, 1),
+              (const char *) sqlite3_column_blob (st, 1));
+    sqlite3_finalize (st);
+    sqlite3_close (db);
+}
+
+static void
+s_db_exec (const char *sql)
+{
+    sqlite3 *db = s_db_open ();
+    char *err = NULL;
+    cr_assert_eq (sqlite3_exec (db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err ? err : "");
+    sqlite3_close (db);
+}
+
+static bool
+s_bytes_eq (jr_bytes_t bytes, const void *data, size_t size)
+{
+    return bytes.len == size && (size == 0 || memcmp (bytes.ptr, data, size) == 0);
+}
+
+static void
+s_assert_same (const jr_job_t *got, const jr_job_t *want)
+{
+    cr_assert_eq (memcmp (got->id, want->id, JR_ID_SIZE), 0);
+    cr_assert (s_bytes_eq (got->task, want->task.ptr, want->task.len));
+    cr_assert (s_bytes_eq (got->vars, want->vars.ptr, want->vars.len));
+    cr_assert (s_bytes_eq (got->payload, want->payload.ptr, want->payload.len));
+    cr_assert (s_bytes_eq (got->error, want->error.ptr, want->error.len));
+    cr_assert (s_bytes_eq (got->worker, want->worker.ptr, want->worker.len));
+    cr_assert_eq (got->attempt, want->attempt);
+    cr_assert_eq (got->success, want->success);
+    cr_assert_eq (got->state, want->success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED);
+    cr_assert_eq (got->priority, want->priority);
+    cr_assert_eq (got->timeout_ms, want->timeout_ms);
+    cr_assert_eq (got->max_attempts, want->max_attempts);
+    cr_assert_eq (got->created_us, want->created_us);
+    cr_assert_eq (got->accepted_us, want->accepted_us);
+    cr_assert_eq (got->dispatched_us, want->dispatched_us);
+    cr_assert_eq (got->started_us, want->started_us);
+    cr_assert_eq (got->completed_us, want->completed_us);
+    cr_assert_gt (got->ingested_us, 0);
+}
+
+//  A FETCH with wait 0 of an id never stored: its RESULTS proves that the
+//  ingester has handled everything this socket sent before it.
+static void
+s_sync (zsock_t *sock, uint64_t tag)
+{
+    jr_job_t probe;
+    s_job (&probe, 1, "");
+    s_send_fetch (sock, tag, &probe, 1, 0);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (sock, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, tag);
+    cr_assert_eq (msg->njobs, 0);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert_eq (msg->marks[0].code, JR_ENOT_FOUND);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+TestSuite (ingester, .init = setup, .fini = teardown, .timeout = 60);
+//  Tests that start the ingester themselves, with a non-default config.
+TestSuite (ingester_tuned, .fini = teardown, .timeout = 60);
+
+//  -------------------------------------------------------------------------
+//  RESULT and ACK
+
+Test (ingester, stores_a_batch_and_acks_each_job)
+{
+    jr_job_t jobs[3];
+    for (int i = 0; i < 3; i++)
+        s_job (&jobs[i], 1, "out");
+    jobs[1].vars = (jr_bytes_t) {NULL, 0};
+    jobs[2].success = false;
+    jobs[2].error = s_text ("boom");
+    s_store (jobs, 3, NULL);
+    cr_assert_eq (s_db_count (NULL), 3);
+
+    sqlite3 *db = s_db_open ();
+    sqlite3_stmt *st;
+    cr_assert_eq (sqlite3_prepare_v2 (db,
+                                      "SELECT id, task, vars, success, error, worker, ingested_us"
+                                      " FROM results WHERE id = ?1",
+                                      -1, &st, NULL),
+                  SQLITE_OK);
+    for (int i = 0; i < 3; i++) {
+        char id[37];
+        jr_id_format (jobs[i].id, id);
+        sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+        cr_assert_eq (sqlite3_step (st), SQLITE_ROW);
+        cr_assert_str_eq ((const char *) sqlite3_column_text (st, 0), id);
+        cr_assert_str_eq ((const char *) sqlite3_column_text (st, 1), "echo");
+        if (i == 1)
+            cr_assert_eq (sqlite3_column_type (st, 2), SQLITE_NULL);
+        else
+            cr_assert_eq (memcmp (sqlite3_column_blob (st, 2), s_vars, sizeof s_vars), 0);
+        cr_assert_eq (sqlite3_column_int (st, 3), i == 2 ? 0 : 1);
+        cr_assert_str_eq ((const char *) sqlite3_column_text (st, 4), i == 2 ? "boom" : "");
+        cr_assert_str_eq ((const char *) sqlite3_column_text (st, 5), "w1@host");
+        cr_assert_gt (sqlite3_column_int64 (st, 6), 0);
+        sqlite3_reset (st);
+    }
+    sqlite3_finalize (st);
+    sqlite3_close (db);
+}
+
+Test (ingester, resend_of_same_attempt_keeps_one_unchanged_row)
+{
+    jr_job_t job;
+    s_job (&job, 1, "first");
+    s_store (&job, 1, NULL);
+    job.payload = s_text ("second");
+    s_store (&job, 1, NULL);  //  ACK 0: the worker may forget it
+    cr_assert_eq (s_db_count (&job), 1);
+    int64_t attempt;
+    char payload[32];
+    s_db_row (&job, &attempt, payload, sizeof payload);
+    cr_assert_eq (attempt, 1);
+    cr_assert_str_eq (payload, "first");
+}
+
+Test (ingester, stale_attempt_refused_and_newer_attempt_replaces)
+{
+    jr_job_t job;
+    s_job (&job, 2, "two");
+    s_store (&job, 1, NULL);
+    job.attempt = 1;
+    job.payload = s_text ("one");
+    int32_t stale = JR_ESTALE;
+    s_store (&job, 1, &stale);
+    int64_t attempt;
+    char payload[32];
+    s_db_row (&job, &attempt, payload, sizeof payload);
+    cr_assert_eq (attempt, 2);
+    cr_assert_str_eq (payload, "two");
+
+    job.attempt = 3;
+    job.payload = s_text ("three");
+    s_store (&job, 1, NULL);
+    s_db_row (&job, &attempt, payload, sizeof payload);
+    cr_assert_eq (attempt, 3);
+    cr_assert_str_eq (payload, "three");
+    cr_assert_eq (s_db_count (NULL), 1);
+}
+
+Test (ingester, two_attempts_in_one_message_keep_the_newer)
+{
+    jr_job_t jobs[3];
+    s_job (&jobs[0], 2, "two");
+    jobs[1] = jobs[0];
+    jobs[1].attempt = 1;
+    jobs[1].payload = s_text ("one");
+    jobs[2] = jobs[0];
+    jobs[2].attempt = 3;
+    jobs[2].payload = s_text ("three");
+    int32_t codes[] = {0, JR_ESTALE, 0};
+    s_store (jobs, 3, codes);
+    int64_t attempt;
+    char payload[32];
+    s_db_row (&jobs[0], &attempt, payload, sizeof payload);
+    cr_assert_eq (attempt, 3);
+    cr_assert_str_eq (payload, "three");
+}
+
+Test (ingester, invalid_jobs_refused_others_stored)
+{
+    jr_job_t jobs[3];
+    for (int i = 0; i < 3; i++)
+        s_job (&jobs[i], 1, "x");
+    jobs[0].task = s_text ("");
+    jobs[2].attempt = 0;
+    int32_t codes[] = {JR_EINVALID, 0, JR_EINVALID};
+    s_store (jobs, 3, codes);
+    cr_assert_eq (s_db_count (NULL), 1);
+    cr_assert_eq (s_db_count (&jobs[1]), 1);
+}
+
+Test (ingester, many_messages_all_acked_one_row_each)
+{
+    enum { MESSAGES = 20, PER = 100 };
+    static jr_job_t jobs[MESSAGES][PER];
+    for (int m = 0; m < MESSAGES; m++) {
+        for (int i = 0; i < PER; i++)
+            s_job (&jobs[m][i], 1, "bulk");
+        s_send_results (s_worker, jobs[m], PER);
+    }
+    jr_msg_t *ack = jr_msg_new ();
+    size_t acked = 0;
+    for (int m = 0; m < MESSAGES; m++) {
+        zframe_t *frame = s_recv (s_worker, ack, JR_MSG_ACK);
+        for (uint32_t i = 0; i < ack->nmarks; i++)
+            cr_assert_eq (ack->marks[i].code, 0);
+        acked += ack->nmarks;
+        zframe_destroy (&frame);
+    }
+    jr_msg_destroy (&ack);
+    cr_assert_eq (acked, MESSAGES * PER);
+    cr_assert_eq (s_db_count (NULL), MESSAGES * PER);
+}
+
+Test (ingester_tuned, small_batch_limit_spreads_over_turns)
+{
+    s_start (3, 0);
+    enum { N = 10 };
+    jr_job_t jobs[N];
+    for (int i = 0; i < N; i++) {
+        s_job (&jobs[i], 1, "small");
+        s_send_results (s_worker, &jobs[i], 1);
+    }
+    jr_msg_t *ack = jr_msg_new ();
+    for (int i = 0; i < N; i++) {
+        zframe_t *frame = s_recv (s_worker, ack, JR_MSG_ACK);
+        cr_assert_eq (ack->nmarks, 1);
+        cr_assert_eq (memcmp (ack->marks[0].id, jobs[i].id, JR_ID_SIZE), 0);
+        zframe_destroy (&frame);
+    }
+    jr_msg_destroy (&ack);
+    cr_assert_eq (s_db_count (NULL), N);
+}
+
+//  A failing transaction (here a trigger standing in for a full disk) ACKs
+//  nothing; the resend after the cause is gone is stored and ACKed.
+Test (ingester, failed_batch_acks_nothing_and_resend_succeeds)
+{
+    s_sync (s_worker, 1);  //  the schema exists once the ingester answered
+    s_db_exec ("CREATE TRIGGER fail BEFORE INSERT ON results WHEN NEW.task = 'poison'"
+               " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    jr_job_t jobs[2];
+    s_job (&jobs[0], 1, "good");
+    s_job (&jobs[1], 1, "bad");
+    jobs[1].task = s_text ("poison");
+    s_send_results (s_worker, jobs, 2);
+    s_sync (s_worker, 2);  //  the next reply is the FETCH's, not an ACK
+    cr_assert_eq (s_db_count (NULL), 0);
+
+    s_db_exec ("DROP TRIGGER fail");
+    s_store (jobs, 2, NULL);
+    cr_assert_eq (s_db_count (NULL), 2);
+}
+
+//  -------------------------------------------------------------------------
+//  FETCH
+
+Test (ingester, fetch_now_returns_found_and_not_found)
+{
+    jr_job_t jobs[3];
+    for (int i = 0; i < 3; i++)
+        s_job (&jobs[i], 1, "fetched");
+    jobs[1].success = false;
+    jobs[1].error = s_text ("went wrong");
+    s_store (jobs, 2, NULL);  //  jobs[2] never stored
+
+    s_send_fetch (s_client, 42, jobs, 3, 0);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 42);
+    cr_assert_eq (msg->njobs, 2);
+    s_assert_same (&msg->jobs[0], &jobs[0]);
+    s_assert_same (&msg->jobs[1], &jobs[1]);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert_eq (memcmp (msg->marks[0].id, jobs[2].id, JR_ID_SIZE), 0);
+    cr_assert_eq (msg->marks[0].code, JR_ENOT_FOUND);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+Test (ingester, fetch_waits_then_result_is_delivered)
+{
+    jr_job_t jobs[2];
+    s_job (&jobs[0], 1, "later");
+    s_job (&jobs[1], 1, "later too");
+    s_send_fetch (s_client, 7, jobs, 2, 60000);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 7);
+    cr_assert_eq (msg->njobs, 0);
+    cr_assert_eq (msg->nmarks, 2);
+    cr_assert_eq (msg->marks[0].code, 0);  //  pending
+    cr_assert_eq (msg->marks[1].code, 0);
+    zframe_destroy (&frame);
+
+    for (int i = 0; i < 2; i++) {
+        s_store (&jobs[i], 1, NULL);
+        frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+        cr_assert_eq (msg->tag, 7);
+        cr_assert_eq (msg->njobs, 1);
+        cr_assert_eq (msg->nmarks, 0);
+        s_assert_same (&msg->jobs[0], &jobs[i]);
+        zframe_destroy (&frame);
+    }
+    jr_msg_destroy (&msg);
+    //  Nothing stays parked: a later store of another attempt reaches no one.
+    jobs[0].attempt = 2;
+    s_store (&jobs[0], 1, NULL);
+    s_sync (s_client, 8);
+}
+
+Test (ingester, two_clients_wait_for_the_same_id)
+{
+    zsock_t *other = s_dealer ();
+    jr_job_t job;
+    s_job (&job, 1, "shared");
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *clients[] = {s_client, other};
+    for (int c = 0; c < 2; c++) {
+        s_send_fetch (clients[c], 100 + (uint64_t) c, &job, 1, 60000);
+        zframe_t *frame = s_recv (clients[c], msg, JR_MSG_RESULTS);
+        cr_assert_eq (msg->marks[0].code, 0);
+        zframe_destroy (&frame);
+    }
+    s_store (&job, 1, NULL);
+    for (int c = 0; c < 2; c++) {
+        zframe_t *frame = s_recv (clients[c], msg, JR_MSG_RESULTS);
+        cr_assert_eq (msg->tag, 100 + (uint64_t) c);
+        cr_assert_eq (msg->njobs, 1);
+        s_assert_same (&msg->jobs[0], &job);
+        zframe_destroy (&frame);
+    }
+    jr_msg_destroy (&msg);
+    zsock_destroy (&other);
+}
+
+//  The deadline runs on the monotonic clock, which the test moves forward
+//  instead of waiting.
+Test (ingester, fetch_wait_expires_with_not_found)
+{
+    jr_job_t jobs[2];
+    s_job (&jobs[0], 1, "stored");
+    s_job (&jobs[1], 1, "never");
+    s_store (&jobs[0], 1, NULL);
+    s_send_fetch (s_client, 9, jobs, 2, 60000);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->njobs, 1);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert_eq (msg->marks[0].code, 0);
+    zframe_destroy (&frame);
+
+    jr_clock_mono_shift_us (61 * 1000000LL);
+    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 9);
+    cr_assert_eq (msg->njobs, 0);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert_eq (memcmp (msg->marks[0].id, jobs[1].id, JR_ID_SIZE), 0);
+    cr_assert_eq (msg->marks[0].code, JR_ENOT_FOUND);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+
+    //  Expired means forgotten: storing it now answers no one.
+    s_store (&jobs[1], 1, NULL);
+    s_sync (s_client, 10);
+}
+
+Test (ingester_tuned, parked_ids_are_bounded)
+{
+    s_start (0, 2);
+    jr_job_t jobs[3];
+    for (int i = 0; i < 3; i++)
+        s_job (&jobs[i], 1, "bounded");
+    s_send_fetch (s_client, 5, jobs, 3, 60000);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->nmarks, 3);
+    cr_assert_eq (msg->marks[0].code, 0);
+    cr_assert_eq (msg->marks[1].code, 0);
+    cr_assert_eq (msg->marks[2].code, JR_ENOT_FOUND);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+Test (ingester, fetch_of_too_many_ids_is_refused)
+{
+    enum { N = JR_INGESTER_MAX_FETCH + 1 };
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_FETCH);
+    msg->tag = 11;
+    uint8_t id[JR_ID_SIZE] = {1};
+    for (int i = 0; i < N; i++)
+        jr_msg_add_mark (msg, id, 0, 0);
+    cr_assert_eq (jr_msg_send (msg, zsock_resolve (s_client), NULL, 0), 0);
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_ERROR);
+    cr_assert_eq (msg->tag, 11);
+    cr_assert_eq (msg->code, JR_ETOOLARGE);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+//  -------------------------------------------------------------------------
+//  Bad input
+
+Test (ingester, garbage_gets_error_and_ingester_still_works)
+{
+    zstr_send (s_worker, "not msgpack at all");
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_worker, msg, JR_MSG_ERROR);
+    cr_assert_eq (msg->code, JR_EMALFORMED);
+    zframe_destroy (&frame);
+
+    zframe_t *empty = zframe_new_empty ();
+    zframe_send (&empty, s_worker, 0);
+    frame = s_recv (s_worker, msg, JR_MSG_ERROR);
+    cr_assert_eq (msg->code, JR_EMALFORMED);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+
+    jr_job_t job;
+    s_job (&job, 1, "after garbage");
+    s_store (&job, 1, NULL);
+}
+
+Test (ingester, message_not_for_ingester_gets_error)
+{
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_SUBMIT);
+    msg->tag = 3;
+    cr_assert_eq (jr_msg_send (msg, zsock_resolve (s_client), NULL, 0), 0);
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_ERROR);
+    cr_assert_eq (msg->tag, 3);
+    cr_assert_eq (msg->code, JR_EUNKNOWN_TYPE);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+Test (ingester, three_frame_message_dropped_and_ingester_still_works)
+{
+    jr_job_t job;
+    s_job (&job, 1, "framed");
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_RESULT);
+    *jr_msg_add_job (msg) = job;
+    uint8_t *data;
+    size_t size = jr_msg_encode (msg, &data);
+    cr_assert (data);
+    //  A valid RESULT body, but behind an extra frame: dropped, not ACKed.
+    zmsg_t *zmsg = zmsg_new ();
+    zmsg_addstr (zmsg, "extra");
+    zmsg_addmem (zmsg, data, size);
+    cr_assert_eq (zmsg_send (&zmsg, s_worker), 0);
+    free (data);
+    jr_msg_destroy (&msg);
+
+    s_sync (s_worker, 20);  //  the next reply is the FETCH's: no ACK, no ERROR
+    cr_assert_eq (s_db_count (NULL), 0);
+    s_store (&job, 1, NULL);
+    cr_assert_eq (s_db_count (&job), 1);
+}
+
+//  -------------------------------------------------------------------------
+//  Construction
+
+Test (ingester_new, refuses_bad_config_db_and_endpoint)
+{
+    jr_log_init ("ingester", JR_LOG_ERROR);
+    char dir[] = "/tmp/jr-test-ingester-XXXXXX";
+    cr_assert (mkdtemp (dir));
+    char db[96];
+    snprintf (db, sizeof db, "%s/jr.db", dir);
+    jr_ingester_config_t cfg = {.bind = "tcp://127.0.0.1:*", .db = db, .sync = "sometimes"};
+    cr_assert_null (jr_ingester_new (&cfg));
+    cfg.sync = "off";
+    cfg.db = "/nonexistent-dir/jr.db";
+    cr_assert_null (jr_ingester_new (&cfg));
+    cfg.db = db;
+    cfg.bind = "bogus://endpoint";
+    cr_assert_null (jr_ingester_new (&cfg));
+    cfg.bind = "tcp://127.0.0.1:*";
+    cfg.batch_max = -1;
+    cr_assert_null (jr_ingester_new (&cfg));
+    cfg.batch_max = 0;
+    jr_ingester_t *ingester = jr_ingester_new (&cfg);
+    cr_assert (ingester);
+    cr_assert (strncmp (jr_ingester_endpoint (ingester), "tcp://127.0.0.1:", 16) == 0);
+    //  Stop before run: run returns at once.
+    jr_ingester_stop (ingester);
+    cr_assert_eq (jr_ingester_run (ingester), 0);
+    jr_ingester_destroy (&ingester);
+    jr_ingester_destroy (&ingester);  //  idempotent
+    char path[128];
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf (path, sizeof path, "%s%s", db, suffixes[i]);
+        unlink (path);
+    }
+    rmdir (dir);
+}
