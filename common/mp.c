@@ -1,11 +1,16 @@
 /*  mp.c - a bounded, allocation-free msgpack reader  */
 #include "common/mp.h"
+#include <assert.h>
 #include <string.h>
 
 void
 jr_mp_init (jr_mp_t *self, const void *data, size_t size)
 {
-    self->pos = data;
+    //  NULL + 0 is undefined in C (UBSan aborts on it): an empty input may
+    //  come as NULL, e.g. the vars of a job that has none.
+    static const uint8_t empty[1];
+    assert (data || size == 0);
+    self->pos = size ? data : empty;
     self->end = self->pos + size;
     self->err = 0;
 }

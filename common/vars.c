@@ -1,6 +1,7 @@
 /*  vars.c - reading a job's vars (one msgpack map) by key, in place  */
 #include "common/mp.h"
 #include <jr/task.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,8 +54,10 @@ jr_vars_int (jr_bytes_t vars, const char *key, int64_t *out)
         memcpy (buf, text.ptr, text.len);
         buf[text.len] = 0;
         char *end;
+        errno = 0;
         long long v = strtoll (buf, &end, 10);
-        if (*end)
+        //  strtoll skips leading blanks and clamps on overflow: refuse both
+        if (*end || errno == ERANGE || !(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9')))
             return JR_EINVALID;
         *out = v;
         return 0;

@@ -1,6 +1,7 @@
 /*  codec.c - encode, decode and print messages, all driven by messages.def  */
 #include "proto/proto.h"
 #include "common/mp.h"
+#include <assert.h>
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,11 @@ jr_msg_encode (const jr_msg_t *self, uint8_t **data_p)
 {
     unsigned fields = jr_msg_fields (self->type);
     assert (fields || self->type == JR_MSG_HEARTBEAT);
+    //  Raw vars are copied through as they are: every decoder checked them
+    //  (and libjr checks what users give it), so the hot path does not again.
+    *data_p = NULL;
+    if (self->njobs > JR_MAX_ITEMS || self->nmarks > JR_MAX_ITEMS || self->ntasks > JR_MAX_ITEMS)
+        return 0;
     msgpack_sbuffer buf;
     msgpack_sbuffer_init (&buf);
     msgpack_packer pk;
@@ -362,9 +368,13 @@ jr_msg_decode (jr_msg_t *self, const void *data, size_t size)
     uint64_t sig, version, type;
     if (!jr_mp_array (&r, &n) || n < 3 || !jr_mp_uint (&r, &sig) || sig != JR_PROTO_SIGNATURE)
         return JR_EMALFORMED;
-    if (!jr_mp_uint (&r, &version) || version != JR_PROTO_VERSION)
+    if (!jr_mp_uint (&r, &version))
+        return JR_EMALFORMED;  //  truncated or not an integer
+    if (version != JR_PROTO_VERSION)
         return JR_EVERSION;
-    if (!jr_mp_uint (&r, &type) || type == 0 || type >= JR_MSG_COUNT)
+    if (!jr_mp_uint (&r, &type))
+        return JR_EMALFORMED;
+    if (type == 0 || type >= JR_MSG_COUNT)
         return JR_EUNKNOWN_TYPE;
     unsigned fields = jr_msg_fields ((int) type);
     //  Peek the tag first so even a refused request's ERROR can carry it.
