@@ -1,0 +1,733 @@
+/*  test_client.c - libjr's client and the jr CLI against a fake broker and ingester in-process  */
+#include "client/json.h"
+#include "common/clock.h"
+#include "proto/proto.h"
+#include <criterion/criterion.h>
+#include <czmq.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_SEEN 4096
+#define MAX_EVENTS 1024
+
+//  -------------------------------------------------------------------------
+//  A fake broker: answers SUBMIT with ACCEPTED (task "bad" refused, task
+//  "error" gets an ERROR for the whole message), can ignore the first
+//  SUBMITs, and answers STATUS. The test reads the counters after
+//  zactor_destroy has joined the thread.
+
+typedef struct {
+    int drop;                               //  SUBMITs to ignore first
+    int submits;                            //  SUBMITs seen
+    uint32_t batch_max;                     //  most jobs in one SUBMIT
+    size_t jobs_seen;                       //  jobs in all SUBMITs
+    uint8_t first_ids[8][JR_ID_SIZE];       //  first job id of the first SUBMITs
+    uint64_t tags[8];                       //  tags of the first SUBMITs
+    uint8_t accepted[MAX_SEEN][JR_ID_SIZE]; //  ids accepted, for STATUS
+    size_t naccepted;
+    int statuses;                           //  STATUS requests seen
+} broker_t;
+
+static bool
+s_task_is (const jr_job_t *job, const char *name)
+{
+    return job->task.len == strlen (name) && memcmp (job->task.ptr, name, job->task.len) == 0;
+}
+
+static void
+s_broker_handle (broker_t *self, zsock_t *router, zframe_t *peer, jr_msg_t *in, jr_msg_t *out)
+{
+    void *sock = zsock_resolve (router);
+    if (in->type == JR_MSG_SUBMIT) {
+        if (self->submits < 8) {
+            memcpy (self->first_ids[self->submits], in->jobs[0].id, JR_ID_SIZE);
+            self->tags[self->submits] = in->tag;
+        }
+        self->submits++;
+        self->jobs_seen += in->njobs;
+        if (in->njobs > self->batch_max)
+            self->batch_max = in->njobs;
+        if (self->drop > 0) {
+            self->drop--;
+            return;
+        }
+        for (uint32_t i = 0; i < in->njobs; i++)
+            if (s_task_is (&in->jobs[i], "error")) {
+                jr_msg_send_error (sock, zframe_data (peer), zframe_size (peer), in->tag,
+                                   JR_EQUEUE_FULL, "queue is full");
+                return;
+            }
+        jr_msg_reset (out, JR_MSG_ACCEPTED);
+        out->tag = in->tag;
+        for (uint32_t i = 0; i < in->njobs; i++) {
+            int code = s_task_is (&in->jobs[i], "bad") ? JR_EUNKNOWN_TASK : 0;
+            jr_msg_add_mark (out, in->jobs[i].id, 0, code);
+            if (code == 0 && self->naccepted < MAX_SEEN)
+                memcpy (self->accepted[self->naccepted++], in->jobs[i].id, JR_ID_SIZE);
+        }
+        jr_msg_send (out, sock, zframe_data (peer), zframe_size (peer));
+    }
+    else if (in->type == JR_MSG_STATUS) {
+        self->statuses++;
+        jr_msg_reset (out, JR_MSG_STATE);
+        out->tag = in->tag;
+        for (uint32_t m = 0; m < in->nmarks; m++) {
+            bool known = false;
+            for (size_t i = 0; i < self->naccepted; i++)
+                known |= memcmp (self->accepted[i], in->marks[m].id, JR_ID_SIZE) == 0;
+            jr_msg_add_mark (out, in->marks[m].id, known ? 2 : 0,
+                             known ? JR_STATE_RUNNING : JR_STATE_UNKNOWN);
+        }
+        jr_msg_send (out, sock, zframe_data (peer), zframe_size (peer));
+    }
+}
+
+static void
+s_fake_broker (zsock_t *pipe, void *args)
+{
+    broker_t *self = args;
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    zsock_signal (pipe, 0);
+    zstr_sendf (pipe, "%d", port);
+    jr_msg_t *in = jr_msg_new ();
+    jr_msg_t *out = jr_msg_new ();
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which != router)
+            break;  //  $TERM or interrupted
+        zmsg_t *msg = zmsg_recv (router);
+        zframe_t *peer = zmsg_pop (msg);
+        zframe_t *body = zmsg_pop (msg);
+        if (peer && body && jr_msg_decode (in, zframe_data (body), zframe_size (body)) == 0)
+            s_broker_handle (self, router, peer, in, out);
+        zframe_destroy (&peer);
+        zframe_destroy (&body);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    jr_msg_destroy (&in);
+    jr_msg_destroy (&out);
+    zsock_destroy (&router);
+}
+
+//  -------------------------------------------------------------------------
+//  A fake ingester: "stored" ids are found at once; "late" ids (and every
+//  other id when answer_all) are pending, then arrive twice, 20 and 30 ms
+//  later; the rest are pending until the wait ends, then NOT_FOUND.
+
+typedef struct {
+    uint8_t stored[16][JR_ID_SIZE];
+    size_t nstored;
+    uint8_t late[16][JR_ID_SIZE];
+    size_t nlate;
+    bool answer_all;               //  every unknown id is late
+    uint8_t appear[JR_ID_SIZE];    //  stored from FETCH number appear_at on
+    int appear_at;                 //  0 = no such id
+    uint32_t max_wait_ms;          //  end waits early (0 = as asked)
+    int fetches;                   //  FETCH requests seen
+} ingester_t;
+
+typedef struct {
+    zframe_t *peer;                //  NULL = slot free
+    uint64_t tag;
+    uint8_t id[JR_ID_SIZE];
+    bool found;                    //  a result, else a NOT_FOUND mark
+    int64_t due_us;
+} event_t;
+
+static bool
+s_in (uint8_t (*ids)[JR_ID_SIZE], size_t n, const uint8_t *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp (ids[i], id, JR_ID_SIZE) == 0)
+            return true;
+    return false;
+}
+
+static void
+s_result_job (jr_msg_t *out, const uint8_t *id)
+{
+    jr_job_t *job = jr_msg_add_job (out);
+    memcpy (job->id, id, JR_ID_SIZE);
+    job->task = (jr_bytes_t) {(const uint8_t *) "echo", 4};
+    job->payload = (jr_bytes_t) {(const uint8_t *) "result", 6};
+    job->worker = (jr_bytes_t) {(const uint8_t *) "fake@test", 9};
+    job->state = JR_STATE_SUCCEEDED;
+    job->success = true;
+    job->attempt = 1;
+    job->created_us = job->accepted_us = job->dispatched_us = 1;
+    job->started_us = job->completed_us = job->ingested_us = 2;
+}
+
+static void
+s_schedule (event_t *events, zframe_t *peer, uint64_t tag, const uint8_t *id, bool found,
+            int64_t delay_ms)
+{
+    for (int e = 0; e < MAX_EVENTS; e++)
+        if (!events[e].peer) {
+            events[e] = (event_t) {zframe_dup (peer), tag, {0}, found,
+                                   jr_clock_mono_us () + delay_ms * 1000};
+            memcpy (events[e].id, id, JR_ID_SIZE);
+            return;
+        }
+}
+
+static void
+s_fake_ingester (zsock_t *pipe, void *args)
+{
+    ingester_t *self = args;
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    zsock_signal (pipe, 0);
+    zstr_sendf (pipe, "%d", port);
+    jr_msg_t *in = jr_msg_new ();
+    jr_msg_t *out = jr_msg_new ();
+    event_t *events = calloc (MAX_EVENTS, sizeof *events);
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, 5);
+        if (which == pipe || (!which && zpoller_terminated (poller)))
+            break;
+        if (which == router) {
+            zmsg_t *msg = zmsg_recv (router);
+            zframe_t *peer = zmsg_pop (msg);
+            zframe_t *body = zmsg_pop (msg);
+            if (peer && body && jr_msg_decode (in, zframe_data (body), zframe_size (body)) == 0
+                && in->type == JR_MSG_FETCH) {
+                self->fetches++;
+                jr_msg_reset (out, JR_MSG_RESULTS);
+                out->tag = in->tag;
+                for (uint32_t m = 0; m < in->nmarks; m++) {
+                    const uint8_t *id = in->marks[m].id;
+                    bool appeared = self->appear_at && self->fetches >= self->appear_at
+                                    && memcmp (id, self->appear, JR_ID_SIZE) == 0;
+                    if (appeared || s_in (self->stored, self->nstored, id))
+                        s_result_job (out, id);
+                    else if (in->wait_ms == 0)
+                        jr_msg_add_mark (out, id, 0, JR_ENOT_FOUND);
+                    else if (self->answer_all || s_in (self->late, self->nlate, id)) {
+                        jr_msg_add_mark (out, id, 0, 0);
+                        s_schedule (events, peer, in->tag, id, true, 20);
+                        s_schedule (events, peer, in->tag, id, true, 30);  //  a duplicate
+                    }
+                    else {
+                        jr_msg_add_mark (out, id, 0, 0);
+                        uint32_t wait = in->wait_ms;
+                        if (self->max_wait_ms && wait > self->max_wait_ms)
+                            wait = self->max_wait_ms;
+                        s_schedule (events, peer, in->tag, id, false, wait);
+                    }
+                }
+                jr_msg_send (out, zsock_resolve (router), zframe_data (peer), zframe_size (peer));
+            }
+            zframe_destroy (&peer);
+            zframe_destroy (&body);
+            zmsg_destroy (&msg);
+        }
+        int64_t now = jr_clock_mono_us ();
+        for (int e = 0; e < MAX_EVENTS; e++) {
+            event_t *event = &events[e];
+            if (!event->peer || event->due_us > now)
+                continue;
+            jr_msg_reset (out, JR_MSG_RESULTS);
+            out->tag = event->tag;
+            if (event->found)
+                s_result_job (out, event->id);
+            else
+                jr_msg_add_mark (out, event->id, 0, JR_ENOT_FOUND);
+            jr_msg_send (out, zsock_resolve (router), zframe_data (event->peer),
+                         zframe_size (event->peer));
+            zframe_destroy (&event->peer);
+        }
+    }
+    for (int e = 0; e < MAX_EVENTS; e++)
+        zframe_destroy (&events[e].peer);
+    free (events);
+    zpoller_destroy (&poller);
+    jr_msg_destroy (&in);
+    jr_msg_destroy (&out);
+    zsock_destroy (&router);
+}
+
+//  Start a fake; its endpoint goes to endpoint.
+static zactor_t *
+s_start (zactor_fn *fn, void *state, char *endpoint, size_t size)
+{
+    zactor_t *actor = zactor_new (fn, state);
+    cr_assert (actor);
+    char *port = zstr_recv (actor);
+    cr_assert (port && atoi (port) > 0);
+    snprintf (endpoint, size, "tcp://127.0.0.1:%s", port);
+    zstr_free (&port);
+    return actor;
+}
+
+//  An endpoint where nobody listens: bind, note the port, close.
+static void
+s_dead_endpoint (char *endpoint, size_t size)
+{
+    zsock_t *sock = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (sock, "tcp://127.0.0.1:*");
+    cr_assert (port > 0);
+    zsock_destroy (&sock);
+    snprintf (endpoint, size, "tcp://127.0.0.1:%d", port);
+}
+
+static void
+s_vars (msgpack_sbuffer *buf, const char *json)
+{
+    msgpack_sbuffer_init (buf);
+    cr_assert_eq (jr_json_to_msgpack (json, strlen (json), buf, NULL, 0), 0);
+}
+
+//  -------------------------------------------------------------------------
+
+Test (client, new_endpoints)
+{
+    cr_assert_null (jr_client_new ("nonsense", NULL));
+    cr_assert_null (jr_client_new ("tcp://127.0.0.1", NULL));
+    cr_assert_null (jr_client_new ("tcp://127.0.0.1:notaport", NULL));
+    cr_assert_null (jr_client_new ("tcp://127.0.0.1:70000", NULL));
+    cr_assert_null (jr_client_new ("bogus://x", NULL));
+    cr_assert_null (jr_client_new (NULL, "tcp://:5"));
+    setenv ("JR_BROKER", "not an endpoint", 1);
+    cr_assert_null (jr_client_new (NULL, NULL));
+    setenv ("JR_BROKER", "tcp://127.0.0.1:5999", 1);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+    cr_assert_not_null (client);
+    jr_client_destroy (&client);
+    cr_assert_null (client);
+    jr_client_destroy (&client);  //  idempotent
+    client = jr_client_new ("ipc:///tmp/jr-test-broker", "inproc://ingester");
+    cr_assert_not_null (client);
+    jr_client_destroy (&client);
+    unsetenv ("JR_BROKER");
+}
+
+Test (client, submit_one)
+{
+    broker_t fake = {0};
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    msgpack_sbuffer vars;
+    s_vars (&vars, "{\"msg\":\"hello\"}");
+    jr_job_t job = {0};
+    job.task = (jr_bytes_t) {(const uint8_t *) "echo", 4};
+    job.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    cr_assert_eq (jr_client_submit (client, &job), 0);
+    static const uint8_t zero[JR_ID_SIZE];
+    cr_assert_neq (memcmp (job.id, zero, JR_ID_SIZE), 0, "an id was made");
+    cr_assert_gt (job.created_us, 0);
+    //  an id given is kept
+    uint8_t mine[JR_ID_SIZE];
+    jr_id_parse ("1b4e28ba-2fa1-41d2-883f-0016d3cca427", mine);
+    jr_job_init (&job, "echo");
+    memcpy (job.id, mine, JR_ID_SIZE);
+    cr_assert_eq (jr_client_submit (client, &job), 0);
+    cr_assert_eq (memcmp (job.id, mine, JR_ID_SIZE), 0);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+    cr_assert_eq (fake.submits, 2);
+    cr_assert_eq (memcmp (fake.first_ids[1], mine, JR_ID_SIZE), 0);
+    msgpack_sbuffer_destroy (&vars);
+}
+
+Test (client, resend_keeps_the_id)
+{
+    broker_t fake = {.drop = 1};
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    jr_client_set_timeout (client, 200);
+    jr_job_t job;
+    jr_job_init (&job, "echo");
+    cr_assert_eq (jr_client_submit (client, &job), 0);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+    //  Two sends at least (a slow machine may need a third), all alike.
+    cr_assert_geq (fake.submits, 2, "the lost SUBMIT was sent again");
+    for (int i = 0; i < fake.submits && i < 8; i++) {
+        cr_assert_eq (memcmp (fake.first_ids[i], job.id, JR_ID_SIZE), 0, "with the same id");
+        cr_assert_eq (fake.tags[i], fake.tags[0], "and the same tag");
+    }
+}
+
+Test (client, submit_many_batches_and_codes)
+{
+    broker_t fake = {0};
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    size_t n = 2500;
+    jr_job_t *jobs = calloc (n, sizeof *jobs);
+    int *codes = calloc (n, sizeof *codes);
+    for (size_t i = 0; i < n; i++)
+        jr_job_init (&jobs[i], "echo");
+    jobs[1700].task = (jr_bytes_t) {(const uint8_t *) "bad", 3};
+    //  vars that are not one msgpack map never leave the client
+    uint8_t not_a_map[] = {0x93, 1, 2, 3};
+    uint8_t trailing[] = {0x80, 0x01};
+    uint8_t truncated[] = {0x81, 0xa1, 'a'};
+    jobs[10].vars = (jr_bytes_t) {not_a_map, sizeof not_a_map};
+    jobs[11].vars = (jr_bytes_t) {trailing, sizeof trailing};
+    jobs[12].vars = (jr_bytes_t) {truncated, sizeof truncated};
+    jobs[13].task = (jr_bytes_t) {NULL, 0};
+    int rc = jr_client_submit_many (client, jobs, n, codes);
+    cr_assert_eq (rc, JR_EINVALID, "the first error, in job order");
+    for (size_t i = 0; i < n; i++) {
+        int want = i >= 10 && i <= 13 ? JR_EINVALID : i == 1700 ? JR_EUNKNOWN_TASK : 0;
+        cr_assert_eq (codes[i], want, "job %zu: %d", i, codes[i]);
+    }
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+    cr_assert_eq (fake.jobs_seen, n - 4);
+    cr_assert_eq (fake.submits, 3, "2496 jobs in batches of up to 1,000");
+    cr_assert_leq (fake.batch_max, 1000);
+    free (jobs);
+    free (codes);
+}
+
+Test (client, error_reply_fails_the_batch)
+{
+    broker_t fake = {0};
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    jr_job_t jobs[3];
+    jr_job_init (&jobs[0], "echo");
+    jr_job_init (&jobs[1], "error");
+    jr_job_init (&jobs[2], "echo");
+    int codes[3];
+    cr_assert_eq (jr_client_submit_many (client, jobs, 3, codes), JR_EQUEUE_FULL);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq (codes[i], JR_EQUEUE_FULL);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+}
+
+Test (client, unreachable_broker_times_out)
+{
+    char ep[64];
+    s_dead_endpoint (ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, ep);
+    jr_client_set_timeout (client, 50);
+    jr_job_t job;
+    jr_job_init (&job, "echo");
+    cr_assert_eq (jr_client_submit (client, &job), JR_ETIMEOUT);
+    int state = -1;
+    cr_assert_eq (jr_client_status (client, job.id, &state, NULL), JR_ETIMEOUT);
+    jr_job_t *result = NULL;
+    cr_assert_eq (jr_client_result (client, job.id, &result), JR_ETIMEOUT);
+    cr_assert_null (result);
+    cr_assert_eq (jr_client_wait (client, job.id, 100, &result), JR_ETIMEOUT);
+    cr_assert_null (result);
+    jr_client_destroy (&client);
+}
+
+Test (client, status)
+{
+    broker_t fake = {0};
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    jr_job_t job;
+    jr_job_init (&job, "echo");
+    cr_assert_eq (jr_client_submit (client, &job), 0);
+    int state = -1;
+    uint32_t attempt = 99;
+    cr_assert_eq (jr_client_status (client, job.id, &state, &attempt), 0);
+    cr_assert_eq (state, JR_STATE_RUNNING);
+    cr_assert_eq (attempt, 2);
+    uint8_t other[JR_ID_SIZE] = {1, 2, 3};
+    cr_assert_eq (jr_client_status (client, other, &state, &attempt), 0);
+    cr_assert_eq (state, JR_STATE_UNKNOWN);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+    cr_assert_eq (fake.statuses, 2);
+}
+
+typedef struct {
+    uint8_t seen[16][JR_ID_SIZE];
+    int calls;
+    int stop_after;   //  return false after this many calls (0 = never)
+} collector_t;
+
+static bool
+s_collect (const jr_job_t *job, void *arg)
+{
+    collector_t *self = arg;
+    for (int i = 0; i < self->calls; i++)
+        cr_assert_neq (memcmp (self->seen[i], job->id, JR_ID_SIZE), 0, "a job came twice");
+    cr_assert_lt (self->calls, 16);
+    memcpy (self->seen[self->calls++], job->id, JR_ID_SIZE);
+    cr_assert_eq (job->payload.len, 6);
+    cr_assert_eq (memcmp (job->payload.ptr, "result", 6), 0);
+    return !(self->stop_after && self->calls >= self->stop_after);
+}
+
+static void
+s_fill_ids (uint8_t (*ids)[JR_ID_SIZE], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        jr_job_t job;
+        jr_job_init (&job, "x");
+        memcpy (ids[i], job.id, JR_ID_SIZE);
+    }
+}
+
+Test (client, wait_many_found_then_pending)
+{
+    ingester_t fake = {.nstored = 2, .nlate = 2};
+    s_fill_ids (fake.stored, 2);
+    s_fill_ids (fake.late, 2);
+    uint8_t ids[5][JR_ID_SIZE];
+    memcpy (ids[0], fake.stored[0], JR_ID_SIZE);
+    memcpy (ids[1], fake.late[0], JR_ID_SIZE);
+    memcpy (ids[2], fake.stored[1], JR_ID_SIZE);
+    memcpy (ids[3], fake.late[1], JR_ID_SIZE);
+    memcpy (ids[4], fake.late[1], JR_ID_SIZE);  //  asked twice, reported once
+    char ep[64];
+    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (NULL, ep);
+    collector_t got = {0};
+    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, 5, 20000,
+                                  s_collect, &got);
+    cr_assert_eq (rc, 0);
+    cr_assert_eq (got.calls, 4, "each distinct id once");
+    jr_client_destroy (&client);
+    zactor_destroy (&ingester);
+    cr_assert_eq (fake.fetches, 1, "pending ids come without asking again");
+}
+
+Test (client, wait_many_times_out_and_refetches)
+{
+    ingester_t fake = {.nstored = 1};
+    s_fill_ids (fake.stored, 1);
+    uint8_t ids[2][JR_ID_SIZE];
+    memcpy (ids[0], fake.stored[0], JR_ID_SIZE);
+    s_fill_ids (&ids[1], 1);  //  never stored
+    char ep[64];
+    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (NULL, ep);
+    collector_t got = {0};
+    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, 2, 300,
+                                  s_collect, &got);
+    cr_assert_eq (rc, JR_ETIMEOUT);
+    cr_assert_eq (got.calls, 1);
+    cr_assert_eq (memcmp (got.seen[0], ids[0], JR_ID_SIZE), 0);
+    jr_client_destroy (&client);
+    zactor_destroy (&ingester);
+    cr_assert_geq (fake.fetches, 1);
+}
+
+Test (client, wait_many_refetch_finds_later_results)
+{
+    //  The first FETCH's wait ends with NOT_FOUND; the re-FETCH finds it.
+    ingester_t fake = {.appear_at = 2, .max_wait_ms = 50};
+    s_fill_ids (&fake.appear, 1);
+    char ep[64];
+    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (NULL, ep);
+    collector_t got = {0};
+    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) & fake.appear, 1,
+                                  20000, s_collect, &got);
+    cr_assert_eq (rc, 0);
+    cr_assert_eq (got.calls, 1);
+    jr_client_destroy (&client);
+    zactor_destroy (&ingester);
+    cr_assert_eq (fake.fetches, 2);
+}
+
+Test (client, result_found_or_not)
+{
+    ingester_t fake = {0};
+    uint8_t ids[1][JR_ID_SIZE];
+    s_fill_ids (ids, 1);
+    char ep[64];
+    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (NULL, ep);
+    //  wait=0 answers NOT_FOUND at once: the id is not there yet
+    jr_job_t *job = NULL;
+    cr_assert_eq (jr_client_result (client, ids[0], &job), JR_ENOT_FOUND);
+    cr_assert_null (job);
+    jr_client_destroy (&client);
+    zactor_destroy (&ingester);
+    //  now stored: result finds it
+    memcpy (fake.stored[0], ids[0], JR_ID_SIZE);
+    fake.nstored = 1;
+    ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    client = jr_client_new (NULL, ep);
+    cr_assert_eq (jr_client_result (client, ids[0], &job), 0);
+    cr_assert_not_null (job);
+    cr_assert_eq (memcmp (job->id, ids[0], JR_ID_SIZE), 0);
+    cr_assert_eq (job->payload.len, 6);
+    cr_assert_eq (memcmp (job->payload.ptr, "result", 6), 0);
+    cr_assert_eq (job->worker.len, 9);
+    jr_job_destroy (&job);
+    cr_assert_null (job);
+    jr_client_destroy (&client);
+    zactor_destroy (&ingester);
+}
+
+Test (client, wait_many_stops_when_told)
+{
+    ingester_t fake = {.nstored = 3};
+    s_fill_ids (fake.stored, 3);
+    char ep[64];
+    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (NULL, ep);
+    collector_t got = {.stop_after = 1};
+    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) fake.stored, 3, -1,
+                                  s_collect, &got);
+    cr_assert_eq (rc, 0);
+    cr_assert_eq (got.calls, 1);
+    jr_client_destroy (&client);
+    zactor_destroy (&ingester);
+}
+
+Test (client, wait_one)
+{
+    ingester_t fake = {.nlate = 1};
+    s_fill_ids (fake.late, 1);
+    char ep[64];
+    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (NULL, ep);
+    jr_job_t *job = NULL;
+    cr_assert_eq (jr_client_wait (client, fake.late[0], -1, &job), 0);
+    cr_assert_not_null (job);
+    cr_assert_eq (memcmp (job->id, fake.late[0], JR_ID_SIZE), 0);
+    cr_assert_eq (job->state, JR_STATE_SUCCEEDED);
+    cr_assert_eq (job->task.len, 4);
+    cr_assert_eq (memcmp (job->task.ptr, "echo", 4), 0);
+    jr_job_destroy (&job);
+    jr_client_destroy (&client);
+    zactor_destroy (&ingester);
+}
+
+//  -------------------------------------------------------------------------
+//  The jr CLI, run as a process against the fakes
+
+static bool
+s_cli (char *path, size_t size)
+{
+    const char *bin = getenv ("JR_BIN");
+    if (!bin)
+        return false;
+    snprintf (path, size, "%s/jr", bin);
+    return access (path, X_OK) == 0;
+}
+
+//  Run a shell command; its stdout and stderr go to out. Returns the exit status.
+static int __attribute__ ((format (printf, 3, 4)))
+s_run (char *out, size_t size, const char *format, ...)
+{
+    char command[1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (command, sizeof command, format, args);
+    va_end (args);
+    strncat (command, " 2>&1", sizeof command - strlen (command) - 1);
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe);
+    size_t n = fread (out, 1, size - 1, pipe);
+    out[n] = 0;
+    int status = pclose (pipe);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (client, cli)
+{
+    char jr[512];
+    if (!s_cli (jr, sizeof jr))
+        cr_skip_test ("the jr binary is not built ($JR_BIN)");
+    broker_t bfake = {0};
+    ingester_t ifake = {.answer_all = true};
+    char bep[64], iep[64], dead[64];
+    zactor_t *broker = s_start (s_fake_broker, &bfake, bep, sizeof bep);
+    zactor_t *ingester = s_start (s_fake_ingester, &ifake, iep, sizeof iep);
+    s_dead_endpoint (dead, sizeof dead);
+    char out[8192];
+
+    //  submit and wait: global flags before and after the command
+    int rc = s_run (out, sizeof out, "%s --broker %s submit --ingester %s --wait --priority 3 "
+                    "echo msg=hi 'n:=3' 'l:=[1,\"x\"]'", jr, bep, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    cr_assert (strstr (out, "\"state\":\"succeeded\""), "%s", out);
+    cr_assert (strstr (out, "\"payload\":\"result\""), "%s", out);
+    char id[37];
+    memcpy (id, out, 36);
+    id[36] = 0;
+    uint8_t raw[JR_ID_SIZE];
+    cr_assert_eq (jr_id_parse (id, raw), 0, "the id comes first: %s", out);
+
+    //  status of an accepted, unfinished job: the ingester has none, the broker says
+    rc = s_run (out, sizeof out, "%s status %s --broker %s --ingester %s", jr, id, bep, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    char want[128];
+    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2}", id);
+    cr_assert (strstr (out, want), "%s", out);
+
+    //  bad JSON in a typed var
+    rc = s_run (out, sizeof out, "%s --broker %s submit echo 'n:={' ", jr, bep);
+    cr_assert_eq (rc, 2, "%s", out);
+    cr_assert (strstr (out, "bad JSON"), "%s", out);
+
+    //  a refused job
+    rc = s_run (out, sizeof out, "%s --broker %s submit bad", jr, bep);
+    cr_assert_eq (rc, 1, "%s", out);
+    cr_assert (strstr (out, "UNKNOWN_TASK"), "%s", out);
+
+    //  an unreachable broker is a timeout
+    rc = s_run (out, sizeof out, "JR_TIMEOUT=50 %s --broker %s submit echo", jr, dead);
+    cr_assert_eq (rc, 3, "%s", out);
+
+    //  --file: one job per line, a bad line reported by number and skipped
+    char path[] = "/tmp/jr-test-client-XXXXXX";
+    int fd = mkstemp (path);
+    cr_assert (fd >= 0);
+    const char *lines = "{\"task\":\"echo\",\"vars\":{\"msg\":\"one\"}}\n"
+                        "{\"task\":\"echo\",\"vars\":[1]}\n"
+                        "\n"
+                        "{\"task\":\"echo\",\"priority\":5,\"timeout_ms\":100}\n"
+                        "{\"task\":\"echo\",\"colour\":\"red\"}\n"
+                        "{\"task\":\n";
+    cr_assert_eq (write (fd, lines, strlen (lines)), (ssize_t) strlen (lines));
+    close (fd);
+    rc = s_run (out, sizeof out, "%s --broker %s submit --file %s", jr, bep, path);
+    cr_assert_eq (rc, 1, "%s", out);
+    cr_assert (strstr (out, "line 2:"), "%s", out);
+    cr_assert (strstr (out, "line 5:"), "%s", out);
+    cr_assert (strstr (out, "line 6:"), "%s", out);
+    cr_assert_null (strstr (out, "line 1:"), "%s", out);
+    int ids = 0;
+    for (char *line = strtok (out, "\n"); line; line = strtok (NULL, "\n"))
+        ids += strlen (line) == 36 && jr_id_parse (line, raw) == 0;
+    cr_assert_eq (ids, 2);
+    //  and from stdin
+    rc = s_run (out, sizeof out, "head -1 %s | %s --broker %s submit --file -", path, jr, bep);
+    cr_assert_eq (rc, 0, "%s", out);
+    unlink (path);
+
+    //  result of an id nobody stored
+    rc = s_run (out, sizeof out, "%s --ingester %s result 1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+                jr, iep);
+    cr_assert_eq (rc, 1, "%s", out);
+    cr_assert (strstr (out, "no result for 1b4e28ba-2fa1-41d2-883f-0016d3cca427"), "%s", out);
+
+    //  help and usage errors
+    rc = s_run (out, sizeof out, "%s --help", jr);
+    cr_assert_eq (rc, 0, "%s", out);
+    cr_assert (strstr (out, "submit"), "%s", out);
+    rc = s_run (out, sizeof out, "%s result --help", jr);
+    cr_assert_eq (rc, 0, "%s", out);
+    rc = s_run (out, sizeof out, "%s frobnicate", jr);
+    cr_assert_eq (rc, 2, "%s", out);
+    rc = s_run (out, sizeof out, "%s status not-an-id", jr);
+    cr_assert_eq (rc, 2, "%s", out);
+
+    zactor_destroy (&broker);
+    zactor_destroy (&ingester);
+}
