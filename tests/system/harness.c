@@ -1,0 +1,193 @@
+/*  harness.c - start the real binaries on loopback for tests, and always clean up  */
+#include "tests/system/harness.h"
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static pid_t s_procs[JR_H_MAX_PROCS];
+static int s_nprocs;
+
+void
+jr_h_sleep_ms (int ms)
+{
+    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000};
+    while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    bind (fd, (struct sockaddr *) &addr, sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname (fd, (struct sockaddr *) &addr, &len);
+    close (fd);
+    return ntohs (addr.sin_port);
+}
+
+void
+jr_h_env_init (jr_h_env_t *env, const char *name)
+{
+    memset (env, 0, sizeof *env);
+    snprintf (env->dir, sizeof env->dir, "/tmp/jr-test-%s-XXXXXX", name);
+    if (!mkdtemp (env->dir))
+        abort ();
+    env->port_clients = s_free_port ();
+    do
+        env->port_workers = s_free_port ();
+    while (env->port_workers == env->port_clients);
+    do
+        env->port_ingester = s_free_port ();
+    while (env->port_ingester == env->port_clients || env->port_ingester == env->port_workers);
+    snprintf (env->clients_ep, sizeof env->clients_ep, "tcp://127.0.0.1:%d", env->port_clients);
+    snprintf (env->workers_ep, sizeof env->workers_ep, "tcp://127.0.0.1:%d", env->port_workers);
+    snprintf (env->ingester_ep, sizeof env->ingester_ep, "tcp://127.0.0.1:%d", env->port_ingester);
+    snprintf (env->db, sizeof env->db, "%s/results.db", env->dir);
+    setenv ("JR_BROKER", env->clients_ep, 1);
+    setenv ("JR_INGESTER", env->ingester_ep, 1);
+}
+
+pid_t
+jr_h_spawn (jr_h_env_t *env, const char *label, const char *bin, ...)
+{
+    char *argv[64];
+    int argc = 0;
+    char path[512];
+    const char *dir = getenv ("JR_BIN");
+    snprintf (path, sizeof path, "%s/%s", dir ? dir : ".", bin);
+    argv[argc++] = path;
+    va_list args;
+    va_start (args, bin);
+    char *arg;
+    while (argc < 63 && (arg = va_arg (args, char *)))
+        argv[argc++] = arg;
+    va_end (args);
+    argv[argc] = NULL;
+    char log[512];
+    snprintf (log, sizeof log, "%s/%s.log", env->dir, label);
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid () != parent)
+            _exit (127);
+        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2 (fd, 1);
+        dup2 (fd, 2);
+        close (fd);
+        execv (path, argv);
+        fprintf (stderr, "cannot exec %s: %s\n", path, strerror (errno));
+        _exit (127);
+    }
+    if (s_nprocs < JR_H_MAX_PROCS)
+        s_procs[s_nprocs++] = pid;
+    return pid;
+}
+
+pid_t
+jr_h_broker (jr_h_env_t *env, const char *extra)
+{
+    pid_t pid = jr_h_spawn (env, "broker", "jr-broker", "--clients", env->clients_ep, "--workers",
+                            env->workers_ep, extra, NULL);
+    jr_h_wait_port (env->port_clients);
+    return pid;
+}
+
+pid_t
+jr_h_ingester (jr_h_env_t *env)
+{
+    pid_t pid = jr_h_spawn (env, "ingester", "jr-ingester", "--bind", env->ingester_ep, "--db",
+                            env->db, NULL);
+    jr_h_wait_port (env->port_ingester);
+    return pid;
+}
+
+pid_t
+jr_h_worker (jr_h_env_t *env, const char *label, int concurrency, const char *tasks)
+{
+    char conc[16];
+    snprintf (conc, sizeof conc, "%d", concurrency);
+    if (tasks)
+        return jr_h_spawn (env, label, "jr-worker", "--broker", env->workers_ep, "--ingester",
+                           env->ingester_ep, "--concurrency", conc, "--name", label, "--tasks",
+                           tasks, NULL);
+    return jr_h_spawn (env, label, "jr-worker", "--broker", env->workers_ep, "--ingester",
+                       env->ingester_ep, "--concurrency", conc, "--name", label, NULL);
+}
+
+bool
+jr_h_wait_port (int port)
+{
+    for (int i = 0; i < 1000; i++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
+                                   .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+        int rc = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+        close (fd);
+        if (rc == 0)
+            return true;
+        jr_h_sleep_ms (10);
+    }
+    return false;
+}
+
+bool
+jr_h_stop (pid_t pid, int sig, int timeout_ms)
+{
+    kill (pid, sig);
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        if (waitpid (pid, NULL, WNOHANG) == pid) {
+            for (int i = 0; i < s_nprocs; i++)
+                if (s_procs[i] == pid)
+                    s_procs[i] = 0;
+            return true;
+        }
+        jr_h_sleep_ms (10);
+    }
+    return false;
+}
+
+void
+jr_h_cleanup (void)
+{
+    for (int i = 0; i < s_nprocs; i++)
+        if (s_procs[i] > 0) {
+            kill (s_procs[i], SIGKILL);
+            waitpid (s_procs[i], NULL, 0);
+            s_procs[i] = 0;
+        }
+    s_nprocs = 0;
+}
+
+void
+jr_h_dump_logs (jr_h_env_t *env)
+{
+    DIR *dir = opendir (env->dir);
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir))) {
+        size_t len = strlen (entry->d_name);
+        if (len < 5 || strcmp (entry->d_name + len - 4, ".log"))
+            continue;
+        char cmd[1024];
+        snprintf (cmd, sizeof cmd, "echo '--- %s'; tail -n 15 '%s/%s'", entry->d_name, env->dir,
+                  entry->d_name);
+        if (system (cmd) != 0)
+            fprintf (stderr, "cannot show %s\n", entry->d_name);
+    }
+    if (dir)
+        closedir (dir);
+}

@@ -1,0 +1,39 @@
+/*  harness.h - start the real binaries on loopback for tests, and always clean up  */
+#ifndef JR_HARNESS_H
+#define JR_HARNESS_H
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define JR_H_MAX_PROCS 64
+
+typedef struct {
+    char dir[256];           //  temp dir: logs, database
+    int port_clients;        //  broker, clients
+    int port_workers;        //  broker, workers
+    int port_ingester;       //  ingester
+    char clients_ep[64];     //  tcp://127.0.0.1:port
+    char workers_ep[64];
+    char ingester_ep[64];
+    char db[300];            //  SQLite file of the ingester
+} jr_h_env_t;
+
+//  Make a temp dir and pick three free loopback ports.
+void jr_h_env_init (jr_h_env_t *env, const char *name);
+//  Start $JR_BIN/<bin> with args (NULL-terminated); its output goes to
+//  <dir>/<label>.log. The child dies with the test process (PDEATHSIG).
+pid_t jr_h_spawn (jr_h_env_t *env, const char *label, const char *bin, ...);
+pid_t jr_h_broker (jr_h_env_t *env, const char *extra);
+pid_t jr_h_ingester (jr_h_env_t *env);
+//  A worker; tasks NULL = all built-in tasks. label names its log file.
+pid_t jr_h_worker (jr_h_env_t *env, const char *label, int concurrency, const char *tasks);
+//  Wait until something listens on 127.0.0.1:port (false after 10 s).
+bool jr_h_wait_port (int port);
+//  Send a signal to a process and wait for it to exit; true if it did.
+bool jr_h_stop (pid_t pid, int sig, int timeout_ms);
+//  Kill every process this test started (SIGKILL) and reap them.
+void jr_h_cleanup (void);
+//  Milliseconds sleep.
+void jr_h_sleep_ms (int ms);
+//  Print the tail of a process log (for failed tests).
+void jr_h_dump_logs (jr_h_env_t *env);
+#endif
