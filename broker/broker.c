@@ -11,6 +11,7 @@
 #define JR_MAX_TASKS 65535    //  distinct task names the broker tracks
 #define JR_MAX_ROUTING_ID 255 //  libzmq's own limit
 #define JR_DRAIN_MAX 1000     //  messages read per socket per loop turn
+#define JR_MAX_SLOTS 10000    //  credit one worker may hold
 
 typedef struct {
     char *name;            //  task name
@@ -326,7 +327,8 @@ s_on_ready (jr_broker_t *self, jr_worker_t *w, const uint8_t *rid, size_t rid_le
             self->tasks[t].workers++;
         }
     }
-    w->credit = w->slots = in->slots;
+    //  A DISPATCH must stay a valid message however many slots are claimed.
+    w->credit = w->slots = in->slots < JR_MAX_SLOTS ? in->slots : JR_MAX_SLOTS;
     w->last_recv = w->last_send = jr_clock_mono_us ();
     w->batch = jr_msg_new ();
     if (self->nworkers == self->cap_workers) {
