@@ -27,7 +27,7 @@ struct _jr_worker_t {
     uint16_t *tasks;                 //  tasks it serves
     uint32_t ntasks;
     uint32_t credit;                 //  jobs we may still send it
-    uint32_t slots;                  //  most credit it ever announced
+    uint32_t capacity;               //  executors it has in all
     uint32_t running;                //  jobs dispatched and not DONE
     jr_bjob_t *running_head;         //  those jobs
     int64_t last_recv;               //  mono us, any message from it
@@ -328,7 +328,8 @@ s_on_ready (jr_broker_t *self, jr_worker_t *w, const uint8_t *rid, size_t rid_le
         }
     }
     //  A DISPATCH must stay a valid message however many slots are claimed.
-    w->credit = w->slots = in->slots < JR_MAX_SLOTS ? in->slots : JR_MAX_SLOTS;
+    w->capacity = in->capacity < JR_MAX_SLOTS ? in->capacity : JR_MAX_SLOTS;
+    w->credit = in->slots < w->capacity ? in->slots : w->capacity;
     w->last_recv = w->last_send = jr_clock_mono_us ();
     w->batch = jr_msg_new ();
     if (self->nworkers == self->cap_workers) {
@@ -338,7 +339,8 @@ s_on_ready (jr_broker_t *self, jr_worker_t *w, const uint8_t *rid, size_t rid_le
     }
     self->workers[self->nworkers++] = w;
     self->dirty = true;
-    jr_info ("worker=%s slots=%u tasks=%u: worker ready", w->name, w->slots, w->ntasks);
+    jr_info ("worker=%s slots=%u capacity=%u tasks=%u: worker ready", w->name, w->credit,
+             w->capacity, w->ntasks);
 }
 
 //  A job's attempt ended and its result is stored: the job leaves the broker.
@@ -348,24 +350,25 @@ s_on_done (jr_broker_t *self, jr_worker_t *w)
     jr_msg_t *in = self->in;
     for (uint32_t i = 0; i < in->nmarks; i++) {
         const jr_mark_t *mark = &in->marks[i];
+        jr_bjob_t *job = jr_jobtab_find (self->jobs, mark->id);
+        if (!job || job->attempt != mark->attempt)
+            self->stats.stale++;  //  a late DONE of an attempt we replaced
+        else {
+            if (job->state == JR_STATE_RUNNING)
+                s_running_unlink (job);
+            else
+                jr_queue_remove (&self->tasks[job->task].queue, job);
+            jr_jobtab_remove (self->jobs, job);
+            jr_bjob_destroy (&job);
+            self->stats.done++;
+        }
         //  One DONE per dispatched job: each gives its slot back, even for a
-        //  job we had already requeued (READY did not count it as free).
-        if (w && w->credit < w->slots) {
+        //  job held across a reconnect (READY did not count it as free), up
+        //  to the worker's capacity.
+        if (w && w->credit + w->running < w->capacity) {
             w->credit++;
             self->dirty = true;
         }
-        jr_bjob_t *job = jr_jobtab_find (self->jobs, mark->id);
-        if (!job || job->attempt != mark->attempt) {
-            self->stats.stale++;  //  a late DONE of an attempt we replaced
-            continue;
-        }
-        if (job->state == JR_STATE_RUNNING)
-            s_running_unlink (job);
-        else
-            jr_queue_remove (&self->tasks[job->task].queue, job);
-        jr_jobtab_remove (self->jobs, job);
-        jr_bjob_destroy (&job);
-        self->stats.done++;
     }
 }
 

@@ -204,6 +204,8 @@ jr_msg_encode (const jr_msg_t *self, uint8_t **data_p)
             msgpack_pack_int32 (&pk, m->code);
         }
     }
+    if (fields & F_CAPACITY)
+        msgpack_pack_uint32 (&pk, self->capacity);
     if (buf.size > JR_MAX_FRAME) {
         msgpack_sbuffer_destroy (&buf);
         *data_p = NULL;
@@ -353,6 +355,8 @@ s_fields (jr_mp_t *r, jr_msg_t *self, unsigned fields)
                 return false;
         }
     }
+    if ((fields & F_CAPACITY) && !s_u32 (r, &self->capacity))
+        return false;
     return true;
 }
 
@@ -481,6 +485,8 @@ jr_msg_print (const jr_msg_t *self, char *buf, size_t size)
         OUT (" slots=%u", self->slots);
     if (fields & F_WAIT)
         OUT (" wait=%u", self->wait_ms);
+    if (fields & F_CAPACITY)
+        OUT (" capacity=%u", self->capacity);
     if (fields & F_JOBS)
         for (uint32_t i = 0; i < self->njobs; i++) {
             char id[37];

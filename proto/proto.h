@@ -28,7 +28,8 @@
     X (F_SLOTS, 6, "slots")                                                    \
     X (F_WAIT, 7, "wait")                                                      \
     X (F_JOBS, 8, "jobs")                                                      \
-    X (F_MARKS, 9, "marks")
+    X (F_MARKS, 9, "marks")                                                    \
+    X (F_CAPACITY, 10, "capacity")
 enum {
 #define X(sym, bit, name) sym = 1u << bit,
     JR_FIELDS (X)
@@ -62,6 +63,7 @@ typedef struct {
     jr_bytes_t host;          //  worker host
     uint32_t slots;           //  free executor slots
     uint32_t wait_ms;         //  how long FETCH may wait
+    uint32_t capacity;        //  executors in all
     jr_bytes_t *tasks;        //  task names
     uint32_t ntasks, cap_tasks;
     jr_job_t *jobs;           //  jobs

@@ -140,6 +140,7 @@ s_worker (jr_msg_t *msg, const char *task, uint32_t slots)
     msg->name = (jr_bytes_t) {(const uint8_t *) "fake", 4};
     msg->host = (jr_bytes_t) {(const uint8_t *) "test", 4};
     msg->slots = slots;
+    msg->capacity = slots;
     jr_msg_add_task (msg, (jr_bytes_t) {(const uint8_t *) task, strlen (task)});
     s_send (sock, msg);
     return sock;

@@ -619,21 +619,23 @@ Test (proto, refuses_more_items_than_the_limit)
 {
     //  READY with JR_MAX_ITEMS + 1 task names of one byte each: present in
     //  full, but over the limit.
-    msgpack_packer *pk = s_begin (7, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_READY);
+    msgpack_packer *pk = s_begin (8, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_READY);
     msgpack_pack_str_with_body (pk, "w", 1);
     msgpack_pack_str_with_body (pk, "h", 1);
     msgpack_pack_array (pk, JR_MAX_ITEMS + 1);
     for (int i = 0; i < JR_MAX_ITEMS + 1; i++)
         msgpack_pack_str_with_body (pk, "a", 1);
     msgpack_pack_uint32 (pk, 1);
+    msgpack_pack_uint32 (pk, 1);
     cr_assert_eq (s_end (NULL), JR_ETOOLARGE);
     //  Exactly JR_MAX_ITEMS is fine.
-    pk = s_begin (7, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_READY);
+    pk = s_begin (8, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_READY);
     msgpack_pack_str_with_body (pk, "w", 1);
     msgpack_pack_str_with_body (pk, "h", 1);
     msgpack_pack_array (pk, JR_MAX_ITEMS);
     for (int i = 0; i < JR_MAX_ITEMS; i++)
         msgpack_pack_str_with_body (pk, "a", 1);
+    msgpack_pack_uint32 (pk, 1);
     msgpack_pack_uint32 (pk, 1);
     jr_msg_t *msg;
     cr_assert_eq (s_end (&msg), 0);

@@ -1,0 +1,916 @@
+/*  test_worker.c - worker: ctx, sha256, built-in tasks, executor, protocol against fake peers  */
+#include "common/clock.h"
+#include "proto/proto.h"
+#include "worker/ctx.h"
+#include "worker/executor.h"
+#include "worker/sha256.h"
+#include "worker/tasks.h"
+#include "worker/worker.h"
+#include <criterion/criterion.h>
+#include <czmq.h>
+#include <msgpack.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define S_WAIT_MS 10000  //  generous: a slow machine must never fail a test
+
+//  -------------------------------------------------------------------------
+//  Helpers
+
+//  A vars map from "key", "s:value" | "i:number" pairs; caller frees ptr.
+static jr_bytes_t
+s_vars (int npairs, ...)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, (size_t) npairs);
+    va_list args;
+    va_start (args, npairs);
+    for (int i = 0; i < npairs; i++) {
+        const char *key = va_arg (args, const char *);
+        const char *value = va_arg (args, const char *);
+        msgpack_pack_str (&pk, strlen (key));
+        msgpack_pack_str_body (&pk, key, strlen (key));
+        if (value[0] == 'i')
+            msgpack_pack_int64 (&pk, strtoll (value + 2, NULL, 10));
+        else {
+            msgpack_pack_str (&pk, strlen (value + 2));
+            msgpack_pack_str_body (&pk, value + 2, strlen (value + 2));
+        }
+    }
+    va_end (args);
+    return (jr_bytes_t) {(const uint8_t *) buf.data, buf.size};
+}
+
+static void
+s_job (jr_job_t *job, const char *task, jr_bytes_t vars, uint32_t timeout_ms)
+{
+    jr_job_init (job, task);
+    job->vars = vars;
+    job->timeout_ms = timeout_ms;
+    job->attempt = 1;
+    job->accepted_us = job->created_us + 1;
+    job->dispatched_us = job->created_us + 2;
+    job->state = JR_STATE_RUNNING;
+}
+
+static bool
+s_eq (jr_bytes_t bytes, const char *text)
+{
+    return bytes.len == strlen (text) && memcmp (bytes.ptr, text, bytes.len) == 0;
+}
+
+static bool
+s_starts (jr_bytes_t bytes, const char *text)
+{
+    return bytes.len >= strlen (text) && memcmp (bytes.ptr, text, strlen (text)) == 0;
+}
+
+//  Run a registered task directly with a context, the way an executor does.
+static bool
+s_run_task (const char *task, jr_bytes_t vars, jr_out_t *out)
+{
+    jr_job_t job;
+    s_job (&job, task, vars, 0);
+    jr_task_fn *fn = jr_tasks_find (job.task);
+    cr_assert (fn, "task %s registered", task);
+    jr_ctx_t *ctx = jr_ctx_new (&job, 0);
+    cr_assert (ctx);
+    bool ok = fn (ctx, out);
+    jr_ctx_destroy (&ctx);
+    return ok;
+}
+
+static void
+s_hex (const char *text, size_t len, char hex[JR_SHA256_HEX])
+{
+    uint8_t digest[JR_SHA256_SIZE];
+    jr_sha256 (text, len, digest);
+    jr_sha256_hex (digest, hex);
+}
+
+//  -------------------------------------------------------------------------
+//  Context and output
+
+Test (worker_ctx, deadline_by_clock)
+{
+    jr_job_t job;
+    s_job (&job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    jr_ctx_t *ctx = jr_ctx_new (&job, jr_clock_mono_us () + 10 * 1000000LL);
+    cr_assert (ctx);
+    cr_assert_eq (jr_ctx_job (ctx), &job);
+    cr_assert_not (jr_ctx_done (ctx));
+    cr_assert_eq (jr_ctx_err (ctx), 0);
+    cr_assert_gt (jr_ctx_time_left_ms (ctx), 0);
+    //  Move time instead of waiting for it.
+    jr_clock_mono_shift_us (11 * 1000000LL);
+    cr_assert (jr_ctx_done (ctx));
+    cr_assert_eq (jr_ctx_err (ctx), JR_EDEADLINE);
+    cr_assert_eq (jr_ctx_time_left_ms (ctx), 0);
+    cr_assert_eq (jr_ctx_sleep (ctx, 60000), JR_EDEADLINE);
+    jr_ctx_destroy (&ctx);
+    cr_assert_null (ctx);
+    jr_ctx_destroy (&ctx);
+}
+
+Test (worker_ctx, no_deadline)
+{
+    jr_job_t job;
+    s_job (&job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    jr_ctx_t *ctx = jr_ctx_new (&job, 0);
+    cr_assert_eq (jr_ctx_time_left_ms (ctx), INT64_MAX);
+    cr_assert_eq (jr_ctx_sleep (ctx, 1), 0);
+    cr_assert_eq (jr_ctx_sleep (ctx, 0), 0);
+    cr_assert_not (jr_ctx_done (ctx));
+    jr_ctx_destroy (&ctx);
+}
+
+Test (worker_ctx, sleep_bounded_by_deadline)
+{
+    jr_job_t job;
+    s_job (&job, "sleep", (jr_bytes_t) {NULL, 0}, 0);
+    //  A minute-long sleep under a short deadline returns with the deadline.
+    jr_ctx_t *ctx = jr_ctx_new (&job, jr_clock_mono_us () + 20 * 1000);
+    cr_assert_eq (jr_ctx_sleep (ctx, 60000), JR_EDEADLINE);
+    cr_assert_eq (jr_ctx_err (ctx), JR_EDEADLINE);
+    jr_ctx_destroy (&ctx);
+}
+
+static void *
+s_sleeper (void *arg)
+{
+    intptr_t rc = jr_ctx_sleep (arg, 60000);
+    return (void *) rc;
+}
+
+Test (worker_ctx, cancel_wakes_sleep)
+{
+    jr_job_t job;
+    s_job (&job, "sleep", (jr_bytes_t) {NULL, 0}, 0);
+    jr_ctx_t *ctx = jr_ctx_new (&job, 0);
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_sleeper, ctx);
+    zclock_sleep (20);  //  not needed for correctness: a cancel first also ends the sleep
+    jr_ctx_cancel (ctx, JR_ECANCELLED);
+    void *rc;
+    pthread_join (thread, &rc);
+    cr_assert_eq ((intptr_t) rc, JR_ECANCELLED);
+    jr_ctx_destroy (&ctx);
+}
+
+Test (worker_ctx, fd_readable_after_cancel)
+{
+    jr_job_t job;
+    s_job (&job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    jr_ctx_t *ctx = jr_ctx_new (&job, 0);
+    struct pollfd item = {.fd = jr_ctx_fd (ctx), .events = POLLIN};
+    cr_assert_eq (poll (&item, 1, 0), 0);
+    jr_ctx_cancel (ctx, JR_ECANCELLED);
+    jr_ctx_cancel (ctx, JR_EDEADLINE);  //  the first reason wins
+    cr_assert_eq (poll (&item, 1, 0), 1);
+    cr_assert_eq (poll (&item, 1, 0), 1);  //  stays readable
+    cr_assert (jr_ctx_done (ctx));
+    cr_assert_eq (jr_ctx_err (ctx), JR_ECANCELLED);
+    jr_ctx_destroy (&ctx);
+}
+
+Test (worker_ctx, out_limit_and_error)
+{
+    jr_out_t *out = jr_out_new (8);
+    cr_assert_null (jr_out_error (out));
+    cr_assert_eq (jr_out_write (out, "hello", 5), 0);
+    cr_assert_eq (jr_out_write (out, "abc", 3), 0);
+    cr_assert_eq (jr_out_write (out, "x", 1), JR_ETOOLARGE);
+    cr_assert_eq (jr_out_err (out), JR_ETOOLARGE);
+    cr_assert (s_eq (jr_out_payload (out), "helloabc"));
+    jr_out_errorf (out, "first %d", 1);
+    jr_out_errorf (out, "second %s", "two");
+    cr_assert_str_eq (jr_out_error (out), "second two");
+    jr_out_destroy (&out);
+    cr_assert_null (out);
+
+    //  A huge error text is cut to what the wire accepts.
+    out = jr_out_new (8);
+    char *big = malloc (JR_MAX_TEXT * 2);
+    memset (big, 'e', JR_MAX_TEXT * 2 - 1);
+    big[JR_MAX_TEXT * 2 - 1] = 0;
+    jr_out_errorf (out, "%s", big);
+    cr_assert_lt (strlen (jr_out_error (out)), JR_MAX_TEXT);
+    free (big);
+    jr_out_destroy (&out);
+}
+
+//  -------------------------------------------------------------------------
+//  SHA-256
+
+Test (worker_sha256, known_vectors)
+{
+    char hex[JR_SHA256_HEX];
+    s_hex ("abc", 3, hex);
+    cr_assert_str_eq (hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    s_hex ("", 0, hex);
+    cr_assert_str_eq (hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    s_hex (two_blocks, strlen (two_blocks), hex);
+    cr_assert_str_eq (hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+Test (worker_sha256, streaming_matches_one_shot)
+{
+    //  A million 'a', fed in uneven pieces that straddle block edges.
+    char *data = malloc (1000000);
+    memset (data, 'a', 1000000);
+    jr_sha256_t state;
+    jr_sha256_init (&state);
+    size_t pos = 0, step = 1;
+    while (pos < 1000000) {
+        size_t n = step < 1000000 - pos ? step : 1000000 - pos;
+        jr_sha256_update (&state, data + pos, n);
+        pos += n;
+        step = step * 7 % 131 + 1;
+    }
+    uint8_t digest[JR_SHA256_SIZE];
+    jr_sha256_final (&state, digest);
+    char hex[JR_SHA256_HEX];
+    jr_sha256_hex (digest, hex);
+    cr_assert_str_eq (hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    //  Lengths around the padding boundary (55, 56, 64 bytes) agree both ways.
+    for (size_t len = 50; len < 70; len++) {
+        char one[JR_SHA256_HEX], two[JR_SHA256_HEX];
+        s_hex (data, len, one);
+        jr_sha256_init (&state);
+        for (size_t i = 0; i < len; i++)
+            jr_sha256_update (&state, data + i, 1);
+        jr_sha256_final (&state, digest);
+        jr_sha256_hex (digest, two);
+        cr_assert_str_eq (one, two, "len %zu", len);
+    }
+    free (data);
+}
+
+//  -------------------------------------------------------------------------
+//  Built-in tasks through the registry
+
+Test (worker_tasks, registry)
+{
+    cr_assert_geq (jr_tasks_count (), 4);
+    const char *want[] = {"echo", "sleep", "fail", "sha256"};
+    for (int i = 0; i < 4; i++) {
+        bool found = false;
+        for (size_t k = 0; k < jr_tasks_count (); k++)
+            found |= strcmp (jr_tasks_name (k), want[i]) == 0;
+        cr_assert (found, "%s listed", want[i]);
+    }
+    cr_assert_null (jr_tasks_find ((jr_bytes_t) {(const uint8_t *) "nope", 4}));
+    cr_assert_null (jr_tasks_find ((jr_bytes_t) {(const uint8_t *) "ech", 3}));
+    cr_assert_eq (jr_tasks_register ("echo", jr_task_fail), JR_EINVALID);
+    cr_assert_eq (jr_tasks_register ("", jr_task_fail), JR_EINVALID);
+    cr_assert_eq (jr_tasks_register ("mine", jr_task_fail), 0);
+    cr_assert_eq (jr_tasks_find ((jr_bytes_t) {(const uint8_t *) "mine", 4}), jr_task_fail);
+}
+
+Test (worker_tasks, echo)
+{
+    jr_bytes_t vars = s_vars (1, "msg", "s:hello");
+    jr_out_t *out = jr_out_new (1024);
+    cr_assert (s_run_task ("echo", vars, out));
+    cr_assert (s_eq (jr_out_payload (out), "hello"));
+    jr_out_destroy (&out);
+    //  No vars at all: an empty payload.
+    out = jr_out_new (1024);
+    cr_assert (s_run_task ("echo", (jr_bytes_t) {NULL, 0}, out));
+    cr_assert_eq (jr_out_payload (out).len, 0);
+    jr_out_destroy (&out);
+    free ((void *) vars.ptr);
+}
+
+Test (worker_tasks, sleep)
+{
+    jr_bytes_t vars = s_vars (1, "ms", "i:5");
+    jr_out_t *out = jr_out_new (1024);
+    cr_assert (s_run_task ("sleep", vars, out));
+    cr_assert (s_eq (jr_out_payload (out), "slept 5"));
+    jr_out_destroy (&out);
+    free ((void *) vars.ptr);
+
+    vars = s_vars (1, "ms", "s:nonsense");
+    out = jr_out_new (1024);
+    cr_assert_not (s_run_task ("sleep", vars, out));
+    cr_assert (strstr (jr_out_error (out), "INVALID"));
+    jr_out_destroy (&out);
+    free ((void *) vars.ptr);
+}
+
+Test (worker_tasks, fail)
+{
+    jr_out_t *out = jr_out_new (1024);
+    cr_assert_not (s_run_task ("fail", (jr_bytes_t) {NULL, 0}, out));
+    cr_assert_str_eq (jr_out_error (out), "failed on purpose");
+    jr_out_destroy (&out);
+    jr_bytes_t vars = s_vars (1, "error", "s:boom");
+    out = jr_out_new (1024);
+    cr_assert_not (s_run_task ("fail", vars, out));
+    cr_assert_str_eq (jr_out_error (out), "boom");
+    jr_out_destroy (&out);
+    free ((void *) vars.ptr);
+}
+
+Test (worker_tasks, sha256)
+{
+    jr_bytes_t vars = s_vars (1, "data", "s:abc");
+    jr_out_t *out = jr_out_new (1024);
+    cr_assert (s_run_task ("sha256", vars, out));
+    cr_assert (s_eq (jr_out_payload (out),
+                     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    jr_out_destroy (&out);
+    free ((void *) vars.ptr);
+
+    //  rounds = 3: digest of digest of digest.
+    uint8_t digest[JR_SHA256_SIZE];
+    jr_sha256 ("abc", 3, digest);
+    jr_sha256 (digest, sizeof digest, digest);
+    jr_sha256 (digest, sizeof digest, digest);
+    char hex[JR_SHA256_HEX];
+    jr_sha256_hex (digest, hex);
+    vars = s_vars (2, "data", "s:abc", "rounds", "i:3");
+    out = jr_out_new (1024);
+    cr_assert (s_run_task ("sha256", vars, out));
+    cr_assert (s_eq (jr_out_payload (out), hex));
+    jr_out_destroy (&out);
+    free ((void *) vars.ptr);
+
+    vars = s_vars (1, "rounds", "i:0");
+    out = jr_out_new (1024);
+    cr_assert_not (s_run_task ("sha256", vars, out));
+    jr_out_destroy (&out);
+    free ((void *) vars.ptr);
+}
+
+//  -------------------------------------------------------------------------
+//  Runs and the executor
+
+Test (worker_run, deadline_result)
+{
+    jr_bytes_t vars = s_vars (1, "ms", "i:60000");
+    jr_job_t job;
+    s_job (&job, "sleep", vars, 20);
+    jr_run_t *run = jr_run_new (&job, jr_task_sleep, 1024);
+    jr_run_execute (run);
+    jr_job_t *result = jr_run_result (run, "w@h");
+    cr_assert_not (result->success);
+    cr_assert_eq (result->state, JR_STATE_FAILED);
+    //  One prefix, then the task's own words.
+    const char *want = "DEADLINE_EXCEEDED: timeout_ms=20; interrupted sleep of 60000 ms";
+    cr_assert (s_eq (result->error, want), "%.*s", (int) result->error.len,
+               (const char *) result->error.ptr);
+    cr_assert (s_eq (result->worker, "w@h"));
+    cr_assert_eq (result->dispatched_us, job.dispatched_us);
+    cr_assert_neq (result->started_us, 0);
+    cr_assert_neq (result->completed_us, 0);
+    cr_assert_eq (memcmp (result->id, job.id, JR_ID_SIZE), 0);
+    jr_job_destroy (&result);
+    jr_run_destroy (&run);
+    cr_assert_null (run);
+    free ((void *) vars.ptr);
+}
+
+Test (worker_run, payload_too_large)
+{
+    jr_bytes_t vars = s_vars (1, "msg", "s:hello");
+    jr_job_t job;
+    s_job (&job, "echo", vars, 0);
+    jr_run_t *run = jr_run_new (&job, jr_task_echo, 3);
+    jr_run_execute (run);
+    jr_job_t *result = jr_run_result (run, "w@h");
+    cr_assert_not (result->success);
+    cr_assert (s_starts (result->error, "TOO_LARGE"));
+    jr_job_destroy (&result);
+    jr_run_destroy (&run);
+    free ((void *) vars.ptr);
+}
+
+Test (worker_run, executor_returns_every_run)
+{
+    jr_executor_t *executor = jr_executor_new (3);
+    jr_bytes_t vars = s_vars (1, "msg", "s:x");
+    int n = 20, back = 0;
+    for (int i = 0; i < n; i++) {
+        jr_job_t job;
+        s_job (&job, "echo", vars, 0);
+        jr_executor_submit (executor, jr_run_new (&job, jr_task_echo, 1024));
+    }
+    int64_t until = zclock_mono () + S_WAIT_MS;
+    while (back < n && zclock_mono () < until) {
+        struct pollfd item = {.fd = jr_executor_fd (executor), .events = POLLIN};
+        poll (&item, 1, 100);
+        jr_run_t *run = jr_executor_take (executor);
+        while (run) {
+            jr_run_t *next = run->next;
+            cr_assert (run->success);
+            cr_assert (s_eq (jr_out_payload (run->out), "x"));
+            jr_run_destroy (&run);
+            back++;
+            run = next;
+        }
+    }
+    cr_assert_eq (back, n);
+    jr_executor_destroy (&executor, 1000);
+    cr_assert_null (executor);
+    free ((void *) vars.ptr);
+}
+
+//  -------------------------------------------------------------------------
+//  The protocol, against a fake broker and a fake ingester (ROUTERs)
+
+typedef struct {
+    zsock_t *sock;       //  ROUTER
+    char endpoint[64];
+    zmsg_t *zmsg;        //  last message received (keeps msg's views alive)
+    jr_msg_t *msg;       //  last message decoded
+    zframe_t *peer;      //  routing id of the last peer heard (owned copy)
+} s_fake_t;
+
+static void
+s_fake_init (s_fake_t *self)
+{
+    memset (self, 0, sizeof *self);
+    self->sock = zsock_new (ZMQ_ROUTER);
+    cr_assert (self->sock);
+    int port = zsock_bind (self->sock, "tcp://127.0.0.1:*");
+    cr_assert_gt (port, 0);
+    snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
+    self->msg = jr_msg_new ();
+}
+
+static void
+s_fake_destroy (s_fake_t *self)
+{
+    zmsg_destroy (&self->zmsg);
+    zframe_destroy (&self->peer);
+    jr_msg_destroy (&self->msg);
+    zsock_destroy (&self->sock);
+}
+
+//  Wait up to timeout_ms for a message of this type, skipping HEARTBEATs
+//  (and anything else when skip_others). The message stays valid until the
+//  next call.
+static bool
+s_expect (s_fake_t *self, int type, int timeout_ms)
+{
+    int64_t until = zclock_mono () + timeout_ms;
+    while (zclock_mono () < until) {
+        zsock_set_rcvtimeo (self->sock, (int) (until - zclock_mono ()) + 1);
+        zmsg_destroy (&self->zmsg);
+        self->zmsg = zmsg_recv (self->sock);
+        if (!self->zmsg)
+            return false;
+        cr_assert_eq (zmsg_size (self->zmsg), 2);
+        zframe_destroy (&self->peer);
+        self->peer = zframe_dup (zmsg_first (self->zmsg));
+        zframe_t *body = zmsg_next (self->zmsg);
+        int rc = jr_msg_decode (self->msg, zframe_data (body), zframe_size (body));
+        cr_assert_eq (rc, 0, "decode: %s", jr_errname (rc));
+        if (self->msg->type == type)
+            return true;
+        cr_assert_eq (self->msg->type, JR_MSG_HEARTBEAT, "expected %s, got %s",
+                      jr_msg_name (type), jr_msg_name (self->msg->type));
+    }
+    return false;
+}
+
+static void
+s_fake_send (s_fake_t *self, const jr_msg_t *msg)
+{
+    cr_assert (self->peer);
+    int rc = jr_msg_send (msg, zsock_resolve (self->sock), zframe_data (self->peer),
+                          zframe_size (self->peer));
+    cr_assert_eq (rc, 0);
+}
+
+typedef struct {
+    jr_worker_t *worker;
+    pthread_t thread;
+    int rc;
+} s_running_t;
+
+static void *
+s_worker_thread (void *arg)
+{
+    s_running_t *self = arg;
+    self->rc = jr_worker_run (self->worker);
+    return NULL;
+}
+
+static void
+s_start (s_running_t *self, s_fake_t *broker, s_fake_t *ingester, jr_worker_config_t cfg)
+{
+    cfg.broker = broker->endpoint;
+    cfg.ingester = ingester->endpoint;
+    cfg.name = "tw";
+    self->worker = jr_worker_new (&cfg);
+    cr_assert (self->worker);
+    pthread_create (&self->thread, NULL, s_worker_thread, self);
+}
+
+static int
+s_stop (s_running_t *self)
+{
+    jr_worker_stop (self->worker);
+    pthread_join (self->thread, NULL);
+    jr_worker_destroy (&self->worker);
+    return self->rc;
+}
+
+//  Receive RESULT messages until n distinct results arrived; copies them.
+static void
+s_collect_results (s_fake_t *ingester, jr_job_t **results, int n)
+{
+    int got = 0;
+    while (got < n) {
+        cr_assert (s_expect (ingester, JR_MSG_RESULT, S_WAIT_MS), "RESULT %d of %d", got + 1, n);
+        for (uint32_t i = 0; i < ingester->msg->njobs; i++) {
+            const jr_job_t *job = &ingester->msg->jobs[i];
+            bool seen = false;
+            for (int k = 0; k < got; k++)
+                seen |= memcmp (results[k]->id, job->id, JR_ID_SIZE) == 0;
+            if (!seen) {
+                cr_assert_lt (got, n);
+                results[got++] = jr_job_dup (job);
+            }
+        }
+    }
+}
+
+static jr_job_t *
+s_find (jr_job_t **results, int n, const uint8_t id[JR_ID_SIZE])
+{
+    for (int i = 0; i < n; i++)
+        if (memcmp (results[i]->id, id, JR_ID_SIZE) == 0)
+            return results[i];
+    cr_assert_fail ("result not found");
+    return NULL;
+}
+
+//  Receive DONE messages until n marks arrived; marks copied into out.
+static void
+s_collect_done (s_fake_t *broker, jr_mark_t *out, int n)
+{
+    int got = 0;
+    while (got < n) {
+        cr_assert (s_expect (broker, JR_MSG_DONE, S_WAIT_MS), "DONE mark %d of %d", got + 1, n);
+        for (uint32_t i = 0; i < broker->msg->nmarks; i++) {
+            cr_assert_lt (got, n, "more DONE marks than results");
+            out[got++] = broker->msg->marks[i];
+        }
+    }
+}
+
+static bool
+s_has_task (const jr_msg_t *ready, const char *name)
+{
+    for (uint32_t i = 0; i < ready->ntasks; i++)
+        if (s_eq (ready->tasks[i], name))
+            return true;
+    return false;
+}
+
+Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
+{
+    s_fake_t broker, ingester;
+    s_fake_init (&broker);
+    s_fake_init (&ingester);
+    s_running_t w;
+    s_start (&w, &broker, &ingester,
+             (jr_worker_config_t) {.concurrency = 4, .heartbeat_ms = 200, .liveness_ms = 60000,
+                                   .resend_ms = 60000});
+
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (s_eq (broker.msg->name, "tw"));
+    cr_assert_gt (broker.msg->host.len, 0);
+    cr_assert_eq (broker.msg->slots, 4);
+    for (const char **t = (const char *[]) {"echo", "sleep", "fail", "sha256", NULL}; *t; t++)
+        cr_assert (s_has_task (broker.msg, *t), "READY lists %s", *t);
+
+    jr_bytes_t v_echo = s_vars (1, "msg", "s:hello");
+    jr_bytes_t v_fail = s_vars (1, "error", "s:boom");
+    jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    s_job (jr_msg_add_job (msg), "echo", v_echo, 0);
+    s_job (jr_msg_add_job (msg), "fail", v_fail, 0);
+    s_job (jr_msg_add_job (msg), "sleep", v_sleep, 100);  //  deadline well before 60 s
+    jr_job_t sent[3];
+    memcpy (sent, msg->jobs, sizeof sent);
+    s_fake_send (&broker, msg);
+
+    jr_job_t *results[3];
+    s_collect_results (&ingester, results, 3);
+    char host[256];
+    gethostname (host, sizeof host);
+    char ident[300];
+    snprintf (ident, sizeof ident, "tw@%s", host);
+
+    jr_job_t *echo = s_find (results, 3, sent[0].id);
+    cr_assert (echo->success);
+    cr_assert_eq (echo->state, JR_STATE_SUCCEEDED);
+    cr_assert (s_eq (echo->payload, "hello"));
+    cr_assert (s_eq (echo->worker, ident));
+    cr_assert_eq (echo->attempt, 1);
+    cr_assert_eq (echo->dispatched_us, sent[0].dispatched_us);
+    cr_assert_eq (echo->accepted_us, sent[0].accepted_us);
+    cr_assert_neq (echo->started_us, 0);
+    cr_assert_neq (echo->completed_us, 0);
+
+    jr_job_t *fail = s_find (results, 3, sent[1].id);
+    cr_assert_not (fail->success);
+    cr_assert_eq (fail->state, JR_STATE_FAILED);
+    cr_assert (s_eq (fail->error, "boom"));
+
+    jr_job_t *slept = s_find (results, 3, sent[2].id);
+    cr_assert_not (slept->success);
+    cr_assert_eq (slept->state, JR_STATE_FAILED);
+    cr_assert (s_starts (slept->error, "DEADLINE_EXCEEDED"), "error: %.*s",
+               (int) slept->error.len, (const char *) slept->error.ptr);
+
+    //  No DONE before the ACK: credit comes back only for stored results.
+    jr_msg_reset (msg, JR_MSG_ACK);
+    for (int i = 0; i < 3; i++)
+        jr_msg_add_mark (msg, sent[i].id, 1, 0);
+    s_fake_send (&ingester, msg);
+
+    jr_mark_t marks[3];
+    s_collect_done (&broker, marks, 3);
+    for (int i = 0; i < 3; i++) {
+        jr_job_t *result = s_find (results, 3, marks[i].id);
+        cr_assert_eq (marks[i].attempt, 1);
+        cr_assert_eq (marks[i].code, result == echo ? JR_STATE_SUCCEEDED : JR_STATE_FAILED);
+    }
+
+    cr_assert_eq (s_stop (&w), 0);
+    for (int i = 0; i < 3; i++)
+        jr_job_destroy (&results[i]);
+    jr_msg_destroy (&msg);
+    free ((void *) v_echo.ptr);
+    free ((void *) v_fail.ptr);
+    free ((void *) v_sleep.ptr);
+    s_fake_destroy (&broker);
+    s_fake_destroy (&ingester);
+}
+
+Test (worker_protocol, resend_until_acked, .timeout = 60)
+{
+    s_fake_t broker, ingester;
+    s_fake_init (&broker);
+    s_fake_init (&ingester);
+    s_running_t w;
+    s_start (&w, &broker, &ingester,
+             (jr_worker_config_t) {.concurrency = 2, .liveness_ms = 60000, .resend_ms = 100});
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    jr_job_t *job = jr_msg_add_job (msg);
+    s_job (job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    job->attempt = 3;
+    uint8_t id[JR_ID_SIZE];
+    memcpy (id, job->id, JR_ID_SIZE);
+    s_fake_send (&broker, msg);
+
+    //  Not ACKed: it comes again, and again.
+    for (int i = 0; i < 3; i++) {
+        cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS), "send %d", i + 1);
+        cr_assert_eq (ingester.msg->njobs, 1);
+        cr_assert_eq (memcmp (ingester.msg->jobs[0].id, id, JR_ID_SIZE), 0);
+        cr_assert_eq (ingester.msg->jobs[0].attempt, 3);
+    }
+    //  An ACK for another attempt, or one saying "not stored", changes nothing.
+    jr_msg_reset (msg, JR_MSG_ACK);
+    jr_msg_add_mark (msg, id, 2, 0);
+    jr_msg_add_mark (msg, id, 3, JR_EDISK_FULL);
+    s_fake_send (&ingester, msg);
+    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    cr_assert_eq (memcmp (ingester.msg->jobs[0].id, id, JR_ID_SIZE), 0);
+
+    jr_msg_reset (msg, JR_MSG_ACK);
+    jr_msg_add_mark (msg, id, 3, 0);
+    s_fake_send (&ingester, msg);
+    jr_mark_t mark;
+    s_collect_done (&broker, &mark, 1);
+    cr_assert_eq (memcmp (mark.id, id, JR_ID_SIZE), 0);
+    cr_assert_eq (mark.attempt, 3);
+    cr_assert_eq (mark.code, JR_STATE_SUCCEEDED);
+
+    //  Resends in flight may still arrive; a second ACK must not make a
+    //  second DONE. Drain, ACK again, and check that no DONE follows.
+    while (s_expect (&ingester, JR_MSG_RESULT, 500))
+        ;
+    s_fake_send (&ingester, msg);
+    cr_assert_not (s_expect (&broker, JR_MSG_DONE, 500));
+
+    cr_assert_eq (s_stop (&w), 0);
+    jr_msg_destroy (&msg);
+    s_fake_destroy (&broker);
+    s_fake_destroy (&ingester);
+}
+
+Test (worker_protocol, unknown_task_and_stale_ack, .timeout = 60)
+{
+    s_fake_t broker, ingester;
+    s_fake_init (&broker);
+    s_fake_init (&ingester);
+    s_running_t w;
+    s_start (&w, &broker, &ingester,
+             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000});
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert_eq (broker.msg->slots, 1);
+
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    s_job (jr_msg_add_job (msg), "no-such-task", (jr_bytes_t) {NULL, 0}, 0);
+    uint8_t id[JR_ID_SIZE];
+    memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
+    s_fake_send (&broker, msg);
+
+    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    cr_assert_eq (ingester.msg->njobs, 1);
+    const jr_job_t *result = &ingester.msg->jobs[0];
+    cr_assert_not (result->success);
+    cr_assert (s_eq (result->error, "UNKNOWN_TASK: no-such-task"));
+
+    //  A STALE_ATTEMPT ACK settles the result too: DONE, and no resend.
+    jr_msg_reset (msg, JR_MSG_ACK);
+    jr_msg_add_mark (msg, id, 1, JR_ESTALE);
+    s_fake_send (&ingester, msg);
+    jr_mark_t mark;
+    s_collect_done (&broker, &mark, 1);
+    cr_assert_eq (memcmp (mark.id, id, JR_ID_SIZE), 0);
+    cr_assert_eq (mark.code, JR_STATE_FAILED);
+
+    cr_assert_eq (s_stop (&w), 0);
+    jr_msg_destroy (&msg);
+    s_fake_destroy (&broker);
+    s_fake_destroy (&ingester);
+}
+
+//  A task that runs until the test opens the gate (or its context ends).
+static atomic_bool s_gate;
+
+static bool
+s_task_gate (jr_ctx_t *ctx, jr_out_t *out)
+{
+    while (!atomic_load (&s_gate))
+        if (jr_ctx_sleep (ctx, 5) != 0) {
+            jr_out_errorf (out, "gate closed");
+            return false;
+        }
+    return jr_out_write (out, "open", 4) == 0;
+}
+
+Test (worker_protocol, unknown_peer_ready_counts_held_jobs, .timeout = 60)
+{
+    cr_assert_eq (jr_tasks_register ("gate", s_task_gate), 0);
+    s_fake_t broker, ingester;
+    s_fake_init (&broker);
+    s_fake_init (&ingester);
+    s_running_t w;
+    s_start (&w, &broker, &ingester,
+             (jr_worker_config_t) {.concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000});
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert_eq (broker.msg->slots, 2);
+    cr_assert (s_has_task (broker.msg, "gate"));
+
+    //  One job running, then the broker says it does not know us.
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    s_job (jr_msg_add_job (msg), "gate", (jr_bytes_t) {NULL, 0}, 0);
+    uint8_t id[JR_ID_SIZE];
+    memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
+    s_fake_send (&broker, msg);
+    jr_msg_reset (msg, JR_MSG_ERROR);
+    msg->code = JR_EUNKNOWN_PEER;
+    msg->text = (jr_bytes_t) {(const uint8_t *) "say READY", 9};
+    s_fake_send (&broker, msg);
+
+    //  READY again, advertising only the free slot out of a capacity of 2:
+    //  the DONE of the held job gives the broker its slot back.
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert_eq (broker.msg->slots, 1);
+    cr_assert_eq (broker.msg->capacity, 2);
+
+    atomic_store (&s_gate, true);
+    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    cr_assert (ingester.msg->jobs[0].success);
+    jr_msg_reset (msg, JR_MSG_ACK);
+    jr_msg_add_mark (msg, id, 1, 0);
+    s_fake_send (&ingester, msg);
+    jr_mark_t mark;
+    s_collect_done (&broker, &mark, 1);
+    cr_assert (memcmp (mark.id, id, JR_ID_SIZE) == 0);
+
+    cr_assert_eq (s_stop (&w), 0);
+    jr_msg_destroy (&msg);
+    s_fake_destroy (&broker);
+    s_fake_destroy (&ingester);
+}
+
+Test (worker_protocol, silent_broker_reconnect, .timeout = 60)
+{
+    s_fake_t broker, ingester;
+    s_fake_init (&broker);
+    s_fake_init (&ingester);
+    s_running_t w;
+    s_start (&w, &broker, &ingester,
+             (jr_worker_config_t) {.concurrency = 1, .heartbeat_ms = 50, .liveness_ms = 300});
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    zframe_t *first = zframe_dup (broker.peer);
+    //  The fake broker never answers: the worker gives up on the connection
+    //  and says READY again from a new socket (a new routing id).
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert_not (zframe_eq (first, broker.peer));
+    cr_assert_eq (broker.msg->slots, 1);
+    zframe_destroy (&first);
+    cr_assert_eq (s_stop (&w), 0);
+    s_fake_destroy (&broker);
+    s_fake_destroy (&ingester);
+}
+
+Test (worker_protocol, stop_cancels_and_flushes, .timeout = 60)
+{
+    atomic_store (&s_gate, false);
+    cr_assert_eq (jr_tasks_register ("gate", s_task_gate), 0);
+    s_fake_t broker, ingester;
+    s_fake_init (&broker);
+    s_fake_init (&ingester);
+    s_running_t w;
+    s_start (&w, &broker, &ingester,
+             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000});
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    s_job (jr_msg_add_job (msg), "gate", (jr_bytes_t) {NULL, 0}, 0);
+    uint8_t id[JR_ID_SIZE];
+    memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
+    s_fake_send (&broker, msg);
+    zclock_sleep (50);  //  let it start; if it has not, it is cancelled all the same
+
+    jr_worker_stop (w.worker);
+    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    cr_assert_not (ingester.msg->jobs[0].success);
+    cr_assert (s_starts (ingester.msg->jobs[0].error, "CANCELLED"), "%.*s",
+               (int) ingester.msg->jobs[0].error.len,
+               (const char *) ingester.msg->jobs[0].error.ptr);
+    jr_msg_reset (msg, JR_MSG_ACK);
+    jr_msg_add_mark (msg, id, 1, 0);
+    s_fake_send (&ingester, msg);
+    jr_mark_t mark;
+    s_collect_done (&broker, &mark, 1);
+    cr_assert_eq (memcmp (mark.id, id, JR_ID_SIZE), 0);
+    pthread_join (w.thread, NULL);
+    cr_assert_eq (w.rc, 0);  //  everything ACKed and reported before exit
+    jr_worker_destroy (&w.worker);
+    jr_msg_destroy (&msg);
+    s_fake_destroy (&broker);
+    s_fake_destroy (&ingester);
+}
+
+Test (worker_protocol, bad_endpoint)
+{
+    cr_assert_null (jr_worker_new (&(jr_worker_config_t) {.broker = "nonsense://x"}));
+    cr_assert_null (jr_worker_new (&(jr_worker_config_t) {.ingester = "tcp://"}));
+}
+
+Test (worker_protocol, serves_only_listed_tasks, .timeout = 60)
+{
+    cr_assert_null (jr_worker_new (&(jr_worker_config_t) {.tasks = "echo,no-such-task"}));
+    cr_assert_null (jr_worker_new (&(jr_worker_config_t) {.tasks = " , "}));
+    s_fake_t broker, ingester;
+    s_fake_init (&broker);
+    s_fake_init (&ingester);
+    s_running_t w;
+    s_start (&w, &broker, &ingester,
+             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .tasks = "echo"});
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert_eq (broker.msg->ntasks, 1);
+    cr_assert (s_has_task (broker.msg, "echo"));
+
+    //  A registered task it was not asked to serve is refused like an unknown one.
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    s_job (jr_msg_add_job (msg), "sleep", (jr_bytes_t) {NULL, 0}, 0);
+    s_fake_send (&broker, msg);
+    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    cr_assert (s_eq (ingester.msg->jobs[0].error, "UNKNOWN_TASK: sleep"));
+    jr_msg_reset (msg, JR_MSG_ACK);
+    jr_msg_add_mark (msg, ingester.msg->jobs[0].id, 1, 0);
+    s_fake_send (&ingester, msg);
+    jr_mark_t mark;
+    s_collect_done (&broker, &mark, 1);
+
+    cr_assert_eq (s_stop (&w), 0);
+    jr_msg_destroy (&msg);
+    s_fake_destroy (&broker);
+    s_fake_destroy (&ingester);
+}

@@ -1,0 +1,844 @@
+/*  worker.c - the worker's loop: READY, DISPATCH, RESULT/ACK with resend, DONE, heartbeats  */
+#include "worker/worker.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/proto.h"
+#include "worker/ctx.h"
+#include "worker/executor.h"
+#include <czmq.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define S_KEY_SIZE (JR_ID_SIZE + 4)      //  id, then attempt big-endian
+#define S_STATS_US (10 * 1000000LL)      //  stats line period
+#define S_STOP_FLUSH_US (2 * 1000000LL)  //  how long a stop waits for ACKs
+#define S_RECV_BURST 1000                //  messages read per socket per turn
+#define S_MAX_TURN_MS 1000               //  longest poll, so stop flags are seen
+
+//  A result sent (or about to be sent) to the ingester and not yet ACKed.
+typedef struct {
+    uint8_t key[S_KEY_SIZE];   //  the results table key
+    jr_job_t *job;             //  owned result
+    int64_t sent_us;           //  monotonic, last send; 0 = never sent
+    zlistx_t *list;            //  fresh or unacked, whichever holds it
+    void *handle;              //  its place in that list
+} s_result_t;
+
+struct _jr_worker_t {
+    char *broker_ep;              //  endpoints (owned copies)
+    char *ingester_ep;
+    char *name;                   //  worker name
+    char *host;                   //  gethostname
+    char *ident;                  //  "name@host", stamped on results
+    int concurrency;              //  executor threads, the most jobs running at once
+    int64_t heartbeat_us;
+    int64_t liveness_us;
+    int64_t resend_us;
+    size_t max_payload;
+    zlistx_t *served;             //  task names (char *) served, NULL = all registered
+
+    zsock_t *broker;              //  DEALER, recreated when the broker goes silent
+    zsock_t *ingester;            //  DEALER
+    int wake_fd;                  //  eventfd written by jr_worker_stop
+    atomic_bool stop;             //  set by jr_worker_stop
+    jr_executor_t *executor;
+
+    jr_msg_t *in;                 //  last decoded message (views into its frame)
+    jr_msg_t *out;                //  message being built
+    jr_msg_t *done;               //  DONE marks not yet sent
+    zlistx_t *running;            //  jr_run_t in executors, for deadlines
+    zhashx_t *results;            //  key -> s_result_t, every result not ACKed
+    zlistx_t *fresh;              //  s_result_t finished this turn, never sent
+    zlistx_t *unacked;            //  s_result_t sent, oldest send first
+
+    bool need_ready;              //  send READY at the end of this turn
+    bool broker_heard;            //  something arrived since the last (re)connect
+    int64_t last_tx_us;           //  last send to the broker (monotonic)
+    int64_t last_rx_us;           //  last receive from the broker (monotonic)
+    int64_t next_deadline_us;     //  nearest deadline of a running job, 0 = none
+
+    bool stopping;                //  stop asked: take no jobs, flush, exit
+    int64_t stop_until_us;        //  give up flushing at this time
+
+    uint64_t n_done, n_failed, n_resent;  //  since the last stats line
+    int64_t next_stats_us;
+};
+
+//  -------------------------------------------------------------------------
+//  The results table: keyed by (id, attempt), so a stale attempt's ACK can
+//  never drop a newer attempt's result.
+
+static size_t
+s_key_hash (const void *key)
+{
+    //  FNV-1a; ids are random, so any mixing will do.
+    const uint8_t *p = key;
+    size_t h = 2166136261u;
+    for (int i = 0; i < S_KEY_SIZE; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static int
+s_key_compare (const void *a, const void *b)
+{
+    return memcmp (a, b, S_KEY_SIZE);
+}
+
+static void
+s_key_make (uint8_t key[S_KEY_SIZE], const uint8_t id[JR_ID_SIZE], uint32_t attempt)
+{
+    memcpy (key, id, JR_ID_SIZE);
+    key[16] = (uint8_t) (attempt >> 24), key[17] = (uint8_t) (attempt >> 16);
+    key[18] = (uint8_t) (attempt >> 8), key[19] = (uint8_t) attempt;
+}
+
+static void
+s_result_drop (jr_worker_t *self, s_result_t *rec)
+{
+    zhashx_delete (self->results, rec->key);
+    zlistx_delete (rec->list, rec->handle);
+    jr_job_destroy (&rec->job);
+    free (rec);
+}
+
+//  Jobs the worker holds: running, or finished and waiting for their ACK.
+static size_t
+s_held (const jr_worker_t *self)
+{
+    return zlistx_size (self->running) + zhashx_size (self->results);
+}
+
+static uint32_t
+s_free_slots (const jr_worker_t *self)
+{
+    size_t held = s_held (self);
+    return held < (size_t) self->concurrency ? (uint32_t) (self->concurrency - held) : 0;
+}
+
+//  A DONE mark for a result the ingester settled. Each gives the broker one
+//  slot back, up to the capacity READY announced: jobs held across a
+//  reconnect were not counted free in READY, so their DONE restores them.
+static void
+s_report_done (jr_worker_t *self, s_result_t *rec)
+{
+    jr_msg_add_mark (self->done, rec->job->id, rec->job->attempt, rec->job->state);
+}
+
+//  Take ownership of a finished job's result; it goes out this turn.
+static void
+s_result_add (jr_worker_t *self, jr_job_t *job)
+{
+    if (job->success)
+        self->n_done++;
+    else
+        self->n_failed++;
+    s_result_t *rec = calloc (1, sizeof *rec);
+    assert (rec);
+    s_key_make (rec->key, job->id, job->attempt);
+    rec->job = job;
+    s_result_t *old = zhashx_lookup (self->results, rec->key);
+    if (old) {
+        //  The same attempt dispatched twice: the newer result supersedes
+        //  the older, whose DONE goes now so the broker's credit stays exact.
+        char id[37];
+        jr_id_format (job->id, id);
+        jr_warn ("id=%s attempt=%u: same attempt dispatched twice, older result replaced", id,
+                 job->attempt);
+        s_report_done (self, old);
+        s_result_drop (self, old);
+    }
+    zhashx_insert (self->results, rec->key, rec);
+    rec->list = self->fresh;
+    rec->handle = zlistx_add_end (self->fresh, rec);
+}
+
+//  -------------------------------------------------------------------------
+//  Sockets
+
+static zsock_t *
+s_socket (const char *endpoint, int linger)
+{
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    assert (sock);
+    void *handle = zsock_resolve (sock);
+    int64_t maxmsg = JR_MAX_FRAME + 1024;
+    zmq_setsockopt (handle, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    const struct {
+        int option, value;
+    } opts[] = {
+        {ZMQ_SNDHWM, 100000},          {ZMQ_RCVHWM, 100000},
+        {ZMQ_HEARTBEAT_IVL, 1000},     {ZMQ_HEARTBEAT_TIMEOUT, 3000},
+        {ZMQ_RECONNECT_IVL, 100},      {ZMQ_RECONNECT_IVL_MAX, 1000},
+        {ZMQ_LINGER, linger},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        zmq_setsockopt (handle, opts[i].option, &opts[i].value, sizeof opts[i].value);
+    if (zsock_connect (sock, "%s", endpoint) == -1) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    return sock;
+}
+
+static int
+s_send_broker (jr_worker_t *self, const jr_msg_t *msg)
+{
+    int rc = jr_msg_send (msg, zsock_resolve (self->broker), NULL, 0);
+    if (rc == 0)
+        self->last_tx_us = jr_clock_mono_us ();
+    return rc;
+}
+
+static void
+s_send_ready (jr_worker_t *self)
+{
+    jr_msg_t *msg = self->out;
+    jr_msg_reset (msg, JR_MSG_READY);
+    msg->name = (jr_bytes_t) {(const uint8_t *) self->name, strlen (self->name)};
+    msg->host = (jr_bytes_t) {(const uint8_t *) self->host, strlen (self->host)};
+    //  Without a list, whatever is registered now (plugins may have added some).
+    size_t ntasks = self->served ? zlistx_size (self->served) : jr_tasks_count ();
+    const char *task = self->served ? zlistx_first (self->served) : NULL;
+    for (size_t i = 0; i < ntasks; i++) {
+        if (!self->served)
+            task = jr_tasks_name (i);
+        jr_msg_add_task (msg, (jr_bytes_t) {(const uint8_t *) task, strlen (task)});
+        if (self->served)
+            task = zlistx_next (self->served);
+    }
+    msg->slots = self->stopping ? 0 : s_free_slots (self);
+    msg->capacity = self->stopping ? 0 : (uint32_t) self->concurrency;
+    int rc = s_send_broker (self, msg);
+    if (rc) {
+        jr_warn ("broker=%s error=%s: READY not sent, will retry", self->broker_ep,
+                 jr_errname (rc));
+        return;
+    }
+    self->need_ready = false;
+    jr_info ("broker=%s slots=%u tasks=%zu: ready sent", self->broker_ep, msg->slots, ntasks);
+}
+
+//  The broker may have lost its view of us (it restarted, or expired us, or
+//  we reconnected under a new routing id): what we hold earns no credit.
+static void
+s_forgotten (jr_worker_t *self)
+{
+    self->need_ready = true;
+}
+
+static void
+s_reconnect (jr_worker_t *self)
+{
+    jr_warn ("broker=%s silent_ms=%lld: reconnecting", self->broker_ep,
+             (long long) ((jr_clock_mono_us () - self->last_rx_us) / 1000));
+    zsock_destroy (&self->broker);
+    self->broker = s_socket (self->broker_ep, 0);
+    assert (self->broker);  //  the endpoint was accepted once already
+    self->last_rx_us = jr_clock_mono_us ();
+    self->broker_heard = false;
+    s_forgotten (self);
+}
+
+//  -------------------------------------------------------------------------
+//  From the broker
+
+static bool
+s_eq_name (const char *name, jr_bytes_t bytes)
+{
+    return strlen (name) == bytes.len && memcmp (name, bytes.ptr, bytes.len) == 0;
+}
+
+static void
+s_fail_job (jr_worker_t *self, const jr_job_t *job, const char *error)
+{
+    char id[37];
+    jr_id_format (job->id, id);
+    jr_info ("id=%s task=%.*s attempt=%u error=\"%s\": job failed", id, (int) job->task.len,
+             (const char *) job->task.ptr, job->attempt, error);
+    s_result_add (self, jr_result_failed (job, self->ident, error));
+}
+
+//  The task for a name, if this worker serves it.
+static jr_task_fn *
+s_task (jr_worker_t *self, jr_bytes_t name)
+{
+    if (self->served) {
+        const char *task = zlistx_first (self->served);
+        while (task && !s_eq_name (task, name))
+            task = zlistx_next (self->served);
+        if (!task)
+            return NULL;
+    }
+    return jr_tasks_find (name);
+}
+
+static void
+s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
+{
+    for (uint32_t i = 0; i < msg->njobs; i++) {
+        const jr_job_t *job = &msg->jobs[i];
+        jr_task_fn *fn = s_task (self, job->task);
+        char error[JR_MAX_NAME + 64];
+        if (self->stopping)
+            s_fail_job (self, job, "CANCELLED: worker is shutting down");
+        else
+        if (!fn) {
+            snprintf (error, sizeof error, "UNKNOWN_TASK: %.*s", (int) job->task.len,
+                      (const char *) job->task.ptr);
+            s_fail_job (self, job, error);
+        }
+        else
+        if (zlistx_size (self->running) >= (size_t) self->concurrency) {
+            //  The broker sent past our credit: say so rather than queue.
+            snprintf (error, sizeof error, "no free slot: all %d executors busy",
+                      self->concurrency);
+            s_fail_job (self, job, error);
+        }
+        else {
+            jr_run_t *run = jr_run_new (job, fn, self->max_payload);
+            if (!run) {
+                s_fail_job (self, job, "INTERNAL: no context for the task (descriptor limit?)");
+                continue;
+            }
+            run->handle = zlistx_add_end (self->running, run);
+            int64_t deadline = jr_ctx_deadline (run->ctx);
+            if (deadline && (!self->next_deadline_us || deadline < self->next_deadline_us))
+                self->next_deadline_us = deadline;
+            if (jr_log_enabled (JR_LOG_DEBUG)) {
+                char id[37];
+                jr_id_format (job->id, id);
+                jr_debug ("id=%s task=%.*s attempt=%u: job started", id, (int) job->task.len,
+                          (const char *) job->task.ptr, job->attempt);
+            }
+            jr_executor_submit (self->executor, run);
+        }
+    }
+}
+
+static void
+s_broker_message (jr_worker_t *self, const void *data, size_t size)
+{
+    jr_msg_t *msg = self->in;
+    int rc = jr_msg_decode (msg, data, size);
+    if (rc) {
+        jr_warn ("broker=%s error=%s size=%zu: bad message from broker ignored", self->broker_ep,
+                 jr_errname (rc), size);
+        return;
+    }
+    switch (msg->type) {
+    case JR_MSG_DISPATCH:
+        s_dispatch (self, msg);
+        break;
+    case JR_MSG_HEARTBEAT:
+        break;
+    case JR_MSG_ERROR:
+        if (msg->code == JR_EUNKNOWN_PEER) {
+            if (!self->need_ready)
+                jr_info ("broker=%s: broker does not know us, sending READY", self->broker_ep);
+            s_forgotten (self);
+        }
+        else
+            jr_warn ("broker=%s code=%s text=\"%.*s\": error from broker", self->broker_ep,
+                     jr_errname (msg->code), (int) msg->text.len, (const char *) msg->text.ptr);
+        break;
+    default:
+        jr_warn ("broker=%s type=%s: unexpected message ignored", self->broker_ep,
+                 jr_msg_name (msg->type));
+    }
+}
+
+//  Read up to a burst of single-frame messages from a socket.
+static void
+s_recv_all (jr_worker_t *self, zsock_t *sock,
+            void (*handler) (jr_worker_t *, const void *, size_t), bool *heard)
+{
+    void *handle = zsock_resolve (sock);
+    for (int i = 0; i < S_RECV_BURST; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close (&frame);
+            break;
+        }
+        if (heard)
+            *heard = true;
+        if (zmq_msg_more (&frame)) {
+            //  Our peers send one frame per message: drop the whole thing.
+            while (zmq_msg_more (&frame) && zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) != -1)
+                ;
+            jr_warn ("multi-frame message ignored");
+        }
+        else
+            handler (self, zmq_msg_data (&frame), zmq_msg_size (&frame));
+        zmq_msg_close (&frame);
+    }
+}
+
+//  -------------------------------------------------------------------------
+//  From the ingester
+
+static void
+s_acked (jr_worker_t *self, const jr_mark_t *mark)
+{
+    uint8_t key[S_KEY_SIZE];
+    s_key_make (key, mark->id, mark->attempt);
+    s_result_t *rec = zhashx_lookup (self->results, key);
+    if (!rec)
+        return;  //  the ACK of a resend we already had an ACK for
+    if (mark->code != 0) {
+        char id[37];
+        jr_id_format (mark->id, id);
+        if (mark->code != JR_ESTALE && mark->code != JR_EINVALID) {
+            //  Not stored (disk full, I/O...): keep it, the resend will retry.
+            jr_warn ("id=%s attempt=%u code=%s: result not stored, will resend", id,
+                     mark->attempt, jr_errname (mark->code));
+            return;
+        }
+        jr_warn ("id=%s attempt=%u code=%s: result refused by the ingester", id, mark->attempt,
+                 jr_errname (mark->code));
+    }
+    s_report_done (self, rec);
+    s_result_drop (self, rec);
+}
+
+static void
+s_ingester_message (jr_worker_t *self, const void *data, size_t size)
+{
+    jr_msg_t *msg = self->in;
+    int rc = jr_msg_decode (msg, data, size);
+    if (rc) {
+        jr_warn ("ingester=%s error=%s size=%zu: bad message from ingester ignored",
+                 self->ingester_ep, jr_errname (rc), size);
+        return;
+    }
+    if (msg->type == JR_MSG_ACK)
+        for (uint32_t i = 0; i < msg->nmarks; i++)
+            s_acked (self, &msg->marks[i]);
+    else
+    if (msg->type == JR_MSG_ERROR)
+        jr_warn ("ingester=%s code=%s text=\"%.*s\": error from ingester", self->ingester_ep,
+                 jr_errname (msg->code), (int) msg->text.len, (const char *) msg->text.ptr);
+    else
+        jr_warn ("ingester=%s type=%s: unexpected message ignored", self->ingester_ep,
+                 jr_msg_name (msg->type));
+}
+
+//  -------------------------------------------------------------------------
+//  Executors and deadlines
+
+static void
+s_take_finished (jr_worker_t *self)
+{
+    jr_run_t *run = jr_executor_take (self->executor);
+    while (run) {
+        jr_run_t *next = run->next;
+        zlistx_delete (self->running, run->handle);
+        jr_job_t *result = jr_run_result (run, self->ident);
+        char id[37];
+        jr_id_format (result->id, id);
+        int why = jr_ctx_err (run->ctx);
+        if (result->success)
+            jr_debug ("id=%s task=%.*s attempt=%u ms=%lld: job succeeded", id,
+                      (int) result->task.len, (const char *) result->task.ptr, result->attempt,
+                      (long long) ((result->completed_us - result->started_us) / 1000));
+        else
+        if (why == JR_EDEADLINE)
+            jr_warn ("id=%s task=%.*s attempt=%u timeout_ms=%u: deadline exceeded", id,
+                     (int) result->task.len, (const char *) result->task.ptr, result->attempt,
+                     result->timeout_ms);
+        else
+            jr_info ("id=%s task=%.*s attempt=%u error=\"%.*s\": job failed", id,
+                     (int) result->task.len, (const char *) result->task.ptr, result->attempt,
+                     (int) (result->error.len > 200 ? 200 : result->error.len),
+                     (const char *) result->error.ptr);
+        s_result_add (self, result);
+        jr_run_destroy (&run);
+        run = next;
+    }
+}
+
+//  Cancel what ran past its deadline, and find the next deadline to wake for.
+static void
+s_check_deadlines (jr_worker_t *self, int64_t now)
+{
+    if (self->next_deadline_us == 0 || now < self->next_deadline_us)
+        return;
+    int64_t next = 0;
+    for (jr_run_t *run = zlistx_first (self->running); run; run = zlistx_next (self->running)) {
+        int64_t deadline = jr_ctx_deadline (run->ctx);
+        if (!deadline)
+            continue;
+        if (deadline <= now)
+            jr_ctx_cancel (run->ctx, JR_EDEADLINE);  //  idempotent
+        else
+        if (!next || deadline < next)
+            next = deadline;
+    }
+    self->next_deadline_us = next;
+}
+
+//  -------------------------------------------------------------------------
+//  To the ingester and the broker, once per turn
+
+static void
+s_send_results (jr_worker_t *self, size_t *estimate)
+{
+    if (self->out->njobs == 0)
+        return;
+    int rc = jr_msg_send (self->out, zsock_resolve (self->ingester), NULL, 0);
+    if (rc)  //  they stay in the table and go again after resend_ms
+        jr_warn ("ingester=%s results=%u error=%s: RESULT not sent", self->ingester_ep,
+                 self->out->njobs, jr_errname (rc));
+    jr_msg_reset (self->out, JR_MSG_RESULT);
+    *estimate = 64;
+}
+
+static void
+s_batch_add (jr_worker_t *self, s_result_t *rec, size_t *estimate, int64_t now)
+{
+    const jr_job_t *job = rec->job;
+    size_t size = 160 + job->task.len + job->vars.len + job->payload.len + job->error.len
+                  + job->worker.len;
+    //  Keep each message well under the frame limit and the item limit.
+    if (*estimate + size > JR_MAX_FRAME / 2 || self->out->njobs >= JR_MAX_ITEMS)
+        s_send_results (self, estimate);
+    *jr_msg_add_job (self->out) = *job;
+    *estimate += size;
+    rec->sent_us = now;
+    zlistx_move_end (self->unacked, rec->handle);
+}
+
+static void
+s_flush_results (jr_worker_t *self, int64_t now)
+{
+    size_t estimate = 64;
+    jr_msg_reset (self->out, JR_MSG_RESULT);
+    //  Resends first: the unacked list is in send order, so stop at the first
+    //  one not yet due. A resent one moves to the end with sent_us = now.
+    s_result_t *rec;
+    while ((rec = zlistx_first (self->unacked)) && rec->sent_us + self->resend_us <= now) {
+        if (jr_log_enabled (JR_LOG_DEBUG)) {
+            char id[37];
+            jr_id_format (rec->job->id, id);
+            jr_debug ("id=%s attempt=%u: result resent", id, rec->job->attempt);
+        }
+        self->n_resent++;
+        s_batch_add (self, rec, &estimate, now);
+    }
+    while ((rec = zlistx_first (self->fresh))) {
+        zlistx_delete (self->fresh, rec->handle);
+        rec->list = self->unacked;
+        rec->handle = zlistx_add_end (self->unacked, rec);
+        s_batch_add (self, rec, &estimate, now);
+    }
+    s_send_results (self, &estimate);
+}
+
+static void
+s_flush_done (jr_worker_t *self)
+{
+    jr_msg_t *done = self->done;
+    uint32_t sent = 0;
+    while (sent < done->nmarks) {
+        uint32_t n = done->nmarks - sent;
+        if (n > JR_MAX_ITEMS)
+            n = JR_MAX_ITEMS;
+        jr_msg_t chunk = {.type = JR_MSG_DONE, .marks = done->marks + sent, .nmarks = n};
+        int rc = s_send_broker (self, &chunk);
+        if (rc) {
+            jr_warn ("broker=%s marks=%u error=%s: DONE not sent, will retry", self->broker_ep,
+                     n, jr_errname (rc));
+            break;
+        }
+        sent += n;
+    }
+    if (sent == 0)
+        return;
+    memmove (done->marks, done->marks + sent, (done->nmarks - sent) * sizeof *done->marks);
+    done->nmarks -= sent;
+}
+
+static void
+s_stats (jr_worker_t *self, int64_t now, bool force)
+{
+    if (!force && now < self->next_stats_us)
+        return;
+    self->next_stats_us = now + S_STATS_US;
+    if (force || self->n_done || self->n_failed || self->n_resent)
+        jr_info ("done=%llu failed=%llu resent=%llu running=%zu unacked=%zu: stats",
+                 (unsigned long long) self->n_done, (unsigned long long) self->n_failed,
+                 (unsigned long long) self->n_resent, zlistx_size (self->running),
+                 zhashx_size (self->results));
+    self->n_done = self->n_failed = self->n_resent = 0;
+}
+
+//  -------------------------------------------------------------------------
+//  The loop
+
+static int
+s_timeout_ms (const jr_worker_t *self, int64_t now)
+{
+    int64_t next = now + S_MAX_TURN_MS * 1000LL;
+    int64_t at[] = {
+        self->last_tx_us + self->heartbeat_us,
+        self->last_rx_us + self->liveness_us,
+        self->next_deadline_us,
+        self->next_stats_us,
+        self->stopping ? self->stop_until_us : 0,
+        self->need_ready ? now + 100000 : 0,  //  a READY that failed to go
+    };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+        if (at[i] && at[i] < next)
+            next = at[i];
+    s_result_t *oldest = zlistx_head (self->unacked);
+    if (oldest && oldest->sent_us + self->resend_us < next)
+        next = oldest->sent_us + self->resend_us;
+    return next <= now ? 0 : (int) ((next - now + 999) / 1000);
+}
+
+static void
+s_begin_stop (jr_worker_t *self, int64_t now)
+{
+    self->stopping = true;
+    self->stop_until_us = now + S_STOP_FLUSH_US;
+    size_t running = zlistx_size (self->running);
+    jr_info ("running=%zu unacked=%zu: stopping, cancelling running tasks", running,
+             zhashx_size (self->results));
+    for (jr_run_t *run = zlistx_first (self->running); run; run = zlistx_next (self->running))
+        jr_ctx_cancel (run->ctx, JR_ECANCELLED);
+}
+
+int
+jr_worker_run (jr_worker_t *self)
+{
+    assert (self);
+    int64_t now = jr_clock_mono_us ();
+    self->last_rx_us = now;
+    self->next_stats_us = now + S_STATS_US;
+    s_send_ready (self);
+    while (true) {
+        now = jr_clock_mono_us ();
+        if (!self->stopping && (zsys_interrupted || atomic_load (&self->stop)))
+            s_begin_stop (self, now);
+        if (self->stopping
+            && ((s_held (self) == 0 && self->done->nmarks == 0) || now >= self->stop_until_us))
+            break;
+        zmq_pollitem_t items[] = {
+            {zsock_resolve (self->broker), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (self->ingester), 0, ZMQ_POLLIN, 0},
+            {NULL, jr_executor_fd (self->executor), ZMQ_POLLIN, 0},
+            {NULL, self->wake_fd, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll (items, 4, s_timeout_ms (self, now)) == -1) {
+            if (zmq_errno () == EINTR)
+                continue;  //  a signal: the top of the loop looks at the flags
+            jr_error ("error=\"%s\": poll failed", zmq_strerror (zmq_errno ()));
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            bool heard = false;
+            s_recv_all (self, self->broker, s_broker_message, &heard);
+            if (heard) {
+                self->last_rx_us = jr_clock_mono_us ();
+                if (!self->broker_heard)
+                    jr_info ("broker=%s: connected", self->broker_ep);
+                self->broker_heard = true;
+            }
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            s_recv_all (self, self->ingester, s_ingester_message, NULL);
+        if (items[2].revents & ZMQ_POLLIN)
+            s_take_finished (self);
+        if (items[3].revents & ZMQ_POLLIN) {
+            uint64_t count;
+            ssize_t rc = read (self->wake_fd, &count, sizeof count);
+            (void) rc;
+        }
+        now = jr_clock_mono_us ();
+        s_check_deadlines (self, now);
+        s_flush_results (self, now);
+        s_flush_done (self);
+        if (now - self->last_rx_us >= self->liveness_us)
+            s_reconnect (self);
+        if (self->need_ready)
+            s_send_ready (self);
+        if (now - self->last_tx_us >= self->heartbeat_us) {
+            jr_msg_t beat = {.type = JR_MSG_HEARTBEAT};
+            s_send_broker (self, &beat);
+            self->last_tx_us = now;  //  even if it failed: no busy retry
+        }
+        s_stats (self, now, false);
+    }
+    size_t left = zhashx_size (self->results);
+    if (left || zlistx_size (self->running))
+        jr_warn ("running=%zu unacked=%zu: stopped with results not stored, those jobs will "
+                 "run again",
+                 zlistx_size (self->running), left);
+    s_stats (self, now, true);
+    jr_info ("stopped");
+    return left || zlistx_size (self->running) ? -1 : 0;
+}
+
+void
+jr_worker_stop (jr_worker_t *self)
+{
+    atomic_store (&self->stop, true);
+    uint64_t one = 1;
+    ssize_t rc = write (self->wake_fd, &one, sizeof one);
+    (void) rc;
+}
+
+//  -------------------------------------------------------------------------
+//  Construction
+
+static void
+s_free_name (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static char *
+s_strdup (const char *text)
+{
+    char *copy = strdup (text);
+    assert (copy);
+    return copy;
+}
+
+jr_worker_t *
+jr_worker_new (const jr_worker_config_t *cfg)
+{
+    jr_worker_config_t c = cfg ? *cfg : (jr_worker_config_t) {0};
+    if (c.concurrency < 0 || c.heartbeat_ms < 0 || c.liveness_ms < 0 || c.resend_ms < 0) {
+        jr_error ("concurrency, heartbeat, liveness and resend must not be negative");
+        return NULL;
+    }
+    if (c.name && strlen (c.name) > JR_MAX_NAME) {
+        jr_error ("name is longer than %d bytes", JR_MAX_NAME);
+        return NULL;
+    }
+    jr_worker_t *self = calloc (1, sizeof *self);
+    assert (self);
+    char host[256] = "localhost";
+    if (gethostname (host, sizeof host) != 0)
+        strcpy (host, "localhost");
+    host[sizeof host - 1] = 0;
+    self->host = s_strdup (host);
+    if (c.name && *c.name)
+        self->name = s_strdup (c.name);
+    else {
+        char name[300];
+        snprintf (name, sizeof name, "%s-%d", host, (int) getpid ());
+        self->name = s_strdup (name);
+    }
+    if (asprintf (&self->ident, "%s@%s", self->name, self->host) < 0)
+        abort ();
+    self->broker_ep = s_strdup (c.broker && *c.broker ? c.broker : JR_WORKER_DEFAULT_BROKER);
+    self->ingester_ep
+        = s_strdup (c.ingester && *c.ingester ? c.ingester : JR_WORKER_DEFAULT_INGESTER);
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    self->concurrency = c.concurrency ? c.concurrency : (cores > 0 ? (int) cores : 1);
+    self->heartbeat_us = (c.heartbeat_ms ? c.heartbeat_ms : 1000) * 1000LL;
+    self->liveness_us = (c.liveness_ms ? c.liveness_ms : 5000) * 1000LL;
+    self->resend_us = (c.resend_ms ? c.resend_ms : 2000) * 1000LL;
+    self->max_payload = c.max_payload && c.max_payload < JR_MAX_PAYLOAD ? c.max_payload
+                                                                        : JR_MAX_PAYLOAD;
+    atomic_init (&self->stop, false);
+    self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert (self->wake_fd != -1);
+    self->in = jr_msg_new ();
+    self->out = jr_msg_new ();
+    self->done = jr_msg_new ();
+    jr_msg_reset (self->done, JR_MSG_DONE);
+    self->running = zlistx_new ();
+    self->fresh = zlistx_new ();
+    self->unacked = zlistx_new ();
+    self->results = zhashx_new ();
+    zhashx_set_key_hasher (self->results, s_key_hash);
+    zhashx_set_key_comparator (self->results, s_key_compare);
+    zhashx_set_key_duplicator (self->results, NULL);  //  keys live in their records
+    zhashx_set_key_destructor (self->results, NULL);
+
+    if (c.tasks) {
+        self->served = zlistx_new ();
+        zlistx_set_destructor (self->served, s_free_name);
+        char *list = s_strdup (c.tasks), *save = NULL;
+        for (char *name = strtok_r (list, ", ", &save); name; name = strtok_r (NULL, ", ", &save)) {
+            if (!jr_tasks_find ((jr_bytes_t) {(const uint8_t *) name, strlen (name)})) {
+                jr_error ("task=%s: no such task", name);
+                free (list);
+                jr_worker_destroy (&self);
+                return NULL;
+            }
+            zlistx_add_end (self->served, s_strdup (name));
+        }
+        free (list);
+        if (zlistx_size (self->served) == 0) {
+            jr_error ("tasks=\"%s\": no task to serve", c.tasks);
+            jr_worker_destroy (&self);
+            return NULL;
+        }
+    }
+
+    //  Results are resent anyway, but a linger lets a stop flush the last ones.
+    self->broker = s_socket (self->broker_ep, 0);
+    self->ingester = s_socket (self->ingester_ep, 1000);
+    if (!self->broker || !self->ingester) {
+        jr_error ("endpoint=%s: bad endpoint", self->broker ? self->ingester_ep : self->broker_ep);
+        jr_worker_destroy (&self);
+        return NULL;
+    }
+    self->executor = jr_executor_new ((size_t) self->concurrency);
+    jr_info ("name=%s broker=%s ingester=%s concurrency=%d: connecting", self->ident,
+             self->broker_ep, self->ingester_ep, self->concurrency);
+    return self;
+}
+
+void
+jr_worker_destroy (jr_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    jr_worker_t *self = *self_p;
+    *self_p = NULL;
+    if (self->executor) {
+        //  Runs still held by executors belong to them: cancel, let them
+        //  finish, and the executor frees what comes back.
+        for (jr_run_t *run = zlistx_first (self->running); run; run = zlistx_next (self->running))
+            jr_ctx_cancel (run->ctx, JR_ECANCELLED);
+        jr_executor_destroy (&self->executor, 1000);
+    }
+    s_result_t *rec;
+    while ((rec = zlistx_first (self->fresh)) || (rec = zlistx_first (self->unacked)))
+        s_result_drop (self, rec);
+    zhashx_destroy (&self->results);
+    zlistx_destroy (&self->fresh);
+    zlistx_destroy (&self->unacked);
+    zlistx_destroy (&self->running);
+    zlistx_destroy (&self->served);
+    if (self->broker)  //  give a last DONE a moment to leave
+        zsock_set_linger (self->broker, 500);
+    zsock_destroy (&self->broker);
+    zsock_destroy (&self->ingester);
+    jr_msg_destroy (&self->in);
+    jr_msg_destroy (&self->out);
+    jr_msg_destroy (&self->done);
+    close (self->wake_fd);
+    free (self->broker_ep);
+    free (self->ingester_ep);
+    free (self->name);
+    free (self->host);
+    free (self->ident);
+    free (self);
+}
+
+const char *
+jr_worker_ident (const jr_worker_t *self)
+{
+    return self->ident;
+}

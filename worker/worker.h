@@ -1,0 +1,41 @@
+/*  worker.h - jr-worker: takes jobs from the broker, runs them, sends results to the ingester  */
+#ifndef JR_WORKER_WORKER_H
+#define JR_WORKER_WORKER_H
+#include <stddef.h>
+#include <jr/task.h>
+#include "worker/tasks.h"
+
+#define JR_WORKER_DEFAULT_BROKER "tcp://127.0.0.1:5571"
+#define JR_WORKER_DEFAULT_INGESTER "tcp://127.0.0.1:5572"
+
+//  Zero or NULL fields take their defaults.
+typedef struct {
+    const char *broker;     //  endpoint, default JR_WORKER_DEFAULT_BROKER
+    const char *ingester;   //  endpoint, default JR_WORKER_DEFAULT_INGESTER
+    int concurrency;        //  executor threads, default the number of cores
+    const char *name;       //  default "<host>-<pid>"
+    int heartbeat_ms;       //  HEARTBEAT to the broker when idle this long, default 1000
+    int liveness_ms;        //  reconnect when the broker is silent this long, default 5000
+    int resend_ms;          //  resend results not ACKed this long, default 2000
+    size_t max_payload;     //  per result, default and ceiling JR_MAX_PAYLOAD (16 MiB)
+    const char *tasks;      //  comma-separated names to serve, default all registered
+} jr_worker_config_t;
+
+typedef struct _jr_worker_t jr_worker_t;
+
+//  Create a worker and connect its sockets (cfg borrowed, may be NULL).
+//  Returns NULL, with an error logged, on a bad endpoint or value, or a task
+//  in cfg->tasks that is not registered.
+jr_worker_t *jr_worker_new (const jr_worker_config_t *cfg);
+//  Run the event loop until zsys_interrupted or jr_worker_stop, then stop
+//  taking jobs, cancel running tasks and try for up to 2 s to get every
+//  result ACKed and reported DONE. Returns 0, or -1 if results were left
+//  unACKed (they will run again elsewhere: at least once).
+int jr_worker_run (jr_worker_t *self);
+//  Ask jr_worker_run to stop; safe from any thread or a signal handler.
+void jr_worker_stop (jr_worker_t *self);
+//  Destroy a worker that is not running; nulls the pointer.
+void jr_worker_destroy (jr_worker_t **self_p);
+//  "name@host" as it appears in results (borrowed).
+const char *jr_worker_ident (const jr_worker_t *self);
+#endif
