@@ -1,4 +1,4 @@
-/*  broker.c - the broker's event loop: accept jobs, dispatch by credit, track workers  */
+/*  broker.c - the broker's event loop: accept, journal, dispatch by credit, leases, retries  */
 #include "broker/broker.h"
 #include "broker/jobtab.h"
 #include "broker/queue.h"
@@ -8,10 +8,11 @@
 #include <czmq.h>
 #include <stdatomic.h>
 
-#define JR_MAX_TASKS 65535    //  distinct task names the broker tracks
-#define JR_MAX_ROUTING_ID 255 //  libzmq's own limit
-#define JR_DRAIN_MAX 1000     //  messages read per socket per loop turn
-#define JR_MAX_SLOTS 10000    //  credit one worker may hold
+#define JR_MAX_TASKS 65535     //  distinct task names the broker tracks
+#define JR_MAX_ROUTING_ID 255  //  libzmq's own limit
+#define JR_DRAIN_MAX 1000      //  messages read per socket per loop turn
+#define JR_MAX_SLOTS 10000     //  credit one worker may hold
+#define JR_MAX_LIST 100000     //  ids in one LIST answer
 
 typedef struct {
     char *name;            //  task name
@@ -23,41 +24,112 @@ typedef struct {
 struct _jr_worker_t {
     uint8_t rid[JR_MAX_ROUTING_ID];  //  ZeroMQ routing id
     size_t rid_len;
-    char name[JR_MAX_NAME + 1];      //  its own name, for logs
+    char name[2 * JR_MAX_NAME + 2];  //  name@host, for logs
     uint16_t *tasks;                 //  tasks it serves
     uint32_t ntasks;
     uint32_t credit;                 //  jobs we may still send it
     uint32_t capacity;               //  executors it has in all
     uint32_t running;                //  jobs dispatched and not DONE
+    bool draining;                   //  said BYE: nothing more for it
     jr_bjob_t *running_head;         //  those jobs
     int64_t last_recv;               //  mono us, any message from it
     int64_t last_send;               //  mono us, any message to it
     jr_msg_t *batch;                 //  DISPATCH being built
 };
 
+//  Ids in arrival order, to forget the oldest finished or dead jobs.
 typedef struct {
-    uint64_t accepted, refused, dispatched, done, requeued, malformed, stale;
+    uint8_t (*ids)[JR_ID_SIZE];
+    size_t cap, head, size;
+} s_ring_t;
+
+//  A reply that waits for the journal: sent once its records are written.
+typedef struct {
+    uint8_t rid[JR_MAX_ROUTING_ID];
+    size_t rid_len;
+    jr_msg_t *msg;
+} s_reply_t;
+
+typedef struct {
+    uint64_t accepted, refused, dispatched, done, requeued, retried, dead, cancelled,
+        expired, malformed, stale;
 } s_stats_t;
 
 struct _jr_broker_t {
     jr_broker_config_t config;
     zsock_t *clients;           //  ROUTER
     zsock_t *workers_sock;      //  ROUTER
-    jr_jobtab_t *jobs;          //  every job we hold
+    jr_journal_t *journal;      //  NULL when running without one
+    jr_jobtab_t *jobs;          //  every job we hold, live or remembered
+    size_t live;                //  jobs not finished
     s_task_t *tasks;            //  by index
     uint32_t ntasks;
     zhashx_t *task_index;       //  name -> index + 1
+    jr_queue_t delayed;         //  scheduled retries, by not-before
+    s_ring_t finished;          //  finished ids, oldest first
+    s_ring_t dead;              //  dead ids, oldest first
     jr_worker_t **workers;      //  connected workers
     uint32_t nworkers, cap_workers;
     uint32_t rr;                //  round-robin start for dispatch
     bool dirty;                 //  queues or credit changed since dispatch
     uint64_t seq;               //  arrival counter
+    jr_bjob_t **pending;        //  accepted this turn, not yet journaled
+    size_t npending, cap_pending;
+    s_reply_t *replies;         //  replies waiting for the journal
+    size_t nreplies, cap_replies;
+    jr_msg_t **msg_pool;        //  spare messages for replies
+    size_t npool;
     jr_msg_t *in;               //  decoded input (reused)
-    jr_msg_t *out;              //  reply being built (reused)
     s_stats_t stats, logged;    //  counters, and as of the last stats line
     int64_t next_stats;         //  mono us
     atomic_bool stop;
 };
+
+static bool
+s_final (int state)
+{
+    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_CANCELLED;
+}
+
+//  -------------------------------------------------------------------------
+//  Rings of ids
+
+static void
+s_ring_init (s_ring_t *ring, size_t cap)
+{
+    ring->cap = cap ? cap : 1;
+    ring->ids = calloc (ring->cap, JR_ID_SIZE);
+    assert (ring->ids);
+}
+
+//  Add an id; when full, the oldest id is copied to out and true returned.
+static bool
+s_ring_push (s_ring_t *ring, const uint8_t id[JR_ID_SIZE], uint8_t out[JR_ID_SIZE])
+{
+    bool evicted = false;
+    if (ring->size == ring->cap) {
+        memcpy (out, ring->ids[ring->head], JR_ID_SIZE);
+        ring->head = (ring->head + 1) % ring->cap;
+        ring->size--;
+        evicted = true;
+    }
+    memcpy (ring->ids[(ring->head + ring->size) % ring->cap], id, JR_ID_SIZE);
+    ring->size++;
+    return evicted;
+}
+
+static const uint8_t *
+s_ring_oldest (const s_ring_t *ring)
+{
+    return ring->size ? ring->ids[ring->head] : NULL;
+}
+
+static void
+s_ring_pop (s_ring_t *ring)
+{
+    ring->head = (ring->head + 1) % ring->cap;
+    ring->size--;
+}
 
 //  -------------------------------------------------------------------------
 //  Sockets
@@ -118,8 +190,69 @@ s_recv (jr_broker_t *self, zsock_t *sock, uint8_t *rid, size_t *rid_len, zmq_msg
     return -1;
 }
 
+//  A reply message from the pool, reset to a type and tag.
+static jr_msg_t *
+s_reply_msg (jr_broker_t *self, int type, uint64_t tag)
+{
+    jr_msg_t *msg = self->npool ? self->msg_pool[--self->npool] : jr_msg_new ();
+    jr_msg_reset (msg, type);
+    msg->tag = tag;
+    return msg;
+}
+
+//  Queue a reply until the journal holds what it confirms.
+static void
+s_reply_later (jr_broker_t *self, const uint8_t *rid, size_t rid_len, jr_msg_t *msg)
+{
+    if (self->nreplies == self->cap_replies) {
+        self->cap_replies = self->cap_replies ? self->cap_replies * 2 : 64;
+        self->replies = realloc (self->replies, self->cap_replies * sizeof *self->replies);
+        self->msg_pool = realloc (self->msg_pool, self->cap_replies * sizeof *self->msg_pool);
+        assert (self->replies && self->msg_pool);
+    }
+    s_reply_t *reply = &self->replies[self->nreplies++];
+    memcpy (reply->rid, rid, rid_len);
+    reply->rid_len = rid_len;
+    reply->msg = msg;
+}
+
 //  -------------------------------------------------------------------------
-//  Tasks and workers
+//  Journal records
+
+static void
+s_log_state (jr_broker_t *self, const jr_bjob_t *job, bool durable)
+{
+    if (!self->journal)
+        return;
+    jr_rec_t rec = {.type = JR_REC_STATE, .attempt = job->attempt, .state = job->state,
+                    .at_us = job->at_us};
+    memcpy (rec.id, job->id, JR_ID_SIZE);
+    jr_journal_append (self->journal, &rec, durable);
+}
+
+static void
+s_log_accept (jr_broker_t *self, const jr_bjob_t *job, bool durable)
+{
+    if (!self->journal)
+        return;
+    const char *task = self->tasks[job->task].name;
+    jr_rec_t rec = {.type = JR_REC_ACCEPT, .attempt = job->attempt, .priority = job->priority,
+                    .timeout_ms = job->timeout_ms, .max_attempts = job->max_attempts,
+                    .created_us = job->created_us, .accepted_us = job->accepted_us,
+                    .task = {(const uint8_t *) task, strlen (task)},
+                    .vars = {job->vars, job->vars_len}};
+    memcpy (rec.id, job->id, JR_ID_SIZE);
+    jr_journal_append (self->journal, &rec, durable);
+}
+
+static int
+s_flush (jr_broker_t *self)
+{
+    return self->journal ? jr_journal_flush (self->journal) : 0;
+}
+
+//  -------------------------------------------------------------------------
+//  Tasks, workers, job moves
 
 //  Index of a task by name, created on first use; -1 when the table is full
 //  or the name is not acceptable.
@@ -183,7 +316,20 @@ s_running_unlink (jr_bjob_t *job)
         job->next->prev = job->prev;
     job->prev = job->next = NULL;
     job->worker = NULL;
+    job->lease_us = 0;
     w->running--;
+}
+
+//  Take a job out of whatever holds it (a worker, a queue, the delay heap).
+static void
+s_detach (jr_broker_t *self, jr_bjob_t *job)
+{
+    if (job->state == JR_STATE_RUNNING && job->worker)
+        s_running_unlink (job);
+    else if (job->state == JR_STATE_QUEUED)
+        jr_queue_remove (&self->tasks[job->task].queue, job);
+    else if (job->state == JR_STATE_SCHEDULED)
+        jr_queue_remove (&self->delayed, job);
 }
 
 static void
@@ -194,19 +340,122 @@ s_enqueue (jr_broker_t *self, jr_bjob_t *job)
     self->dirty = true;
 }
 
+//  Keep only the id and the outcome of a finished job, so a resubmitted id
+//  is recognised; the oldest remembered ids are forgotten.
+static void
+s_remember (jr_broker_t *self, jr_bjob_t *job)
+{
+    jr_jobtab_remove (self->jobs, job);
+    jr_bjob_t *small = realloc (job, sizeof *job);
+    assert (small);
+    small->vars_len = 0;
+    jr_jobtab_insert (self->jobs, small);
+    uint8_t old[JR_ID_SIZE];
+    if (s_ring_push (&self->finished, small->id, old)) {
+        jr_bjob_t *gone = jr_jobtab_find (self->jobs, old);
+        if (gone && s_final (gone->state)) {
+            jr_jobtab_remove (self->jobs, gone);
+            jr_bjob_destroy (&gone);
+        }
+    }
+}
+
+//  The job has its final outcome.
+static void
+s_finish (jr_broker_t *self, jr_bjob_t *job, int state, bool journal)
+{
+    s_detach (self, job);
+    job->state = (uint8_t) state;
+    job->at_us = jr_clock_wall_us ();
+    job->cancel = false;
+    self->live--;
+    if (journal)
+        s_log_state (self, job, false);
+    if (state == JR_STATE_CANCELLED)
+        self->stats.cancelled++;
+    else
+        self->stats.done++;
+    s_remember (self, job);
+}
+
+static void
+s_make_dead (jr_broker_t *self, jr_bjob_t *job)
+{
+    s_detach (self, job);
+    job->state = JR_STATE_DEAD;
+    job->at_us = jr_clock_wall_us ();
+    s_log_state (self, job, false);
+    self->stats.dead++;
+    uint8_t old[JR_ID_SIZE];
+    if (s_ring_push (&self->dead, job->id, old)) {
+        jr_bjob_t *gone = jr_jobtab_find (self->jobs, old);
+        if (gone && gone->state == JR_STATE_DEAD) {
+            jr_jobtab_remove (self->jobs, gone);
+            jr_bjob_destroy (&gone);
+            self->live--;
+        }
+    }
+}
+
+//  Exponential backoff with jitter: half the delay fixed, half random.
+static int64_t
+s_backoff_us (const jr_broker_t *self, uint32_t attempt)
+{
+    int64_t delay = self->config.retry_base_ms;
+    for (uint32_t i = 1; i < attempt && delay < self->config.retry_max_ms; i++)
+        delay *= 2;
+    if (delay > self->config.retry_max_ms)
+        delay = self->config.retry_max_ms;
+    delay *= 1000;
+    return delay / 2 + (int64_t) (randof (1000) * (delay / 2) / 1000);
+}
+
+static void
+s_schedule (jr_broker_t *self, jr_bjob_t *job)
+{
+    s_detach (self, job);
+    job->state = JR_STATE_SCHEDULED;
+    job->at_us = jr_clock_wall_us () + s_backoff_us (self, job->attempt);
+    jr_queue_push (&self->delayed, job);
+    s_log_state (self, job, false);
+    self->stats.retried++;
+}
+
+//  Put a running job back in its queue (worker lost, lease over, handed
+//  back): its next dispatch is the next attempt. A job cancelled meanwhile
+//  ends here instead.
+static void
+s_requeue (jr_broker_t *self, jr_bjob_t *job)
+{
+    if (job->cancel) {
+        s_finish (self, job, JR_STATE_CANCELLED, true);
+        return;
+    }
+    s_detach (self, job);
+    s_enqueue (self, job);
+    self->stats.requeued++;
+}
+
+static void
+s_send_cancel (jr_broker_t *self, jr_worker_t *w, const jr_bjob_t *job)
+{
+    jr_msg_t msg = {.type = JR_MSG_CANCEL};
+    jr_mark_t mark = {.attempt = job->attempt};
+    memcpy (mark.id, job->id, JR_ID_SIZE);
+    msg.marks = &mark;
+    msg.nmarks = 1;
+    if (jr_msg_send (&msg, zsock_resolve (self->workers_sock), w->rid, w->rid_len) == 0)
+        w->last_send = jr_clock_mono_us ();
+}
+
 //  Forget a worker; every job it was running goes back to its queue and
 //  will be dispatched again with the next attempt number.
 static void
 s_worker_forget (jr_broker_t *self, jr_worker_t *w, const char *why)
 {
-    uint32_t requeued = 0;
-    while (w->running_head) {
-        jr_bjob_t *job = w->running_head;
-        s_running_unlink (job);
-        s_enqueue (self, job);
-        requeued++;
-    }
-    self->stats.requeued += requeued;
+    uint32_t requeued = w->running;
+    while (w->running_head)
+        s_requeue (self, w->running_head);
     for (uint32_t i = 0; i < w->ntasks; i++)
         self->tasks[w->tasks[i]].workers--;
     for (uint32_t i = 0; i < self->nworkers; i++)
@@ -214,7 +463,10 @@ s_worker_forget (jr_broker_t *self, jr_worker_t *w, const char *why)
             self->workers[i] = self->workers[--self->nworkers];
             break;
         }
-    jr_warn ("worker=%s requeued=%u: worker forgotten: %s", w->name, requeued, why);
+    if (requeued || !w->draining)
+        jr_warn ("worker=%s requeued=%u: worker forgotten: %s", w->name, requeued, why);
+    else
+        jr_info ("worker=%s: worker left after draining", w->name);
     jr_msg_destroy (&w->batch);
     free (w->tasks);
     free (w);
@@ -226,50 +478,122 @@ s_worker_forget (jr_broker_t *self, jr_worker_t *w, const char *why)
 static void
 s_on_submit (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
 {
-    jr_msg_t *in = self->in, *out = self->out;
-    jr_msg_reset (out, JR_MSG_ACCEPTED);
-    out->tag = in->tag;
+    jr_msg_t *in = self->in;
+    jr_msg_t *out = s_reply_msg (self, JR_MSG_ACCEPTED, in->tag);
     int64_t now = jr_clock_wall_us ();
     for (uint32_t i = 0; i < in->njobs; i++) {
         const jr_job_t *job = &in->jobs[i];
         int code = 0;
         int task = -1;
-        if (jr_jobtab_find (self->jobs, job->id))
-            code = 0;  //  already ours: submitting again is harmless
-        else if ((task = s_task (self, job->task)) < 0)
-            code = JR_EINVALID;
-        else if (jr_jobtab_size (self->jobs) >= self->config.max_jobs)
-            code = JR_EQUEUE_FULL;
+        jr_bjob_t *known = jr_jobtab_find (self->jobs, job->id);
+        if (known)  //  submitting again is harmless: the mark says its attempt
+            jr_msg_add_mark (out, job->id, known->attempt, 0);
         else {
-            jr_bjob_t *rec = jr_bjob_new (job, (uint16_t) task);
-            rec->attempt = 0;
-            rec->accepted_us = now;
-            rec->seq = ++self->seq;
-            jr_jobtab_insert (self->jobs, rec);
-            s_enqueue (self, rec);
-            self->stats.accepted++;
+            if ((task = s_task (self, job->task)) < 0)
+                code = JR_EINVALID;
+            else if (self->live >= self->config.max_jobs)
+                code = JR_EQUEUE_FULL;
+            else {
+                jr_bjob_t *rec = jr_bjob_new (job, (uint16_t) task);
+                rec->attempt = 0;
+                rec->accepted_us = now;
+                rec->seq = ++self->seq;
+                if (rec->max_attempts == 0)
+                    rec->max_attempts = self->config.max_attempts;
+                rec->state = JR_STATE_UNKNOWN;  //  until the journal has it
+                jr_jobtab_insert (self->jobs, rec);
+                self->live++;
+                s_log_accept (self, rec, true);
+                if (self->npending == self->cap_pending) {
+                    self->cap_pending = self->cap_pending ? self->cap_pending * 2 : 1024;
+                    self->pending = realloc (self->pending, self->cap_pending * sizeof (void *));
+                    assert (self->pending);
+                }
+                self->pending[self->npending++] = rec;
+                self->stats.accepted++;
+            }
+            if (code)
+                self->stats.refused++;
+            jr_msg_add_mark (out, job->id, 0, code);
         }
-        if (code)
-            self->stats.refused++;
-        jr_msg_add_mark (out, job->id, 0, code);
     }
-    int rc = jr_msg_send (out, zsock_resolve (self->clients), rid, rid_len);
-    if (rc)  //  the jobs stay accepted; a client that resubmits gets code 0
-        jr_warn ("jobs=%u: cannot answer SUBMIT: %s", in->njobs, jr_strerror (rc));
+    s_reply_later (self, rid, rid_len, out);
 }
 
 static void
-s_on_status (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
+s_on_status (jr_broker_t *self, jr_msg_t *out)
 {
-    jr_msg_t *in = self->in, *out = self->out;
-    jr_msg_reset (out, JR_MSG_STATE);
-    out->tag = in->tag;
+    jr_msg_t *in = self->in;
     for (uint32_t i = 0; i < in->nmarks; i++) {
         jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
-        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0,
-                         job ? job->state : JR_STATE_UNKNOWN);
+        int state = !job || job->state == JR_STATE_UNKNOWN ? JR_STATE_UNKNOWN : job->state;
+        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, state);
     }
-    jr_msg_send (out, zsock_resolve (self->clients), rid, rid_len);
+}
+
+static void
+s_on_cancel (jr_broker_t *self, jr_msg_t *out)
+{
+    jr_msg_t *in = self->in;
+    for (uint32_t i = 0; i < in->nmarks; i++) {
+        jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
+        if (job && job->state == JR_STATE_RUNNING && !job->cancel) {
+            //  Stopped through the worker (the same path as a deadline); the
+            //  journal says cancelled now, so a restart does not revive it.
+            job->cancel = true;
+            jr_bjob_t copy = *job;
+            copy.state = JR_STATE_CANCELLED;
+            copy.at_us = jr_clock_wall_us ();
+            s_log_state (self, &copy, true);
+            if (job->worker)
+                s_send_cancel (self, job->worker, job);
+            jr_msg_add_mark (out, job->id, job->attempt, JR_STATE_CANCELLED);
+            continue;
+        }
+        if (job && (job->state == JR_STATE_QUEUED || job->state == JR_STATE_SCHEDULED
+                    || job->state == JR_STATE_DEAD)) {
+            jr_bjob_t copy = *job;
+            copy.state = JR_STATE_CANCELLED;
+            copy.at_us = jr_clock_wall_us ();
+            s_log_state (self, &copy, true);
+            jr_msg_add_mark (out, job->id, job->attempt, JR_STATE_CANCELLED);
+            s_finish (self, job, JR_STATE_CANCELLED, false);
+            continue;
+        }
+        int state = job && job->state != JR_STATE_UNKNOWN ? job->state : JR_STATE_UNKNOWN;
+        if (job && job->cancel)
+            state = JR_STATE_CANCELLED;
+        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, state);
+    }
+}
+
+static void
+s_on_retry (jr_broker_t *self, jr_msg_t *out)
+{
+    jr_msg_t *in = self->in;
+    for (uint32_t i = 0; i < in->nmarks; i++) {
+        jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
+        if (job && job->state == JR_STATE_DEAD) {
+            job->max_attempts = job->attempt + 1;  //  one more try
+            s_enqueue (self, job);
+            s_log_accept (self, job, true);
+        }
+        int state = job && job->state != JR_STATE_UNKNOWN ? job->state : JR_STATE_UNKNOWN;
+        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, state);
+    }
+}
+
+typedef struct {
+    int state;
+    jr_msg_t *out;
+} s_list_t;
+
+static void
+s_list_one (jr_bjob_t *job, void *arg)
+{
+    s_list_t *list = arg;
+    if (job->state == list->state && list->out->nmarks < JR_MAX_LIST)
+        jr_msg_add_mark (list->out, job->id, job->attempt, job->state);
 }
 
 static void
@@ -286,15 +610,30 @@ s_client_turn (jr_broker_t *self)
         if (got < 0)
             continue;
         int rc = jr_msg_decode (self->in, zmq_msg_data (&body), zmq_msg_size (&body));
-        if (rc == 0 && self->in->type == JR_MSG_SUBMIT)
+        int type = rc == 0 ? self->in->type : JR_MSG_NONE;
+        if (type == JR_MSG_SUBMIT)
             s_on_submit (self, rid, rid_len);
-        else if (rc == 0 && self->in->type == JR_MSG_STATUS)
-            s_on_status (self, rid, rid_len);
+        else if (type == JR_MSG_STATUS || type == JR_MSG_CANCEL || type == JR_MSG_RETRY
+                 || type == JR_MSG_LIST) {
+            jr_msg_t *out = s_reply_msg (self, JR_MSG_STATE, self->in->tag);
+            if (type == JR_MSG_STATUS)
+                s_on_status (self, out);
+            else if (type == JR_MSG_CANCEL)
+                s_on_cancel (self, out);
+            else if (type == JR_MSG_RETRY)
+                s_on_retry (self, out);
+            else {
+                s_list_t list = {self->in->code, out};
+                jr_jobtab_each (self->jobs, s_list_one, &list);
+            }
+            s_reply_later (self, rid, rid_len, out);
+        }
         else {
             self->stats.malformed++;
+            int code = rc ? rc : JR_EUNKNOWN_TYPE;
             const char *why = rc ? jr_strerror (rc) : "not a client request";
-            jr_debug ("code=%s: refused a client message: %s", jr_errname (rc ? rc : JR_EUNKNOWN_TYPE), why);
-            jr_msg_send_error (sock, rid, rid_len, self->in->tag, rc ? rc : JR_EUNKNOWN_TYPE, why);
+            jr_debug ("code=%s: refused a client message: %s", jr_errname (code), why);
+            jr_msg_send_error (sock, rid, rid_len, self->in->tag, code, why);
         }
         zmq_msg_close (&body);
     }
@@ -343,25 +682,44 @@ s_on_ready (jr_broker_t *self, jr_worker_t *w, const uint8_t *rid, size_t rid_le
              w->capacity, w->ntasks);
 }
 
-//  A job's attempt ended and its result is stored: the job leaves the broker.
+//  One attempt ended (its result is stored) or was handed back.
+static void
+s_on_mark (jr_broker_t *self, const jr_mark_t *mark)
+{
+    jr_bjob_t *job = jr_jobtab_find (self->jobs, mark->id);
+    if (!job || s_final (job->state) || job->state == JR_STATE_UNKNOWN) {
+        self->stats.stale++;
+        return;
+    }
+    bool current = job->attempt == mark->attempt;
+    //  A result of an older attempt that is stored while the job waits for
+    //  its next run (its worker was lost, the broker restarted) still ends it.
+    bool stored_while_waiting = job->state == JR_STATE_QUEUED && mark->attempt < job->attempt
+                                && (s_final (mark->code) || mark->code == JR_STATE_DEAD);
+    if (!current && !stored_while_waiting) {
+        self->stats.stale++;
+        return;
+    }
+    if (job->cancel)  //  the client was told so; the journal says so
+        s_finish (self, job, JR_STATE_CANCELLED, false);
+    else if (s_final (mark->code))
+        s_finish (self, job, mark->code, true);
+    else if (mark->code == JR_STATE_DEAD)
+        s_make_dead (self, job);
+    else if (mark->code == JR_STATE_SCHEDULED)
+        s_schedule (self, job);
+    else if (mark->code == JR_STATE_QUEUED)
+        s_requeue (self, job);  //  handed back by a draining worker
+    else
+        s_finish (self, job, JR_STATE_FAILED, true);
+}
+
 static void
 s_on_done (jr_broker_t *self, jr_worker_t *w)
 {
     jr_msg_t *in = self->in;
     for (uint32_t i = 0; i < in->nmarks; i++) {
-        const jr_mark_t *mark = &in->marks[i];
-        jr_bjob_t *job = jr_jobtab_find (self->jobs, mark->id);
-        if (!job || job->attempt != mark->attempt)
-            self->stats.stale++;  //  a late DONE of an attempt we replaced
-        else {
-            if (job->state == JR_STATE_RUNNING)
-                s_running_unlink (job);
-            else
-                jr_queue_remove (&self->tasks[job->task].queue, job);
-            jr_jobtab_remove (self->jobs, job);
-            jr_bjob_destroy (&job);
-            self->stats.done++;
-        }
+        s_on_mark (self, &in->marks[i]);
         //  One DONE per dispatched job: each gives its slot back, even for a
         //  job held across a reconnect (READY did not count it as free), up
         //  to the worker's capacity.
@@ -370,6 +728,8 @@ s_on_done (jr_broker_t *self, jr_worker_t *w)
             self->dirty = true;
         }
     }
+    if (w && w->draining && w->running == 0)
+        s_worker_forget (self, w, "drained");
 }
 
 static void
@@ -392,24 +752,79 @@ s_worker_turn (jr_broker_t *self)
         int type = rc == 0 ? self->in->type : JR_MSG_NONE;
         if (type == JR_MSG_READY)
             s_on_ready (self, w, rid, rid_len);
-        else if (type == JR_MSG_DONE) {
+        else if (type == JR_MSG_DONE)
             s_on_done (self, w);
-            if (!w)
-                jr_msg_send_error (sock, rid, rid_len, 0, JR_EUNKNOWN_PEER, "say READY");
+        else if (type == JR_MSG_BYE && w) {
+            w->draining = true;
+            w->capacity = w->credit = 0;
+            jr_info ("worker=%s running=%u: worker draining", w->name, w->running);
+            if (w->running == 0)
+                s_worker_forget (self, w, "drained");
         }
-        else if (type == JR_MSG_HEARTBEAT) {
-            if (!w)
-                jr_msg_send_error (sock, rid, rid_len, 0, JR_EUNKNOWN_PEER, "say READY");
-        }
-        else {
+        else if (type != JR_MSG_HEARTBEAT && type != JR_MSG_BYE) {
             self->stats.malformed++;
+            int code = rc ? rc : JR_EUNKNOWN_TYPE;
             const char *why = rc ? jr_strerror (rc) : "not a worker message";
-            jr_debug ("code=%s: refused a worker message: %s", jr_errname (rc ? rc : JR_EUNKNOWN_TYPE), why);
-            jr_msg_send_error (sock, rid, rid_len, self->in->tag, rc ? rc : JR_EUNKNOWN_TYPE, why);
+            jr_debug ("code=%s: refused a worker message: %s", jr_errname (code), why);
+            jr_msg_send_error (sock, rid, rid_len, self->in->tag, code, why);
+            w = NULL;  //  no second answer below
         }
+        if (!w && (type == JR_MSG_HEARTBEAT || type == JR_MSG_DONE || type == JR_MSG_BYE))
+            jr_msg_send_error (sock, rid, rid_len, 0, JR_EUNKNOWN_PEER, "say READY");
         zmq_msg_close (&body);
     }
 }
+
+//  -------------------------------------------------------------------------
+//  Commit: make this turn's records durable, then answer
+
+static void
+s_commit (jr_broker_t *self)
+{
+    int rc = s_flush (self);
+    if (rc) {
+        //  Nothing of this turn is on disk: refuse the jobs it accepted.
+        jr_journal_discard (self->journal);
+        for (size_t i = 0; i < self->nreplies; i++) {
+            jr_msg_t *msg = self->replies[i].msg;
+            if (msg->type != JR_MSG_ACCEPTED)
+                continue;
+            for (uint32_t k = 0; k < msg->nmarks; k++) {
+                jr_bjob_t *job = jr_jobtab_find (self->jobs, msg->marks[k].id);
+                if (msg->marks[k].code == 0 && job && job->state == JR_STATE_UNKNOWN)
+                    msg->marks[k].code = rc;
+            }
+        }
+        for (size_t i = 0; i < self->npending; i++) {
+            jr_jobtab_remove (self->jobs, self->pending[i]);
+            jr_bjob_destroy (&self->pending[i]);
+            self->live--;
+        }
+        jr_warn ("jobs=%zu code=%s: refused jobs the journal could not store", self->npending,
+                 jr_errname (rc));
+    }
+    else
+        for (size_t i = 0; i < self->npending; i++)
+            s_enqueue (self, self->pending[i]);
+    self->npending = 0;
+    void *sock = zsock_resolve (self->clients);
+    for (size_t i = 0; i < self->nreplies; i++) {
+        s_reply_t *reply = &self->replies[i];
+        if (rc && reply->msg->type != JR_MSG_ACCEPTED)
+            jr_msg_send_error (sock, reply->rid, reply->rid_len, reply->msg->tag, rc,
+                               "the journal could not store this change");
+        else {
+            int sent = jr_msg_send (reply->msg, sock, reply->rid, reply->rid_len);
+            if (sent)  //  the jobs stay accepted; a client that resubmits gets code 0
+                jr_debug ("code=%s: cannot answer a client", jr_errname (sent));
+        }
+        self->msg_pool[self->npool++] = reply->msg;
+    }
+    self->nreplies = 0;
+}
+
+//  -------------------------------------------------------------------------
+//  Dispatch
 
 //  The task with the best waiting job among those a worker serves.
 static s_task_t *
@@ -433,6 +848,14 @@ s_add_dispatch (jr_broker_t *self, jr_worker_t *w, jr_bjob_t *job, int64_t now)
     job->state = JR_STATE_RUNNING;
     s_running_link (w, job);
     w->credit--;
+    if (job->timeout_ms)
+        job->lease_us = jr_clock_mono_us ()
+                        + ((int64_t) job->timeout_ms + self->config.lease_grace_ms) * 1000;
+    if (self->journal) {
+        jr_rec_t rec = {.type = JR_REC_DISPATCH, .attempt = job->attempt};
+        memcpy (rec.id, job->id, JR_ID_SIZE);
+        jr_journal_append (self->journal, &rec, false);
+    }
     jr_job_t *out = jr_msg_add_job (w->batch);
     memcpy (out->id, job->id, JR_ID_SIZE);
     const char *name = self->tasks[job->task].name;
@@ -448,6 +871,20 @@ s_add_dispatch (jr_broker_t *self, jr_worker_t *w, jr_bjob_t *job, int64_t now)
     out->dispatched_us = job->dispatched_us;
 }
 
+//  Put a batch's jobs back as they were before it was built.
+static void
+s_undo_batch (jr_broker_t *self, jr_worker_t *w)
+{
+    for (uint32_t i = 0; i < w->batch->njobs; i++) {
+        jr_bjob_t *job = jr_jobtab_find (self->jobs, w->batch->jobs[i].id);
+        s_running_unlink (job);
+        job->attempt--;  //  it never left
+        s_enqueue (self, job);
+        w->credit++;
+    }
+    w->batch->njobs = 0;
+}
+
 //  Send a worker its batch; if the send fails, its jobs go back unharmed.
 static void
 s_flush_batch (jr_broker_t *self, jr_worker_t *w)
@@ -460,13 +897,7 @@ s_flush_batch (jr_broker_t *self, jr_worker_t *w)
         w->last_send = jr_clock_mono_us ();
         return;
     }
-    for (uint32_t i = 0; i < w->batch->njobs; i++) {
-        jr_bjob_t *job = jr_jobtab_find (self->jobs, w->batch->jobs[i].id);
-        s_running_unlink (job);
-        job->attempt--;  //  it never left
-        s_enqueue (self, job);
-        w->credit++;
-    }
+    s_undo_batch (self, w);
     if (rc == JR_EUNKNOWN_PEER)
         s_worker_forget (self, w, "its connection is gone");
     else
@@ -474,7 +905,9 @@ s_flush_batch (jr_broker_t *self, jr_worker_t *w)
 }
 
 //  Hand queued jobs to workers with credit: one job per worker per round,
-//  so work spreads over all workers that serve a task.
+//  so work spreads over all workers that serve a task. The dispatch records
+//  are written before the jobs leave, so a restarted broker knows which
+//  attempt numbers are taken.
 static void
 s_dispatch (jr_broker_t *self)
 {
@@ -499,11 +932,20 @@ s_dispatch (jr_broker_t *self)
         }
     }
     self->rr++;
+    if (s_flush (self)) {
+        jr_journal_discard (self->journal);
+        for (uint32_t i = 0; i < self->nworkers; i++)
+            s_undo_batch (self, self->workers[i]);
+        return;
+    }
     //  Flushing may forget a worker (and reorder the array): walk backwards.
     for (uint32_t i = self->nworkers; i-- > 0;)
         if (i < self->nworkers)
             s_flush_batch (self, self->workers[i]);
 }
+
+//  -------------------------------------------------------------------------
+//  Timers: heartbeats, leases, retries, forgetting, compaction
 
 static void
 s_heartbeats (jr_broker_t *self)
@@ -512,9 +954,25 @@ s_heartbeats (jr_broker_t *self)
     jr_msg_t hb = {.type = JR_MSG_HEARTBEAT};
     for (uint32_t i = self->nworkers; i-- > 0;) {
         jr_worker_t *w = self->workers[i];
-        if (now - w->last_recv > (int64_t) self->config.liveness_ms * 1000)
+        if (now - w->last_recv > (int64_t) self->config.liveness_ms * 1000) {
             s_worker_forget (self, w, "no heartbeat");
-        else if (now - w->last_send >= (int64_t) self->config.heartbeat_ms * 1000) {
+            continue;
+        }
+        //  A lease that ran out: the worker should have reported the
+        //  deadline long ago. Tell it to stop, run the job elsewhere.
+        for (jr_bjob_t *job = w->running_head, *next; job; job = next) {
+            next = job->next;
+            if (job->lease_us && now > job->lease_us) {
+                char id[37];
+                jr_id_format (job->id, id);
+                jr_warn ("id=%s attempt=%u worker=%s: lease expired, job requeued", id,
+                         job->attempt, w->name);
+                s_send_cancel (self, w, job);
+                self->stats.expired++;
+                s_requeue (self, job);
+            }
+        }
+        if (now - w->last_send >= (int64_t) self->config.heartbeat_ms * 1000) {
             int rc = jr_msg_send (&hb, zsock_resolve (self->workers_sock), w->rid, w->rid_len);
             if (rc == JR_EUNKNOWN_PEER)
                 s_worker_forget (self, w, "its connection is gone");
@@ -522,6 +980,85 @@ s_heartbeats (jr_broker_t *self)
                 w->last_send = now;
         }
     }
+}
+
+static void
+s_timers (jr_broker_t *self)
+{
+    int64_t wall = jr_clock_wall_us ();
+    jr_bjob_t *job;
+    while ((job = jr_queue_peek (&self->delayed)) && job->at_us <= wall) {
+        jr_queue_pop (&self->delayed);
+        s_enqueue (self, job);
+    }
+    //  Dead jobs past their time are forgotten, oldest first.
+    const uint8_t *oldest;
+    int64_t ttl_us = (int64_t) self->config.dead_ttl_s * 1000000;
+    while ((oldest = s_ring_oldest (&self->dead))) {
+        job = jr_jobtab_find (self->jobs, oldest);
+        if (job && job->state == JR_STATE_DEAD && wall - job->at_us < ttl_us)
+            break;
+        s_ring_pop (&self->dead);
+        if (job && job->state == JR_STATE_DEAD) {
+            jr_jobtab_remove (self->jobs, job);
+            jr_bjob_destroy (&job);
+            self->live--;
+        }
+    }
+}
+
+static int
+s_by_seq (const void *a, const void *b)
+{
+    const jr_bjob_t *x = *(jr_bjob_t *const *) a, *y = *(jr_bjob_t *const *) b;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+typedef struct {
+    jr_bjob_t **jobs;
+    size_t n;
+} s_collect_t;
+
+static void
+s_collect (jr_bjob_t *job, void *arg)
+{
+    s_collect_t *all = arg;
+    all->jobs[all->n++] = job;
+}
+
+//  Replace the journal's history by a snapshot of what is held now, in
+//  arrival order so replay keeps the queues' order.
+static void
+s_compact (jr_broker_t *self)
+{
+    if (!self->journal || !jr_journal_wants_compaction (self->journal))
+        return;
+    if (jr_journal_compact_begin (self->journal))
+        return;
+    s_collect_t all = {calloc (jr_jobtab_size (self->jobs) + 1, sizeof (void *)), 0};
+    assert (all.jobs);
+    jr_jobtab_each (self->jobs, s_collect, &all);
+    qsort (all.jobs, all.n, sizeof *all.jobs, s_by_seq);
+    for (size_t i = 0; i < all.n; i++) {
+        jr_bjob_t *job = all.jobs[i];
+        if (job->state == JR_STATE_UNKNOWN)
+            continue;
+        if (!s_final (job->state))
+            s_log_accept (self, job, false);
+        if (job->state != JR_STATE_QUEUED && job->state != JR_STATE_RUNNING) {
+            jr_bjob_t copy = *job;
+            if (job->cancel)
+                copy.state = JR_STATE_CANCELLED;
+            s_log_state (self, &copy, false);
+        }
+        else if (job->cancel) {
+            jr_bjob_t copy = *job;
+            copy.state = JR_STATE_CANCELLED;
+            s_log_state (self, &copy, false);
+        }
+    }
+    free (all.jobs);
+    jr_journal_compact_end (self->journal);
 }
 
 static void
@@ -534,11 +1071,99 @@ s_log_stats (jr_broker_t *self)
     if (memcmp (&self->stats, &self->logged, sizeof self->stats) == 0)
         return;
     s_stats_t *s = &self->stats;
-    jr_info ("jobs=%zu workers=%u accepted=%" PRIu64 " refused=%" PRIu64 " dispatched=%" PRIu64
-             " done=%" PRIu64 " requeued=%" PRIu64 " stale=%" PRIu64 " malformed=%" PRIu64 ": stats",
-             jr_jobtab_size (self->jobs), self->nworkers, s->accepted, s->refused, s->dispatched,
-             s->done, s->requeued, s->stale, s->malformed);
+    jr_info ("live=%zu workers=%u accepted=%" PRIu64 " refused=%" PRIu64 " dispatched=%" PRIu64
+             " done=%" PRIu64 " requeued=%" PRIu64 " retried=%" PRIu64 " dead=%" PRIu64
+             " cancelled=%" PRIu64 " expired=%" PRIu64 " stale=%" PRIu64 " malformed=%" PRIu64
+             " journal_bytes=%" PRIu64 ": stats",
+             self->live, self->nworkers, s->accepted, s->refused, s->dispatched, s->done,
+             s->requeued, s->retried, s->dead, s->cancelled, s->expired, s->stale, s->malformed,
+             self->journal ? jr_journal_size (self->journal) : 0);
     self->logged = self->stats;
+}
+
+//  -------------------------------------------------------------------------
+//  Replay
+
+static void
+s_replay (const jr_rec_t *rec, void *arg)
+{
+    jr_broker_t *self = arg;
+    jr_bjob_t *job = jr_jobtab_find (self->jobs, rec->id);
+    if (rec->type == JR_REC_ACCEPT) {
+        if (job && s_final (job->state))
+            return;
+        if (!job) {
+            int task = s_task (self, rec->task);
+            if (task < 0)
+                return;
+            jr_job_t wire = {.priority = rec->priority, .timeout_ms = rec->timeout_ms,
+                             .max_attempts = rec->max_attempts, .created_us = rec->created_us,
+                             .vars = rec->vars};
+            memcpy (wire.id, rec->id, JR_ID_SIZE);
+            job = jr_bjob_new (&wire, (uint16_t) task);
+            job->accepted_us = rec->accepted_us;
+            job->seq = ++self->seq;
+            jr_jobtab_insert (self->jobs, job);
+        }
+        job->attempt = rec->attempt > job->attempt ? rec->attempt : job->attempt;
+        job->max_attempts = rec->max_attempts;
+        job->state = JR_STATE_QUEUED;
+    }
+    else if (rec->type == JR_REC_DISPATCH && job && !s_final (job->state)) {
+        job->attempt = rec->attempt > job->attempt ? rec->attempt : job->attempt;
+        job->state = JR_STATE_RUNNING;
+    }
+    else if (rec->type == JR_REC_STATE) {
+        if (!job) {
+            if (!s_final (rec->state))
+                return;
+            jr_job_t wire = {0};
+            memcpy (wire.id, rec->id, JR_ID_SIZE);
+            job = jr_bjob_new (&wire, 0);
+            job->seq = ++self->seq;
+            jr_jobtab_insert (self->jobs, job);
+        }
+        if (s_final (job->state))
+            return;
+        job->state = (uint8_t) rec->state;
+        job->at_us = rec->at_us;
+        job->attempt = rec->attempt > job->attempt ? rec->attempt : job->attempt;
+    }
+}
+
+//  After replay: running jobs lost their workers; put every job where it
+//  belongs, oldest first.
+static void
+s_settle (jr_broker_t *self)
+{
+    s_collect_t all = {calloc (jr_jobtab_size (self->jobs) + 1, sizeof (void *)), 0};
+    assert (all.jobs);
+    jr_jobtab_each (self->jobs, s_collect, &all);
+    qsort (all.jobs, all.n, sizeof *all.jobs, s_by_seq);
+    size_t counts[9] = {0};
+    for (size_t i = 0; i < all.n; i++) {
+        jr_bjob_t *job = all.jobs[i];
+        counts[job->state < 9 ? job->state : 0]++;
+        if (s_final (job->state))
+            s_remember (self, job);
+        else {
+            self->live++;
+            if (job->state == JR_STATE_DEAD) {
+                uint8_t old[JR_ID_SIZE];
+                s_ring_push (&self->dead, job->id, old);
+            }
+            else if (job->state == JR_STATE_SCHEDULED)
+                jr_queue_push (&self->delayed, job);
+            else
+                s_enqueue (self, job);
+        }
+    }
+    free (all.jobs);
+    if (all.n)
+        jr_info ("queued=%zu running=%zu scheduled=%zu dead=%zu finished=%zu: jobs restored",
+                 counts[JR_STATE_QUEUED], counts[JR_STATE_RUNNING], counts[JR_STATE_SCHEDULED],
+                 counts[JR_STATE_DEAD],
+                 counts[JR_STATE_SUCCEEDED] + counts[JR_STATE_FAILED] + counts[JR_STATE_CANCELLED]);
 }
 
 //  -------------------------------------------------------------------------
@@ -549,17 +1174,29 @@ jr_broker_new (const jr_broker_config_t *config)
     jr_broker_t *self = calloc (1, sizeof *self);
     assert (self);
     self->config = *config;
-    self->clients = s_router (config->clients, "clients");
-    self->workers_sock = s_router (config->workers, "workers");
     self->jobs = jr_jobtab_new ();
     self->task_index = zhashx_new ();
     self->in = jr_msg_new ();
-    self->out = jr_msg_new ();
+    self->delayed.before = jr_queue_due_before;
+    s_ring_init (&self->finished, config->remember);
+    s_ring_init (&self->dead, config->max_dead);
+    if (config->journal) {
+        self->journal = jr_journal_open (config->journal, config->fsync, config->fsync_ms,
+                                         s_replay, self);
+        if (!self->journal) {
+            jr_broker_destroy (&self);
+            return NULL;
+        }
+        s_settle (self);
+    }
+    self->clients = s_router (config->clients, "clients");
+    self->workers_sock = s_router (config->workers, "workers");
     if (!self->clients || !self->workers_sock) {
         jr_broker_destroy (&self);
         return NULL;
     }
-    jr_info ("clients=%s workers=%s: broker listening", config->clients, config->workers);
+    jr_info ("clients=%s workers=%s journal=%s live=%zu: broker listening", config->clients,
+             config->workers, config->journal ? config->journal : "(none)", self->live);
     return self;
 }
 
@@ -569,18 +1206,34 @@ jr_broker_destroy (jr_broker_t **self_p)
     if (!self_p || !*self_p)
         return;
     jr_broker_t *self = *self_p;
-    while (self->nworkers)
-        s_worker_forget (self, self->workers[0], "broker stopping");
+    //  Workers' jobs stay in the journal as dispatched: a restart requeues
+    //  them. Only the memory goes here.
+    for (uint32_t i = 0; i < self->nworkers; i++) {
+        jr_worker_t *w = self->workers[i];
+        jr_msg_destroy (&w->batch);
+        free (w->tasks);
+        free (w);
+    }
     for (uint32_t i = 0; i < self->ntasks; i++) {
         jr_queue_free (&self->tasks[i].queue);
         free (self->tasks[i].name);
     }
+    jr_queue_free (&self->delayed);
     free (self->tasks);
     free (self->workers);
+    free (self->pending);
+    for (size_t i = 0; i < self->nreplies; i++)
+        jr_msg_destroy (&self->replies[i].msg);
+    for (size_t i = 0; i < self->npool; i++)
+        jr_msg_destroy (&self->msg_pool[i]);
+    free (self->replies);
+    free (self->msg_pool);
+    free (self->finished.ids);
+    free (self->dead.ids);
     zhashx_destroy (&self->task_index);
     jr_jobtab_destroy (&self->jobs);
     jr_msg_destroy (&self->in);
-    jr_msg_destroy (&self->out);
+    jr_journal_close (&self->journal);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->workers_sock);
     free (self);
@@ -593,6 +1246,12 @@ jr_broker_stop (jr_broker_t *self)
     atomic_store (&self->stop, true);
 }
 
+size_t
+jr_broker_live (const jr_broker_t *self)
+{
+    return self->live;
+}
+
 int
 jr_broker_run (jr_broker_t *self)
 {
@@ -600,23 +1259,27 @@ jr_broker_run (jr_broker_t *self)
         {zsock_resolve (self->clients), 0, ZMQ_POLLIN, 0},
         {zsock_resolve (self->workers_sock), 0, ZMQ_POLLIN, 0},
     };
-    int64_t tick = jr_clock_mono_us ();
+    int64_t tick = 0;
     while (!zsys_interrupted && !atomic_load (&self->stop)) {
-        long wait_ms = self->dirty ? 0 : 100;
-        if (zmq_poll (items, 2, wait_ms) == -1 && errno != EINTR)
+        bool busy = self->dirty || (self->journal && jr_journal_pending (self->journal));
+        if (zmq_poll (items, 2, busy ? 0 : 100) == -1 && errno != EINTR)
             break;
         if (items[1].revents & ZMQ_POLLIN)
             s_worker_turn (self);
         if (items[0].revents & ZMQ_POLLIN)
             s_client_turn (self);
+        s_commit (self);
         s_dispatch (self);
         int64_t now = jr_clock_mono_us ();
         if (now - tick >= 100000) {
             tick = now;
             s_heartbeats (self);
+            s_timers (self);
+            s_compact (self);
             s_log_stats (self);
         }
     }
-    jr_info ("jobs=%zu: broker stopping", jr_jobtab_size (self->jobs));
+    s_commit (self);
+    jr_info ("live=%zu: broker stopping", self->live);
     return 0;
 }

@@ -111,3 +111,11 @@ jr_jobtab_remove (jr_jobtab_t *self, const jr_bjob_t *job)
     }
     return true;
 }
+
+void
+jr_jobtab_each (const jr_jobtab_t *self, void (*fn) (jr_bjob_t *job, void *arg), void *arg)
+{
+    for (size_t i = 0; i <= self->mask; i++)
+        if (self->slots[i])
+            fn (self->slots[i], arg);
+}

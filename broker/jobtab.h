@@ -15,4 +15,6 @@ jr_bjob_t *jr_jobtab_find (const jr_jobtab_t *self, const uint8_t id[JR_ID_SIZE]
 void jr_jobtab_insert (jr_jobtab_t *self, jr_bjob_t *job);
 //  Remove a job from the table (not freed); false if absent.
 bool jr_jobtab_remove (jr_jobtab_t *self, const jr_bjob_t *job);
+//  Call fn for every job (in no order); the table must not change meanwhile.
+void jr_jobtab_each (const jr_jobtab_t *self, void (*fn) (jr_bjob_t *job, void *arg), void *arg);
 #endif

@@ -9,13 +9,25 @@ jr_queue_before (const jr_bjob_t *a, const jr_bjob_t *b)
     return a->priority != b->priority ? a->priority > b->priority : a->seq < b->seq;
 }
 
+bool
+jr_queue_due_before (const jr_bjob_t *a, const jr_bjob_t *b)
+{
+    return a->at_us != b->at_us ? a->at_us < b->at_us : a->seq < b->seq;
+}
+
+static bool
+s_before (const jr_queue_t *self, const jr_bjob_t *a, const jr_bjob_t *b)
+{
+    return self->before ? self->before (a, b) : jr_queue_before (a, b);
+}
+
 static void
 s_up (jr_queue_t *self, size_t i)
 {
     jr_bjob_t *job = self->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!jr_queue_before (job, self->heap[parent]))
+        if (!s_before (self, job, self->heap[parent]))
             break;
         self->heap[i] = self->heap[parent];
         i = parent;
@@ -31,9 +43,9 @@ s_down (jr_queue_t *self, size_t i)
         size_t child = 2 * i + 1;
         if (child >= self->size)
             break;
-        if (child + 1 < self->size && jr_queue_before (self->heap[child + 1], self->heap[child]))
+        if (child + 1 < self->size && s_before (self, self->heap[child + 1], self->heap[child]))
             child++;
-        if (!jr_queue_before (self->heap[child], job))
+        if (!s_before (self, self->heap[child], job))
             break;
         self->heap[i] = self->heap[child];
         i = child;

@@ -28,7 +28,8 @@ trap cleanup EXIT INT TERM
 # Loopback only, on ports chosen for the demo so a running system is not disturbed.
 export JR_BROKER=tcp://127.0.0.1:15570 JR_INGESTER=tcp://127.0.0.1:15572
 "$bin/jr-ingester" --bind tcp://127.0.0.1:15572 --db "$run/jr.db" 2>"$run/ingester.log" & pids+=($!)
-"$bin/jr-broker" --clients tcp://127.0.0.1:15570 --workers tcp://127.0.0.1:15571 2>"$run/broker.log" & pids+=($!)
+"$bin/jr-broker" --clients tcp://127.0.0.1:15570 --workers tcp://127.0.0.1:15571 \
+  --journal "$run/journal" 2>"$run/broker.log" & pids+=($!)
 for i in $(seq 1 "$workers"); do
   "$bin/jr-worker" --broker tcp://127.0.0.1:15571 --ingester tcp://127.0.0.1:15572 \
     --name "worker$i" 2>"$run/worker$i.log" & pids+=($!)

@@ -101,8 +101,10 @@ jr_h_spawn (jr_h_env_t *env, const char *label, const char *bin, ...)
 pid_t
 jr_h_broker (jr_h_env_t *env, const char *extra)
 {
+    char journal[512];
+    snprintf (journal, sizeof journal, "%s/journal", env->dir);
     pid_t pid = jr_h_spawn (env, "broker", "jr-broker", "--clients", env->clients_ep, "--workers",
-                            env->workers_ep, extra, NULL);
+                            env->workers_ep, "--journal", journal, extra, NULL);
     jr_h_wait_port (env->port_clients);
     return pid;
 }

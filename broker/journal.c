@@ -1,0 +1,465 @@
+/*  journal.c - append-only files of checksummed records, group commit, replay, compaction  */
+#include "broker/journal.h"
+#include "common/clock.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+//  On disk a record is [u32 body length][u32 CRC-32C of body][body], all
+//  little-endian. Body: u8 type, 16-byte id, u32 attempt, then by type:
+//  ACCEPT   i32 priority, u32 timeout_ms, u32 max_attempts, i64 created_us,
+//           i64 accepted_us, u16 task length, task, u32 vars length, vars
+//  DISPATCH nothing more
+//  STATE    u8 state, i64 at_us
+//  Files are named journal-<16 digit sequence>.log and replayed in order.
+#define S_HEADER 8
+#define S_MAX_BODY (64 + 65536 + (1u << 20) + 4096)
+#define S_MIN_COMPACT (64ull << 20)
+
+struct _jr_journal_t {
+    char *dir;                 //  the journal directory
+    jr_fsync_t mode;           //  when to fdatasync
+    int64_t batch_us;          //  --fsync batch interval
+    int fd;                    //  current file
+    uint64_t seq;              //  its sequence number
+    uint64_t file_size;        //  bytes in the current file
+    uint64_t older_size;       //  bytes in older files
+    uint64_t snapshot_size;    //  size of the last snapshot file
+    uint8_t *buf;              //  records not yet written
+    size_t len, cap;
+    bool durable;              //  buffer holds a record a client waits on
+    bool unsynced;             //  written but not yet synced
+    int64_t last_sync;         //  mono us
+    uint64_t compact_from;     //  first file seq that a snapshot replaces
+    int fail_n, fail_err;      //  injected write failures
+};
+
+//  -------------------------------------------------------------------------
+//  Little-endian encoding
+
+static uint8_t *
+s_put (uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        *p++ = (uint8_t) (v >> (8 * i));
+    return p;
+}
+
+static uint64_t
+s_get (const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void
+s_reserve (jr_journal_t *self, size_t more)
+{
+    if (self->len + more <= self->cap)
+        return;
+    size_t cap = self->cap ? self->cap : 65536;
+    while (cap < self->len + more)
+        cap *= 2;
+    self->buf = realloc (self->buf, cap);
+    assert (self->buf);
+    self->cap = cap;
+}
+
+void
+jr_journal_append (jr_journal_t *self, const jr_rec_t *rec, bool durable)
+{
+    size_t body = 1 + JR_ID_SIZE + 4;
+    if (rec->type == JR_REC_ACCEPT)
+        body += 4 + 4 + 4 + 8 + 8 + 2 + rec->task.len + 4 + rec->vars.len;
+    else if (rec->type == JR_REC_STATE)
+        body += 1 + 8;
+    s_reserve (self, S_HEADER + body);
+    uint8_t *start = self->buf + self->len;
+    uint8_t *p = start + S_HEADER;
+    *p++ = (uint8_t) rec->type;
+    memcpy (p, rec->id, JR_ID_SIZE);
+    p = s_put (p + JR_ID_SIZE, rec->attempt, 4);
+    if (rec->type == JR_REC_ACCEPT) {
+        p = s_put (p, (uint32_t) rec->priority, 4);
+        p = s_put (p, rec->timeout_ms, 4);
+        p = s_put (p, rec->max_attempts, 4);
+        p = s_put (p, (uint64_t) rec->created_us, 8);
+        p = s_put (p, (uint64_t) rec->accepted_us, 8);
+        p = s_put (p, rec->task.len, 2);
+        if (rec->task.len)
+            memcpy (p, rec->task.ptr, rec->task.len);
+        p = s_put (p + rec->task.len, rec->vars.len, 4);
+        if (rec->vars.len)
+            memcpy (p, rec->vars.ptr, rec->vars.len);
+        p += rec->vars.len;
+    }
+    else if (rec->type == JR_REC_STATE) {
+        *p++ = (uint8_t) rec->state;
+        p = s_put (p, (uint64_t) rec->at_us, 8);
+    }
+    assert ((size_t) (p - start) == S_HEADER + body);
+    s_put (start, body, 4);
+    s_put (start + 4, jr_crc32c (0, start + S_HEADER, body), 4);
+    self->len += S_HEADER + body;
+    self->durable = self->durable || durable;
+}
+
+//  Decode one body; false if it does not parse (a CRC collision or a bug).
+static bool
+s_decode (const uint8_t *p, size_t len, jr_rec_t *rec)
+{
+    memset (rec, 0, sizeof *rec);
+    if (len < 1 + JR_ID_SIZE + 4)
+        return false;
+    const uint8_t *end = p + len;
+    rec->type = *p++;
+    memcpy (rec->id, p, JR_ID_SIZE);
+    rec->attempt = (uint32_t) s_get (p + JR_ID_SIZE, 4);
+    p += JR_ID_SIZE + 4;
+    if (rec->type == JR_REC_DISPATCH)
+        return p == end;
+    if (rec->type == JR_REC_STATE) {
+        if (end - p != 9)
+            return false;
+        rec->state = *p;
+        rec->at_us = (int64_t) s_get (p + 1, 8);
+        return true;
+    }
+    if (rec->type != JR_REC_ACCEPT || end - p < 34)
+        return false;
+    rec->priority = (int32_t) s_get (p, 4);
+    rec->timeout_ms = (uint32_t) s_get (p + 4, 4);
+    rec->max_attempts = (uint32_t) s_get (p + 8, 4);
+    rec->created_us = (int64_t) s_get (p + 12, 8);
+    rec->accepted_us = (int64_t) s_get (p + 20, 8);
+    size_t task_len = (size_t) s_get (p + 28, 2);
+    p += 30;
+    if ((size_t) (end - p) < task_len + 4)
+        return false;
+    rec->task = (jr_bytes_t) {p, task_len};
+    p += task_len;
+    size_t vars_len = (size_t) s_get (p, 4);
+    p += 4;
+    if ((size_t) (end - p) != vars_len)
+        return false;
+    rec->vars = (jr_bytes_t) {vars_len ? p : NULL, vars_len};
+    return true;
+}
+
+//  -------------------------------------------------------------------------
+//  Files
+
+static char *
+s_path (const jr_journal_t *self, uint64_t seq)
+{
+    char *path = malloc (strlen (self->dir) + 64);
+    assert (path);
+    sprintf (path, "%s/journal-%016llu.log", self->dir, (unsigned long long) seq);
+    return path;
+}
+
+static int
+s_compare_seq (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return (x > y) - (x < y);
+}
+
+//  Sequence numbers of the journal files, sorted; *count gets how many.
+static uint64_t *
+s_list (const char *dir, size_t *count)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0, cap = 0;
+    DIR *d = opendir (dir);
+    struct dirent *entry;
+    while (d && (entry = readdir (d))) {
+        unsigned long long seq;
+        char tail[8];
+        if (sscanf (entry->d_name, "journal-%16llu.%7s", &seq, tail) != 2 || strcmp (tail, "log"))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            seqs = realloc (seqs, cap * sizeof *seqs);
+            assert (seqs);
+        }
+        seqs[n++] = seq;
+    }
+    if (d)
+        closedir (d);
+    qsort (seqs, n, sizeof *seqs, s_compare_seq);
+    *count = n;
+    return seqs;
+}
+
+static void
+s_sync_dir (const jr_journal_t *self)
+{
+    int fd = open (self->dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync (fd);
+        close (fd);
+    }
+}
+
+//  Replay one file; returns the offset of the first bad record, or its size.
+static uint64_t
+s_replay_file (const char *path, jr_replay_fn *fn, void *arg, uint64_t *records)
+{
+    int fd = open (path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    fstat (fd, &st);
+    uint64_t size = (uint64_t) st.st_size, pos = 0;
+    const uint8_t *map = size ? mmap (NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close (fd);
+    if (map == MAP_FAILED)
+        return 0;
+    if (map)
+        madvise ((void *) map, size, MADV_SEQUENTIAL);
+    jr_rec_t rec;
+    while (size - pos >= S_HEADER) {
+        uint64_t body = s_get (map + pos, 4);
+        if (body > S_MAX_BODY || body > size - pos - S_HEADER)
+            break;
+        if ((uint32_t) s_get (map + pos + 4, 4) != jr_crc32c (0, map + pos + S_HEADER, body))
+            break;
+        if (!s_decode (map + pos + S_HEADER, body, &rec))
+            break;
+        fn (&rec, arg);
+        (*records)++;
+        pos += S_HEADER + body;
+    }
+    if (map)
+        munmap ((void *) map, size);
+    return pos;
+}
+
+static int
+s_open_file (jr_journal_t *self, uint64_t seq)
+{
+    char *path = s_path (self, seq);
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        jr_error ("path=%s: cannot create journal file: %s", path, strerror (errno));
+        free (path);
+        return JR_EIO;
+    }
+    free (path);
+    if (self->fd >= 0) {
+        self->older_size += self->file_size;
+        close (self->fd);
+    }
+    self->fd = fd;
+    self->seq = seq;
+    self->file_size = 0;
+    s_sync_dir (self);
+    return 0;
+}
+
+jr_journal_t *
+jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *fn, void *arg)
+{
+    if (mkdir (dir, 0755) == -1 && errno != EEXIST) {
+        jr_error ("journal=%s: cannot create directory: %s", dir, strerror (errno));
+        return NULL;
+    }
+    jr_journal_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->dir = strdup (dir);
+    self->mode = mode;
+    self->batch_us = (int64_t) batch_ms * 1000;
+    self->fd = -1;
+    self->last_sync = jr_clock_mono_us ();
+    size_t count;
+    uint64_t *seqs = s_list (dir, &count);
+    uint64_t records = 0;
+    int64_t start = jr_clock_mono_us ();
+    bool damaged = false;
+    for (size_t i = 0; i < count; i++) {
+        char *path = s_path (self, seqs[i]);
+        if (damaged) {  //  keep it for a human, out of the replay
+            char aside[4096];
+            snprintf (aside, sizeof aside, "%s.damaged", path);
+            rename (path, aside);
+            jr_error ("path=%s: set aside after damage in an earlier file", aside);
+            free (path);
+            continue;
+        }
+        struct stat st;
+        uint64_t size = stat (path, &st) == 0 ? (uint64_t) st.st_size : 0;
+        uint64_t good = s_replay_file (path, fn, arg, &records);
+        if (good < size) {
+            damaged = true;
+            jr_error ("path=%s offset=%llu lost_bytes=%llu: torn or corrupt record, journal "
+                      "cut here; every record before it is kept",
+                      path, (unsigned long long) good, (unsigned long long) (size - good));
+            if (truncate (path, (off_t) good) == -1)
+                jr_error ("path=%s: cannot cut the journal: %s", path, strerror (errno));
+        }
+        self->older_size += good;
+        free (path);
+    }
+    uint64_t next = count ? seqs[count - 1] + 1 : 1;
+    free (seqs);
+    self->compact_from = next;
+    if (s_open_file (self, next)) {
+        jr_journal_close (&self);
+        return NULL;
+    }
+    self->snapshot_size = 0;
+    jr_info ("journal=%s files=%zu records=%llu bytes=%llu replay_ms=%lld: journal replayed", dir,
+             count, (unsigned long long) records, (unsigned long long) self->older_size,
+             (long long) ((jr_clock_mono_us () - start) / 1000));
+    return self;
+}
+
+static int
+s_sync (jr_journal_t *self)
+{
+    if (fdatasync (self->fd) == -1) {
+        jr_error ("journal=%s: fdatasync failed: %s", self->dir, strerror (errno));
+        return JR_EIO;
+    }
+    self->unsynced = false;
+    self->last_sync = jr_clock_mono_us ();
+    return 0;
+}
+
+int
+jr_journal_flush (jr_journal_t *self)
+{
+    if (self->len) {
+        size_t done = 0;
+        while (done < self->len) {
+            ssize_t n;
+            if (self->fail_n > 0) {
+                self->fail_n--;
+                errno = self->fail_err;
+                n = -1;
+            }
+            else
+                n = write (self->fd, self->buf + done, self->len - done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                int err = errno;
+                //  Leave no torn record behind: cut back to what was whole.
+                if (done && ftruncate (self->fd, (off_t) self->file_size) == -1)
+                    jr_error ("journal=%s: cannot cut a failed write: %s", self->dir,
+                              strerror (errno));
+                jr_error ("journal=%s bytes=%zu: write failed: %s", self->dir, self->len,
+                          strerror (err));
+                return err == ENOSPC || err == EDQUOT ? JR_EDISK_FULL : JR_EIO;
+            }
+            done += (size_t) n;
+        }
+        self->file_size += self->len;
+        self->len = 0;
+        self->unsynced = true;
+    }
+    bool sync = self->unsynced
+                && ((self->mode == JR_FSYNC_ALWAYS && self->durable)
+                    || (self->mode != JR_FSYNC_NEVER
+                        && jr_clock_mono_us () - self->last_sync >= self->batch_us));
+    self->durable = false;
+    return sync ? s_sync (self) : 0;
+}
+
+void
+jr_journal_discard (jr_journal_t *self)
+{
+    self->len = 0;
+    self->durable = false;
+}
+
+bool
+jr_journal_pending (const jr_journal_t *self)
+{
+    return self->len > 0 || (self->unsynced && self->mode == JR_FSYNC_BATCH);
+}
+
+uint64_t
+jr_journal_size (const jr_journal_t *self)
+{
+    return self->older_size + self->file_size + self->len;
+}
+
+bool
+jr_journal_wants_compaction (const jr_journal_t *self)
+{
+    uint64_t limit = self->snapshot_size * 4 > S_MIN_COMPACT ? self->snapshot_size * 4 : S_MIN_COMPACT;
+    return jr_journal_size (self) > limit;
+}
+
+int
+jr_journal_compact_begin (jr_journal_t *self)
+{
+    int rc = jr_journal_flush (self);
+    if (rc == 0)
+        rc = s_open_file (self, self->seq + 1);
+    self->compact_from = self->seq;
+    return rc;
+}
+
+int
+jr_journal_compact_end (jr_journal_t *self)
+{
+    int rc = jr_journal_flush (self);
+    if (rc == 0)
+        rc = s_sync (self);
+    if (rc)
+        return rc;  //  the older files still hold everything
+    size_t count;
+    uint64_t *seqs = s_list (self->dir, &count);
+    for (size_t i = 0; i < count; i++)
+        if (seqs[i] < self->compact_from) {
+            char *path = s_path (self, seqs[i]);
+            unlink (path);
+            free (path);
+        }
+    free (seqs);
+    s_sync_dir (self);
+    uint64_t before = self->older_size + self->file_size;
+    self->older_size = 0;
+    self->snapshot_size = self->file_size;
+    jr_info ("journal=%s before=%llu after=%llu: journal compacted", self->dir,
+             (unsigned long long) before, (unsigned long long) self->file_size);
+    return 0;
+}
+
+void
+jr_journal_fail_writes (jr_journal_t *self, int n, int err)
+{
+    self->fail_n = n;
+    self->fail_err = err;
+}
+
+void
+jr_journal_close (jr_journal_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    jr_journal_t *self = *self_p;
+    if (self->fd >= 0) {
+        if (jr_journal_flush (self) == 0 && self->unsynced)
+            s_sync (self);
+        close (self->fd);
+    }
+    free (self->buf);
+    free (self->dir);
+    free (self);
+    *self_p = NULL;
+}

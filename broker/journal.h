@@ -1,0 +1,69 @@
+/*  journal.h - the broker's append-only log of job state changes, with replay and compaction  */
+#ifndef JR_BROKER_JOURNAL_H
+#define JR_BROKER_JOURNAL_H
+#include <jr/jr.h>
+
+typedef enum { JR_FSYNC_ALWAYS, JR_FSYNC_BATCH, JR_FSYNC_NEVER } jr_fsync_t;
+
+typedef enum {
+    JR_REC_ACCEPT = 1,    //  a job entered the broker (all its fields)
+    JR_REC_DISPATCH = 2,  //  an attempt was handed to a worker
+    JR_REC_STATE = 3,     //  the job moved to `state` (at_us: when, or not-before)
+} jr_rec_type_t;
+
+//  One record. Byte views point into the journal's buffers: copy to keep.
+typedef struct {
+    int type;                  //  jr_rec_type_t
+    uint8_t id[JR_ID_SIZE];
+    uint32_t attempt;
+    int state;                 //  STATE: jr_state_t
+    int64_t at_us;             //  STATE: wall time (not-before for SCHEDULED)
+    int32_t priority;          //  ACCEPT: the job's fields
+    uint32_t timeout_ms;
+    uint32_t max_attempts;
+    int64_t created_us;
+    int64_t accepted_us;
+    jr_bytes_t task;
+    jr_bytes_t vars;
+} jr_rec_t;
+
+typedef void (jr_replay_fn) (const jr_rec_t *rec, void *arg);
+
+typedef struct _jr_journal_t jr_journal_t;
+
+//  Open (creating) the journal in dir and replay it through fn, oldest
+//  record first. A torn or corrupt record ends the replay: it is reported,
+//  the file is cut there and later files are set aside, and every complete
+//  record before it counts. NULL, with the reason logged, if the directory
+//  cannot be used.
+jr_journal_t *jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *fn,
+                               void *arg);
+//  Flush, sync and close; nulls the pointer.
+void jr_journal_close (jr_journal_t **self_p);
+//  Buffer a record for the next flush. A durable record is one a client was
+//  promised (accept, cancel, retry): with --fsync always the flush that
+//  writes it also fdatasyncs. Others (dispatch, done, requeue) are written
+//  at the same time but need no sync of their own: losing them to a power
+//  cut only makes a job run again, which the ingester's fencing absorbs.
+void jr_journal_append (jr_journal_t *self, const jr_rec_t *rec, bool durable);
+//  Write what is buffered (one write), then sync as the policy says. 0, or
+//  JR_EDISK_FULL / JR_EIO with nothing of it left on disk: the buffer is
+//  kept and the caller decides (refuse new jobs, retry later).
+int jr_journal_flush (jr_journal_t *self);
+//  Drop the buffered records that a failed flush left (after the caller
+//  undid what they described).
+void jr_journal_discard (jr_journal_t *self);
+//  True if records wait in the buffer.
+bool jr_journal_pending (const jr_journal_t *self);
+//  Bytes in all journal files.
+uint64_t jr_journal_size (const jr_journal_t *self);
+//  True when the files hold so much history that a snapshot should replace
+//  them (the caller then runs compact_begin, appends live state, compact_end).
+bool jr_journal_wants_compaction (const jr_journal_t *self);
+//  Start a new file that will hold a snapshot. 0 or an error code.
+int jr_journal_compact_begin (jr_journal_t *self);
+//  Write and sync the snapshot file, then remove the older files.
+int jr_journal_compact_end (jr_journal_t *self);
+//  Failure injection for tests: the next n writes fail with this errno.
+void jr_journal_fail_writes (jr_journal_t *self, int n, int err);
+#endif
