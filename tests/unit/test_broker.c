@@ -72,10 +72,13 @@ s_run (void *arg)
 }
 
 static void
-s_start (int liveness_ms)
+s_start_with (int liveness_ms, const char *journal)
 {
     jr_log_init ("broker", JR_LOG_WARN);
     jr_broker_config_t config = JR_BROKER_CONFIG_DEFAULT;
+    config.journal = journal;
+    config.retry_base_ms = 1;
+    config.retry_max_ms = 1;
     config.clients = "inproc://clients";
     config.workers = "inproc://workers";
     config.heartbeat_ms = 100;
@@ -83,6 +86,12 @@ s_start (int liveness_ms)
     s_broker = jr_broker_new (&config);
     cr_assert_not_null (s_broker);
     pthread_create (&s_thread, NULL, s_run, s_broker);
+}
+
+static void
+s_start (int liveness_ms)
+{
+    s_start_with (liveness_ms, NULL);
 }
 
 static void
@@ -276,6 +285,220 @@ Test (broker, malformed_and_status)
     cr_assert_eq (msg->marks[0].code, JR_STATE_QUEUED);
     cr_assert_eq (msg->marks[1].code, JR_STATE_UNKNOWN);
     zframe_destroy (&frame);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  -------------------------------------------------------------------------
+//  With a journal: restarts, idempotent submit, retries, dead jobs, cancel
+
+static char s_dir[64];
+
+static void
+s_journal_dir (void)
+{
+    strcpy (s_dir, "/tmp/jr-broker-XXXXXX");
+    cr_assert_not_null (mkdtemp (s_dir));
+}
+
+static void
+s_status (zsock_t *client, jr_msg_t *msg, const uint8_t id[JR_ID_SIZE], int type, int *state,
+          uint32_t *attempt)
+{
+    jr_msg_reset (msg, type);
+    msg->tag = 11;
+    jr_msg_add_mark (msg, id, 0, 0);
+    s_send (client, msg);
+    zframe_t *frame = s_expect (client, msg, JR_MSG_STATE, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->nmarks, 1);
+    *state = msg->marks[0].code;
+    *attempt = msg->marks[0].attempt;
+    zframe_destroy (&frame);
+}
+
+static void
+s_done (zsock_t *worker, jr_msg_t *msg, const uint8_t id[JR_ID_SIZE], uint32_t attempt, int code)
+{
+    jr_msg_reset (msg, JR_MSG_DONE);
+    jr_msg_add_mark (msg, id, attempt, code);
+    s_send (worker, msg);
+}
+
+Test (broker_journal, restart_requeues_running_with_next_attempt)
+{
+    s_journal_dir ();
+    s_start_with (5000, s_dir);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    s_submit (client, msg, 3, 0, "echo");
+    zsock_t *worker = s_worker (msg, "echo", 1);
+    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    uint8_t running[JR_ID_SIZE];
+    memcpy (running, msg->jobs[0].id, JR_ID_SIZE);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    s_stop ();
+
+    s_start_with (5000, s_dir);
+    cr_assert_eq (jr_broker_live (s_broker), 3);
+    client = zsock_new_dealer ("inproc://clients");
+    int state;
+    uint32_t attempt;
+    s_status (client, msg, running, JR_MSG_STATUS, &state, &attempt);
+    cr_assert_eq (state, JR_STATE_QUEUED);
+    worker = s_worker (msg, "echo", 1);
+    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    //  The job that was running before goes first (arrival order), as attempt 2.
+    cr_assert (memcmp (msg->jobs[0].id, running, JR_ID_SIZE) == 0);
+    cr_assert_eq (msg->jobs[0].attempt, 2);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker_journal, same_id_three_times_is_one_job)
+{
+    s_journal_dir ();
+    s_start_with (5000, s_dir);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    jr_job_t job;
+    jr_job_init (&job, "echo");
+    for (int round = 0; round < 3; round++) {
+        jr_msg_reset (msg, JR_MSG_SUBMIT);
+        *jr_msg_add_job (msg) = job;
+        s_send (client, msg);
+        zframe_t *frame = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
+        cr_assert_not_null (frame);
+        cr_assert_eq (msg->marks[0].code, 0);
+        zframe_destroy (&frame);
+        if (round == 1) {  //  run it between the second and third submit
+            zsock_t *worker = s_worker (msg, "echo", 4);
+            frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+            cr_assert_not_null (frame);
+            cr_assert_eq (msg->njobs, 1);
+            zframe_destroy (&frame);
+            s_done (worker, msg, job.id, 1, JR_STATE_SUCCEEDED);
+            int state;
+            uint32_t attempt;
+            do
+                s_status (client, msg, job.id, JR_MSG_STATUS, &state, &attempt);
+            while (state != JR_STATE_SUCCEEDED);
+            zsock_destroy (&worker);
+        }
+    }
+    cr_assert_eq (jr_broker_live (s_broker), 0, "the third submit made no new job");
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker_journal, failures_retry_then_dead_then_retry_and_cancel)
+{
+    s_journal_dir ();
+    s_start_with (5000, s_dir);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    s_submit (client, msg, 1, 0, "echo");
+    uint8_t id[JR_ID_SIZE];
+    memcpy (id, msg->marks[0].id, JR_ID_SIZE);
+    zsock_t *worker = s_worker (msg, "echo", 1);
+    for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+        zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 5000);
+        cr_assert_not_null (frame, "attempt %u never came", attempt);
+        cr_assert_eq (msg->jobs[0].attempt, attempt);
+        cr_assert_eq (msg->jobs[0].max_attempts, 3);
+        zframe_destroy (&frame);
+        s_done (worker, msg, id, attempt, attempt < 3 ? JR_STATE_SCHEDULED : JR_STATE_DEAD);
+    }
+    int state;
+    uint32_t attempt;
+    do
+        s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
+    while (state != JR_STATE_DEAD);
+    jr_msg_reset (msg, JR_MSG_LIST);
+    msg->code = JR_STATE_DEAD;
+    s_send (client, msg);
+    zframe_t *frame = s_expect (client, msg, JR_MSG_STATE, 2000);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert (memcmp (msg->marks[0].id, id, JR_ID_SIZE) == 0);
+    zframe_destroy (&frame);
+    //  Dead survives a restart.
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    s_stop ();
+    s_start_with (5000, s_dir);
+    client = zsock_new_dealer ("inproc://clients");
+    s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
+    cr_assert_eq (state, JR_STATE_DEAD);
+    //  jr retry: once more, as attempt 4.
+    s_status (client, msg, id, JR_MSG_RETRY, &state, &attempt);
+    cr_assert_eq (state, JR_STATE_QUEUED);
+    worker = s_worker (msg, "echo", 1);
+    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->jobs[0].attempt, 4);
+    zframe_destroy (&frame);
+    //  Cancel while it runs: the worker is told, and the job ends cancelled.
+    s_status (client, msg, id, JR_MSG_CANCEL, &state, &attempt);
+    cr_assert_eq (state, JR_STATE_CANCELLED);
+    frame = s_expect (worker, msg, JR_MSG_CANCEL, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->marks[0].attempt, 4);
+    zframe_destroy (&frame);
+    s_done (worker, msg, id, 4, JR_STATE_CANCELLED);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    s_stop ();
+    //  ... and stays cancelled after a restart.
+    s_start_with (5000, s_dir);
+    client = zsock_new_dealer ("inproc://clients");
+    s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
+    cr_assert_eq (state, JR_STATE_CANCELLED);
+    cr_assert_eq (jr_broker_live (s_broker), 0);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker_journal, cancel_queued_never_runs_and_bye_hands_back)
+{
+    s_journal_dir ();
+    s_start_with (5000, s_dir);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    s_submit (client, msg, 2, 0, "echo");
+    uint8_t first[JR_ID_SIZE], second[JR_ID_SIZE];
+    memcpy (first, msg->marks[0].id, JR_ID_SIZE);
+    memcpy (second, msg->marks[1].id, JR_ID_SIZE);
+    int state;
+    uint32_t attempt;
+    s_status (client, msg, first, JR_MSG_CANCEL, &state, &attempt);
+    cr_assert_eq (state, JR_STATE_CANCELLED);
+    zsock_t *worker = s_worker (msg, "echo", 4);
+    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_eq (msg->njobs, 1, "the cancelled job is not dispatched");
+    cr_assert (memcmp (msg->jobs[0].id, second, JR_ID_SIZE) == 0);
+    zframe_destroy (&frame);
+    //  The worker drains and hands the job back: it is queued again at once.
+    jr_msg_reset (msg, JR_MSG_BYE);
+    s_send (worker, msg);
+    s_done (worker, msg, second, 1, JR_STATE_QUEUED);
+    zsock_t *other = s_worker (msg, "echo", 1);
+    frame = s_expect (other, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert (memcmp (msg->jobs[0].id, second, JR_ID_SIZE) == 0);
+    cr_assert_eq (msg->jobs[0].attempt, 2);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&other);
     zsock_destroy (&client);
     jr_msg_destroy (&msg);
     s_stop ();
