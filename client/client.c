@@ -1,4 +1,4 @@
-/*  client.c - libjr client: submit to the broker, status, results from the ingester  */
+/*  client.c - libjr client: submit, status, cancel, retry, list at the broker; results from the ingester  */
 #include "common/clock.h"
 #include "common/mp.h"
 #include "proto/proto.h"
@@ -509,6 +509,79 @@ jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
         *state = found;
     if (attempt)
         *attempt = found_attempt;
+    return rc;
+}
+
+//  -------------------------------------------------------------------------
+//  Cancel, retry, list: one request to the broker, answered by STATE
+
+//  Send a request about one id (CANCEL or RETRY) and read its STATE mark.
+//  A mark with a negative code is the broker refusing that id.
+static int
+s_mark_request (jr_client_t *self, int type, const uint8_t id[JR_ID_SIZE], int *state)
+{
+    assert (self);
+    assert (id);
+    if (!s_broker (self))
+        return JR_EINVALID;
+    jr_msg_reset (self->out, type);
+    jr_msg_add_mark (self->out, id, 0, 0);
+    zmq_msg_t frame;
+    int rc = s_request (self, &self->broker, &frame);
+    if (rc)
+        return rc;
+    int found = JR_STATE_UNKNOWN;
+    if (self->in->type == JR_MSG_STATE) {
+        for (uint32_t i = 0; i < self->in->nmarks; i++)
+            if (memcmp (self->in->marks[i].id, id, JR_ID_SIZE) == 0)
+                found = self->in->marks[i].code;
+    }
+    else
+        rc = JR_EMALFORMED;
+    zmq_msg_close (&frame);
+    if (rc == 0 && found < 0) {
+        rc = found;
+        found = JR_STATE_UNKNOWN;
+    }
+    if (state)
+        *state = found;
+    return rc;
+}
+
+int
+jr_client_cancel (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state)
+{
+    return s_mark_request (self, JR_MSG_CANCEL, id, state);
+}
+
+int
+jr_client_retry (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state)
+{
+    return s_mark_request (self, JR_MSG_RETRY, id, state);
+}
+
+int
+jr_client_list (jr_client_t *self, int state, jr_id_fn *fn, void *arg)
+{
+    assert (self);
+    if (state < 0)
+        return JR_EINVALID;
+    if (!s_broker (self))
+        return JR_EINVALID;
+    jr_msg_reset (self->out, JR_MSG_LIST);
+    self->out->code = state;
+    zmq_msg_t frame;
+    int rc = s_request (self, &self->broker, &frame);
+    if (rc)
+        return rc;
+    if (self->in->type == JR_MSG_STATE) {
+        for (uint32_t i = 0; i < self->in->nmarks; i++)
+            if (fn && !fn (self->in->marks[i].id, self->in->marks[i].attempt, arg))
+                break;
+    }
+    else
+        rc = JR_EMALFORMED;
+    zmq_msg_close (&frame);
     return rc;
 }
 

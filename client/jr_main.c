@@ -1,4 +1,4 @@
-/*  jr_main.c - the jr command line: submit jobs, wait for them, read results and states  */
+/*  jr_main.c - the jr command line: submit jobs, wait for them, read results and states, cancel, list, retry  */
 #include "client/json.h"
 #include "common/mp.h"
 #include "common/opts.h"
@@ -20,6 +20,9 @@ static const char *s_usage_main
       "  wait ID...                               wait for results, print them as JSON lines\n"
       "  result ID                                print a stored result as JSON\n"
       "  status ID                                print a job's state as JSON\n"
+      "  cancel ID                                cancel a queued or running job\n"
+      "  list --state STATE                       print the ids of the jobs in a state\n"
+      "  retry ID                                 queue a dead job again\n"
       "\n"
       "Flags go before or after the command; 'jr COMMAND --help' lists them.\n"
       "Exit status: 0 ok, 1 failed or refused, 2 bad usage, 3 timed out.";
@@ -491,6 +494,23 @@ s_cmd_result (int argc, char **argv)
     return EXIT_OK;
 }
 
+//  The state of a stored result (rows of older ingesters say only success).
+static int
+s_row_state (const jr_job_t *job)
+{
+    if (job->state > JR_STATE_UNKNOWN)
+        return job->state;
+    return job->success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
+}
+
+//  A state from which a job moves no more (unless a dead one is retried).
+static bool
+s_finished (int state)
+{
+    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_DEAD
+           || state == JR_STATE_CANCELLED || state == JR_STATE_EXPIRED;
+}
+
 static int
 s_cmd_status (int argc, char **argv)
 {
@@ -500,7 +520,8 @@ s_cmd_status (int argc, char **argv)
     };
     int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
                                "jr status [flags] ID\n"
-                               "  asks the ingester (finished jobs), then the broker");
+                               "  asks the ingester (finished jobs), then the broker (jobs\n"
+                               "  waiting, running, or failed and to be retried)");
     if (nargs != 3) {
         fprintf (stderr, "jr: status needs one ID\n");
         return EXIT_USAGE;
@@ -514,11 +535,22 @@ s_cmd_status (int argc, char **argv)
     uint32_t attempt = 0;
     int rc = jr_client_result (client, id, &job);
     if (rc == 0) {
-        state = job->state > 0 ? job->state
-                : job->success ? JR_STATE_SUCCEEDED
-                               : JR_STATE_FAILED;
+        state = s_row_state (job);
         attempt = job->attempt;
         jr_job_destroy (&job);
+        if (!s_finished (state)) {
+            //  A failed attempt to be retried: the broker holds the job and
+            //  knows what it does now. If it cannot say, the row still can.
+            int now = JR_STATE_UNKNOWN;
+            uint32_t now_attempt = 0;
+            int brc = jr_client_status (client, id, &now, &now_attempt);
+            if (brc)
+                s_report ("asking the broker", brc);
+            else if (now != JR_STATE_UNKNOWN) {
+                state = now;
+                attempt = now_attempt;
+            }
+        }
     }
     else {
         if (rc != JR_ENOT_FOUND)
@@ -536,6 +568,155 @@ s_cmd_status (int argc, char **argv)
 }
 
 //  -------------------------------------------------------------------------
+//  cancel, list, retry
+
+//  Parse the one ID of a command that takes exactly one.
+static void
+s_one_id (int nargs, char **argv, const char *command, uint8_t id[JR_ID_SIZE])
+{
+    if (nargs != 3) {
+        fprintf (stderr, "jr: %s needs one ID\n", command);
+        exit (EXIT_USAGE);
+    }
+    s_parse_id (argv[2], id);
+}
+
+static void
+s_print_state (const char *id, int state)
+{
+    printf ("{\"id\":\"%s\",\"state\":\"%s\"}\n", id, jr_state_name (state));
+}
+
+static int
+s_cmd_cancel (int argc, char **argv)
+{
+    jr_opt_t opts[] = {
+        GLOBAL_OPTS,
+        {"timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL},
+    };
+    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+                               "jr cancel [flags] ID\n"
+                               "  cancels a queued job, or stops a running one; exit 1 if the\n"
+                               "  job had already finished");
+    uint8_t id[JR_ID_SIZE];
+    s_one_id (nargs, argv, "cancel", id);
+    jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
+    int state = JR_STATE_UNKNOWN;
+    int rc = jr_client_cancel (client, id, &state);
+    if (rc == 0 && state == JR_STATE_UNKNOWN) {
+        //  The broker forgets finished jobs: the ingester may know how it ended.
+        jr_job_t *job = NULL;
+        if (jr_client_result (client, id, &job) == 0) {
+            if (s_finished (s_row_state (job)))
+                state = s_row_state (job);
+            jr_job_destroy (&job);
+        }
+    }
+    jr_client_destroy (&client);
+    if (rc) {
+        s_report ("asking the broker", rc);
+        return s_exit_code (rc);
+    }
+    if (state == JR_STATE_CANCELLED) {
+        s_print_state (argv[2], state);
+        return EXIT_OK;
+    }
+    if (state == JR_STATE_UNKNOWN)
+        fprintf (stderr, "jr: job %s is not known\n", argv[2]);
+    else if (s_finished (state))
+        fprintf (stderr, "jr: job %s already %s\n", argv[2], jr_state_name (state));
+    else
+        fprintf (stderr, "jr: job %s is %s, not cancelled\n", argv[2], jr_state_name (state));
+    return EXIT_FAILED;
+}
+
+static int
+s_cmd_retry (int argc, char **argv)
+{
+    jr_opt_t opts[] = {
+        GLOBAL_OPTS,
+        {"timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL},
+    };
+    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+                               "jr retry [flags] ID\n"
+                               "  queues a dead job again and prints its new state;\n"
+                               "  exit 1 if it was not dead");
+    uint8_t id[JR_ID_SIZE];
+    s_one_id (nargs, argv, "retry", id);
+    jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
+    int state = JR_STATE_UNKNOWN;
+    int rc = jr_client_retry (client, id, &state);
+    jr_client_destroy (&client);
+    if (rc) {
+        s_report ("asking the broker", rc);
+        return s_exit_code (rc);
+    }
+    if (state == JR_STATE_QUEUED) {
+        s_print_state (argv[2], state);
+        return EXIT_OK;
+    }
+    if (state == JR_STATE_UNKNOWN)
+        fprintf (stderr, "jr: job %s is not known to the broker\n", argv[2]);
+    else
+        fprintf (stderr, "jr: job %s is not dead (it is %s)\n", argv[2], jr_state_name (state));
+    return EXIT_FAILED;
+}
+
+static bool
+s_print_id (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *arg)
+{
+    (void) attempt;
+    (void) arg;
+    char text[37];
+    jr_id_format (id, text);
+    puts (text);
+    return true;
+}
+
+static int
+s_cmd_list (int argc, char **argv)
+{
+    jr_opt_t opts[] = {
+        GLOBAL_OPTS,
+        {"timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL},
+        {"state", NULL, NULL, "the state: queued, scheduled, running, dead, ...", false, NULL},
+    };
+    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+                               "jr list [flags] --state STATE\n"
+                               "  prints the ids of the jobs the broker holds in STATE,\n"
+                               "  one per line (at most 100,000)");
+    if (nargs != 2) {
+        fprintf (stderr, "jr: list takes no arguments besides --state\n");
+        return EXIT_USAGE;
+    }
+    const char *name = opts[3].value;
+    if (!name) {
+        fprintf (stderr, "jr: list needs --state STATE\n");
+        return EXIT_USAGE;
+    }
+    int state = JR_STATE_UNKNOWN;
+    for (int s = JR_STATE_UNKNOWN + 1; s <= JR_STATE_EXPIRED; s++)
+        if (strcmp (name, jr_state_name (s)) == 0)
+            state = s;
+    if (state == JR_STATE_UNKNOWN) {
+        fprintf (stderr, "jr: '%s' is not a state; one of:", name);
+        for (int s = JR_STATE_UNKNOWN + 1; s <= JR_STATE_EXPIRED; s++)
+            fprintf (stderr, " %s", jr_state_name (s));
+        fputc ('\n', stderr);
+        return EXIT_USAGE;
+    }
+    jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
+    int rc = jr_client_list (client, state, s_print_id, NULL);
+    jr_client_destroy (&client);
+    fflush (stdout);
+    if (rc) {
+        s_report ("asking the broker", rc);
+        return s_exit_code (rc);
+    }
+    return EXIT_OK;
+}
+
+//  -------------------------------------------------------------------------
 
 //  The command is the first argument that is neither a flag nor a flag's
 //  value, so global flags may come before it.
@@ -544,7 +725,7 @@ s_find_command (int argc, char **argv)
 {
     static const char *with_value[] = {"broker", "ingester", "timeout", "priority",
                                        "max-attempts", "wait-timeout", "answer-timeout",
-                                       "file"};
+                                       "file", "state"};
     for (int a = 1; a < argc; a++) {
         const char *arg = argv[a];
         if (strcmp (arg, "--") == 0)
@@ -587,6 +768,12 @@ main (int argc, char **argv)
         return s_cmd_result (argc, argv);
     if (strcmp (name, "status") == 0)
         return s_cmd_status (argc, argv);
+    if (strcmp (name, "cancel") == 0)
+        return s_cmd_cancel (argc, argv);
+    if (strcmp (name, "retry") == 0)
+        return s_cmd_retry (argc, argv);
+    if (strcmp (name, "list") == 0)
+        return s_cmd_list (argc, argv);
     if (strcmp (name, "help") == 0) {
         printf ("usage: %s\n", s_usage_main);
         return EXIT_OK;

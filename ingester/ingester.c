@@ -51,6 +51,7 @@ typedef struct _waiter_t {
 //  The item of the parked hash (id -> waiters), so the head can change in place.
 typedef struct {
     waiter_t *head;
+    uint64_t turn;                //  turn in which a non-final result of this id was stored
 } parked_t;
 
 //  Counters for the periodic stats line, reset after each line.
@@ -72,6 +73,9 @@ struct _jr_ingester_t {
     size_t nentries, cap_entries; //  in use, allocated
     jr_job_t **found;             //  copies of stored results for one reply
     size_t nfound, cap_found;     //  in use, allocated
+    jr_job_t **reread;            //  stored results re-read for waiters this turn
+    size_t nreread, cap_reread;   //  in use, allocated
+    uint64_t turn;                //  turns so far
     zhashx_t *parked;             //  id -> parked_t
     size_t nwaiters;              //  parked ids over all fetches
     fetch_t *fetches;             //  all fetches with pending ids
@@ -225,6 +229,9 @@ jr_ingester_destroy (jr_ingester_t **self_p)
         }
         free (self->entries);
         free (self->found);
+        while (self->nreread)
+            jr_job_destroy (&self->reread[--self->nreread]);
+        free (self->reread);
         free (self->dirty);
         jr_msg_destroy (&self->reply);
         zsock_destroy (&self->router);
@@ -353,13 +360,40 @@ s_fetch_new (jr_ingester_t *self, const void *peer, size_t peer_size, uint64_t t
     return fetch;
 }
 
-//  A stored result reaches every fetch parked on its id.
+//  Final states end a job's story; a SCHEDULED result (failed, to be
+//  retried) is stored but is not what a waiter waits for.
+static bool
+s_final (int state)
+{
+    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_DEAD
+           || state == JR_STATE_CANCELLED || state == JR_STATE_EXPIRED;
+}
+
+//  A stored result in a final state reaches every fetch parked on its id.
+//  Called with the last stored result of each id first (see s_store).
 static void
 s_notify (jr_ingester_t *self, const jr_job_t *job)
 {
     parked_t *parked = zhashx_lookup (self->parked, job->id);
-    if (!parked)
+    if (!parked || parked->turn == self->turn)
+        return;  //  nobody waits, or a later attempt stored this turn is not final
+    if (!s_final (job->state)) {
+        parked->turn = self->turn;
         return;
+    }
+    if (!job->success && job->attempt > 1) {
+        //  Waiters get what FETCH would give: the row, its error the history.
+        jr_job_t *stored;
+        if (jr_sink_get (self->sink, job->id, &stored) == 0) {
+            if (self->nreread == self->cap_reread) {
+                self->cap_reread = self->cap_reread ? self->cap_reread * 2 : 16;
+                self->reread = realloc (self->reread, self->cap_reread * sizeof *self->reread);
+                assert (self->reread);
+            }
+            self->reread[self->nreread++] = stored;
+            job = stored;
+        }
+    }
     for (waiter_t *w = parked->head; w; w = w->next) {
         fetch_t *fetch = w->fetch;
         fetch->pending[w->index] = false;
@@ -526,14 +560,26 @@ static int
 s_validate (const jr_job_t *job)
 {
     static const uint8_t nil_id[JR_ID_SIZE] = {0};
-    if (job->task.len == 0 || job->attempt == 0 || memcmp (job->id, nil_id, JR_ID_SIZE) == 0) {
+    if (job->task.len == 0 || job->attempt == 0 || memcmp (job->id, nil_id, JR_ID_SIZE) == 0
+        || job->state == JR_STATE_QUEUED || job->state == JR_STATE_RUNNING) {
         char id[37];
         jr_id_format (job->id, id);
-        jr_warn ("id=%s attempt=%u task_len=%zu: result refused (empty task, attempt 0 or nil id)",
-                 id, job->attempt, job->task.len);
+        jr_warn ("id=%s attempt=%u task_len=%zu state=%s: result refused (empty task, attempt 0,"
+                 " nil id, or a state no result can have)",
+                 id, job->attempt, job->task.len, jr_state_name (job->state));
         return JR_EINVALID;
     }
     return 0;
+}
+
+//  The state to store: the worker's, or for a worker that sets none (or one
+//  newer than this table) what its success says.
+static int32_t
+s_result_state (const jr_job_t *job)
+{
+    if (job->state > JR_STATE_UNKNOWN && job->state <= JR_STATE_EXPIRED)
+        return job->state;
+    return job->success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
 }
 
 //  Store every RESULT of the turn in one transaction; ACK only after COMMIT.
@@ -563,7 +609,7 @@ s_store (jr_ingester_t *self)
                     continue;
                 jr_job_t *job = &entry->msg->jobs[i];
                 job->ingested_us = now;
-                job->state = job->success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
+                job->state = s_result_state (job);
                 int put = jr_sink_put (self->sink, job);
                 if (put == JR_SINK_STORED) {
                     entry->codes[i] = S_STORED;
@@ -611,8 +657,8 @@ s_store (jr_ingester_t *self)
         s_send (self, self->reply, zmq_msg_data (&entry->peer), zmq_msg_size (&entry->peer));
         self->stats.acks++;
     }
-    //  Backwards, so when one turn stored two attempts of an id, waiters get
-    //  the later one, which is the row that stays.
+    //  Backwards, so when one turn stored two attempts of an id, the later
+    //  one, which is the row that stays, decides whether waiters wake.
     if (self->nwaiters && nstored)
         for (size_t e = self->nentries; e-- > 0;) {
             entry_t *entry = self->entries[e];
@@ -648,6 +694,11 @@ s_fetch (jr_ingester_t *self, entry_t *entry)
         const uint8_t *id = msg->marks[i].id;
         jr_job_t *job;
         int rc = jr_sink_get (self->sink, id, &job);
+        if (rc == 0 && msg->wait_ms > 0 && !s_final (job->state)) {
+            //  A job to be retried: who may wait, waits for its final result.
+            jr_job_destroy (&job);
+            rc = JR_ENOT_FOUND;
+        }
         if (rc == 0) {
             self->found[self->nfound++] = job;
             s_results_add (self, reply, &reply_size, peer, peer_size, job);
@@ -684,6 +735,7 @@ s_turn (jr_ingester_t *self)
 {
     size_t njobs = 0;
     bool kept;
+    self->turn++;
     while (self->nentries < (size_t) self->batch_max && njobs < (size_t) self->batch_max
            && s_recv_one (self, &kept))
         if (kept && self->entries[self->nentries - 1]->msg->type == JR_MSG_RESULT)
@@ -695,6 +747,8 @@ s_turn (jr_ingester_t *self)
         if (self->entries[e]->msg->type == JR_MSG_FETCH)
             s_fetch (self, self->entries[e]);
     s_flush_dirty (self);
+    while (self->nreread)
+        jr_job_destroy (&self->reread[--self->nreread]);
     for (size_t e = 0; e < self->nentries; e++)
         s_entry_close (self->entries[e]);
     self->nentries = 0;

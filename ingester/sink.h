@@ -19,7 +19,9 @@ jr_sink_t *jr_sink_new (const char *path, const char *sync);
 void jr_sink_destroy (jr_sink_t **self_p);
 //  Start a write transaction. 0, JR_EIO or JR_EDISK_FULL.
 int jr_sink_begin (jr_sink_t *self);
-//  Upsert one result, fenced by attempt, inside the transaction. Returns
+//  Record one attempt in the history (INSERT OR IGNORE into attempts, stale
+//  attempts too) and upsert it as the job's result, fenced by attempt, with
+//  its state, inside the transaction. Returns
 //  JR_SINK_STORED, JR_SINK_DUPLICATE, JR_ESTALE (an older attempt than the
 //  stored one: not stored), or JR_EIO / JR_EDISK_FULL (the transaction must
 //  be rolled back).
@@ -29,7 +31,11 @@ int jr_sink_commit (jr_sink_t *self);
 //  Roll back the transaction, if any.
 void jr_sink_rollback (jr_sink_t *self);
 //  Look up a stored result. On 0, *job_p gets a copy the caller owns (free
-//  with jr_job_destroy), state SUCCEEDED or FAILED. JR_ENOT_FOUND, or JR_EIO.
+//  with jr_job_destroy) with the row's state (rows from before the state
+//  column: SUCCEEDED or FAILED by success). When the row failed and earlier
+//  attempts are recorded, its error is the history, one line per attempt,
+//  oldest first: "attempt N (worker): error" (at most 20 lines, below
+//  JR_MAX_TEXT). JR_ENOT_FOUND, or JR_EIO.
 int jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p);
 //  The database's last error message (borrowed, until the next call).
 const char *jr_sink_errmsg (jr_sink_t *self);

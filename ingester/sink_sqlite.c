@@ -1,8 +1,10 @@
-/*  sink_sqlite.c - the SQLite sink: WAL, prepared statements, upsert fenced by attempt  */
+/*  sink_sqlite.c - the SQLite sink: WAL, prepared statements, upsert fenced by attempt, attempt history  */
 #include "ingester/sink.h"
 #include "common/log.h"
+#include "proto/proto.h"
 #include <assert.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,10 +16,15 @@ struct _jr_sink_t {
     sqlite3_stmt *upsert;     //  insert, or replace an older attempt
     sqlite3_stmt *attempt;    //  stored attempt of one id
     sqlite3_stmt *get;        //  one whole stored result
+    sqlite3_stmt *record;     //  insert one attempt into the history
+    sqlite3_stmt *history;    //  earlier attempts of one id, newest first
     bool in_txn;              //  between begin and commit/rollback
 };
 
 #define S_BUSY_TIMEOUT_MS 5000
+#define S_HISTORY_MAX 20            //  attempts shown in a failed result's error
+#define S_HISTORY_OWN_TEXT 30000    //  bytes kept of the stored attempt's own error
+#define S_HISTORY_TEXT 1000         //  bytes kept of each earlier attempt's error
 
 static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS results ("
@@ -37,28 +44,52 @@ static const char *s_schema =
     " dispatched_us INTEGER,"
     " started_us INTEGER,"
     " completed_us INTEGER,"
-    " ingested_us INTEGER)";
+    " ingested_us INTEGER,"
+    " state INTEGER);"
+    //  Every attempt ever reported, so a failed job shows why each try
+    //  failed. WITHOUT ROWID: the key is the table, no second index to write.
+    "CREATE TABLE IF NOT EXISTS attempts ("
+    " id TEXT NOT NULL,"
+    " attempt INTEGER NOT NULL,"
+    " success INTEGER,"
+    " state INTEGER,"
+    " error TEXT,"
+    " worker TEXT,"
+    " started_us INTEGER,"
+    " completed_us INTEGER,"
+    " PRIMARY KEY (id, attempt)) WITHOUT ROWID";
 
 //  The WHERE makes the upsert a no-op for a resend or a stale attempt, so
 //  one statement covers the common case (a new id) and fencing together.
 static const char *s_upsert_sql =
     "INSERT INTO results (id, task, vars, success, payload, error, attempt, worker,"
     " priority, timeout_ms, max_attempts, created_us, accepted_us, dispatched_us,"
-    " started_us, completed_us, ingested_us)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+    " started_us, completed_us, ingested_us, state)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
     " ON CONFLICT(id) DO UPDATE SET task = excluded.task, vars = excluded.vars,"
     " success = excluded.success, payload = excluded.payload, error = excluded.error,"
     " attempt = excluded.attempt, worker = excluded.worker, priority = excluded.priority,"
     " timeout_ms = excluded.timeout_ms, max_attempts = excluded.max_attempts,"
     " created_us = excluded.created_us, accepted_us = excluded.accepted_us,"
     " dispatched_us = excluded.dispatched_us, started_us = excluded.started_us,"
-    " completed_us = excluded.completed_us, ingested_us = excluded.ingested_us"
+    " completed_us = excluded.completed_us, ingested_us = excluded.ingested_us,"
+    " state = excluded.state"
     " WHERE excluded.attempt > results.attempt";
 
 static const char *s_get_sql =
     "SELECT task, vars, success, payload, error, attempt, worker, priority, timeout_ms,"
     " max_attempts, created_us, accepted_us, dispatched_us, started_us, completed_us,"
-    " ingested_us FROM results WHERE id = ?1";
+    " ingested_us, state FROM results WHERE id = ?1";
+
+//  A resend of an attempt already recorded changes nothing.
+static const char *s_record_sql =
+    "INSERT OR IGNORE INTO attempts (id, attempt, success, state, error, worker, started_us,"
+    " completed_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+//  One more than shown, to know whether older ones were left out.
+static const char *s_history_sql =
+    "SELECT attempt, state, error, worker FROM attempts WHERE id = ?1 AND attempt < ?2"
+    " ORDER BY attempt DESC LIMIT ?3";
 
 //  SQLite's result code as one of ours: a full disk is worth telling apart.
 static int
@@ -78,6 +109,29 @@ s_exec (jr_sink_t *self, const char *sql)
         return JR_EIO;
     }
     return 0;
+}
+
+//  A database made before results had a state column gets it; its old rows
+//  keep NULL there, read back as the state their success implies.
+static int
+s_migrate (jr_sink_t *self)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2 (self->db, "SELECT 1 FROM pragma_table_info('results')"
+                            " WHERE name = 'state'", -1, &st, NULL) != SQLITE_OK) {
+        jr_error ("error=\"%s\": cannot read the schema", sqlite3_errmsg (self->db));
+        return JR_EIO;
+    }
+    int rc = sqlite3_step (st);
+    sqlite3_finalize (st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE) {
+        jr_error ("error=\"%s\": cannot read the schema", sqlite3_errmsg (self->db));
+        return s_code (rc);
+    }
+    jr_info ("table=results column=state: adding the column to an older database");
+    return s_exec (self, "ALTER TABLE results ADD COLUMN state INTEGER");
 }
 
 static int
@@ -140,13 +194,15 @@ jr_sink_new (const char *path, const char *sync)
             jr_warn ("db=%s journal_mode=%s: WAL not available", path, mode ? mode : "?");
         sqlite3_finalize (wal);
     }
-    if (s_exec (self, pragma) || s_exec (self, s_schema)
+    if (s_exec (self, pragma) || s_exec (self, s_schema) || s_migrate (self)
         || s_prepare (self, "BEGIN IMMEDIATE", &self->begin)
         || s_prepare (self, "COMMIT", &self->commit)
         || s_prepare (self, "ROLLBACK", &self->rollback)
         || s_prepare (self, s_upsert_sql, &self->upsert)
         || s_prepare (self, "SELECT attempt FROM results WHERE id = ?1", &self->attempt)
-        || s_prepare (self, s_get_sql, &self->get)) {
+        || s_prepare (self, s_get_sql, &self->get)
+        || s_prepare (self, s_record_sql, &self->record)
+        || s_prepare (self, s_history_sql, &self->history)) {
         jr_error ("db=%s: cannot open database", path);
         jr_sink_destroy (&self);
         return NULL;
@@ -168,6 +224,8 @@ jr_sink_destroy (jr_sink_t **self_p)
         sqlite3_finalize (self->upsert);
         sqlite3_finalize (self->attempt);
         sqlite3_finalize (self->get);
+        sqlite3_finalize (self->record);
+        sqlite3_finalize (self->history);
         if (self->db && sqlite3_close (self->db) != SQLITE_OK)
             jr_error ("error=\"%s\": cannot close database", sqlite3_errmsg (self->db));
         free (self);
@@ -217,7 +275,22 @@ jr_sink_put (jr_sink_t *self, const jr_job_t *job)
     assert (self->in_txn);
     char id[37];
     jr_id_format (job->id, id);
-    sqlite3_stmt *st = self->upsert;
+    //  History first: even a stale attempt happened and is worth showing.
+    sqlite3_stmt *st = self->record;
+    sqlite3_bind_text (st, 1, id, 36, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 2, job->attempt);
+    sqlite3_bind_int (st, 3, job->success ? 1 : 0);
+    sqlite3_bind_int (st, 4, job->state);
+    s_bind_text (st, 5, job->error);
+    s_bind_text (st, 6, job->worker);
+    sqlite3_bind_int64 (st, 7, job->started_us);
+    sqlite3_bind_int64 (st, 8, job->completed_us);
+    int rc = s_step_done (st);
+    sqlite3_clear_bindings (st);
+    if (rc)
+        return rc;
+
+    st = self->upsert;
     sqlite3_bind_text (st, 1, id, 36, SQLITE_STATIC);
     s_bind_text (st, 2, job->task);
     if (job->vars.len)
@@ -241,7 +314,8 @@ jr_sink_put (jr_sink_t *self, const jr_job_t *job)
     sqlite3_bind_int64 (st, 15, job->started_us);
     sqlite3_bind_int64 (st, 16, job->completed_us);
     sqlite3_bind_int64 (st, 17, job->ingested_us);
-    int rc = s_step_done (st);
+    sqlite3_bind_int (st, 18, job->state);
+    rc = s_step_done (st);
     sqlite3_clear_bindings (st);  //  the views die with the batch
     if (rc)
         return rc;
@@ -267,6 +341,118 @@ s_column_bytes (sqlite3_stmt *stmt, int col, bool text)
     return (jr_bytes_t) {ptr, ptr ? (size_t) len : 0};
 }
 
+//  Append at most max bytes of text, cut at a UTF-8 character boundary so
+//  the result stays printable as text.
+static void
+s_append_cut (char *buf, size_t *len, jr_bytes_t text, size_t max)
+{
+    size_t n = text.len;
+    if (n > max) {
+        n = max;
+        while (n > 0 && (text.ptr[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy (buf + *len, text.ptr, n);
+    *len += n;
+    if (n < text.len) {
+        memcpy (buf + *len, "...", 3);
+        *len += 3;
+    }
+}
+
+//  One history line: "attempt N (worker): error", or the state's name when
+//  the attempt left no error text.
+static void
+s_append_line (char *buf, size_t *len, uint32_t attempt, jr_bytes_t worker, int state,
+               jr_bytes_t error, size_t max_error)
+{
+    if (*len)
+        buf[(*len)++] = '\n';
+    *len += (size_t) sprintf (buf + *len, "attempt %u (", attempt);
+    s_append_cut (buf, len, worker, 2 * JR_MAX_NAME);
+    memcpy (buf + *len, "): ", 3);
+    *len += 3;
+    if (error.len)
+        s_append_cut (buf, len, error, max_error);
+    else {
+        const char *name = jr_state_name (state);
+        memcpy (buf + *len, name, strlen (name));
+        *len += strlen (name);
+    }
+}
+
+//  The error of a failed row with earlier attempts: one line per attempt,
+//  oldest first, the row's own attempt last. Returns a buffer the caller
+//  frees (its length in *len), or NULL when there is no earlier attempt or
+//  the lookup failed (the row's own error is then shown as it is).
+static char *
+s_history (jr_sink_t *self, const char *id, const jr_job_t *row, size_t *len)
+{
+    //  Worst case: every line at its cap, plus the "omitted" line; this
+    //  stays below JR_MAX_TEXT, the limit of an error on the wire.
+    enum { LINE = 48 + 2 * JR_MAX_NAME + 3 };
+    size_t cap = 64 + S_HISTORY_MAX * LINE + (S_HISTORY_MAX - 1) * (S_HISTORY_TEXT + 3)
+                 + S_HISTORY_OWN_TEXT + 3;
+    _Static_assert (64 + S_HISTORY_MAX * LINE + (S_HISTORY_MAX - 1) * (S_HISTORY_TEXT + 3)
+                        + S_HISTORY_OWN_TEXT + 3 <= JR_MAX_TEXT,
+                    "the history must fit in an error field");
+    sqlite3_stmt *st = self->history;
+    sqlite3_bind_text (st, 1, id, 36, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 2, row->attempt);
+    sqlite3_bind_int (st, 3, S_HISTORY_MAX);  //  S_HISTORY_MAX - 1 shown, one to tell
+    //  Newest first from the query; kept as offsets, printed oldest first.
+    struct {
+        uint32_t attempt;
+        int state;
+        jr_bytes_t error, worker;
+    } earlier[S_HISTORY_MAX];
+    int n = 0, rc;
+    while (n < S_HISTORY_MAX && (rc = sqlite3_step (st)) == SQLITE_ROW) {
+        earlier[n].attempt = (uint32_t) sqlite3_column_int64 (st, 0);
+        earlier[n].state = sqlite3_column_int (st, 1);
+        //  Copies: the next step may move the column memory.
+        jr_bytes_t error = s_column_bytes (st, 2, true);
+        jr_bytes_t worker = s_column_bytes (st, 3, true);
+        uint8_t *copy = malloc (error.len + worker.len + 1);
+        assert (copy);
+        if (error.len)
+            memcpy (copy, error.ptr, error.len);
+        if (worker.len)
+            memcpy (copy + error.len, worker.ptr, worker.len);
+        earlier[n].error = (jr_bytes_t) {copy, error.len};
+        earlier[n].worker = (jr_bytes_t) {copy + error.len, worker.len};
+        n++;
+    }
+    bool failed = n < S_HISTORY_MAX && rc != SQLITE_DONE;
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
+    char *buf = NULL;
+    if (failed)
+        jr_error ("id=%s error=\"%s\": cannot read the attempt history", id,
+                  sqlite3_errmsg (self->db));
+    else if (n > 0) {
+        buf = malloc (cap);
+        assert (buf);
+        *len = 0;
+        int shown = n;
+        if (n == S_HISTORY_MAX) {
+            shown = n - 1;
+            *len += (size_t) sprintf (buf, "(attempts before %u not shown)",
+                                      earlier[shown - 1].attempt);
+        }
+        for (int i = shown - 1; i >= 0; i--)
+            s_append_line (buf, len, earlier[i].attempt, earlier[i].worker, earlier[i].state,
+                           earlier[i].error, S_HISTORY_TEXT);
+        s_append_line (buf, len, row->attempt, row->worker, row->state, row->error,
+                       S_HISTORY_OWN_TEXT);
+        assert (*len <= cap);
+    }
+    for (int i = 0; i < n; i++)
+        free ((void *) earlier[i].error.ptr);
+    return buf;
+}
+
 int
 jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
 {
@@ -284,7 +470,6 @@ jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
     job.task = s_column_bytes (st, 0, true);
     job.vars = s_column_bytes (st, 1, false);
     job.success = sqlite3_column_int (st, 2) != 0;
-    job.state = job.success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
     job.payload = s_column_bytes (st, 3, false);
     job.error = s_column_bytes (st, 4, true);
     job.attempt = (uint32_t) sqlite3_column_int64 (st, 5);
@@ -298,9 +483,23 @@ jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
     job.started_us = sqlite3_column_int64 (st, 13);
     job.completed_us = sqlite3_column_int64 (st, 14);
     job.ingested_us = sqlite3_column_int64 (st, 15);
+    job.state = sqlite3_column_int (st, 16);
+    //  Rows from before the state column say only success.
+    if (job.state <= JR_STATE_UNKNOWN)
+        job.state = job.success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
+    //  Built here rather than stored, so the write path pays nothing for it
+    //  and the row keeps its own error.
+    char *history = NULL;
+    size_t history_len = 0;
+    if (!job.success && job.attempt > 1) {
+        history = s_history (self, text, &job, &history_len);
+        if (history)
+            job.error = (jr_bytes_t) {(const uint8_t *) history, history_len};
+    }
     //  Column pointers die at the reset, so the caller gets a copy.
     *job_p = jr_job_dup (&job);
     sqlite3_reset (st);
+    free (history);
     assert (*job_p);
     return 0;
 }

@@ -109,7 +109,7 @@ void jr_id_format (const uint8_t id[JR_ID_SIZE], char out[37]);
 int jr_id_parse (const char *text, uint8_t id[JR_ID_SIZE]);
 
 //  ------------------------------------------------------------------------
-//  The client: talks to the broker (submit, status) and the ingester
+//  The client: talks to the broker (submit, status, cancel, retry, list) and the ingester
 //  (results). Not thread-safe: one client per thread.
 
 typedef struct _jr_client_t jr_client_t;
@@ -148,6 +148,25 @@ int jr_client_result (jr_client_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t 
 //  broker does not hold it (finished jobs live in the ingester).
 int jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
                       uint32_t *attempt);
+//  Cancel a job. On 0, *state (if not NULL) gets the job's state after the
+//  request, as the broker says: CANCELLED if it was waiting or running (a
+//  running one is being stopped), else the state it already had (e.g.
+//  SUCCEEDED), or JR_STATE_UNKNOWN if the broker does not hold it. Returns
+//  0, the code of the broker's ERROR reply, or JR_ETIMEOUT.
+int jr_client_cancel (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state);
+//  Queue a dead job again. On 0, *state (if not NULL) gets JR_STATE_QUEUED
+//  if it was requeued, else the job's current state (it was not dead), or
+//  JR_STATE_UNKNOWN. Returns 0, an ERROR reply's code, or JR_ETIMEOUT.
+int jr_client_retry (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state);
+
+//  Called by jr_client_list for each id (borrowed for the call only) with
+//  the job's current attempt. Return false to skip the rest.
+typedef bool (jr_id_fn) (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *arg);
+//  List the ids of the jobs the broker holds in a state (a jr_state_t, e.g.
+//  JR_STATE_DEAD), at most 100,000 of them, in one reply. Returns 0, the
+//  code of the broker's ERROR reply (JR_EINVALID for a state it does not
+//  list), or JR_ETIMEOUT.
+int jr_client_list (jr_client_t *self, int state, jr_id_fn *fn, void *arg);
 
 #ifdef __cplusplus
 }

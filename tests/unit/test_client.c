@@ -4,6 +4,9 @@
 #include "proto/proto.h"
 #include <criterion/criterion.h>
 #include <czmq.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,8 +16,11 @@
 //  -------------------------------------------------------------------------
 //  A fake broker: answers SUBMIT with ACCEPTED (task "bad" refused, task
 //  "error" gets an ERROR for the whole message), can ignore the first
-//  SUBMITs, and answers STATUS. The test reads the counters after
-//  zactor_destroy has joined the thread.
+//  SUBMITs, and answers STATUS, CANCEL, RETRY and LIST from a table of the
+//  jobs it accepted (or the test put there; state 0 there = running). The
+//  id s_odd_id gets a mark with code INVALID; refuse (if set)
+//  answers CANCEL, RETRY and LIST with an ERROR of that code. The test
+//  reads the counters after zactor_destroy has joined the thread.
 
 typedef struct {
     int drop;                               //  SUBMITs to ignore first
@@ -24,9 +30,73 @@ typedef struct {
     uint8_t first_ids[8][JR_ID_SIZE];       //  first job id of the first SUBMITs
     uint64_t tags[8];                       //  tags of the first SUBMITs
     uint8_t accepted[MAX_SEEN][JR_ID_SIZE]; //  ids accepted, for STATUS
+    int states[MAX_SEEN];                   //  their states, 0 = running
     size_t naccepted;
     int statuses;                           //  STATUS requests seen
+    int refuse;                             //  ERROR code for CANCEL, RETRY, LIST
+    int cancels, retries, lists;            //  requests seen
+    int list_code;                          //  the state last listed
 } broker_t;
+
+static const uint8_t s_odd_id[JR_ID_SIZE] = {0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE,
+                                             0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE};
+
+//  Index of an id in the fake's table, or -1.
+static int
+s_known (broker_t *self, const uint8_t *id)
+{
+    for (size_t i = 0; i < self->naccepted; i++)
+        if (memcmp (self->accepted[i], id, JR_ID_SIZE) == 0)
+            return (int) i;
+    return -1;
+}
+
+//  CANCEL, RETRY and LIST, answered by STATE as the real broker does.
+static void
+s_broker_manage (broker_t *self, void *sock, zframe_t *peer, jr_msg_t *in, jr_msg_t *out)
+{
+    self->cancels += in->type == JR_MSG_CANCEL;
+    self->retries += in->type == JR_MSG_RETRY;
+    self->lists += in->type == JR_MSG_LIST;
+    if (self->refuse) {
+        jr_msg_send_error (sock, zframe_data (peer), zframe_size (peer), in->tag, self->refuse,
+                           "refused");
+        return;
+    }
+    jr_msg_reset (out, JR_MSG_STATE);
+    out->tag = in->tag;
+    if (in->type == JR_MSG_LIST) {
+        self->list_code = in->code;
+        if (in->code <= JR_STATE_UNKNOWN) {
+            jr_msg_send_error (sock, zframe_data (peer), zframe_size (peer), in->tag,
+                               JR_EINVALID, "no such state to list");
+            return;
+        }
+        for (size_t i = 0; i < self->naccepted; i++)
+            if ((self->states[i] ? self->states[i] : JR_STATE_RUNNING) == in->code)
+                jr_msg_add_mark (out, self->accepted[i], 3, in->code);
+    }
+    for (uint32_t m = 0; m < in->nmarks && in->type != JR_MSG_LIST; m++) {
+        int i = s_known (self, in->marks[m].id);
+        int state = JR_STATE_UNKNOWN;
+        if (memcmp (in->marks[m].id, s_odd_id, JR_ID_SIZE) == 0)
+            state = JR_EINVALID;
+        else if (i >= 0) {
+            int *now = &self->states[i];
+            if (*now == 0)
+                *now = JR_STATE_RUNNING;
+            if (in->type == JR_MSG_CANCEL
+                && (*now == JR_STATE_QUEUED || *now == JR_STATE_SCHEDULED
+                    || *now == JR_STATE_RUNNING))
+                *now = JR_STATE_CANCELLED;
+            if (in->type == JR_MSG_RETRY && *now == JR_STATE_DEAD)
+                *now = JR_STATE_QUEUED;
+            state = *now;
+        }
+        jr_msg_add_mark (out, in->marks[m].id, 0, state);
+    }
+    jr_msg_send (out, sock, zframe_data (peer), zframe_size (peer));
+}
 
 static bool
 s_task_is (const jr_job_t *job, const char *name)
@@ -72,14 +142,16 @@ s_broker_handle (broker_t *self, zsock_t *router, zframe_t *peer, jr_msg_t *in, 
         jr_msg_reset (out, JR_MSG_STATE);
         out->tag = in->tag;
         for (uint32_t m = 0; m < in->nmarks; m++) {
-            bool known = false;
-            for (size_t i = 0; i < self->naccepted; i++)
-                known |= memcmp (self->accepted[i], in->marks[m].id, JR_ID_SIZE) == 0;
-            jr_msg_add_mark (out, in->marks[m].id, known ? 2 : 0,
-                             known ? JR_STATE_RUNNING : JR_STATE_UNKNOWN);
+            int i = s_known (self, in->marks[m].id);
+            int state = i < 0 ? JR_STATE_UNKNOWN
+                        : self->states[i] ? self->states[i]
+                                          : JR_STATE_RUNNING;
+            jr_msg_add_mark (out, in->marks[m].id, i >= 0 ? 2 : 0, state);
         }
         jr_msg_send (out, sock, zframe_data (peer), zframe_size (peer));
     }
+    else if (in->type == JR_MSG_CANCEL || in->type == JR_MSG_RETRY || in->type == JR_MSG_LIST)
+        s_broker_manage (self, sock, peer, in, out);
 }
 
 static void
@@ -122,6 +194,8 @@ typedef struct {
     size_t nstored;
     uint8_t late[16][JR_ID_SIZE];
     size_t nlate;
+    uint8_t scheduled[4][JR_ID_SIZE]; //  stored rows of failed attempts to be retried
+    size_t nscheduled;
     bool answer_all;               //  every unknown id is late
     uint8_t appear[JR_ID_SIZE];    //  stored from FETCH number appear_at on
     int appear_at;                 //  0 = no such id
@@ -205,6 +279,14 @@ s_fake_ingester (zsock_t *pipe, void *args)
                                     && memcmp (id, self->appear, JR_ID_SIZE) == 0;
                     if (appeared || s_in (self->stored, self->nstored, id))
                         s_result_job (out, id);
+                    else if (s_in (self->scheduled, self->nscheduled, id)) {
+                        s_result_job (out, id);
+                        jr_job_t *job = &out->jobs[out->njobs - 1];
+                        job->state = JR_STATE_SCHEDULED;
+                        job->success = false;
+                        job->payload = (jr_bytes_t) {NULL, 0};
+                        job->error = (jr_bytes_t) {(const uint8_t *) "boom", 4};
+                    }
                     else if (in->wait_ms == 0)
                         jr_msg_add_mark (out, id, 0, JR_ENOT_FOUND);
                     else if (self->answer_all || s_in (self->late, self->nlate, id)) {
@@ -264,15 +346,22 @@ s_start (zactor_fn *fn, void *state, char *endpoint, size_t size)
     return actor;
 }
 
-//  An endpoint where nobody listens: bind, note the port, close.
-static void
+//  An endpoint where nobody listens: a TCP port bound but not listening, so
+//  connects are refused and no other test running at the same time can
+//  take the port (a port bound and closed could be). Close the returned
+//  descriptor at the end of the test.
+static int
 s_dead_endpoint (char *endpoint, size_t size)
 {
-    zsock_t *sock = zsock_new (ZMQ_ROUTER);
-    int port = zsock_bind (sock, "tcp://127.0.0.1:*");
-    cr_assert (port > 0);
-    zsock_destroy (&sock);
-    snprintf (endpoint, size, "tcp://127.0.0.1:%d", port);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    cr_assert (fd >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    cr_assert_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    cr_assert_eq (getsockname (fd, (struct sockaddr *) &addr, &len), 0);
+    snprintf (endpoint, size, "tcp://127.0.0.1:%d", ntohs (addr.sin_port));
+    return fd;
 }
 
 static void
@@ -411,7 +500,7 @@ Test (client, error_reply_fails_the_batch)
 Test (client, unreachable_broker_times_out)
 {
     char ep[64];
-    s_dead_endpoint (ep, sizeof ep);
+    int hold = s_dead_endpoint (ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, ep);
     jr_client_set_timeout (client, 50);
     jr_job_t job;
@@ -424,7 +513,11 @@ Test (client, unreachable_broker_times_out)
     cr_assert_null (result);
     cr_assert_eq (jr_client_wait (client, job.id, 100, &result), JR_ETIMEOUT);
     cr_assert_null (result);
+    cr_assert_eq (jr_client_cancel (client, job.id, &state), JR_ETIMEOUT);
+    cr_assert_eq (jr_client_retry (client, job.id, &state), JR_ETIMEOUT);
+    cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, NULL, NULL), JR_ETIMEOUT);
     jr_client_destroy (&client);
+    close (hold);
 }
 
 Test (client, status)
@@ -608,6 +701,162 @@ Test (client, wait_one)
 }
 
 //  -------------------------------------------------------------------------
+//  Cancel, retry, list
+
+//  Put a job in the fake broker's table (before the fake starts).
+static void
+s_preset (broker_t *fake, uint8_t id[JR_ID_SIZE], int state)
+{
+    s_fill_ids ((uint8_t (*)[JR_ID_SIZE]) id, 1);
+    memcpy (fake->accepted[fake->naccepted], id, JR_ID_SIZE);
+    fake->states[fake->naccepted++] = state;
+}
+
+Test (client, cancel)
+{
+    broker_t fake = {0};
+    uint8_t queued[JR_ID_SIZE], running[JR_ID_SIZE], done[JR_ID_SIZE], dead[JR_ID_SIZE],
+        unknown[JR_ID_SIZE];
+    s_preset (&fake, queued, JR_STATE_QUEUED);
+    s_preset (&fake, running, JR_STATE_RUNNING);
+    s_preset (&fake, done, JR_STATE_SUCCEEDED);
+    s_preset (&fake, dead, JR_STATE_DEAD);
+    s_fill_ids (&unknown, 1);
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    int state = -1;
+    cr_assert_eq (jr_client_cancel (client, queued, &state), 0);
+    cr_assert_eq (state, JR_STATE_CANCELLED);
+    cr_assert_eq (jr_client_cancel (client, running, &state), 0);
+    cr_assert_eq (state, JR_STATE_CANCELLED, "a running job is being stopped");
+    cr_assert_eq (jr_client_cancel (client, queued, &state), 0);
+    cr_assert_eq (state, JR_STATE_CANCELLED, "cancelling twice is harmless");
+    cr_assert_eq (jr_client_cancel (client, done, &state), 0);
+    cr_assert_eq (state, JR_STATE_SUCCEEDED, "too late: the state it has");
+    cr_assert_eq (jr_client_cancel (client, dead, &state), 0);
+    cr_assert_eq (state, JR_STATE_DEAD);
+    cr_assert_eq (jr_client_cancel (client, unknown, &state), 0);
+    cr_assert_eq (state, JR_STATE_UNKNOWN);
+    cr_assert_eq (jr_client_cancel (client, done, NULL), 0, "state may be NULL");
+    //  the cancelled job now says so
+    uint32_t attempt;
+    cr_assert_eq (jr_client_status (client, running, &state, &attempt), 0);
+    cr_assert_eq (state, JR_STATE_CANCELLED);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+    cr_assert_eq (fake.cancels, 7);
+}
+
+Test (client, retry)
+{
+    broker_t fake = {0};
+    uint8_t dead[JR_ID_SIZE], running[JR_ID_SIZE], unknown[JR_ID_SIZE];
+    s_preset (&fake, dead, JR_STATE_DEAD);
+    s_preset (&fake, running, JR_STATE_RUNNING);
+    s_fill_ids (&unknown, 1);
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    int state = -1;
+    cr_assert_eq (jr_client_retry (client, dead, &state), 0);
+    cr_assert_eq (state, JR_STATE_QUEUED);
+    cr_assert_eq (jr_client_retry (client, dead, &state), 0);
+    cr_assert_eq (state, JR_STATE_QUEUED, "no longer dead: its state now");
+    cr_assert_eq (jr_client_retry (client, running, &state), 0);
+    cr_assert_eq (state, JR_STATE_RUNNING);
+    cr_assert_eq (jr_client_retry (client, unknown, &state), 0);
+    cr_assert_eq (state, JR_STATE_UNKNOWN);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+    cr_assert_eq (fake.retries, 4);
+}
+
+typedef struct {
+    uint8_t ids[8][JR_ID_SIZE];
+    uint32_t attempts[8];
+    int calls;
+    int stop_after;  //  return false after this many calls (0 = never)
+} id_list_t;
+
+static bool
+s_collect_id (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *arg)
+{
+    id_list_t *self = arg;
+    cr_assert_lt (self->calls, 8);
+    memcpy (self->ids[self->calls], id, JR_ID_SIZE);
+    self->attempts[self->calls++] = attempt;
+    return !(self->stop_after && self->calls >= self->stop_after);
+}
+
+Test (client, list)
+{
+    broker_t fake = {0};
+    uint8_t dead[3][JR_ID_SIZE], queued[JR_ID_SIZE];
+    for (int i = 0; i < 3; i++)
+        s_preset (&fake, dead[i], JR_STATE_DEAD);
+    s_preset (&fake, queued, JR_STATE_QUEUED);
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    id_list_t got = {0};
+    cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, s_collect_id, &got), 0);
+    cr_assert_eq (got.calls, 3);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq (memcmp (got.ids[i], dead[i], JR_ID_SIZE), 0);
+        cr_assert_eq (got.attempts[i], 3);
+    }
+    got = (id_list_t) {0};
+    cr_assert_eq (jr_client_list (client, JR_STATE_QUEUED, s_collect_id, &got), 0);
+    cr_assert_eq (got.calls, 1);
+    cr_assert_eq (memcmp (got.ids[0], queued, JR_ID_SIZE), 0);
+    got = (id_list_t) {0};
+    cr_assert_eq (jr_client_list (client, JR_STATE_CANCELLED, s_collect_id, &got), 0);
+    cr_assert_eq (got.calls, 0, "an empty list is a list");
+    got = (id_list_t) {.stop_after = 1};
+    cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, s_collect_id, &got), 0);
+    cr_assert_eq (got.calls, 1, "the callback stops it");
+    cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, NULL, NULL), 0);
+    //  the broker's ERROR for a state it does not list
+    cr_assert_eq (jr_client_list (client, JR_STATE_UNKNOWN, s_collect_id, &got), JR_EINVALID);
+    //  refused here, never sent
+    cr_assert_eq (jr_client_list (client, -1, s_collect_id, &got), JR_EINVALID);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+    cr_assert_eq (fake.lists, 6);
+    cr_assert_eq (fake.list_code, JR_STATE_UNKNOWN);
+}
+
+Test (client, cancel_retry_list_map_errors)
+{
+    broker_t fake = {.refuse = JR_EINTERNAL};
+    uint8_t id[JR_ID_SIZE];
+    s_preset (&fake, id, JR_STATE_DEAD);
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    int state = -1;
+    cr_assert_eq (jr_client_cancel (client, id, &state), JR_EINTERNAL);
+    cr_assert_eq (jr_client_retry (client, id, &state), JR_EINTERNAL);
+    id_list_t got = {0};
+    cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, s_collect_id, &got), JR_EINTERNAL);
+    cr_assert_eq (got.calls, 0);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+
+    //  a mark with a negative code refuses that id
+    fake = (broker_t) {0};
+    broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    client = jr_client_new (ep, NULL);
+    state = -1;
+    cr_assert_eq (jr_client_cancel (client, s_odd_id, &state), JR_EINVALID);
+    cr_assert_eq (state, JR_STATE_UNKNOWN);
+    cr_assert_eq (jr_client_retry (client, s_odd_id, &state), JR_EINVALID);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+}
+
+//  -------------------------------------------------------------------------
 //  The jr CLI, run as a process against the fakes
 
 static bool
@@ -648,7 +897,7 @@ Test (client, cli)
     char bep[64], iep[64], dead[64];
     zactor_t *broker = s_start (s_fake_broker, &bfake, bep, sizeof bep);
     zactor_t *ingester = s_start (s_fake_ingester, &ifake, iep, sizeof iep);
-    s_dead_endpoint (dead, sizeof dead);
+    int hold = s_dead_endpoint (dead, sizeof dead);
     char out[8192];
 
     //  submit and wait: global flags before and after the command
@@ -728,6 +977,136 @@ Test (client, cli)
     rc = s_run (out, sizeof out, "%s status not-an-id", jr);
     cr_assert_eq (rc, 2, "%s", out);
 
+    close (hold);
+    zactor_destroy (&broker);
+    zactor_destroy (&ingester);
+}
+
+Test (client, cli_cancel_list_retry_status)
+{
+    char jr[512];
+    if (!s_cli (jr, sizeof jr))
+        cr_skip_test ("the jr binary is not built ($JR_BIN)");
+    broker_t bfake = {0};
+    ingester_t ifake = {.nstored = 1, .nscheduled = 2};
+    uint8_t queued[JR_ID_SIZE], done[JR_ID_SIZE], dead[2][JR_ID_SIZE], retried[JR_ID_SIZE],
+        unknown[JR_ID_SIZE];
+    s_preset (&bfake, queued, JR_STATE_QUEUED);
+    s_preset (&bfake, done, JR_STATE_SUCCEEDED);
+    s_preset (&bfake, dead[0], JR_STATE_DEAD);
+    s_preset (&bfake, dead[1], JR_STATE_DEAD);
+    //  stored as a failed attempt to be retried; the broker has it running again
+    s_preset (&bfake, retried, JR_STATE_RUNNING);
+    memcpy (ifake.scheduled[0], retried, JR_ID_SIZE);
+    s_fill_ids (&ifake.scheduled[1], 1);  //  scheduled, and the broker knows nothing
+    s_fill_ids (ifake.stored, 1);         //  finished and forgotten by the broker
+    s_fill_ids (&unknown, 1);
+    char bep[64], iep[64];
+    zactor_t *broker = s_start (s_fake_broker, &bfake, bep, sizeof bep);
+    zactor_t *ingester = s_start (s_fake_ingester, &ifake, iep, sizeof iep);
+    char out[8192], want[256], id[37], id2[37];
+    int rc;
+#define JR_RUN(...) s_run (out, sizeof out, __VA_ARGS__)
+
+    //  cancel
+    jr_id_format (queued, id);
+    rc = JR_RUN ("%s cancel %s --broker %s --ingester %s", jr, id, bep, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"cancelled\"}\n", id);
+    cr_assert_str_eq (out, want);
+    jr_id_format (done, id);
+    rc = JR_RUN ("%s --broker %s --ingester %s cancel %s", jr, bep, iep, id);
+    cr_assert_eq (rc, 1, "%s", out);
+    snprintf (want, sizeof want, "job %s already succeeded", id);
+    cr_assert (strstr (out, want), "%s", out);
+    jr_id_format (ifake.stored[0], id);
+    rc = JR_RUN ("%s --broker %s --ingester %s cancel %s", jr, bep, iep, id);
+    cr_assert_eq (rc, 1, "%s", out);
+    snprintf (want, sizeof want, "job %s already succeeded", id);
+    cr_assert (strstr (out, want), "the ingester knows how it ended: %s", out);
+    jr_id_format (unknown, id);
+    rc = JR_RUN ("%s --broker %s --ingester %s cancel %s", jr, bep, iep, id);
+    cr_assert_eq (rc, 1, "%s", out);
+    cr_assert (strstr (out, "not known"), "%s", out);
+    rc = JR_RUN ("%s cancel", jr);
+    cr_assert_eq (rc, 2, "%s", out);
+    rc = JR_RUN ("%s cancel not-an-id", jr);
+    cr_assert_eq (rc, 2, "%s", out);
+    rc = JR_RUN ("%s cancel %s %s", jr, id, id);
+    cr_assert_eq (rc, 2, "%s", out);
+
+    //  list: flags before or after the command
+    rc = JR_RUN ("%s list --state dead --broker %s", jr, bep);
+    cr_assert_eq (rc, 0, "%s", out);
+    jr_id_format (dead[0], id);
+    jr_id_format (dead[1], id2);
+    snprintf (want, sizeof want, "%s\n%s\n", id, id2);
+    cr_assert_str_eq (out, want);
+    rc = JR_RUN ("%s --state=dead --broker %s list", jr, bep);
+    cr_assert_eq (rc, 0, "%s", out);
+    cr_assert_str_eq (out, want);
+    rc = JR_RUN ("%s --broker %s --state cancelled list", jr, bep);
+    cr_assert_eq (rc, 0, "%s", out);
+    jr_id_format (queued, id);
+    snprintf (want, sizeof want, "%s\n", id);
+    cr_assert_str_eq (out, want, "the job cancelled above");
+    rc = JR_RUN ("%s --broker %s list --state expired", jr, bep);
+    cr_assert_eq (rc, 0, "%s", out);
+    cr_assert_str_eq (out, "");
+    rc = JR_RUN ("%s list --broker %s", jr, bep);
+    cr_assert_eq (rc, 2, "%s", out);
+    cr_assert (strstr (out, "--state"), "%s", out);
+    rc = JR_RUN ("%s list --state bogus --broker %s", jr, bep);
+    cr_assert_eq (rc, 2, "%s", out);
+    cr_assert (strstr (out, "not a state"), "%s", out);
+    rc = JR_RUN ("%s list --state unknown --broker %s", jr, bep);
+    cr_assert_eq (rc, 2, "%s", out);
+    rc = JR_RUN ("%s list dead --broker %s", jr, bep);
+    cr_assert_eq (rc, 2, "%s", out);
+    rc = JR_RUN ("%s list --help", jr);
+    cr_assert_eq (rc, 0, "%s", out);
+
+    //  retry
+    jr_id_format (dead[0], id);
+    rc = JR_RUN ("%s retry %s --broker %s", jr, id, bep);
+    cr_assert_eq (rc, 0, "%s", out);
+    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"queued\"}\n", id);
+    cr_assert_str_eq (out, want);
+    jr_id_format (done, id);
+    rc = JR_RUN ("%s retry %s --broker %s", jr, id, bep);
+    cr_assert_eq (rc, 1, "%s", out);
+    cr_assert (strstr (out, "not dead (it is succeeded)"), "%s", out);
+    jr_id_format (unknown, id);
+    rc = JR_RUN ("%s retry %s --broker %s", jr, id, bep);
+    cr_assert_eq (rc, 1, "%s", out);
+    rc = JR_RUN ("%s retry", jr);
+    cr_assert_eq (rc, 2, "%s", out);
+
+    //  status of a stored SCHEDULED row: the broker's word
+    jr_id_format (retried, id);
+    rc = JR_RUN ("%s status %s --broker %s --ingester %s", jr, id, bep, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2}", id);
+    cr_assert (strstr (out, want), "%s", out);
+    //  the broker does not know it: the row's
+    jr_id_format (ifake.scheduled[1], id);
+    rc = JR_RUN ("%s status %s --broker %s --ingester %s", jr, id, bep, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"scheduled\",\"attempt\":1}", id);
+    cr_assert (strstr (out, want), "%s", out);
+    //  a final row: the ingester's word
+    jr_id_format (ifake.stored[0], id);
+    rc = JR_RUN ("%s status %s --broker %s --ingester %s", jr, id, bep, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"succeeded\",\"attempt\":1}", id);
+    cr_assert (strstr (out, want), "%s", out);
+    //  result shows the row's state by name
+    jr_id_format (retried, id);
+    rc = JR_RUN ("%s result %s --ingester %s", jr, id, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    cr_assert (strstr (out, "\"state\":\"scheduled\""), "%s", out);
+    cr_assert (strstr (out, "\"error\":\"boom\""), "%s", out);
+#undef JR_RUN
     zactor_destroy (&broker);
     zactor_destroy (&ingester);
 }

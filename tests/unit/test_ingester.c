@@ -1,4 +1,4 @@
-/*  test_ingester.c - the ingester in-process: RESULT/ACK, fencing, FETCH, bad input  */
+/*  test_ingester.c - the ingester in-process: RESULT/ACK, fencing, states, attempt history, FETCH, bad input  */
 #include "common/clock.h"
 #include "common/log.h"
 #include "ingester/ingester.h"
@@ -38,13 +38,23 @@ s_dealer (void)
     return sock;
 }
 
+//  Start an ingester on a fresh database; pre_sql (if not NULL) runs on it
+//  first, to stand for a database an older version left.
 static void
-s_start (int batch_max, int max_waiters)
+s_start_on (int batch_max, int max_waiters, const char *pre_sql)
 {
     jr_log_init ("ingester", JR_LOG_WARN);
     snprintf (s_dir, sizeof s_dir, "/tmp/jr-test-ingester-XXXXXX");
     cr_assert (mkdtemp (s_dir));
     snprintf (s_db, sizeof s_db, "%s/jr.db", s_dir);
+    if (pre_sql) {
+        sqlite3 *db;
+        cr_assert_eq (sqlite3_open (s_db, &db), SQLITE_OK);
+        char *err = NULL;
+        cr_assert_eq (sqlite3_exec (db, pre_sql, NULL, NULL, &err), SQLITE_OK, "%s",
+                      err ? err : "");
+        sqlite3_close (db);
+    }
     jr_ingester_config_t cfg = {.bind = "tcp://127.0.0.1:*", .db = s_db, .sync = "normal",
                                 .batch_max = batch_max, .max_waiters = max_waiters};
     s_ingester = jr_ingester_new (&cfg);
@@ -52,6 +62,12 @@ s_start (int batch_max, int max_waiters)
     cr_assert (pthread_create (&s_thread, NULL, s_run, s_ingester) == 0);
     s_worker = s_dealer ();
     s_client = s_dealer ();
+}
+
+static void
+s_start (int batch_max, int max_waiters)
+{
+    s_start_on (batch_max, max_waiters, NULL);
 }
 
 static void
@@ -212,6 +228,24 @@ s_db_row (const jr_job_t *job, int64_t *attempt, char *payload, size_t size)
               (const char *) sqlite3_column_blob (st, 1));
     sqlite3_finalize (st);
     sqlite3_close (db);
+}
+
+//  One integer a query about an id gives (-1 for SQL NULL).
+static int64_t
+s_db_int (const char *sql, const jr_job_t *job)
+{
+    sqlite3 *db = s_db_open ();
+    sqlite3_stmt *st;
+    char id[37];
+    jr_id_format (job->id, id);
+    cr_assert_eq (sqlite3_prepare_v2 (db, sql, -1, &st, NULL), SQLITE_OK, "%s",
+                  sqlite3_errmsg (db));
+    sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+    cr_assert_eq (sqlite3_step (st), SQLITE_ROW, "%s", sql);
+    int64_t value = sqlite3_column_type (st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64 (st, 0);
+    sqlite3_finalize (st);
+    sqlite3_close (db);
+    return value;
 }
 
 static void
@@ -694,4 +728,285 @@ Test (ingester_new, refuses_bad_config_db_and_endpoint)
         unlink (path);
     }
     rmdir (dir);
+}
+
+//  -------------------------------------------------------------------------
+//  States, attempt history, waking on final states only
+
+//  A failed attempt of job (same id) with a state, worker and error.
+static void
+s_attempt (jr_job_t *job, uint32_t attempt, int state, const char *worker, const char *error)
+{
+    job->attempt = attempt;
+    job->state = state;
+    job->success = state == JR_STATE_SUCCEEDED;
+    job->worker = s_text (worker);
+    job->error = s_text (error);
+    job->payload = s_text (job->success ? "ok" : "");
+}
+
+//  FETCH one id with wait 0 and return the stored job (copy, caller owns).
+static jr_job_t *
+s_fetch_now (zsock_t *sock, const jr_job_t *job, uint64_t tag)
+{
+    s_send_fetch (sock, tag, job, 1, 0);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (sock, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, tag);
+    cr_assert_eq (msg->njobs, 1, "the result is stored");
+    jr_job_t *copy = jr_job_dup (&msg->jobs[0]);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+    return copy;
+}
+
+static bool
+s_error_is (const jr_job_t *job, const char *text)
+{
+    return s_bytes_eq (job->error, text, strlen (text));
+}
+
+Test (ingester, state_is_stored_and_returned)
+{
+    jr_job_t jobs[4];
+    for (int i = 0; i < 4; i++)
+        s_job (&jobs[i], 1, "s");
+    s_attempt (&jobs[0], 1, JR_STATE_DEAD, "w1@host", "boom");
+    s_attempt (&jobs[1], 1, JR_STATE_CANCELLED, "w1@host", "");
+    s_attempt (&jobs[2], 1, JR_STATE_SCHEDULED, "w1@host", "flaky");
+    jobs[3].state = 0;  //  a worker that sets no state: its success decides
+    s_store (jobs, 4, NULL);
+    const int want[] = {JR_STATE_DEAD, JR_STATE_CANCELLED, JR_STATE_SCHEDULED,
+                        JR_STATE_SUCCEEDED};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &jobs[i]), want[i]);
+        jr_job_t *got = s_fetch_now (s_client, &jobs[i], 30 + (uint64_t) i);
+        cr_assert_eq (got->state, want[i], "job %d: state %s", i, jr_state_name (got->state));
+        jr_job_destroy (&got);
+    }
+}
+
+Test (ingester, result_states_that_make_no_sense_are_refused_unknown_ones_derived)
+{
+    jr_job_t jobs[3];
+    for (int i = 0; i < 3; i++)
+        s_job (&jobs[i], 1, "s");
+    jobs[0].state = JR_STATE_RUNNING;
+    jobs[1].state = JR_STATE_QUEUED;
+    jobs[2].state = 42;  //  a state from a newer table: treated as unknown
+    jobs[2].success = false;
+    int32_t codes[] = {JR_EINVALID, JR_EINVALID, 0};
+    s_store (jobs, 3, codes);
+    cr_assert_eq (s_db_count (NULL), 1);
+    cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &jobs[2]),
+                  JR_STATE_FAILED);
+}
+
+Test (ingester, every_attempt_is_kept_and_a_failure_shows_them_all)
+{
+    jr_job_t job;
+    s_job (&job, 1, "");
+    s_attempt (&job, 1, JR_STATE_SCHEDULED, "w1@host", "boom");
+    s_store (&job, 1, NULL);
+    //  one attempt: its own error, no history
+    jr_job_t *got = s_fetch_now (s_client, &job, 1);
+    cr_assert (s_error_is (got, "boom"), "%.*s", (int) got->error.len, got->error.ptr);
+    jr_job_destroy (&got);
+
+    s_attempt (&job, 2, JR_STATE_SCHEDULED, "w2@host", "boom");
+    s_store (&job, 1, NULL);
+    s_store (&job, 1, NULL);  //  a resend: recorded once
+    s_attempt (&job, 3, JR_STATE_DEAD, "w1@host", "boom");
+    s_store (&job, 1, NULL);
+    s_attempt (&job, 1, JR_STATE_SCHEDULED, "w1@host", "late boom");
+    int32_t stale = JR_ESTALE;
+    s_store (&job, 1, &stale);  //  a late copy of attempt 1: history unchanged
+
+    cr_assert_eq (s_db_count (&job), 1);
+    cr_assert_eq (s_db_int ("SELECT count(*) FROM attempts WHERE id = ?1", &job), 3);
+    cr_assert_eq (s_db_int ("SELECT state FROM attempts WHERE id = ?1 AND attempt = 2", &job),
+                  JR_STATE_SCHEDULED);
+    cr_assert_eq (s_db_int ("SELECT success FROM attempts WHERE id = ?1 AND attempt = 3", &job),
+                  0);
+    cr_assert_eq (s_db_int ("SELECT completed_us FROM attempts WHERE id = ?1 AND attempt = 3",
+                            &job),
+                  job.completed_us);
+    //  the row keeps its own error; FETCH shows the history
+    cr_assert_eq (s_db_int ("SELECT error = 'boom' FROM results WHERE id = ?1", &job), 1);
+    got = s_fetch_now (s_client, &job, 2);
+    cr_assert_eq (got->attempt, 3);
+    cr_assert_eq (got->state, JR_STATE_DEAD);
+    const char *want = "attempt 1 (w1@host): boom\nattempt 2 (w2@host): boom\n"
+                       "attempt 3 (w1@host): boom";
+    cr_assert (s_error_is (got, want), "%.*s", (int) got->error.len, got->error.ptr);
+    jr_job_destroy (&got);
+
+    //  a success keeps its own (empty) error however many attempts it took
+    s_attempt (&job, 4, JR_STATE_SUCCEEDED, "w2@host", "");
+    s_store (&job, 1, NULL);
+    got = s_fetch_now (s_client, &job, 3);
+    cr_assert_eq (got->error.len, 0);
+    cr_assert_eq (got->state, JR_STATE_SUCCEEDED);
+    jr_job_destroy (&got);
+    cr_assert_eq (s_db_int ("SELECT count(*) FROM attempts WHERE id = ?1", &job), 4);
+}
+
+Test (ingester, attempt_history_is_bounded)
+{
+    enum { N = 30 };
+    static char big[4000];
+    memset (big, 'x', sizeof big - 1);
+    jr_job_t job;
+    s_job (&job, 1, "");
+    for (uint32_t a = 1; a <= N; a++) {
+        s_attempt (&job, a, a < N ? JR_STATE_SCHEDULED : JR_STATE_DEAD, "w@h", big);
+        s_store (&job, 1, NULL);
+    }
+    jr_job_t *got = s_fetch_now (s_client, &job, 1);
+    cr_assert_leq (got->error.len, JR_MAX_TEXT);
+    char *text = strndup ((const char *) got->error.ptr, got->error.len);
+    cr_assert (text);
+    int lines = 1;
+    for (char *c = text; *c; c++)
+        lines += *c == '\n';
+    cr_assert_eq (lines, 21, "a note and the last 20 attempts");
+    cr_assert (strncmp (text, "(attempts before 11 not shown)\nattempt 11 (w@h): xxx", 52) == 0,
+               "%.80s", text);
+    cr_assert (strstr (text, "xxx...\nattempt 12 (w@h): xxx"), "long errors are cut");
+    cr_assert (strstr (text, "\nattempt 30 (w@h): xxx"));
+    cr_assert_null (strstr (text, "attempt 10 "));
+    free (text);
+    jr_job_destroy (&got);
+    cr_assert_eq (s_db_int ("SELECT count(*) FROM attempts WHERE id = ?1", &job), N);
+}
+
+//  The reply a client socket gets next is s_sync's: nothing else came.
+Test (ingester, scheduled_result_is_stored_but_does_not_wake_waiters)
+{
+    jr_job_t job;
+    s_job (&job, 1, "");
+    s_send_fetch (s_client, 7, &job, 1, 60000);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->marks[0].code, 0);  //  pending
+    zframe_destroy (&frame);
+
+    s_attempt (&job, 1, JR_STATE_SCHEDULED, "w1@host", "boom");
+    s_store (&job, 1, NULL);
+    s_sync (s_client, 8);
+    //  but it is there for who asks without waiting
+    zsock_t *other = s_dealer ();
+    jr_job_t *got = s_fetch_now (other, &job, 1);
+    cr_assert_eq (got->state, JR_STATE_SCHEDULED);
+    jr_job_destroy (&got);
+    zsock_destroy (&other);
+
+    s_attempt (&job, 2, JR_STATE_SUCCEEDED, "w2@host", "");
+    s_store (&job, 1, NULL);
+    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 7);
+    cr_assert_eq (msg->njobs, 1);
+    cr_assert_eq (msg->jobs[0].attempt, 2);
+    cr_assert_eq (msg->jobs[0].state, JR_STATE_SUCCEEDED);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+Test (ingester, fetch_that_may_wait_parks_a_scheduled_row)
+{
+    jr_job_t job;
+    s_job (&job, 1, "");
+    s_attempt (&job, 1, JR_STATE_SCHEDULED, "w1@host", "boom");
+    s_store (&job, 1, NULL);
+    s_send_fetch (s_client, 7, &job, 1, 60000);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->njobs, 0);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert_eq (msg->marks[0].code, 0, "pending, not the scheduled row");
+    zframe_destroy (&frame);
+
+    //  the final failure wakes it, with the history as FETCH would give it
+    s_attempt (&job, 2, JR_STATE_DEAD, "w2@host", "bang");
+    s_store (&job, 1, NULL);
+    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 7);
+    cr_assert_eq (msg->njobs, 1);
+    cr_assert_eq (msg->jobs[0].state, JR_STATE_DEAD);
+    cr_assert (s_error_is (&msg->jobs[0], "attempt 1 (w1@host): boom\nattempt 2 (w2@host): bang"),
+               "%.*s", (int) msg->jobs[0].error.len, msg->jobs[0].error.ptr);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+//  A dead job requeued (RETRY) whose next attempt is SCHEDULED again, both
+//  in one message: the row that stays is SCHEDULED, so nobody wakes.
+Test (ingester, final_then_scheduled_in_one_turn_wakes_no_one)
+{
+    jr_job_t jobs[2];
+    s_job (&jobs[0], 1, "");
+    s_send_fetch (s_client, 7, jobs, 1, 60000);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->marks[0].code, 0);
+    zframe_destroy (&frame);
+    jobs[1] = jobs[0];
+    s_attempt (&jobs[0], 1, JR_STATE_DEAD, "w1@host", "boom");
+    s_attempt (&jobs[1], 2, JR_STATE_SCHEDULED, "w1@host", "boom");
+    s_store (jobs, 2, NULL);
+    s_sync (s_client, 8);
+    cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &jobs[0]),
+                  JR_STATE_SCHEDULED);
+
+    s_attempt (&jobs[1], 3, JR_STATE_SUCCEEDED, "w1@host", "");
+    s_store (&jobs[1], 1, NULL);
+    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 7);
+    cr_assert_eq (msg->jobs[0].attempt, 3);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+//  A database written before results had a state column (and before the
+//  attempts table) is upgraded in place; its rows read as before.
+Test (ingester_tuned, old_database_gets_the_state_column)
+{
+    jr_job_t old;
+    s_job (&old, 1, "");
+    old.success = false;
+    char id[37];
+    jr_id_format (old.id, id);
+    char sql[1024];
+    snprintf (sql, sizeof sql,
+              "CREATE TABLE results (id TEXT PRIMARY KEY, task TEXT NOT NULL, vars BLOB,"
+              " success INTEGER NOT NULL, payload BLOB, error TEXT, attempt INTEGER NOT NULL,"
+              " worker TEXT, priority INTEGER, timeout_ms INTEGER, max_attempts INTEGER,"
+              " created_us INTEGER, accepted_us INTEGER, dispatched_us INTEGER,"
+              " started_us INTEGER, completed_us INTEGER, ingested_us INTEGER);"
+              "INSERT INTO results VALUES ('%s', 'echo', NULL, 0, x'', 'old boom', 2,"
+              " 'w@old', 0, 0, 0, 1, 2, 3, 4, 5, 6)",
+              id);
+    s_start_on (0, 0, sql);
+    s_sync (s_client, 1);
+    cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &old), -1);
+    jr_job_t *got = s_fetch_now (s_client, &old, 2);
+    cr_assert_eq (got->state, JR_STATE_FAILED);
+    cr_assert_eq (got->attempt, 2);
+    cr_assert (s_error_is (got, "old boom"), "no recorded history: the row's own error");
+    jr_job_destroy (&got);
+
+    s_attempt (&old, 3, JR_STATE_DEAD, "w@new", "new boom");
+    s_store (&old, 1, NULL);
+    cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &old), JR_STATE_DEAD);
+    got = s_fetch_now (s_client, &old, 3);
+    cr_assert_eq (got->state, JR_STATE_DEAD);
+    jr_job_destroy (&got);
+    //  and a second open finds the column there
+    jr_ingester_stop (s_ingester);
+    pthread_join (s_thread, NULL);
+    jr_ingester_destroy (&s_ingester);
+    jr_ingester_config_t cfg = {.bind = "tcp://127.0.0.1:*", .db = s_db, .sync = "normal"};
+    s_ingester = jr_ingester_new (&cfg);
+    cr_assert (s_ingester);
+    cr_assert (pthread_create (&s_thread, NULL, s_run, s_ingester) == 0);
 }
