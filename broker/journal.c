@@ -198,7 +198,8 @@ s_list (const char *dir, size_t *count)
     }
     if (d)
         closedir (d);
-    qsort (seqs, n, sizeof *seqs, s_compare_seq);
+    if (n)  //  qsort of NULL is undefined, even for zero items
+        qsort (seqs, n, sizeof *seqs, s_compare_seq);
     *count = n;
     return seqs;
 }

@@ -129,6 +129,12 @@ jr_ctx_job (const jr_ctx_t *self)
     return self->job;
 }
 
+jr_bytes_t
+jr_ctx_vars (const jr_ctx_t *self)
+{
+    return self->job->vars;
+}
+
 //  -------------------------------------------------------------------------
 
 struct _jr_out_t {
@@ -138,6 +144,7 @@ struct _jr_out_t {
     size_t max;      //  limit on size
     int err;         //  JR_ETOOLARGE once a write was refused
     char *error;     //  error text, or NULL
+    bool permanent;  //  jr_out_permanent: the failure is not worth retrying
 };
 
 jr_out_t *
@@ -147,6 +154,12 @@ jr_out_new (size_t max)
     assert (self);
     self->max = max;
     return self;
+}
+
+size_t
+jr_out_max (const jr_out_t *self)
+{
+    return self->max;
 }
 
 void
@@ -213,4 +226,16 @@ int
 jr_out_err (const jr_out_t *self)
 {
     return self->err;
+}
+
+void
+jr_out_permanent (jr_out_t *self)
+{
+    self->permanent = true;
+}
+
+bool
+jr_out_is_permanent (const jr_out_t *self)
+{
+    return self->permanent;
 }

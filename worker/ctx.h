@@ -12,11 +12,12 @@ void jr_ctx_destroy (jr_ctx_t **self_p);
 //  End the context with code (JR_ECANCELLED or JR_EDEADLINE) and wake the
 //  task through its fd. The first reason wins; thread-safe.
 void jr_ctx_cancel (jr_ctx_t *self, int code);
-//  The deadline given to jr_ctx_new (0 = none).
-int64_t jr_ctx_deadline (const jr_ctx_t *self);
+//  jr_ctx_deadline (task.h) gives the deadline passed to jr_ctx_new.
 
 //  An output that refuses payload beyond max bytes.
 jr_out_t *jr_out_new (size_t max);
+//  The limit given to jr_out_new.
+size_t jr_out_max (const jr_out_t *self);
 //  Destroy an output; nulls the pointer. Idempotent.
 void jr_out_destroy (jr_out_t **self_p);
 //  The payload written so far (borrowed, valid until the next write).
@@ -25,4 +26,6 @@ jr_bytes_t jr_out_payload (const jr_out_t *self);
 const char *jr_out_error (const jr_out_t *self);
 //  0, or JR_ETOOLARGE once a write was refused.
 int jr_out_err (const jr_out_t *self);
+//  True once the task called jr_out_permanent.
+bool jr_out_is_permanent (const jr_out_t *self);
 #endif

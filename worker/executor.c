@@ -3,6 +3,8 @@
 #include "common/clock.h"
 #include "proto/proto.h"
 #include "worker/ctx.h"
+#include "worker/isolate.h"
+#include "worker/tasks.h"
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -30,7 +32,8 @@ jr_run_new (const jr_job_t *job, jr_task_fn *fn, size_t max_payload)
         return NULL;
     }
     self->out = jr_out_new (max_payload);
-    self->fn = fn;
+    //  An isolated task runs in a child; this thread waits for it there.
+    self->fn = jr_tasks_isolated (job->task) ? jr_task_isolated : fn;
     return self;
 }
 

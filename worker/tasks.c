@@ -1,6 +1,8 @@
-/*  tasks.c - built-in tasks (echo, sleep, fail, sha256) and the name -> function registry  */
+/*  tasks.c - built-in tasks (echo, sleep, fail, sha256, exec) and the name -> function registry  */
 #include "worker/tasks.h"
+#include "common/mp.h"
 #include "proto/proto.h"
+#include "worker/exec.h"
 #include "worker/sha256.h"
 #include <assert.h>
 #include <pthread.h>
@@ -11,12 +13,14 @@ typedef struct {
     char *name;       //  owned
     size_t len;       //  strlen (name)
     jr_task_fn *fn;
+    bool isolated;    //  runs in a child process (--isolate)
 } s_entry_t;
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t s_once = PTHREAD_ONCE_INIT;
 static s_entry_t *s_table;
 static size_t s_count, s_cap;
+static bool s_isolate_all;   //  --isolate all
 
 static s_entry_t *
 s_lookup (const uint8_t *name, size_t len)
@@ -47,6 +51,7 @@ s_add (const char *name, jr_task_fn *fn)
         assert (s_table[s_count].name);
         s_table[s_count].len = len;
         s_table[s_count].fn = fn;
+        s_table[s_count].isolated = false;
         s_count++;
     }
     pthread_mutex_unlock (&s_lock);
@@ -61,6 +66,7 @@ s_builtins (void)
     s_add ("sleep", jr_task_sleep);
     s_add ("fail", jr_task_fail);
     s_add ("sha256", jr_task_sha256);
+    s_add ("exec", jr_task_exec);
 }
 
 int
@@ -68,6 +74,45 @@ jr_tasks_register (const char *name, jr_task_fn *fn)
 {
     pthread_once (&s_once, s_builtins);
     return s_add (name, fn);
+}
+
+int
+jr_task_register (const char *name, jr_task_fn *fn)
+{
+    return jr_tasks_register (name, fn);
+}
+
+int
+jr_tasks_set_isolated (const char *name)
+{
+    pthread_once (&s_once, s_builtins);
+    pthread_mutex_lock (&s_lock);
+    int rc = 0;
+    if (strcmp (name, "all") == 0)
+        s_isolate_all = true;
+    else {
+        s_entry_t *entry = s_lookup ((const uint8_t *) name, strlen (name));
+        if (entry)
+            entry->isolated = true;
+        else
+            rc = JR_ENOT_FOUND;
+    }
+    pthread_mutex_unlock (&s_lock);
+    return rc;
+}
+
+bool
+jr_tasks_isolated (jr_bytes_t name)
+{
+    //  exec runs its program in a child process group already.
+    if (name.len == 4 && memcmp (name.ptr, "exec", 4) == 0)
+        return false;
+    pthread_once (&s_once, s_builtins);
+    pthread_mutex_lock (&s_lock);
+    s_entry_t *entry = s_lookup (name.ptr, name.len);
+    bool isolated = entry && (s_isolate_all || entry->isolated);
+    pthread_mutex_unlock (&s_lock);
+    return isolated;
 }
 
 jr_task_fn *
@@ -143,7 +188,37 @@ jr_task_sleep (jr_ctx_t *ctx, jr_out_t *out)
     return jr_out_write (out, text, (size_t) n) == 0;
 }
 
-//  Always fails, with var error as the error text.
+//  A yes/no var: msgpack true, a non-zero integer, or the text "true" or "1".
+static bool
+s_var_true (jr_bytes_t vars, const char *key)
+{
+    int64_t number;
+    jr_bytes_t text;
+    if (jr_vars_int (vars, key, &number) == 0)
+        return number != 0;
+    if (jr_vars_bytes (vars, key, &text) == 0)
+        return text.len == 4 && memcmp (text.ptr, "true", 4) == 0;
+    //  Neither: look for a msgpack bool (jr_vars has no reader for one).
+    jr_mp_t reader;
+    jr_mp_init (&reader, vars.ptr, vars.len);
+    uint32_t n;
+    if (vars.len == 0 || !jr_mp_map (&reader, &n))
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        jr_bytes_t name;
+        bool value;
+        if (!jr_mp_str (&reader, &name))
+            return false;
+        if (name.len == strlen (key) && memcmp (name.ptr, key, name.len) == 0)
+            return jr_mp_bool (&reader, &value) && value;
+        if (!jr_mp_skip (&reader, NULL))
+            return false;
+    }
+    return false;
+}
+
+//  Always fails, with var error as the error text; var permanent (true or
+//  1) says the failure is not worth retrying.
 bool
 jr_task_fail (jr_ctx_t *ctx, jr_out_t *out)
 {
@@ -152,6 +227,8 @@ jr_task_fail (jr_ctx_t *ctx, jr_out_t *out)
         jr_out_errorf (out, "%.*s", (int) text.len, (const char *) text.ptr);
     else
         jr_out_errorf (out, "failed on purpose");
+    if (s_var_true (s_vars (ctx), "permanent"))
+        jr_out_permanent (out);
     return false;
 }
 

@@ -1,4 +1,4 @@
-/*  worker.c - the worker's loop: READY, DISPATCH, RESULT/ACK with resend, DONE, heartbeats  */
+/*  worker.c - the worker's loop: READY, DISPATCH, CANCEL, RESULT/ACK with resend, DONE, drain  */
 #include "worker/worker.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -15,8 +15,35 @@
 #define S_KEY_SIZE (JR_ID_SIZE + 4)      //  id, then attempt big-endian
 #define S_STATS_US (10 * 1000000LL)      //  stats line period
 #define S_STOP_FLUSH_US (2 * 1000000LL)  //  how long a stop waits for ACKs
+#define S_INGESTER_HWM 100               //  RESULT messages queued to the ingester at most
 #define S_RECV_BURST 1000                //  messages read per socket per turn
 #define S_MAX_TURN_MS 1000               //  longest poll, so stop flags are seen
+
+//  Where the worker is in its life. A drain (SIGTERM, jr_worker_drain) says
+//  BYE and lets running jobs finish for up to the grace; then, or at a second
+//  drain, what still runs is cancelled and handed back (DONE code QUEUED),
+//  and the worker waits a little for the ACKs it still needs, then exits.
+//
+//  phase         event                      action                        next
+//  ACTIVE        drain asked                BYE                           DRAINING
+//  DRAINING      grace over / drain again   cancel and hand back running  HANDING_BACK
+//  DRAINING      nothing held, DONE sent    -                             (exit)
+//  HANDING_BACK  nothing held, DONE sent    -                             (exit)
+//  HANDING_BACK  flush time over            hand back what is held        (exit)
+//  any but ACTIVE  DISPATCH                 hand each job back at once    same
+//  any but ACTIVE  READY sent               BYE again                     same
+typedef enum {
+    S_ACTIVE,        //  taking jobs
+    S_DRAINING,      //  BYE said, running jobs may finish until the grace ends
+    S_HANDING_BACK,  //  running jobs cancelled; waiting for ACKs, then exit
+} s_phase_t;
+
+//  A job in an executor: the running list holds these.
+typedef struct {
+    jr_run_t *run;      //  owned by the executor until it comes back
+    bool cancelled;     //  by a CANCEL from the broker: ends CANCELLED
+    bool handed_back;   //  cancelled by a drain: DONE QUEUED, no result
+} s_slot_t;
 
 //  A result sent (or about to be sent) to the ingester and not yet ACKed.
 typedef struct {
@@ -37,19 +64,20 @@ struct _jr_worker_t {
     int64_t heartbeat_us;
     int64_t liveness_us;
     int64_t resend_us;
+    int64_t grace_us;             //  how long a drain lets running jobs finish
     size_t max_payload;
     zlistx_t *served;             //  task names (char *) served, NULL = all registered
 
     zsock_t *broker;              //  DEALER, recreated when the broker goes silent
     zsock_t *ingester;            //  DEALER
-    int wake_fd;                  //  eventfd written by jr_worker_stop
-    atomic_bool stop;             //  set by jr_worker_stop
+    int wake_fd;                  //  eventfd written by jr_worker_drain and _stop
+    atomic_uint drains;           //  drains asked: 1 = with grace, 2 or more = now
     jr_executor_t *executor;
 
     jr_msg_t *in;                 //  last decoded message (views into its frame)
     jr_msg_t *out;                //  message being built
     jr_msg_t *done;               //  DONE marks not yet sent
-    zlistx_t *running;            //  jr_run_t in executors, for deadlines
+    zlistx_t *running;            //  s_slot_t of runs in executors
     zhashx_t *results;            //  key -> s_result_t, every result not ACKed
     zlistx_t *fresh;              //  s_result_t finished this turn, never sent
     zlistx_t *unacked;            //  s_result_t sent, oldest send first
@@ -60,10 +88,11 @@ struct _jr_worker_t {
     int64_t last_rx_us;           //  last receive from the broker (monotonic)
     int64_t next_deadline_us;     //  nearest deadline of a running job, 0 = none
 
-    bool stopping;                //  stop asked: take no jobs, flush, exit
-    int64_t stop_until_us;        //  give up flushing at this time
+    s_phase_t phase;              //  see the table above
+    int64_t phase_until_us;       //  end of the grace, or of the last flush
+    bool ingester_blocked;        //  results wait for the ingester to take more
 
-    uint64_t n_done, n_failed, n_resent;  //  since the last stats line
+    uint64_t n_done, n_failed, n_resent, n_handed_back;  //  since the last stats line
     int64_t next_stats_us;
 };
 
@@ -128,6 +157,35 @@ s_report_done (jr_worker_t *self, s_result_t *rec)
     jr_msg_add_mark (self->done, rec->job->id, rec->job->attempt, rec->job->state);
 }
 
+//  The state a failed or finished attempt ends in, which the broker acts on:
+//  SCHEDULED asks for a retry, DEAD says the attempts are used up, FAILED
+//  and CANCELLED are final whatever attempts are left.
+static int32_t
+s_final_state (const jr_job_t *result, bool cancelled, bool permanent)
+{
+    if (result->success)
+        return JR_STATE_SUCCEEDED;
+    if (cancelled)
+        return JR_STATE_CANCELLED;
+    if (permanent)
+        return JR_STATE_FAILED;
+    uint32_t max_attempts = result->max_attempts ? result->max_attempts : 1;
+    return result->attempt < max_attempts ? JR_STATE_SCHEDULED : JR_STATE_DEAD;
+}
+
+//  Give a job back to the broker unrun (or stopped): DONE with code QUEUED,
+//  and nothing to the ingester. The broker queues it again at once.
+static void
+s_hand_back (jr_worker_t *self, const jr_job_t *job, const char *why)
+{
+    char id[37];
+    jr_id_format (job->id, id);
+    jr_info ("id=%s task=%.*s attempt=%u why=\"%s\": job handed back", id, (int) job->task.len,
+             (const char *) job->task.ptr, job->attempt, why);
+    jr_msg_add_mark (self->done, job->id, job->attempt, JR_STATE_QUEUED);
+    self->n_handed_back++;
+}
+
 //  Take ownership of a finished job's result; it goes out this turn.
 static void
 s_result_add (jr_worker_t *self, jr_job_t *job)
@@ -159,8 +217,10 @@ s_result_add (jr_worker_t *self, jr_job_t *job)
 //  -------------------------------------------------------------------------
 //  Sockets
 
+//  A DEALER to a peer. With immediate, messages queue only on a live
+//  connection, so while the peer is down sends fail instead of piling up.
 static zsock_t *
-s_socket (const char *endpoint, int linger)
+s_socket (const char *endpoint, int linger, int sndhwm, bool immediate)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     assert (sock);
@@ -170,10 +230,10 @@ s_socket (const char *endpoint, int linger)
     const struct {
         int option, value;
     } opts[] = {
-        {ZMQ_SNDHWM, 100000},          {ZMQ_RCVHWM, 100000},
+        {ZMQ_SNDHWM, sndhwm},          {ZMQ_RCVHWM, 100000},
         {ZMQ_HEARTBEAT_IVL, 1000},     {ZMQ_HEARTBEAT_TIMEOUT, 3000},
         {ZMQ_RECONNECT_IVL, 100},      {ZMQ_RECONNECT_IVL_MAX, 1000},
-        {ZMQ_LINGER, linger},
+        {ZMQ_LINGER, linger},          {ZMQ_IMMEDIATE, immediate ? 1 : 0},
     };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         zmq_setsockopt (handle, opts[i].option, &opts[i].value, sizeof opts[i].value);
@@ -193,6 +253,19 @@ s_send_broker (jr_worker_t *self, const jr_msg_t *msg)
     return rc;
 }
 
+//  "Send me nothing more; I report DONE for all I hold."
+static void
+s_send_bye (jr_worker_t *self)
+{
+    jr_msg_t bye = {.type = JR_MSG_BYE};
+    int rc = s_send_broker (self, &bye);
+    if (rc)
+        jr_warn ("broker=%s error=%s: BYE not sent", self->broker_ep, jr_errname (rc));
+    else
+        jr_info ("broker=%s running=%zu unacked=%zu: bye sent", self->broker_ep,
+                 zlistx_size (self->running), zhashx_size (self->results));
+}
+
 static void
 s_send_ready (jr_worker_t *self)
 {
@@ -210,8 +283,9 @@ s_send_ready (jr_worker_t *self)
         if (self->served)
             task = zlistx_next (self->served);
     }
-    msg->slots = self->stopping ? 0 : s_free_slots (self);
-    msg->capacity = self->stopping ? 0 : (uint32_t) self->concurrency;
+    bool active = self->phase == S_ACTIVE;
+    msg->slots = active ? s_free_slots (self) : 0;
+    msg->capacity = active ? (uint32_t) self->concurrency : 0;
     int rc = s_send_broker (self, msg);
     if (rc) {
         jr_warn ("broker=%s error=%s: READY not sent, will retry", self->broker_ep,
@@ -220,6 +294,8 @@ s_send_ready (jr_worker_t *self)
     }
     self->need_ready = false;
     jr_info ("broker=%s slots=%u tasks=%zu: ready sent", self->broker_ep, msg->slots, ntasks);
+    if (!active)
+        s_send_bye (self);  //  a new view of us: tell it again we are leaving
 }
 
 //  The broker may have lost its view of us (it restarted, or expired us, or
@@ -236,7 +312,7 @@ s_reconnect (jr_worker_t *self)
     jr_warn ("broker=%s silent_ms=%lld: reconnecting", self->broker_ep,
              (long long) ((jr_clock_mono_us () - self->last_rx_us) / 1000));
     zsock_destroy (&self->broker);
-    self->broker = s_socket (self->broker_ep, 0);
+    self->broker = s_socket (self->broker_ep, 0, 100000, false);
     assert (self->broker);  //  the endpoint was accepted once already
     self->last_rx_us = jr_clock_mono_us ();
     self->broker_heard = false;
@@ -252,14 +328,18 @@ s_eq_name (const char *name, jr_bytes_t bytes)
     return strlen (name) == bytes.len && memcmp (name, bytes.ptr, bytes.len) == 0;
 }
 
+//  A job that could not run: its failed result goes to the ingester.
 static void
-s_fail_job (jr_worker_t *self, const jr_job_t *job, const char *error)
+s_fail_job (jr_worker_t *self, const jr_job_t *job, const char *error, bool permanent)
 {
+    jr_job_t *result = jr_result_failed (job, self->ident, error);
+    result->state = s_final_state (result, false, permanent);
     char id[37];
     jr_id_format (job->id, id);
-    jr_info ("id=%s task=%.*s attempt=%u error=\"%s\": job failed", id, (int) job->task.len,
-             (const char *) job->task.ptr, job->attempt, error);
-    s_result_add (self, jr_result_failed (job, self->ident, error));
+    jr_info ("id=%s task=%.*s attempt=%u state=%s error=\"%s\": job failed", id,
+             (int) job->task.len, (const char *) job->task.ptr, job->attempt,
+             jr_state_name (result->state), error);
+    s_result_add (self, result);
 }
 
 //  The task for a name, if this worker serves it.
@@ -283,28 +363,31 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
         const jr_job_t *job = &msg->jobs[i];
         jr_task_fn *fn = s_task (self, job->task);
         char error[JR_MAX_NAME + 64];
-        if (self->stopping)
-            s_fail_job (self, job, "CANCELLED: worker is shutting down");
+        if (self->phase != S_ACTIVE)
+            //  Sent before the broker read our BYE.
+            s_hand_back (self, job, "worker is draining");
         else
         if (!fn) {
             snprintf (error, sizeof error, "UNKNOWN_TASK: %.*s", (int) job->task.len,
                       (const char *) job->task.ptr);
-            s_fail_job (self, job, error);
+            s_fail_job (self, job, error, true);
         }
         else
-        if (zlistx_size (self->running) >= (size_t) self->concurrency) {
-            //  The broker sent past our credit: say so rather than queue.
-            snprintf (error, sizeof error, "no free slot: all %d executors busy",
-                      self->concurrency);
-            s_fail_job (self, job, error);
-        }
+        if (s_held (self) >= (size_t) self->concurrency)
+            //  Past our credit (results waiting for ACKs count): running it
+            //  would grow the backlog the credit is there to bound.
+            s_hand_back (self, job, "no free slot");
         else {
             jr_run_t *run = jr_run_new (job, fn, self->max_payload);
             if (!run) {
-                s_fail_job (self, job, "INTERNAL: no context for the task (descriptor limit?)");
+                s_fail_job (self, job, "INTERNAL: no context for the task (descriptor limit?)",
+                            false);
                 continue;
             }
-            run->handle = zlistx_add_end (self->running, run);
+            s_slot_t *slot = calloc (1, sizeof *slot);
+            assert (slot);
+            slot->run = run;
+            run->handle = zlistx_add_end (self->running, slot);
             int64_t deadline = jr_ctx_deadline (run->ctx);
             if (deadline && (!self->next_deadline_us || deadline < self->next_deadline_us))
                 self->next_deadline_us = deadline;
@@ -316,6 +399,37 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
             }
             jr_executor_submit (self->executor, run);
         }
+    }
+}
+
+//  The running slot of one attempt, or NULL.
+static s_slot_t *
+s_running_find (jr_worker_t *self, const uint8_t id[JR_ID_SIZE], uint32_t attempt)
+{
+    for (s_slot_t *slot = zlistx_first (self->running); slot; slot = zlistx_next (self->running))
+        if (slot->run->job->attempt == attempt && memcmp (slot->run->job->id, id, JR_ID_SIZE) == 0)
+            return slot;
+    return NULL;
+}
+
+//  Stop attempts the broker cancelled, the way a deadline stops them; what
+//  does not run here (finished, or never ours) needs nothing.
+static void
+s_cancel (jr_worker_t *self, const jr_msg_t *msg)
+{
+    for (uint32_t i = 0; i < msg->nmarks; i++) {
+        const jr_mark_t *mark = &msg->marks[i];
+        char id[37];
+        jr_id_format (mark->id, id);
+        s_slot_t *slot = s_running_find (self, mark->id, mark->attempt);
+        if (!slot) {
+            jr_debug ("id=%s attempt=%u: cancel of an attempt not running ignored", id,
+                      mark->attempt);
+            continue;
+        }
+        jr_info ("id=%s attempt=%u: cancelling at the broker's request", id, mark->attempt);
+        slot->cancelled = true;
+        jr_ctx_cancel (slot->run->ctx, JR_ECANCELLED);
     }
 }
 
@@ -332,6 +446,9 @@ s_broker_message (jr_worker_t *self, const void *data, size_t size)
     switch (msg->type) {
     case JR_MSG_DISPATCH:
         s_dispatch (self, msg);
+        break;
+    case JR_MSG_CANCEL:
+        s_cancel (self, msg);
         break;
     case JR_MSG_HEARTBEAT:
         break;
@@ -436,8 +553,19 @@ s_take_finished (jr_worker_t *self)
     jr_run_t *run = jr_executor_take (self->executor);
     while (run) {
         jr_run_t *next = run->next;
+        s_slot_t *slot = zlistx_handle_item (run->handle);
+        bool cancelled = slot->cancelled, handed_back = slot->handed_back;
         zlistx_delete (self->running, run->handle);
+        free (slot);
+        if (handed_back) {
+            //  Stopped by a drain: it runs again elsewhere, this result is not kept.
+            s_hand_back (self, run->job, "stopped by the drain");
+            jr_run_destroy (&run);
+            run = next;
+            continue;
+        }
         jr_job_t *result = jr_run_result (run, self->ident);
+        result->state = s_final_state (result, cancelled, jr_out_is_permanent (run->out));
         char id[37];
         jr_id_format (result->id, id);
         int why = jr_ctx_err (run->ctx);
@@ -446,13 +574,14 @@ s_take_finished (jr_worker_t *self)
                       (int) result->task.len, (const char *) result->task.ptr, result->attempt,
                       (long long) ((result->completed_us - result->started_us) / 1000));
         else
-        if (why == JR_EDEADLINE)
-            jr_warn ("id=%s task=%.*s attempt=%u timeout_ms=%u: deadline exceeded", id,
+        if (why == JR_EDEADLINE && !cancelled)
+            jr_warn ("id=%s task=%.*s attempt=%u state=%s timeout_ms=%u: deadline exceeded", id,
                      (int) result->task.len, (const char *) result->task.ptr, result->attempt,
-                     result->timeout_ms);
+                     jr_state_name (result->state), result->timeout_ms);
         else
-            jr_info ("id=%s task=%.*s attempt=%u error=\"%.*s\": job failed", id,
+            jr_info ("id=%s task=%.*s attempt=%u state=%s error=\"%.*s\": job failed", id,
                      (int) result->task.len, (const char *) result->task.ptr, result->attempt,
+                     jr_state_name (result->state),
                      (int) (result->error.len > 200 ? 200 : result->error.len),
                      (const char *) result->error.ptr);
         s_result_add (self, result);
@@ -468,12 +597,13 @@ s_check_deadlines (jr_worker_t *self, int64_t now)
     if (self->next_deadline_us == 0 || now < self->next_deadline_us)
         return;
     int64_t next = 0;
-    for (jr_run_t *run = zlistx_first (self->running); run; run = zlistx_next (self->running)) {
-        int64_t deadline = jr_ctx_deadline (run->ctx);
+    for (s_slot_t *slot = zlistx_first (self->running); slot;
+         slot = zlistx_next (self->running)) {
+        int64_t deadline = jr_ctx_deadline (slot->run->ctx);
         if (!deadline)
             continue;
         if (deadline <= now)
-            jr_ctx_cancel (run->ctx, JR_EDEADLINE);  //  idempotent
+            jr_ctx_cancel (slot->run->ctx, JR_EDEADLINE);  //  idempotent
         else
         if (!next || deadline < next)
             next = deadline;
@@ -512,9 +642,37 @@ s_batch_add (jr_worker_t *self, s_result_t *rec, size_t *estimate, int64_t now)
     zlistx_move_end (self->unacked, rec->handle);
 }
 
+//  True if the ingester socket takes a message now. With ZMQ_IMMEDIATE it
+//  does not while the ingester is down, nor at the high-water mark while it
+//  does not read: results then wait here, each once, instead of a copy per
+//  resend piling up in the socket. The loop polls for POLLOUT meanwhile.
+static bool
+s_ingester_ready (jr_worker_t *self)
+{
+    bool ready = (zsock_events (self->ingester) & ZMQ_POLLOUT) != 0;
+    if (!ready && !self->ingester_blocked)
+        jr_warn ("ingester=%s unacked=%zu: ingester not taking results, holding them",
+                 self->ingester_ep, zhashx_size (self->results));
+    else
+    if (ready && self->ingester_blocked)
+        jr_info ("ingester=%s unacked=%zu: ingester taking results again", self->ingester_ep,
+                 zhashx_size (self->results));
+    self->ingester_blocked = !ready;
+    return ready;
+}
+
 static void
 s_flush_results (jr_worker_t *self, int64_t now)
 {
+    s_result_t *oldest = zlistx_first (self->unacked);
+    bool due = zlistx_size (self->fresh) || (oldest && oldest->sent_us + self->resend_us <= now);
+    if (!due) {
+        if (self->ingester_blocked)
+            s_ingester_ready (self);  //  else POLLOUT keeps waking the loop
+        return;
+    }
+    if (!s_ingester_ready (self))
+        return;
     size_t estimate = 64;
     jr_msg_reset (self->out, JR_MSG_RESULT);
     //  Resends first: the unacked list is in send order, so stop at the first
@@ -568,12 +726,13 @@ s_stats (jr_worker_t *self, int64_t now, bool force)
     if (!force && now < self->next_stats_us)
         return;
     self->next_stats_us = now + S_STATS_US;
-    if (force || self->n_done || self->n_failed || self->n_resent)
-        jr_info ("done=%llu failed=%llu resent=%llu running=%zu unacked=%zu: stats",
+    if (force || self->n_done || self->n_failed || self->n_resent || self->n_handed_back)
+        jr_info ("done=%llu failed=%llu resent=%llu handed_back=%llu running=%zu unacked=%zu: "
+                 "stats",
                  (unsigned long long) self->n_done, (unsigned long long) self->n_failed,
-                 (unsigned long long) self->n_resent, zlistx_size (self->running),
-                 zhashx_size (self->results));
-    self->n_done = self->n_failed = self->n_resent = 0;
+                 (unsigned long long) self->n_resent, (unsigned long long) self->n_handed_back,
+                 zlistx_size (self->running), zhashx_size (self->results));
+    self->n_done = self->n_failed = self->n_resent = self->n_handed_back = 0;
 }
 
 //  -------------------------------------------------------------------------
@@ -588,28 +747,80 @@ s_timeout_ms (const jr_worker_t *self, int64_t now)
         self->last_rx_us + self->liveness_us,
         self->next_deadline_us,
         self->next_stats_us,
-        self->stopping ? self->stop_until_us : 0,
+        self->phase != S_ACTIVE ? self->phase_until_us : 0,
         self->need_ready ? now + 100000 : 0,  //  a READY that failed to go
     };
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
         if (at[i] && at[i] < next)
             next = at[i];
+    //  While the ingester is blocked, its POLLOUT wakes us, not the resend time.
     s_result_t *oldest = zlistx_head (self->unacked);
-    if (oldest && oldest->sent_us + self->resend_us < next)
+    if (oldest && !self->ingester_blocked && oldest->sent_us + self->resend_us < next)
         next = oldest->sent_us + self->resend_us;
     return next <= now ? 0 : (int) ((next - now + 999) / 1000);
 }
 
+//  Drain asked (phase ACTIVE to DRAINING): no more jobs, say BYE.
 static void
-s_begin_stop (jr_worker_t *self, int64_t now)
+s_begin_drain (jr_worker_t *self, int64_t now)
 {
-    self->stopping = true;
-    self->stop_until_us = now + S_STOP_FLUSH_US;
-    size_t running = zlistx_size (self->running);
-    jr_info ("running=%zu unacked=%zu: stopping, cancelling running tasks", running,
-             zhashx_size (self->results));
-    for (jr_run_t *run = zlistx_first (self->running); run; run = zlistx_next (self->running))
-        jr_ctx_cancel (run->ctx, JR_ECANCELLED);
+    self->phase = S_DRAINING;
+    self->phase_until_us = now + self->grace_us;
+    jr_info ("running=%zu unacked=%zu grace_ms=%lld: draining, taking no more jobs",
+             zlistx_size (self->running), zhashx_size (self->results),
+             (long long) (self->grace_us / 1000));
+    s_send_bye (self);
+}
+
+//  Grace over or asked again (DRAINING to HANDING_BACK): stop what still
+//  runs; each comes back from its executor as a hand-back, not a result.
+static void
+s_begin_hand_back (jr_worker_t *self, int64_t now, const char *why)
+{
+    self->phase = S_HANDING_BACK;
+    self->phase_until_us = now + S_STOP_FLUSH_US;
+    jr_info ("running=%zu unacked=%zu why=\"%s\": cancelling running jobs to hand them back",
+             zlistx_size (self->running), zhashx_size (self->results), why);
+    for (s_slot_t *slot = zlistx_first (self->running); slot;
+         slot = zlistx_next (self->running)) {
+        //  One the broker cancelled still ends CANCELLED: it is not to run again.
+        slot->handed_back = !slot->cancelled;
+        jr_ctx_cancel (slot->run->ctx, JR_ECANCELLED);
+    }
+}
+
+//  The phase table's drain events; true when the loop should exit.
+static bool
+s_check_phase (jr_worker_t *self, int64_t now)
+{
+    unsigned asked = atomic_load (&self->drains);
+    if (zsys_interrupted && asked == 0)
+        asked = 1;  //  czmq's own handler, when the process left it installed
+    if (self->phase == S_ACTIVE && asked >= 1)
+        s_begin_drain (self, now);
+    if (self->phase == S_DRAINING && (asked >= 2 || now >= self->phase_until_us))
+        s_begin_hand_back (self, now, asked >= 2 ? "asked to stop now" : "grace over");
+    if (self->phase == S_ACTIVE)
+        return false;
+    bool settled = s_held (self) == 0 && self->done->nmarks == 0;
+    return settled || (self->phase == S_HANDING_BACK && now >= self->phase_until_us);
+}
+
+//  At exit, whatever is still held goes back to the broker: a task that did
+//  not stop in time (it dies with the process), a result never ACKed (it may
+//  be stored anyway; the ingester keeps one per job).
+static void
+s_hand_back_held (jr_worker_t *self)
+{
+    for (s_slot_t *slot = zlistx_first (self->running); slot;
+         slot = zlistx_next (self->running))
+        s_hand_back (self, slot->run->job, "still running at exit");
+    s_result_t *rec;
+    while ((rec = zlistx_first (self->fresh)) || (rec = zlistx_first (self->unacked))) {
+        s_hand_back (self, rec->job, "result not acknowledged at exit");
+        s_result_drop (self, rec);
+    }
+    s_flush_done (self);
 }
 
 int
@@ -622,14 +833,12 @@ jr_worker_run (jr_worker_t *self)
     s_send_ready (self);
     while (true) {
         now = jr_clock_mono_us ();
-        if (!self->stopping && (zsys_interrupted || atomic_load (&self->stop)))
-            s_begin_stop (self, now);
-        if (self->stopping
-            && ((s_held (self) == 0 && self->done->nmarks == 0) || now >= self->stop_until_us))
+        if (s_check_phase (self, now))
             break;
         zmq_pollitem_t items[] = {
             {zsock_resolve (self->broker), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve (self->ingester), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (self->ingester), 0,
+             (short) (ZMQ_POLLIN | (self->ingester_blocked ? ZMQ_POLLOUT : 0)), 0},
             {NULL, jr_executor_fd (self->executor), ZMQ_POLLIN, 0},
             {NULL, self->wake_fd, ZMQ_POLLIN, 0},
         };
@@ -673,23 +882,37 @@ jr_worker_run (jr_worker_t *self)
         }
         s_stats (self, now, false);
     }
-    size_t left = zhashx_size (self->results);
-    if (left || zlistx_size (self->running))
-        jr_warn ("running=%zu unacked=%zu: stopped with results not stored, those jobs will "
-                 "run again",
-                 zlistx_size (self->running), left);
+    size_t unacked = zhashx_size (self->results), running = zlistx_size (self->running);
+    if (unacked || running) {
+        jr_warn ("running=%zu unacked=%zu: stopping with jobs not settled, handing them back",
+                 running, unacked);
+        s_hand_back_held (self);
+    }
     s_stats (self, now, true);
     jr_info ("stopped");
-    return left || zlistx_size (self->running) ? -1 : 0;
+    return unacked || running ? -1 : 0;
+}
+
+//  Count drain requests and wake the loop: only async-signal-safe calls.
+static void
+s_ask_drain (jr_worker_t *self, unsigned count)
+{
+    atomic_fetch_add (&self->drains, count);
+    uint64_t one = 1;
+    ssize_t rc = write (self->wake_fd, &one, sizeof one);
+    (void) rc;
+}
+
+void
+jr_worker_drain (jr_worker_t *self)
+{
+    s_ask_drain (self, 1);
 }
 
 void
 jr_worker_stop (jr_worker_t *self)
 {
-    atomic_store (&self->stop, true);
-    uint64_t one = 1;
-    ssize_t rc = write (self->wake_fd, &one, sizeof one);
-    (void) rc;
+    s_ask_drain (self, 2);
 }
 
 //  -------------------------------------------------------------------------
@@ -746,9 +969,10 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->heartbeat_us = (c.heartbeat_ms ? c.heartbeat_ms : 1000) * 1000LL;
     self->liveness_us = (c.liveness_ms ? c.liveness_ms : 5000) * 1000LL;
     self->resend_us = (c.resend_ms ? c.resend_ms : 2000) * 1000LL;
+    self->grace_us = c.grace_ms < 0 ? 0 : (c.grace_ms ? c.grace_ms : 10000) * 1000LL;
     self->max_payload = c.max_payload && c.max_payload < JR_MAX_PAYLOAD ? c.max_payload
                                                                         : JR_MAX_PAYLOAD;
-    atomic_init (&self->stop, false);
+    atomic_init (&self->drains, 0);
     self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert (self->wake_fd != -1);
     self->in = jr_msg_new ();
@@ -786,8 +1010,8 @@ jr_worker_new (const jr_worker_config_t *cfg)
     }
 
     //  Results are resent anyway, but a linger lets a stop flush the last ones.
-    self->broker = s_socket (self->broker_ep, 0);
-    self->ingester = s_socket (self->ingester_ep, 1000);
+    self->broker = s_socket (self->broker_ep, 0, 100000, false);
+    self->ingester = s_socket (self->ingester_ep, 1000, S_INGESTER_HWM, true);
     if (!self->broker || !self->ingester) {
         jr_error ("endpoint=%s: bad endpoint", self->broker ? self->ingester_ep : self->broker_ep);
         jr_worker_destroy (&self);
@@ -809,10 +1033,15 @@ jr_worker_destroy (jr_worker_t **self_p)
     if (self->executor) {
         //  Runs still held by executors belong to them: cancel, let them
         //  finish, and the executor frees what comes back.
-        for (jr_run_t *run = zlistx_first (self->running); run; run = zlistx_next (self->running))
-            jr_ctx_cancel (run->ctx, JR_ECANCELLED);
+        for (s_slot_t *slot = zlistx_first (self->running); slot;
+             slot = zlistx_next (self->running))
+            jr_ctx_cancel (slot->run->ctx, JR_ECANCELLED);
         jr_executor_destroy (&self->executor, 1000);
     }
+    if (self->running)
+        for (s_slot_t *slot = zlistx_first (self->running); slot;
+             slot = zlistx_next (self->running))
+            free (slot);
     s_result_t *rec;
     while ((rec = zlistx_first (self->fresh)) || (rec = zlistx_first (self->unacked)))
         s_result_drop (self, rec);

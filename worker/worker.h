@@ -17,6 +17,8 @@ typedef struct {
     int heartbeat_ms;       //  HEARTBEAT to the broker when idle this long, default 1000
     int liveness_ms;        //  reconnect when the broker is silent this long, default 5000
     int resend_ms;          //  resend results not ACKed this long, default 2000
+    int grace_ms;           //  a drain lets running jobs finish this long, default
+                            //  10000; negative = no grace (hand back at once)
     size_t max_payload;     //  per result, default and ceiling JR_MAX_PAYLOAD (16 MiB)
     const char *tasks;      //  comma-separated names to serve, default all registered
 } jr_worker_config_t;
@@ -27,12 +29,23 @@ typedef struct _jr_worker_t jr_worker_t;
 //  Returns NULL, with an error logged, on a bad endpoint or value, or a task
 //  in cfg->tasks that is not registered.
 jr_worker_t *jr_worker_new (const jr_worker_config_t *cfg);
-//  Run the event loop until zsys_interrupted or jr_worker_stop, then stop
-//  taking jobs, cancel running tasks and try for up to 2 s to get every
-//  result ACKed and reported DONE. Returns 0, or -1 if results were left
-//  unACKed (they will run again elsewhere: at least once).
+//  Run the event loop until a drain ends: jr_worker_drain, jr_worker_stop,
+//  or zsys_interrupted (a first drain) when czmq's signal handler is left
+//  installed. Every job the worker held is reported DONE to the broker
+//  before it returns: with its result's state once the ingester ACKed it,
+//  or handed back (code QUEUED) when it was stopped or its result was not
+//  ACKed in time. Returns 0, or -1 if jobs had to be handed back at exit
+//  for want of an ACK or because a task did not stop (they run again
+//  elsewhere: at least once).
 int jr_worker_run (jr_worker_t *self);
-//  Ask jr_worker_run to stop; safe from any thread or a signal handler.
+//  Ask for a drain; safe from any thread or a signal handler. The first
+//  call says BYE to the broker (no more jobs), lets running jobs finish for
+//  up to grace_ms, reporting them as usual, then cancels what still runs
+//  and hands it back (DONE code QUEUED, no result to the ingester), waits
+//  up to 2 s for outstanding ACKs, and makes jr_worker_run return. A second
+//  call skips what is left of the grace.
+void jr_worker_drain (jr_worker_t *self);
+//  A drain without grace: like two calls of jr_worker_drain. Same safety.
 void jr_worker_stop (jr_worker_t *self);
 //  Destroy a worker that is not running; nulls the pointer.
 void jr_worker_destroy (jr_worker_t **self_p);

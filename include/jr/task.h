@@ -27,6 +27,11 @@ int jr_ctx_fd (const jr_ctx_t *ctx);
 int jr_ctx_sleep (const jr_ctx_t *ctx, int64_t ms);
 //  The job being run (vars, attempt, id...). Borrowed.
 const jr_job_t *jr_ctx_job (const jr_ctx_t *ctx);
+//  The job's vars, one msgpack map (empty if none). Borrowed, like the job.
+jr_bytes_t jr_ctx_vars (const jr_ctx_t *ctx);
+//  The deadline in microseconds of the worker's monotonic clock
+//  (CLOCK_MONOTONIC), 0 if none. Prefer jr_ctx_time_left_ms.
+int64_t jr_ctx_deadline (const jr_ctx_t *ctx);
 
 //  Read a var of the job's msgpack map. Strings and binaries give bytes;
 //  integers accept any msgpack integer (and a decimal string for _int).
@@ -41,10 +46,26 @@ int jr_out_write (jr_out_t *out, const void *data, size_t size);
 //  Set the error text (printf format); the last call wins.
 void jr_out_errorf (jr_out_t *out, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
+//  Say that this failure is not worth retrying (bad input, a task that can
+//  never succeed): the attempt ends FAILED instead of going back to the
+//  broker for a retry. No effect on a task that returns success.
+void jr_out_permanent (jr_out_t *out);
 
 //  A task: run the job described by ctx, write its payload to out, return
 //  success. Must return soon after jr_ctx_done() becomes true.
 typedef bool (jr_task_fn) (jr_ctx_t *ctx, jr_out_t *out);
+
+//  Register a task under name (copied); fn lives as long as the process.
+//  Plugins call it from their init function (see below). Returns 0, or
+//  JR_EINVALID for an empty name, one longer than 256 bytes, or one already
+//  registered. Thread-safe.
+int jr_task_register (const char *name, jr_task_fn *fn);
+
+//  A plugin is a shared object loaded with `jr-worker --plugin path.so`. It
+//  exports this function, which registers its tasks and returns 0 (non-zero
+//  makes the worker refuse to start). It resolves the functions of this
+//  header from the jr-worker binary, so it must not link libjr itself.
+int jr_plugin_init (void);
 
 #ifdef __cplusplus
 }

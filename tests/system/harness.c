@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,28 @@
 
 static pid_t s_procs[JR_H_MAX_PROCS];
 static int s_nprocs;
+//  Chaos tests start and stop processes from a helper thread too.
+static pthread_mutex_t s_procs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+//  Remember a child so cleanup kills it; a slot freed by jr_h_stop is used
+//  again, so a test that restarts processes often stays within the table.
+static void
+s_track (pid_t pid)
+{
+    pthread_mutex_lock (&s_procs_lock);
+    int slot = -1;
+    for (int i = 0; i < s_nprocs && slot < 0; i++)
+        if (s_procs[i] == 0)
+            slot = i;
+    if (slot < 0 && s_nprocs < JR_H_MAX_PROCS)
+        slot = s_nprocs++;
+    if (slot >= 0)
+        s_procs[slot] = pid;
+    else
+        fprintf (stderr, "harness: more than %d processes, pid %d not tracked\n",
+                 JR_H_MAX_PROCS, (int) pid);
+    pthread_mutex_unlock (&s_procs_lock);
+}
 
 void
 jr_h_sleep_ms (int ms)
@@ -93,8 +116,7 @@ jr_h_spawn (jr_h_env_t *env, const char *label, const char *bin, ...)
         fprintf (stderr, "cannot exec %s: %s\n", path, strerror (errno));
         _exit (127);
     }
-    if (s_nprocs < JR_H_MAX_PROCS)
-        s_procs[s_nprocs++] = pid;
+    s_track (pid);
     return pid;
 }
 
@@ -153,6 +175,23 @@ jr_h_stop (pid_t pid, int sig, int timeout_ms)
     kill (pid, sig);
     for (int waited = 0; waited <= timeout_ms; waited += 10) {
         if (waitpid (pid, NULL, WNOHANG) == pid) {
+            pthread_mutex_lock (&s_procs_lock);
+            for (int i = 0; i < s_nprocs; i++)
+                if (s_procs[i] == pid)
+                    s_procs[i] = 0;
+            pthread_mutex_unlock (&s_procs_lock);
+            return true;
+        }
+        jr_h_sleep_ms (10);
+    }
+    return false;
+}
+
+bool
+jr_h_wait_exit (pid_t pid, int timeout_ms, int *status)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        if (waitpid (pid, status, WNOHANG) == pid) {
             for (int i = 0; i < s_nprocs; i++)
                 if (s_procs[i] == pid)
                     s_procs[i] = 0;
@@ -166,6 +205,7 @@ jr_h_stop (pid_t pid, int sig, int timeout_ms)
 void
 jr_h_cleanup (void)
 {
+    pthread_mutex_lock (&s_procs_lock);
     for (int i = 0; i < s_nprocs; i++)
         if (s_procs[i] > 0) {
             kill (s_procs[i], SIGKILL);
@@ -173,6 +213,7 @@ jr_h_cleanup (void)
             s_procs[i] = 0;
         }
     s_nprocs = 0;
+    pthread_mutex_unlock (&s_procs_lock);
 }
 
 void
@@ -192,4 +233,61 @@ jr_h_dump_logs (jr_h_env_t *env)
     }
     if (dir)
         closedir (dir);
+}
+
+pid_t
+jr_h_spawn_argv (jr_h_env_t *env, const char *label, char *const argv[])
+{
+    char log[512];
+    snprintf (log, sizeof log, "%s/%s.log", env->dir, label);
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid () != parent)
+            _exit (127);
+        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2 (fd, 1);
+        dup2 (fd, 2);
+        close (fd);
+        execvp (argv[0], argv);
+        fprintf (stderr, "cannot exec %s: %s\n", argv[0], strerror (errno));
+        _exit (127);
+    }
+    s_track (pid);
+    return pid;
+}
+
+void
+jr_h_bin (char *out, size_t size, const char *bin)
+{
+    const char *dir = getenv ("JR_BIN");
+    snprintf (out, size, "%s/%s", dir ? dir : ".", bin);
+}
+
+bool
+jr_h_wait_tcp (const char *host, int port, int timeout_ms)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
+    if (inet_pton (AF_INET, host, &addr.sin_addr) != 1)
+        return false;
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        int rc = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+        close (fd);
+        if (rc == 0)
+            return true;
+        jr_h_sleep_ms (10);
+    }
+    return false;
+}
+
+void
+jr_h_forget (pid_t pid)
+{
+    pthread_mutex_lock (&s_procs_lock);
+    for (int i = 0; i < s_nprocs; i++)
+        if (s_procs[i] == pid)
+            s_procs[i] = 0;
+    pthread_mutex_unlock (&s_procs_lock);
 }

@@ -2,6 +2,7 @@
 #ifndef JR_HARNESS_H
 #define JR_HARNESS_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #define JR_H_MAX_PROCS 64
@@ -30,10 +31,23 @@ pid_t jr_h_worker (jr_h_env_t *env, const char *label, int concurrency, const ch
 bool jr_h_wait_port (int port);
 //  Send a signal to a process and wait for it to exit; true if it did.
 bool jr_h_stop (pid_t pid, int sig, int timeout_ms);
+//  Wait for a process started by jr_h_spawn to exit by itself, up to
+//  timeout_ms; true if it did, with its waitpid status in *status.
+bool jr_h_wait_exit (pid_t pid, int timeout_ms, int *status);
 //  Kill every process this test started (SIGKILL) and reap them.
 void jr_h_cleanup (void);
 //  Milliseconds sleep.
 void jr_h_sleep_ms (int ms);
 //  Print the tail of a process log (for failed tests).
 void jr_h_dump_logs (jr_h_env_t *env);
+//  Like jr_h_spawn, but argv[0] is run as given (searched in $PATH), e.g.
+//  {"ip", "netns", "exec", "ns", "/path/jr-worker", ..., NULL}. PDEATHSIG
+//  holds across exec, so a program that execs the next one dies with us too.
+pid_t jr_h_spawn_argv (jr_h_env_t *env, const char *label, char *const argv[]);
+//  Full path of a binary under $JR_BIN.
+void jr_h_bin (char *out, size_t size, const char *bin);
+//  Wait until something listens on host:port (IPv4 text); false after timeout_ms.
+bool jr_h_wait_tcp (const char *host, int port, int timeout_ms);
+//  Stop tracking a process reaped by other means (waitpid by the caller).
+void jr_h_forget (pid_t pid);
 #endif

@@ -9,16 +9,21 @@
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <msgpack.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define S_WAIT_MS 10000  //  generous: a slow machine must never fail a test
 
 //  -------------------------------------------------------------------------
 //  Helpers
 
-//  A vars map from "key", "s:value" | "i:number" pairs; caller frees ptr.
+//  A vars map from "key", "s:value" | "i:number" | "b:true" pairs; caller
+//  frees ptr.
 static jr_bytes_t
 s_vars (int npairs, ...)
 {
@@ -36,6 +41,13 @@ s_vars (int npairs, ...)
         msgpack_pack_str_body (&pk, key, strlen (key));
         if (value[0] == 'i')
             msgpack_pack_int64 (&pk, strtoll (value + 2, NULL, 10));
+        else
+        if (value[0] == 'b') {
+            if (strcmp (value + 2, "true") == 0)
+                msgpack_pack_true (&pk);
+            else
+                msgpack_pack_false (&pk);
+        }
         else {
             msgpack_pack_str (&pk, strlen (value + 2));
             msgpack_pack_str_body (&pk, value + 2, strlen (value + 2));
@@ -454,9 +466,32 @@ s_fake_destroy (s_fake_t *self)
     zsock_destroy (&self->sock);
 }
 
-//  Wait up to timeout_ms for a message of this type, skipping HEARTBEATs
-//  (and anything else when skip_others). The message stays valid until the
-//  next call.
+//  The worker's name, unique to the test's process: fakes bind ephemeral
+//  ports on a shared machine, so strangers (other tests' clients and workers
+//  finding a port reused) may talk to them; only our worker is listened to.
+static char s_name[32];
+
+//  True if a message comes from our worker: a READY with its name (a new
+//  connection or a reconnect), a RESULT it made, or anything from the peer
+//  that sent one of those.
+static bool
+s_from_worker (s_fake_t *self, zframe_t *peer)
+{
+    const jr_msg_t *msg = self->msg;
+    bool ours = (msg->type == JR_MSG_READY && s_eq (msg->name, s_name))
+                || (msg->type == JR_MSG_RESULT && msg->njobs > 0
+                    && s_starts (msg->jobs[0].worker, s_name)
+                    && msg->jobs[0].worker.len > strlen (s_name)
+                    && msg->jobs[0].worker.ptr[strlen (s_name)] == '@');
+    if (ours) {
+        zframe_destroy (&self->peer);
+        self->peer = zframe_dup (peer);
+    }
+    return ours || (self->peer && zframe_eq (self->peer, peer));
+}
+
+//  Wait up to timeout_ms for a message of this type from our worker,
+//  skipping HEARTBEATs. The message stays valid until the next call.
 static bool
 s_expect (s_fake_t *self, int type, int timeout_ms)
 {
@@ -467,12 +502,13 @@ s_expect (s_fake_t *self, int type, int timeout_ms)
         self->zmsg = zmsg_recv (self->sock);
         if (!self->zmsg)
             return false;
-        cr_assert_eq (zmsg_size (self->zmsg), 2);
-        zframe_destroy (&self->peer);
-        self->peer = zframe_dup (zmsg_first (self->zmsg));
+        if (zmsg_size (self->zmsg) != 2)
+            continue;  //  not our worker: it sends single frames
+        zframe_t *peer = zmsg_first (self->zmsg);
         zframe_t *body = zmsg_next (self->zmsg);
-        int rc = jr_msg_decode (self->msg, zframe_data (body), zframe_size (body));
-        cr_assert_eq (rc, 0, "decode: %s", jr_errname (rc));
+        if (jr_msg_decode (self->msg, zframe_data (body), zframe_size (body)) != 0
+            || !s_from_worker (self, peer))
+            continue;
         if (self->msg->type == type)
             return true;
         cr_assert_eq (self->msg->type, JR_MSG_HEARTBEAT, "expected %s, got %s",
@@ -509,7 +545,8 @@ s_start (s_running_t *self, s_fake_t *broker, s_fake_t *ingester, jr_worker_conf
 {
     cfg.broker = broker->endpoint;
     cfg.ingester = ingester->endpoint;
-    cfg.name = "tw";
+    snprintf (s_name, sizeof s_name, "tw-%d", (int) getpid ());
+    cfg.name = s_name;
     self->worker = jr_worker_new (&cfg);
     cr_assert (self->worker);
     pthread_create (&self->thread, NULL, s_worker_thread, self);
@@ -588,7 +625,7 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
                                    .resend_ms = 60000});
 
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
-    cr_assert (s_eq (broker.msg->name, "tw"));
+    cr_assert (s_eq (broker.msg->name, s_name));
     cr_assert_gt (broker.msg->host.len, 0);
     cr_assert_eq (broker.msg->slots, 4);
     for (const char **t = (const char *[]) {"echo", "sleep", "fail", "sha256", NULL}; *t; t++)
@@ -611,7 +648,7 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
     char host[256];
     gethostname (host, sizeof host);
     char ident[300];
-    snprintf (ident, sizeof ident, "tw@%s", host);
+    snprintf (ident, sizeof ident, "%s@%s", s_name, host);
 
     jr_job_t *echo = s_find (results, 3, sent[0].id);
     cr_assert (echo->success);
@@ -624,14 +661,15 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
     cr_assert_neq (echo->started_us, 0);
     cr_assert_neq (echo->completed_us, 0);
 
+    //  max_attempts 0 counts as 1: a failed first attempt is the last.
     jr_job_t *fail = s_find (results, 3, sent[1].id);
     cr_assert_not (fail->success);
-    cr_assert_eq (fail->state, JR_STATE_FAILED);
+    cr_assert_eq (fail->state, JR_STATE_DEAD);
     cr_assert (s_eq (fail->error, "boom"));
 
     jr_job_t *slept = s_find (results, 3, sent[2].id);
     cr_assert_not (slept->success);
-    cr_assert_eq (slept->state, JR_STATE_FAILED);
+    cr_assert_eq (slept->state, JR_STATE_DEAD);
     cr_assert (s_starts (slept->error, "DEADLINE_EXCEEDED"), "error: %.*s",
                (int) slept->error.len, (const char *) slept->error.ptr);
 
@@ -646,7 +684,7 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
     for (int i = 0; i < 3; i++) {
         jr_job_t *result = s_find (results, 3, marks[i].id);
         cr_assert_eq (marks[i].attempt, 1);
-        cr_assert_eq (marks[i].code, result == echo ? JR_STATE_SUCCEEDED : JR_STATE_FAILED);
+        cr_assert_eq (marks[i].code, result->state);
     }
 
     cr_assert_eq (s_stop (&w), 0);
@@ -690,6 +728,7 @@ Test (worker_protocol, resend_until_acked, .timeout = 60)
     jr_msg_reset (msg, JR_MSG_ACK);
     jr_msg_add_mark (msg, id, 2, 0);
     jr_msg_add_mark (msg, id, 3, JR_EDISK_FULL);
+    jr_msg_add_mark (msg, id, 3, JR_EIO);
     s_fake_send (&ingester, msg);
     cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
     cr_assert_eq (memcmp (ingester.msg->jobs[0].id, id, JR_ID_SIZE), 0);
@@ -757,10 +796,12 @@ Test (worker_protocol, unknown_task_and_stale_ack, .timeout = 60)
 
 //  A task that runs until the test opens the gate (or its context ends).
 static atomic_bool s_gate;
+static atomic_bool s_gate_started;  //  set when a gate task starts
 
 static bool
 s_task_gate (jr_ctx_t *ctx, jr_out_t *out)
 {
+    atomic_store (&s_gate_started, true);
     while (!atomic_load (&s_gate))
         if (jr_ctx_sleep (ctx, 5) != 0) {
             jr_out_errorf (out, "gate closed");
@@ -837,7 +878,7 @@ Test (worker_protocol, silent_broker_reconnect, .timeout = 60)
     s_fake_destroy (&ingester);
 }
 
-Test (worker_protocol, stop_cancels_and_flushes, .timeout = 60)
+Test (worker_protocol, stop_hands_back, .timeout = 60)
 {
     atomic_store (&s_gate, false);
     cr_assert_eq (jr_tasks_register ("gate", s_task_gate), 0);
@@ -854,22 +895,19 @@ Test (worker_protocol, stop_cancels_and_flushes, .timeout = 60)
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
     s_fake_send (&broker, msg);
-    zclock_sleep (50);  //  let it start; if it has not, it is cancelled all the same
+    zclock_sleep (50);  //  let it start; if it has not, it is handed back all the same
 
+    //  A stop is a drain without grace: BYE, then the job comes back unrun
+    //  (DONE code QUEUED) and no result reaches the ingester.
     jr_worker_stop (w.worker);
-    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
-    cr_assert_not (ingester.msg->jobs[0].success);
-    cr_assert (s_starts (ingester.msg->jobs[0].error, "CANCELLED"), "%.*s",
-               (int) ingester.msg->jobs[0].error.len,
-               (const char *) ingester.msg->jobs[0].error.ptr);
-    jr_msg_reset (msg, JR_MSG_ACK);
-    jr_msg_add_mark (msg, id, 1, 0);
-    s_fake_send (&ingester, msg);
+    cr_assert (s_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
     jr_mark_t mark;
     s_collect_done (&broker, &mark, 1);
     cr_assert_eq (memcmp (mark.id, id, JR_ID_SIZE), 0);
+    cr_assert_eq (mark.code, JR_STATE_QUEUED);
     pthread_join (w.thread, NULL);
-    cr_assert_eq (w.rc, 0);  //  everything ACKed and reported before exit
+    cr_assert_eq (w.rc, 0);  //  everything reported before exit
+    cr_assert_not (s_expect (&ingester, JR_MSG_RESULT, 200));
     jr_worker_destroy (&w.worker);
     jr_msg_destroy (&msg);
     s_fake_destroy (&broker);
@@ -913,4 +951,394 @@ Test (worker_protocol, serves_only_listed_tasks, .timeout = 60)
     jr_msg_destroy (&msg);
     s_fake_destroy (&broker);
     s_fake_destroy (&ingester);
+}
+
+//  -------------------------------------------------------------------------
+//  Reliability: result states, CANCEL, drain, ingester outage
+
+static void
+s_ack (s_fake_t *ingester, const uint8_t id[JR_ID_SIZE], uint32_t attempt, int code)
+{
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_ACK);
+    jr_msg_add_mark (msg, id, attempt, code);
+    s_fake_send (ingester, msg);
+    jr_msg_destroy (&msg);
+}
+
+//  Dispatch one job from the fake broker; its id goes to id.
+static void
+s_dispatch_one (s_fake_t *broker, const char *task, jr_bytes_t vars, uint8_t id[JR_ID_SIZE])
+{
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    s_job (jr_msg_add_job (msg), task, vars, 0);
+    memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
+    s_fake_send (broker, msg);
+    jr_msg_destroy (&msg);
+}
+
+//  Wait for jr_worker_run to return by itself; its return code.
+static int
+s_join (s_running_t *self)
+{
+    pthread_join (self->thread, NULL);
+    jr_worker_destroy (&self->worker);
+    return self->rc;
+}
+
+static void
+s_wait_gate_started (void)
+{
+    int64_t until = zclock_mono () + S_WAIT_MS;
+    while (!atomic_load (&s_gate_started) && zclock_mono () < until)
+        zclock_sleep (5);
+    cr_assert (atomic_load (&s_gate_started), "the gate task started");
+}
+
+//  Expect one DONE mark, for id, with code.
+static void
+s_expect_done (s_fake_t *broker, const uint8_t id[JR_ID_SIZE], int code)
+{
+    jr_mark_t mark;
+    s_collect_done (broker, &mark, 1);
+    cr_assert_eq (memcmp (mark.id, id, JR_ID_SIZE), 0, "DONE for the expected job");
+    cr_assert_eq (mark.code, code, "DONE code %d, expected %d", mark.code, code);
+}
+
+//  Fake peers up and a worker on a thread that said READY.
+static void
+s_up (s_fake_t *broker, s_fake_t *ingester, s_running_t *w, jr_worker_config_t cfg)
+{
+    s_fake_init (broker);
+    s_fake_init (ingester);
+    s_start (w, broker, ingester, cfg);
+    cr_assert (s_expect (broker, JR_MSG_READY, S_WAIT_MS));
+}
+
+static void
+s_down (s_fake_t *broker, s_fake_t *ingester)
+{
+    s_fake_destroy (broker);
+    s_fake_destroy (ingester);
+}
+
+//  A closed gate, registered for this test's process.
+static void
+s_gate_init (void)
+{
+    atomic_store (&s_gate, false);
+    atomic_store (&s_gate_started, false);
+    cr_assert_eq (jr_tasks_register ("gate", s_task_gate), 0);
+}
+
+Test (worker_retry, result_states, .timeout = 60)
+{
+    s_fake_t broker, ingester;
+    s_running_t w;
+    s_up (&broker, &ingester, &w,
+          (jr_worker_config_t) {.concurrency = 16, .liveness_ms = 60000, .resend_ms = 60000});
+
+    jr_bytes_t v_fail = s_vars (1, "error", "s:boom");
+    jr_bytes_t v_perm = s_vars (2, "error", "s:bad input", "permanent", "b:true");
+    jr_bytes_t v_perm_int = s_vars (1, "permanent", "i:1");
+    jr_bytes_t v_perm_text = s_vars (1, "permanent", "s:true");
+    jr_bytes_t v_not_perm = s_vars (1, "permanent", "b:false");
+    jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
+    jr_bytes_t none = {NULL, 0};
+    const struct {
+        const char *task;
+        jr_bytes_t vars;
+        uint32_t timeout_ms, attempt, max_attempts;
+        int want;
+    } cases[] = {
+        {"fail", v_fail, 0, 1, 3, JR_STATE_SCHEDULED},  //  attempts left: retry
+        {"fail", v_fail, 0, 2, 3, JR_STATE_SCHEDULED},
+        {"fail", v_fail, 0, 3, 3, JR_STATE_DEAD},       //  the last one
+        {"fail", v_fail, 0, 1, 0, JR_STATE_DEAD},       //  0 counts as 1
+        {"fail", v_perm, 0, 1, 3, JR_STATE_FAILED},     //  not worth retrying
+        {"fail", v_perm_int, 0, 1, 3, JR_STATE_FAILED},
+        {"fail", v_perm_text, 0, 1, 3, JR_STATE_FAILED},
+        {"fail", v_not_perm, 0, 1, 3, JR_STATE_SCHEDULED},
+        {"sleep", v_sleep, 20, 1, 2, JR_STATE_SCHEDULED},  //  a deadline is retryable
+        {"sleep", v_sleep, 20, 2, 2, JR_STATE_DEAD},
+        {"no-such-task", none, 0, 1, 3, JR_STATE_FAILED},  //  an unknown task is not
+        {"echo", none, 0, 3, 3, JR_STATE_SUCCEEDED},
+    };
+    enum { N = sizeof cases / sizeof cases[0] };
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    for (int i = 0; i < N; i++) {
+        jr_job_t *job = jr_msg_add_job (msg);
+        s_job (job, cases[i].task, cases[i].vars, cases[i].timeout_ms);
+        job->attempt = cases[i].attempt;
+        job->max_attempts = cases[i].max_attempts;
+    }
+    jr_job_t sent[N];
+    memcpy (sent, msg->jobs, sizeof sent);
+    s_fake_send (&broker, msg);
+
+    jr_job_t *results[N];
+    s_collect_results (&ingester, results, N);
+    jr_msg_reset (msg, JR_MSG_ACK);
+    for (int i = 0; i < N; i++) {
+        jr_job_t *result = s_find (results, N, sent[i].id);
+        cr_assert_eq (result->state, cases[i].want, "case %d (%s, attempt %u of %u): state %s",
+                      i, cases[i].task, cases[i].attempt, cases[i].max_attempts,
+                      jr_state_name (result->state));
+        cr_assert_eq (result->success, cases[i].want == JR_STATE_SUCCEEDED);
+        jr_msg_add_mark (msg, result->id, result->attempt, 0);
+    }
+    s_fake_send (&ingester, msg);
+
+    //  The DONE mark carries the same state: it is what the broker acts on.
+    jr_mark_t marks[N];
+    s_collect_done (&broker, marks, N);
+    for (int i = 0; i < N; i++) {
+        jr_job_t *result = s_find (results, N, marks[i].id);
+        cr_assert_eq (marks[i].code, result->state);
+        cr_assert_eq (marks[i].attempt, result->attempt);
+    }
+
+    cr_assert_eq (s_stop (&w), 0);
+    for (int i = 0; i < N; i++)
+        jr_job_destroy (&results[i]);
+    jr_msg_destroy (&msg);
+    free ((void *) v_fail.ptr);
+    free ((void *) v_perm.ptr);
+    free ((void *) v_perm_int.ptr);
+    free ((void *) v_perm_text.ptr);
+    free ((void *) v_not_perm.ptr);
+    free ((void *) v_sleep.ptr);
+    s_down (&broker, &ingester);
+}
+
+//  The sleep is a minute and the test times out in 20 s: only a cancel that
+//  works lets it pass.
+Test (worker_cancel, stops_the_running_attempt_only, .timeout = 20)
+{
+    s_gate_init ();
+    s_fake_t broker, ingester;
+    s_running_t w;
+    s_up (&broker, &ingester, &w,
+          (jr_worker_config_t) {.concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000});
+
+    jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
+    uint8_t slept[JR_ID_SIZE], gated[JR_ID_SIZE], other[JR_ID_SIZE];
+    s_dispatch_one (&broker, "sleep", v_sleep, slept);
+    s_dispatch_one (&broker, "gate", (jr_bytes_t) {NULL, 0}, gated);
+    jr_job_t unknown;
+    jr_job_init (&unknown, "x");
+    memcpy (other, unknown.id, JR_ID_SIZE);
+
+    //  One mark hits; another names an attempt that does not run here, the
+    //  last a job this worker never had: both are ignored.
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_CANCEL);
+    jr_msg_add_mark (msg, slept, 1, 0);
+    jr_msg_add_mark (msg, gated, 2, 0);
+    jr_msg_add_mark (msg, other, 1, 0);
+    s_fake_send (&broker, msg);
+
+    jr_job_t *result;
+    s_collect_results (&ingester, &result, 1);
+    cr_assert_eq (memcmp (result->id, slept, JR_ID_SIZE), 0);
+    cr_assert_not (result->success);
+    cr_assert_eq (result->state, JR_STATE_CANCELLED);
+    cr_assert (s_starts (result->error, "CANCELLED"), "%.*s", (int) result->error.len,
+               (const char *) result->error.ptr);
+    jr_job_destroy (&result);
+    s_ack (&ingester, slept, 1, 0);
+    s_expect_done (&broker, slept, JR_STATE_CANCELLED);
+
+    //  The other attempt ran on.
+    atomic_store (&s_gate, true);
+    s_collect_results (&ingester, &result, 1);
+    cr_assert_eq (memcmp (result->id, gated, JR_ID_SIZE), 0);
+    cr_assert (result->success);
+    cr_assert_eq (result->state, JR_STATE_SUCCEEDED);
+    jr_job_destroy (&result);
+    s_ack (&ingester, gated, 1, 0);
+    s_expect_done (&broker, gated, JR_STATE_SUCCEEDED);
+
+    cr_assert_eq (s_stop (&w), 0);
+    jr_msg_destroy (&msg);
+    free ((void *) v_sleep.ptr);
+    s_down (&broker, &ingester);
+}
+
+Test (worker_drain, running_job_finishes_late_dispatch_handed_back, .timeout = 60)
+{
+    s_gate_init ();
+    s_fake_t broker, ingester;
+    s_running_t w;
+    s_up (&broker, &ingester, &w,
+          (jr_worker_config_t) {.concurrency = 2, .heartbeat_ms = 50, .liveness_ms = 60000,
+                                .resend_ms = 60000, .grace_ms = 60000});
+    uint8_t gated[JR_ID_SIZE], late[JR_ID_SIZE];
+    s_dispatch_one (&broker, "gate", (jr_bytes_t) {NULL, 0}, gated);
+    s_wait_gate_started ();
+
+    jr_worker_drain (w.worker);
+    cr_assert (s_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
+
+    //  A DISPATCH that crossed the BYE: handed back at once, never run.
+    s_dispatch_one (&broker, "echo", (jr_bytes_t) {NULL, 0}, late);
+    s_expect_done (&broker, late, JR_STATE_QUEUED);
+    //  Still alive for the broker while it drains.
+    cr_assert (s_expect (&broker, JR_MSG_HEARTBEAT, S_WAIT_MS));
+
+    //  The running job finishes within the grace and is reported as usual.
+    atomic_store (&s_gate, true);
+    jr_job_t *result;
+    s_collect_results (&ingester, &result, 1);
+    cr_assert_eq (memcmp (result->id, gated, JR_ID_SIZE), 0, "only the job that ran");
+    cr_assert (result->success);
+    jr_job_destroy (&result);
+    s_ack (&ingester, gated, 1, 0);
+    s_expect_done (&broker, gated, JR_STATE_SUCCEEDED);
+
+    //  Nothing held: the worker leaves by itself.
+    cr_assert_eq (s_join (&w), 0);
+    cr_assert_not (s_expect (&ingester, JR_MSG_RESULT, 200));
+    s_down (&broker, &ingester);
+}
+
+//  The gate never opens: only the end of the grace (or a second drain) can
+//  end the job, and the test's timeout is far below the 60 s grace.
+static void
+s_drain_hands_back (int grace_ms, bool drain_twice)
+{
+    s_gate_init ();
+    s_fake_t broker, ingester;
+    s_running_t w;
+    s_up (&broker, &ingester, &w,
+          (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000,
+                                .grace_ms = grace_ms});
+    uint8_t gated[JR_ID_SIZE];
+    s_dispatch_one (&broker, "gate", (jr_bytes_t) {NULL, 0}, gated);
+    s_wait_gate_started ();
+
+    jr_worker_drain (w.worker);
+    cr_assert (s_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
+    if (drain_twice)
+        jr_worker_drain (w.worker);
+    s_expect_done (&broker, gated, JR_STATE_QUEUED);
+    cr_assert_eq (s_join (&w), 0);
+    //  Handed back, so its (cancelled) result never reaches the ingester.
+    cr_assert_not (s_expect (&ingester, JR_MSG_RESULT, 300));
+    s_down (&broker, &ingester);
+}
+
+Test (worker_drain, job_past_grace_handed_back, .timeout = 20)
+{
+    s_drain_hands_back (200, false);
+}
+
+Test (worker_drain, second_drain_skips_grace, .timeout = 20)
+{
+    s_drain_hands_back (60000, true);
+}
+
+//  A listening TCP socket held for a whole test, so that its port stays
+//  ours while the fake peer on it is down: a port let go could be bound by a
+//  test running beside this one, whose sockets would then talk to ours.
+//  Connections that arrive while no fake is on it wait, unanswered.
+static int
+s_listener (char endpoint[64])
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_neq (fd, -1);
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    cr_assert_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    cr_assert_eq (listen (fd, 64), 0);
+    cr_assert_eq (getsockname (fd, (struct sockaddr *) &addr, &len), 0);
+    snprintf (endpoint, 64, "tcp://127.0.0.1:%d", ntohs (addr.sin_port));
+    return fd;
+}
+
+//  Bring a fake up on a held listener (ZMQ_USE_FD takes a copy it closes).
+static void
+s_fake_open_on (s_fake_t *self, int listener)
+{
+    self->sock = zsock_new (ZMQ_ROUTER);
+    cr_assert (self->sock);
+    int fd = dup (listener);
+    cr_assert_neq (fd, -1);
+    cr_assert_eq (zmq_setsockopt (zsock_resolve (self->sock), ZMQ_USE_FD, &fd, sizeof fd), 0);
+    cr_assert_neq (zsock_bind (self->sock, "%s", self->endpoint), -1);
+}
+
+//  Take a fake down; its listener keeps the port.
+static void
+s_fake_close (s_fake_t *self)
+{
+    zmsg_destroy (&self->zmsg);
+    zframe_destroy (&self->peer);
+    zsock_destroy (&self->sock);
+}
+
+Test (worker_ingester, down_then_up, .timeout = 60)
+{
+    s_fake_t broker, ingester;
+    s_fake_init (&broker);
+    memset (&ingester, 0, sizeof ingester);
+    ingester.msg = jr_msg_new ();
+    int listener = s_listener (ingester.endpoint);
+    s_fake_open_on (&ingester, listener);
+    s_running_t w;
+    s_start (&w, &broker, &ingester,
+             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 100});
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert_eq (broker.msg->slots, 1);
+
+    //  One job through while the ingester is up.
+    uint8_t first[JR_ID_SIZE], held[JR_ID_SIZE], extra[JR_ID_SIZE];
+    s_dispatch_one (&broker, "echo", (jr_bytes_t) {NULL, 0}, first);
+    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    s_ack (&ingester, first, 1, 0);
+    s_expect_done (&broker, first, JR_STATE_SUCCEEDED);
+
+    //  The ingester goes away; the next result is held, so no DONE, so no
+    //  credit back, for a good many resend periods.
+    s_fake_close (&ingester);
+    s_dispatch_one (&broker, "echo", (jr_bytes_t) {NULL, 0}, held);
+    cr_assert_not (s_expect (&broker, JR_MSG_DONE, 1500));
+
+    //  It takes no new job meanwhile: one sent past its credit comes back
+    //  unrun, and a READY counts the held result as a busy slot.
+    s_dispatch_one (&broker, "echo", (jr_bytes_t) {NULL, 0}, extra);
+    s_expect_done (&broker, extra, JR_STATE_QUEUED);
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_ERROR);
+    msg->code = JR_EUNKNOWN_PEER;
+    s_fake_send (&broker, msg);
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert_eq (broker.msg->slots, 0);
+    cr_assert_eq (broker.msg->capacity, 1);
+
+    //  Back up: the held result arrives, then its DONE.
+    s_fake_open_on (&ingester, listener);
+    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    cr_assert_eq (ingester.msg->njobs, 1);
+    cr_assert_eq (memcmp (ingester.msg->jobs[0].id, held, JR_ID_SIZE), 0);
+    s_ack (&ingester, held, 1, 0);
+    s_expect_done (&broker, held, JR_STATE_SUCCEEDED);
+
+    //  The resends of the outage did not pile up in the socket to arrive
+    //  now: a naive sender would deliver one copy per resend period missed.
+    int copies = 0;
+    while (s_expect (&ingester, JR_MSG_RESULT, 300)) {
+        for (uint32_t i = 0; i < ingester.msg->njobs; i++)
+            cr_assert_eq (memcmp (ingester.msg->jobs[i].id, held, JR_ID_SIZE), 0);
+        copies++;
+    }
+    cr_assert_leq (copies, 3, "%d late copies of the held result", copies);
+
+    cr_assert_eq (s_stop (&w), 0);
+    jr_msg_destroy (&msg);
+    s_down (&broker, &ingester);
+    close (listener);
 }

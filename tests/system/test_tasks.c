@@ -1,0 +1,411 @@
+/*  test_tasks.c - the real binaries: deadlines, exec process groups, plugins, isolation, no leaks  */
+#include "tests/system/harness.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <msgpack.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <jr/jr.h>
+
+static jr_h_env_t env;
+
+static void
+s_init (void)
+{
+    //  The crash test must not leave core files behind.
+    struct rlimit none = {0, 0};
+    setrlimit (RLIMIT_CORE, &none);
+}
+
+static void
+s_fini (void)
+{
+    jr_h_cleanup ();
+}
+
+#define CHECK(cond, ...)                                                                 \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            jr_h_dump_logs (&env);                                                       \
+            cr_assert_fail (__VA_ARGS__);                                                \
+        }                                                                                \
+    } while (0)
+
+#define S_TEXT(b) (int) (b).len, (const char *) (b).ptr
+
+TestSuite (tasks, .init = s_init, .fini = s_fini, .timeout = 300);
+
+//  -------------------------------------------------------------------------
+//  Helpers
+
+static const char *
+s_plugin (void)
+{
+    static char path[512];
+    const char *bin = getenv ("JR_BIN");
+    snprintf (path, sizeof path, "%s/libjr-example-plugin.so", bin ? bin : ".");
+    return path;
+}
+
+//  A worker with up to six extra arguments (NULL-padded).
+static pid_t
+s_worker (const char *label, const char *concurrency, const char *a1, const char *a2,
+          const char *a3, const char *a4, const char *a5, const char *a6)
+{
+    return jr_h_spawn (&env, label, "jr-worker", "--broker", env.workers_ep, "--ingester",
+                       env.ingester_ep, "--concurrency", concurrency, "--name", label, a1, a2,
+                       a3, a4, a5, a6, NULL);
+}
+
+static void
+s_pack_str (msgpack_packer *pk, const char *text)
+{
+    msgpack_pack_str (pk, strlen (text));
+    msgpack_pack_str_body (pk, text, strlen (text));
+}
+
+//  {key: value} with one string value; caller destroys buf.
+static void
+s_vars1 (msgpack_sbuffer *buf, const char *key, const char *value)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init (buf);
+    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1);
+    s_pack_str (&pk, key);
+    s_pack_str (&pk, value);
+}
+
+//  {argv: [...]} for exec; argv NULL-terminated.
+static void
+s_exec_vars (msgpack_sbuffer *buf, const char *const *argv)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init (buf);
+    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1);
+    s_pack_str (&pk, "argv");
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    msgpack_pack_array (&pk, n);
+    for (size_t i = 0; i < n; i++)
+        s_pack_str (&pk, argv[i]);
+}
+
+//  Submit one job and wait for its stored result (owned by the caller).
+static jr_job_t *
+s_run (jr_client_t *client, const char *task, const msgpack_sbuffer *vars, uint32_t timeout_ms)
+{
+    jr_job_t job;
+    jr_job_init (&job, task);
+    job.vars = (jr_bytes_t) {(const uint8_t *) vars->data, vars->size};
+    job.timeout_ms = timeout_ms;
+    job.max_attempts = 1;  //  a retry would blur what the attempt did
+    int rc = jr_client_submit (client, &job);
+    CHECK (rc == 0, "submit %s: %s", task, jr_errname (rc));
+    jr_job_t *result = NULL;
+    rc = jr_client_wait (client, job.id, 60000, &result);
+    CHECK (rc == 0, "result of %s: %s", task, jr_errname (rc));
+    return result;
+}
+
+static bool
+s_starts (jr_bytes_t bytes, const char *text)
+{
+    return bytes.len >= strlen (text) && memcmp (bytes.ptr, text, strlen (text)) == 0;
+}
+
+static bool
+s_contains (jr_bytes_t bytes, const char *text)
+{
+    return bytes.len >= strlen (text) && memmem (bytes.ptr, bytes.len, text, strlen (text));
+}
+
+static bool
+s_eq (jr_bytes_t bytes, const char *text)
+{
+    return bytes.len == strlen (text) && memcmp (bytes.ptr, text, bytes.len) == 0;
+}
+
+static int
+s_count_fds (pid_t pid)
+{
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%d/fd", (int) pid);
+    DIR *dir = opendir (path);
+    CHECK (dir, "open %s", path);
+    int n = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir)))
+        if (entry->d_name[0] != '.')
+            n++;
+    closedir (dir);
+    return n;
+}
+
+//  Zombie children of pid (state Z, ppid = pid) in /proc/*/stat.
+static int
+s_zombies (pid_t parent)
+{
+    DIR *dir = opendir ("/proc");
+    CHECK (dir, "open /proc");
+    int n = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        char path[300], line[512];
+        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            continue;
+        if (fgets (line, sizeof line, file)) {
+            char *paren = strrchr (line, ')');
+            char state;
+            int ppid;
+            if (paren && sscanf (paren + 2, "%c %d", &state, &ppid) == 2 && ppid == parent
+                && state == 'Z')
+                n++;
+        }
+        fclose (file);
+    }
+    closedir (dir);
+    return n;
+}
+
+static bool
+s_slurp (const char *path, char *buf, size_t size)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return false;
+    size_t n = fread (buf, 1, size - 1, file);
+    buf[n] = 0;
+    fclose (file);
+    return true;
+}
+
+//  -------------------------------------------------------------------------
+
+static void
+s_sleep_past_deadline (const char *isolate)
+{
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    if (isolate)
+        s_worker ("w1", "2", "--isolate", isolate, NULL, NULL, NULL, NULL);
+    else
+        s_worker ("w1", "2", NULL, NULL, NULL, NULL, NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+    msgpack_sbuffer vars;
+    s_vars1 (&vars, "ms", "10000");
+    jr_job_t *r = s_run (client, "sleep", &vars, 300);
+    CHECK (!r->success, "a 10 s sleep under a 300 ms deadline failed");
+    CHECK (s_starts (r->error, "DEADLINE_EXCEEDED"), "error: %.*s", S_TEXT (r->error));
+    int64_t ran_ms = (r->completed_us - r->started_us) / 1000;
+    CHECK (ran_ms < 300 + 1000, "ended %lld ms after its start, deadline 300 ms",
+           (long long) ran_ms);
+    jr_job_destroy (&r);
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
+
+Test (tasks, sleep_ends_at_its_deadline)
+{
+    jr_h_env_init (&env, "deadline");
+    s_sleep_past_deadline (NULL);
+}
+
+Test (tasks, isolated_sleep_ends_at_its_deadline)
+{
+    jr_h_env_init (&env, "deadline-iso");
+    s_sleep_past_deadline ("sleep");
+}
+
+Test (tasks, exec_process_group_killed_after_grace)
+{
+    jr_h_env_init (&env, "exec-group");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    pid_t worker = s_worker ("w1", "2", "--kill-grace", "1000", NULL, NULL, NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+
+    //  The shell ignores SIGTERM, and so does its sleep (an ignored signal
+    //  stays ignored across fork and exec): only SIGKILL ends them.
+    char pidfile[400];
+    snprintf (pidfile, sizeof pidfile, "%s/group.pid", env.dir);
+    const char *argv[] = {"sh", "-c", "trap '' TERM; echo $$ > \"$1\"; sleep 60", "sh",
+                          pidfile, NULL};
+    msgpack_sbuffer vars;
+    s_exec_vars (&vars, argv);
+    jr_job_t *r = s_run (client, "exec", &vars, 500);
+    CHECK (!r->success, "exec of an endless sleep under a deadline failed");
+    CHECK (s_starts (r->error, "DEADLINE_EXCEEDED"), "error: %.*s", S_TEXT (r->error));
+    CHECK (s_contains (r->error, "SIGKILL"), "error: %.*s", S_TEXT (r->error));
+    int64_t ran_ms = (r->completed_us - r->started_us) / 1000;
+    CHECK (ran_ms < 500 + 1000 + 1000, "took %lld ms", (long long) ran_ms);
+
+    char text[64] = "";
+    CHECK (s_slurp (pidfile, text, sizeof text), "the child wrote %s", pidfile);
+    pid_t pgid = (pid_t) atoi (text);
+    CHECK (pgid > 1, "pgid %s", text);
+    //  The worker reaps the group before it reports, so it is gone by now.
+    CHECK (kill (-pgid, 0) == -1 && errno == ESRCH, "process group %d still there", (int) pgid);
+    CHECK (s_zombies (worker) == 0, "zombie children of the worker");
+    CHECK (kill (worker, 0) == 0, "worker alive");
+    jr_job_destroy (&r);
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
+
+Test (tasks, isolated_crash_is_a_failure_worker_survives)
+{
+    jr_h_env_init (&env, "crash");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    pid_t worker = s_worker ("w1", "2", "--plugin", s_plugin (), "--isolate", "crash", NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+    msgpack_sbuffer vars;
+    s_vars1 (&vars, "msg", "still here");
+
+    jr_job_t *r = s_run (client, "crash", &vars, 10000);
+    CHECK (!r->success, "crash failed");
+    CHECK (s_contains (r->error, "killed by signal SIGSEGV"), "error: %.*s", S_TEXT (r->error));
+    jr_job_destroy (&r);
+
+    r = s_run (client, "echo", &vars, 10000);
+    CHECK (r->success, "echo after the crash: %.*s", S_TEXT (r->error));
+    CHECK (s_eq (r->payload, "still here"), "payload %.*s", S_TEXT (r->payload));
+    CHECK (kill (worker, 0) == 0, "worker alive");
+    CHECK (s_zombies (worker) == 0, "zombie children of the worker");
+    jr_job_destroy (&r);
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
+
+Test (tasks, isolated_stubborn_task_killed_after_grace)
+{
+    jr_h_env_init (&env, "hang");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    s_worker ("w1", "2", "--plugin", s_plugin (), "--isolate", "all", "--kill-grace", "500");
+    jr_client_t *client = jr_client_new (NULL, NULL);
+    msgpack_sbuffer vars;
+    s_vars1 (&vars, "ms", "60000");
+    jr_job_t *r = s_run (client, "hang", &vars, 300);
+    CHECK (!r->success, "hang failed");
+    CHECK (s_starts (r->error, "DEADLINE_EXCEEDED"), "error: %.*s", S_TEXT (r->error));
+    CHECK (s_contains (r->error, "SIGKILL"), "error: %.*s", S_TEXT (r->error));
+    int64_t ran_ms = (r->completed_us - r->started_us) / 1000;
+    CHECK (ran_ms < 300 + 500 + 1000, "took %lld ms", (long long) ran_ms);
+    jr_job_destroy (&r);
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
+
+Test (tasks, plugin_task_end_to_end)
+{
+    jr_h_env_init (&env, "plugin");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    s_worker ("w1", "2", "--plugin", s_plugin (), NULL, NULL, NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+    msgpack_sbuffer vars;
+    s_vars1 (&vars, "text", "stressed");
+    jr_job_t *r = s_run (client, "reverse", &vars, 10000);
+    CHECK (r->success, "reverse: %.*s", S_TEXT (r->error));
+    CHECK (s_eq (r->payload, "desserts"), "payload %.*s", S_TEXT (r->payload));
+    jr_job_destroy (&r);
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
+
+Test (tasks, missing_plugin_fails_startup)
+{
+    jr_h_env_init (&env, "noplugin");
+    pid_t worker = s_worker ("w1", "1", "--plugin", "/nonexistent.so", NULL, NULL, NULL, NULL);
+    int status = 0;
+    CHECK (jr_h_wait_exit (worker, 10000, &status), "worker exits by itself");
+    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 1, "exit code 1, status 0x%x", status);
+    char path[400], log[4096];
+    snprintf (path, sizeof path, "%s/w1.log", env.dir);
+    CHECK (s_slurp (path, log, sizeof log), "read %s", path);
+    CHECK (strstr (log, "cannot load plugin") && strstr (log, "/nonexistent.so")
+               && strstr (log, "No such file"),
+           "log says why: %s", log);
+
+    //  A file that is not a plugin: no jr_plugin_init.
+    char libc[] = "libc.so.6";
+    worker = s_worker ("w2", "1", "--plugin", libc, NULL, NULL, NULL, NULL);
+    CHECK (jr_h_wait_exit (worker, 10000, &status), "worker exits by itself");
+    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 1, "exit code 1, status 0x%x", status);
+    snprintf (path, sizeof path, "%s/w2.log", env.dir);
+    CHECK (s_slurp (path, log, sizeof log), "read %s", path);
+    CHECK (strstr (log, "no jr_plugin_init"), "log says why: %s", log);
+}
+
+typedef struct {
+    size_t seen, ok;
+    char first_error[256];
+} s_tally_t;
+
+static bool
+s_count (const jr_job_t *job, void *arg)
+{
+    s_tally_t *tally = arg;
+    tally->seen++;
+    tally->ok += job->success;
+    if (!job->success && !tally->first_error[0])
+        snprintf (tally->first_error, sizeof tally->first_error, "%.*s", S_TEXT (job->error));
+    return true;
+}
+
+Test (tasks, thousand_execs_leave_no_fds_or_zombies)
+{
+    jr_h_env_init (&env, "execs");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    pid_t worker = s_worker ("w1", "16", NULL, NULL, NULL, NULL, NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+    const char *argv[] = {"/bin/true", NULL};
+    msgpack_sbuffer vars;
+    s_exec_vars (&vars, argv);
+
+    //  One first, so the worker's connections and lazy state are in place.
+    jr_job_t *r = s_run (client, "exec", &vars, 10000);
+    CHECK (r->success, "warm-up exec: %.*s", S_TEXT (r->error));
+    jr_job_destroy (&r);
+    int fds_before = s_count_fds (worker);
+    CHECK (s_zombies (worker) == 0, "no zombies before");
+
+    enum { N = 1000 };
+    static jr_job_t jobs[N];
+    static uint8_t ids[N][JR_ID_SIZE];
+    for (int i = 0; i < N; i++) {
+        jr_job_init (&jobs[i], "exec");
+        jobs[i].vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+        jobs[i].timeout_ms = 60000;
+        jobs[i].max_attempts = 1;
+        memcpy (ids[i], jobs[i].id, JR_ID_SIZE);
+    }
+    int rc = jr_client_submit_many (client, jobs, N, NULL);
+    CHECK (rc == 0, "submit: %s", jr_errname (rc));
+    s_tally_t tally = {0};
+    rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, N, 120000, s_count,
+                              &tally);
+    CHECK (rc == 0, "all stored: %s, seen %zu", jr_errname (rc), tally.seen);
+    CHECK (tally.ok == N, "%zu of %d succeeded, first error: %s", tally.ok, N, tally.first_error);
+
+    //  Every child was reaped before its result was sent, and every pipe and
+    //  pidfd closed: the worker holds what it held before, not one more.
+    int fds_after = s_count_fds (worker);
+    CHECK (fds_after == fds_before, "fds before %d, after %d", fds_before, fds_after);
+    CHECK (s_zombies (worker) == 0, "zombie children of the worker");
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
