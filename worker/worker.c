@@ -273,13 +273,15 @@ s_send_ready (jr_worker_t *self)
     jr_msg_reset (msg, JR_MSG_READY);
     msg->name = (jr_bytes_t) {(const uint8_t *) self->name, strlen (self->name)};
     msg->host = (jr_bytes_t) {(const uint8_t *) self->host, strlen (self->host)};
-    //  Without a list, whatever is registered now (plugins may have added some).
+    //  Without a list, whatever is registered now (plugins may have added
+    //  some), but exec: it runs any program, so only a list turns it on.
     size_t ntasks = self->served ? zlistx_size (self->served) : jr_tasks_count ();
     const char *task = self->served ? zlistx_first (self->served) : NULL;
     for (size_t i = 0; i < ntasks; i++) {
         if (!self->served)
             task = jr_tasks_name (i);
-        jr_msg_add_task (msg, (jr_bytes_t) {(const uint8_t *) task, strlen (task)});
+        if (self->served || strcmp (task, "exec") != 0)
+            jr_msg_add_task (msg, (jr_bytes_t) {(const uint8_t *) task, strlen (task)});
         if (self->served)
             task = zlistx_next (self->served);
     }
@@ -353,6 +355,8 @@ s_task (jr_worker_t *self, jr_bytes_t name)
         if (!task)
             return NULL;
     }
+    else if (s_eq_name ("exec", name))
+        return NULL;  //  never served unless listed
     return jr_tasks_find (name);
 }
 

@@ -45,7 +45,7 @@ main (int argc, char **argv)
         {"ingester", "JR_INGESTER", JR_WORKER_DEFAULT_INGESTER, "ingester endpoint"},
         {"concurrency", "JR_CONCURRENCY", NULL, "tasks run at once (default: number of cores)"},
         {"name", "JR_WORKER_NAME", NULL, "worker name (default: <host>-<pid>)"},
-        {"tasks", "JR_WORKER_TASKS", NULL, "comma-separated tasks to serve (default: all)"},
+        {"tasks", "JR_WORKER_TASKS", NULL, "comma-separated tasks to serve (default: all but exec, which runs programs)"},
         {"plugin", "JR_WORKER_PLUGINS", NULL, "comma-separated task plugins (.so) to load"},
         {"isolate", "JR_WORKER_ISOLATE", NULL,
          "comma-separated tasks (or all) to run in a child process"},

@@ -232,7 +232,7 @@ Test (tasks, exec_process_group_killed_after_grace)
     jr_h_env_init (&env, "exec-group");
     jr_h_ingester (&env);
     jr_h_broker (&env, NULL);
-    pid_t worker = s_worker ("w1", "2", "--kill-grace", "1000", NULL, NULL, NULL, NULL);
+    pid_t worker = s_worker ("w1", "2", "--kill-grace", "1000", "--tasks", "exec,echo", NULL, NULL);
     jr_client_t *client = jr_client_new (NULL, NULL);
 
     //  The shell ignores SIGTERM, and so does its sleep (an ignored signal
@@ -370,7 +370,7 @@ Test (tasks, thousand_execs_leave_no_fds_or_zombies)
     jr_h_env_init (&env, "execs");
     jr_h_ingester (&env);
     jr_h_broker (&env, NULL);
-    pid_t worker = s_worker ("w1", "16", NULL, NULL, NULL, NULL, NULL, NULL);
+    pid_t worker = s_worker ("w1", "16", "--tasks", "exec", NULL, NULL, NULL, NULL);
     jr_client_t *client = jr_client_new (NULL, NULL);
     const char *argv[] = {"/bin/true", NULL};
     msgpack_sbuffer vars;
