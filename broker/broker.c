@@ -30,6 +30,7 @@ struct _jr_worker_t {
     uint32_t credit;                 //  jobs we may still send it
     uint32_t capacity;               //  executors it has in all
     uint32_t running;                //  jobs dispatched and not DONE
+    uint32_t freed;                  //  of those, out of their executors (FREE)
     bool draining;                   //  said BYE: nothing more for it
     jr_bjob_t *running_head;         //  those jobs
     int64_t last_recv;               //  mono us, any message from it
@@ -318,6 +319,26 @@ s_running_unlink (jr_bjob_t *job)
     job->worker = NULL;
     job->lease_us = 0;
     w->running--;
+    if (job->freed)
+        w->freed--;
+    job->freed = false;
+}
+
+//  Jobs a worker runs in its executors now, as far as we know.
+static uint32_t
+s_executing (const jr_worker_t *w)
+{
+    return w->running - w->freed;
+}
+
+//  Give a worker one slot back, never past its capacity.
+static void
+s_credit (jr_broker_t *self, jr_worker_t *w)
+{
+    if (w->credit + s_executing (w) < w->capacity) {
+        w->credit++;
+        self->dirty = true;
+    }
 }
 
 //  Take a job out of whatever holds it (a worker, a queue, the delay heap).
@@ -719,17 +740,33 @@ s_on_done (jr_broker_t *self, jr_worker_t *w)
 {
     jr_msg_t *in = self->in;
     for (uint32_t i = 0; i < in->nmarks; i++) {
+        //  One DONE per dispatched job gives its slot back, even for a job
+        //  held across a reconnect (READY did not count it as free), unless
+        //  FREE gave it back already.
+        jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
+        bool freed = job && job->worker == w && job->freed && job->attempt == in->marks[i].attempt;
         s_on_mark (self, &in->marks[i]);
-        //  One DONE per dispatched job: each gives its slot back, even for a
-        //  job held across a reconnect (READY did not count it as free), up
-        //  to the worker's capacity.
-        if (w && w->credit + w->running < w->capacity) {
-            w->credit++;
-            self->dirty = true;
-        }
+        if (w && !freed)
+            s_credit (self, w);
     }
     if (w && w->draining && w->running == 0)
         s_worker_forget (self, w, "drained");
+}
+
+//  Attempts out of their executors: their slots come back now, while the
+//  jobs stay ours (and are requeued if the worker is lost) until DONE.
+static void
+s_on_free (jr_broker_t *self, jr_worker_t *w)
+{
+    jr_msg_t *in = self->in;
+    for (uint32_t i = 0; i < in->nmarks; i++) {
+        jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
+        if (!job || job->worker != w || job->attempt != in->marks[i].attempt || job->freed)
+            continue;  //  done already, requeued, or said twice
+        job->freed = true;
+        w->freed++;
+        s_credit (self, w);
+    }
 }
 
 static void
@@ -754,6 +791,8 @@ s_worker_turn (jr_broker_t *self)
             s_on_ready (self, w, rid, rid_len);
         else if (type == JR_MSG_DONE)
             s_on_done (self, w);
+        else if (type == JR_MSG_FREE && w)
+            s_on_free (self, w);
         else if (type == JR_MSG_BYE && w) {
             w->draining = true;
             w->capacity = w->credit = 0;
@@ -761,7 +800,7 @@ s_worker_turn (jr_broker_t *self)
             if (w->running == 0)
                 s_worker_forget (self, w, "drained");
         }
-        else if (type != JR_MSG_HEARTBEAT && type != JR_MSG_BYE) {
+        else if (type != JR_MSG_HEARTBEAT && type != JR_MSG_BYE && type != JR_MSG_FREE) {
             self->stats.malformed++;
             int code = rc ? rc : JR_EUNKNOWN_TYPE;
             const char *why = rc ? jr_strerror (rc) : "not a worker message";
@@ -769,7 +808,8 @@ s_worker_turn (jr_broker_t *self)
             jr_msg_send_error (sock, rid, rid_len, self->in->tag, code, why);
             w = NULL;  //  no second answer below
         }
-        if (!w && (type == JR_MSG_HEARTBEAT || type == JR_MSG_DONE || type == JR_MSG_BYE))
+        if (!w && (type == JR_MSG_HEARTBEAT || type == JR_MSG_DONE || type == JR_MSG_BYE
+                   || type == JR_MSG_FREE))
             jr_msg_send_error (sock, rid, rid_len, 0, JR_EUNKNOWN_PEER, "say READY");
         zmq_msg_close (&body);
     }

@@ -23,6 +23,7 @@ typedef struct _jr_bjob_t {
     uint16_t task;               //  index into the broker's task table
     uint8_t state;               //  jr_state_t; UNKNOWN until journaled
     bool cancel;                 //  cancelled while running: do not requeue
+    bool freed;                  //  running, but out of its executor (FREE came)
     jr_worker_t *worker;         //  while running
     struct _jr_bjob_t *prev;     //  in the worker's running list
     struct _jr_bjob_t *next;

@@ -66,6 +66,7 @@ struct _jr_worker_t {
     int64_t resend_us;
     int64_t grace_us;             //  how long a drain lets running jobs finish
     size_t max_payload;
+    size_t backlog;               //  results waiting for ACK before slots stop coming back
     zlistx_t *served;             //  task names (char *) served, NULL = all registered
 
     zsock_t *broker;              //  DEALER, recreated when the broker goes silent
@@ -77,6 +78,7 @@ struct _jr_worker_t {
     jr_msg_t *in;                 //  last decoded message (views into its frame)
     jr_msg_t *out;                //  message being built
     jr_msg_t *done;               //  DONE marks not yet sent
+    jr_msg_t *freed;              //  FREE marks not yet sent
     zlistx_t *running;            //  s_slot_t of runs in executors
     zhashx_t *results;            //  key -> s_result_t, every result not ACKed
     zlistx_t *fresh;              //  s_result_t finished this turn, never sent
@@ -141,11 +143,15 @@ s_held (const jr_worker_t *self)
     return zlistx_size (self->running) + zhashx_size (self->results);
 }
 
+//  A slot is an executor: a result waiting for its ACK holds none, up to a
+//  bounded backlog; past it the ingester is behind and we take nothing new.
 static uint32_t
 s_free_slots (const jr_worker_t *self)
 {
-    size_t held = s_held (self);
-    return held < (size_t) self->concurrency ? (uint32_t) (self->concurrency - held) : 0;
+    if (zhashx_size (self->results) >= self->backlog)
+        return 0;
+    size_t running = zlistx_size (self->running);
+    return running < (size_t) self->concurrency ? (uint32_t) (self->concurrency - running) : 0;
 }
 
 //  A DONE mark for a result the ingester settled. Each gives the broker one
@@ -377,9 +383,8 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
             s_fail_job (self, job, error, true);
         }
         else
-        if (s_held (self) >= (size_t) self->concurrency)
-            //  Past our credit (results waiting for ACKs count): running it
-            //  would grow the backlog the credit is there to bound.
+        if (zlistx_size (self->running) >= (size_t) self->concurrency)
+            //  Past our credit: every executor is busy.
             s_hand_back (self, job, "no free slot");
         else {
             jr_run_t *run = jr_run_new (job, fn, self->max_payload);
@@ -568,6 +573,7 @@ s_take_finished (jr_worker_t *self)
             run = next;
             continue;
         }
+        jr_msg_add_mark (self->freed, run->job->id, run->job->attempt, 0);
         jr_job_t *result = jr_run_result (run, self->ident);
         result->state = s_final_state (result, cancelled, jr_out_is_permanent (run->out));
         char id[37];
@@ -698,6 +704,26 @@ s_flush_results (jr_worker_t *self, int64_t now)
         s_batch_add (self, rec, &estimate, now);
     }
     s_send_results (self, &estimate);
+}
+
+//  Executors freed this turn give their slots back now, unless the results
+//  backlog is full: then the slots come back with the DONEs instead.
+static void
+s_flush_free (jr_worker_t *self)
+{
+    jr_msg_t *freed = self->freed;
+    if (freed->nmarks == 0 || zhashx_size (self->results) >= self->backlog) {
+        freed->nmarks = 0;
+        return;
+    }
+    for (uint32_t sent = 0; sent < freed->nmarks;) {
+        uint32_t n = freed->nmarks - sent < JR_MAX_ITEMS ? freed->nmarks - sent : JR_MAX_ITEMS;
+        jr_msg_t chunk = {.type = JR_MSG_FREE, .marks = freed->marks + sent, .nmarks = n};
+        if (s_send_broker (self, &chunk))
+            break;  //  the DONEs give those slots back
+        sent += n;
+    }
+    freed->nmarks = 0;
 }
 
 static void
@@ -874,6 +900,7 @@ jr_worker_run (jr_worker_t *self)
         now = jr_clock_mono_us ();
         s_check_deadlines (self, now);
         s_flush_results (self, now);
+        s_flush_free (self);
         s_flush_done (self);
         if (now - self->last_rx_us >= self->liveness_us)
             s_reconnect (self);
@@ -973,6 +1000,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->heartbeat_us = (c.heartbeat_ms ? c.heartbeat_ms : 1000) * 1000LL;
     self->liveness_us = (c.liveness_ms ? c.liveness_ms : 5000) * 1000LL;
     self->resend_us = (c.resend_ms ? c.resend_ms : 2000) * 1000LL;
+    self->backlog = c.backlog ? c.backlog : 4096;
     self->grace_us = c.grace_ms < 0 ? 0 : (c.grace_ms ? c.grace_ms : 10000) * 1000LL;
     self->max_payload = c.max_payload && c.max_payload < JR_MAX_PAYLOAD ? c.max_payload
                                                                         : JR_MAX_PAYLOAD;
@@ -981,6 +1009,8 @@ jr_worker_new (const jr_worker_config_t *cfg)
     assert (self->wake_fd != -1);
     self->in = jr_msg_new ();
     self->out = jr_msg_new ();
+    self->freed = jr_msg_new ();
+    jr_msg_reset (self->freed, JR_MSG_FREE);
     self->done = jr_msg_new ();
     jr_msg_reset (self->done, JR_MSG_DONE);
     self->running = zlistx_new ();
@@ -1061,6 +1091,7 @@ jr_worker_destroy (jr_worker_t **self_p)
     jr_msg_destroy (&self->in);
     jr_msg_destroy (&self->out);
     jr_msg_destroy (&self->done);
+    jr_msg_destroy (&self->freed);
     close (self->wake_fd);
     free (self->broker_ep);
     free (self->ingester_ep);

@@ -20,6 +20,8 @@ typedef struct {
     int grace_ms;           //  a drain lets running jobs finish this long, default
                             //  10000; negative = no grace (hand back at once)
     size_t max_payload;     //  per result, default and ceiling JR_MAX_PAYLOAD (16 MiB)
+    size_t backlog;         //  results waiting for the ingester's ACK before no new job
+                            //  is taken, default 4096
     const char *tasks;      //  comma-separated names to serve, default all registered
 } jr_worker_config_t;
 

@@ -54,12 +54,14 @@ main (int argc, char **argv)
         {"max-payload", "JR_MAX_PAYLOAD", "16777216", "largest payload of one job, bytes"},
         {"grace", "JR_GRACE_MS", "10000",
          "ms a SIGTERM lets running jobs finish before handing them back"},
+        {"backlog", "JR_BACKLOG", "4096",
+         "results waiting for the ingester's ACK before no new job is taken"},
         {"verbose", NULL, NULL, "log at debug level", true},
         {"run-task", NULL, NULL, "internal: run one job from stdin (for --isolate)", true},
     };
     enum {
         O_BROKER, O_INGESTER, O_CONCURRENCY, O_NAME, O_TASKS, O_PLUGIN, O_ISOLATE,
-        O_KILL_GRACE, O_MAX_PAYLOAD, O_GRACE, O_VERBOSE, O_RUN_TASK, O_COUNT
+        O_KILL_GRACE, O_MAX_PAYLOAD, O_GRACE, O_BACKLOG, O_VERBOSE, O_RUN_TASK, O_COUNT
     };
     int args = jr_opts_parse (argc, argv, opts, O_COUNT, "jr-worker [options]");
     if (args > 1) {
@@ -84,6 +86,7 @@ main (int argc, char **argv)
         .name = opts[O_NAME].value,
         .tasks = opts[O_TASKS].value,
         .max_payload = (size_t) jr_opts_int (&opts[O_MAX_PAYLOAD], 1, JR_MAX_PAYLOAD),
+        .backlog = (size_t) jr_opts_int (&opts[O_BACKLOG], 1, 10000000),
     };
     if (opts[O_CONCURRENCY].value)
         cfg.concurrency = (int) jr_opts_int (&opts[O_CONCURRENCY], 1, 4096);

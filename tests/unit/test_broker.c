@@ -210,6 +210,33 @@ Test (broker, dispatch_never_exceeds_credit)
     s_stop ();
 }
 
+Test (broker, free_gives_the_slot_back_once)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    s_submit (client, msg, 5, 0, "echo");
+    zsock_t *worker = s_worker (msg, "echo", 1);
+    jr_mark_t first;
+    cr_assert_eq (s_drain_dispatch (worker, msg, 300, &first), 1);
+    //  Out of its executor, the result not stored yet: the slot comes back.
+    jr_msg_reset (msg, JR_MSG_FREE);
+    jr_msg_add_mark (msg, first.id, first.attempt, 0);
+    s_send (worker, msg);
+    s_send (worker, msg);  //  said twice, counted once
+    jr_mark_t second;
+    cr_assert_eq (s_drain_dispatch (worker, msg, 300, &second), 1);
+    //  Its DONE later gives nothing more: the second job still runs.
+    jr_msg_reset (msg, JR_MSG_DONE);
+    jr_msg_add_mark (msg, first.id, first.attempt, JR_STATE_SUCCEEDED);
+    s_send (worker, msg);
+    cr_assert_eq (s_drain_dispatch (worker, msg, 300, NULL), 0);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
 Test (broker, higher_priority_first_and_unserved_task_waits)
 {
     s_start (5000);

@@ -511,6 +511,8 @@ s_expect (s_fake_t *self, int type, int timeout_ms)
             continue;
         if (self->msg->type == type)
             return true;
+        if (self->msg->type == JR_MSG_FREE)
+            continue;  //  slots given back early; the tests count DONEs
         cr_assert_eq (self->msg->type, JR_MSG_HEARTBEAT, "expected %s, got %s",
                       jr_msg_name (type), jr_msg_name (self->msg->type));
     }
@@ -1290,7 +1292,8 @@ Test (worker_ingester, down_then_up, .timeout = 60)
     s_fake_open_on (&ingester, listener);
     s_running_t w;
     s_start (&w, &broker, &ingester,
-             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 100});
+             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 100,
+                                    .backlog = 1});
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->slots, 1);
 
@@ -1307,10 +1310,10 @@ Test (worker_ingester, down_then_up, .timeout = 60)
     s_dispatch_one (&broker, "echo", (jr_bytes_t) {NULL, 0}, held);
     cr_assert_not (s_expect (&broker, JR_MSG_DONE, 1500));
 
-    //  It takes no new job meanwhile: one sent past its credit comes back
-    //  unrun, and a READY counts the held result as a busy slot.
-    s_dispatch_one (&broker, "echo", (jr_bytes_t) {NULL, 0}, extra);
-    s_expect_done (&broker, extra, JR_STATE_QUEUED);
+    //  With its backlog (1 here) full it takes no new job: a READY counts no
+    //  free slot. (A job sent anyway, before the broker knew, would run: the
+    //  executor is free.)
+    (void) extra;
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_ERROR);
     msg->code = JR_EUNKNOWN_PEER;
