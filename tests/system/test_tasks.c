@@ -1,5 +1,6 @@
 /*  test_tasks.c - the real binaries: deadlines, exec process groups, plugins, isolation, no leaks  */
 #include "tests/system/harness.h"
+#include <czmq.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -406,6 +407,75 @@ Test (tasks, thousand_execs_leave_no_fds_or_zombies)
     int fds_after = s_count_fds (worker);
     CHECK (fds_after == fds_before, "fds before %d, after %d", fds_before, fds_after);
     CHECK (s_zombies (worker) == 0, "zombie children of the worker");
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
+
+//  -------------------------------------------------------------------------
+//  jr cancel: a running exec job's process group is stopped within 1 s; a
+//  queued job never starts.
+
+Test (tasks, cancel_running_exec_and_queued_job)
+{
+    jr_h_env_init (&env, "cancel");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    pid_t worker = s_worker ("w1", "1", "--tasks", "exec,echo", NULL, NULL, NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+
+    char pidfile[400];
+    snprintf (pidfile, sizeof pidfile, "%s/cancel.pid", env.dir);
+    const char *argv[] = {"sh", "-c", "echo $$ > \"$1\"; exec sleep 60", "sh", pidfile, NULL};
+    msgpack_sbuffer vars;
+    s_exec_vars (&vars, argv);
+    jr_job_t running;
+    jr_job_init (&running, "exec");
+    running.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    running.timeout_ms = 60000;
+    running.max_attempts = 1;
+    CHECK (jr_client_submit (client, &running) == 0, "submit exec");
+    //  The only executor is busy with it: this one waits in the queue.
+    jr_job_t queued;
+    jr_job_init (&queued, "echo");
+    CHECK (jr_client_submit (client, &queued) == 0, "submit echo");
+
+    char text[64] = "";
+    for (int i = 0; i < 1000 && !s_slurp (pidfile, text, sizeof text); i++)
+        jr_h_sleep_ms (10);
+    pid_t pgid = (pid_t) atoi (text);
+    CHECK (pgid > 1, "the exec job started (pid file %s)", pidfile);
+
+    int state = 0;
+    CHECK (jr_client_cancel (client, queued.id, &state) == 0, "cancel queued");
+    CHECK (state == JR_STATE_CANCELLED, "queued job: %s", jr_state_name (state));
+    int64_t asked = zclock_usecs ();
+    CHECK (jr_client_cancel (client, running.id, &state) == 0, "cancel running");
+    CHECK (state == JR_STATE_CANCELLED, "running job: %s", jr_state_name (state));
+    while (kill (-pgid, 0) == 0 && zclock_usecs () - asked < 5000000)
+        jr_h_sleep_ms (5);
+    int64_t stopped_ms = (zclock_usecs () - asked) / 1000;
+    printf ("tasks: cancelled exec process group gone %lld ms after jr cancel\n",
+            (long long) stopped_ms);
+    CHECK (kill (-pgid, 0) == -1 && errno == ESRCH, "process group %d still there", (int) pgid);
+    CHECK (stopped_ms < 1000, "took %lld ms", (long long) stopped_ms);
+
+    jr_job_t *r = NULL;
+    CHECK (jr_client_wait (client, running.id, 30000, &r) == 0, "result of the cancelled job");
+    CHECK (r->state == JR_STATE_CANCELLED, "state %s", jr_state_name (r->state));
+    CHECK (s_starts (r->error, "CANCELLED"), "error: %.*s", S_TEXT (r->error));
+    jr_job_destroy (&r);
+
+    //  Another job after both: once it ran, the cancelled queued one has had
+    //  every chance to start, and must not have.
+    jr_job_t after;
+    jr_job_init (&after, "echo");
+    CHECK (jr_client_submit (client, &after) == 0, "submit after");
+    CHECK (jr_client_wait (client, after.id, 30000, &r) == 0, "the later job ran");
+    jr_job_destroy (&r);
+    CHECK (jr_client_result (client, queued.id, &r) == JR_ENOT_FOUND, "the cancelled job never ran");
+    CHECK (jr_client_status (client, queued.id, &state, &(uint32_t) {0}) == 0, "status");
+    CHECK (state == JR_STATE_CANCELLED, "status %s", jr_state_name (state));
+    CHECK (kill (worker, 0) == 0, "worker alive");
     msgpack_sbuffer_destroy (&vars);
     jr_client_destroy (&client);
 }
