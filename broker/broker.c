@@ -318,6 +318,8 @@ s_running_unlink (jr_bjob_t *job)
     job->prev = job->next = NULL;
     job->worker = NULL;
     job->lease_us = 0;
+    free (job->progress);  //  it belonged to that attempt
+    job->progress = NULL;
     w->running--;
     if (job->freed)
         w->freed--;
@@ -549,6 +551,9 @@ s_on_status (jr_broker_t *self, jr_msg_t *out)
         jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
         int state = !job || job->state == JR_STATE_UNKNOWN ? JR_STATE_UNKNOWN : job->state;
         jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, state);
+        jr_progress_t *p = job ? job->progress : NULL;
+        jr_msg_add_note (out, p ? p->value : 0,
+                         p ? (jr_bytes_t) {(const uint8_t *) p->text, p->len} : (jr_bytes_t) {0});
     }
 }
 
@@ -769,6 +774,26 @@ s_on_free (jr_broker_t *self, jr_worker_t *w)
     }
 }
 
+//  The latest progress of attempts running on this worker.
+static void
+s_on_progress (jr_broker_t *self, jr_worker_t *w)
+{
+    jr_msg_t *in = self->in;
+    for (uint32_t i = 0; i < in->nmarks && i < in->nnotes; i++) {
+        jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
+        if (!job || job->worker != w || job->attempt != in->marks[i].attempt)
+            continue;
+        const jr_note_t *note = &in->notes[i];
+        jr_progress_t *p = realloc (job->progress, sizeof *p + note->text.len);
+        assert (p);
+        p->value = note->value;
+        p->len = (uint16_t) note->text.len;
+        if (note->text.len)
+            memcpy (p->text, note->text.ptr, note->text.len);
+        job->progress = p;
+    }
+}
+
 static void
 s_worker_turn (jr_broker_t *self)
 {
@@ -793,6 +818,8 @@ s_worker_turn (jr_broker_t *self)
             s_on_done (self, w);
         else if (type == JR_MSG_FREE && w)
             s_on_free (self, w);
+        else if (type == JR_MSG_PROGRESS && w)
+            s_on_progress (self, w);
         else if (type == JR_MSG_BYE && w) {
             w->draining = true;
             w->capacity = w->credit = 0;
@@ -800,7 +827,8 @@ s_worker_turn (jr_broker_t *self)
             if (w->running == 0)
                 s_worker_forget (self, w, "drained");
         }
-        else if (type != JR_MSG_HEARTBEAT && type != JR_MSG_BYE && type != JR_MSG_FREE) {
+        else if (type != JR_MSG_HEARTBEAT && type != JR_MSG_BYE && type != JR_MSG_FREE
+                 && type != JR_MSG_PROGRESS) {
             self->stats.malformed++;
             int code = rc ? rc : JR_EUNKNOWN_TYPE;
             const char *why = rc ? jr_strerror (rc) : "not a worker message";
@@ -809,7 +837,7 @@ s_worker_turn (jr_broker_t *self)
             w = NULL;  //  no second answer below
         }
         if (!w && (type == JR_MSG_HEARTBEAT || type == JR_MSG_DONE || type == JR_MSG_BYE
-                   || type == JR_MSG_FREE))
+                   || type == JR_MSG_FREE || type == JR_MSG_PROGRESS))
             jr_msg_send_error (sock, rid, rid_len, 0, JR_EUNKNOWN_PEER, "say READY");
         zmq_msg_close (&body);
     }

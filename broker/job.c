@@ -26,6 +26,7 @@ void
 jr_bjob_destroy (jr_bjob_t **self_p)
 {
     if (self_p && *self_p) {
+        free ((*self_p)->progress);
         free (*self_p);
         *self_p = NULL;
     }

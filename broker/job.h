@@ -25,10 +25,18 @@ typedef struct _jr_bjob_t {
     bool cancel;                 //  cancelled while running: do not requeue
     bool freed;                  //  running, but out of its executor (FREE came)
     jr_worker_t *worker;         //  while running
+    struct _jr_progress_t *progress;  //  the running attempt's last progress, or NULL
     struct _jr_bjob_t *prev;     //  in the worker's running list
     struct _jr_bjob_t *next;
     uint8_t vars[];              //  raw msgpack map
 } jr_bjob_t;
+
+//  What a running task said of its progress.
+typedef struct _jr_progress_t {
+    int32_t value;
+    uint16_t len;
+    char text[];
+} jr_progress_t;
 
 //  A new record copied from a decoded job (vars included); aborts on OOM.
 jr_bjob_t *jr_bjob_new (const jr_job_t *job, uint16_t task);

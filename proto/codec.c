@@ -44,6 +44,7 @@ jr_msg_destroy (jr_msg_t **self_p)
         free (self->tasks);
         free (self->jobs);
         free (self->marks);
+        free (self->notes);
         free (self);
         *self_p = NULL;
     }
@@ -55,12 +56,15 @@ jr_msg_reset (jr_msg_t *self, int type)
     jr_bytes_t *tasks = self->tasks;
     jr_job_t *jobs = self->jobs;
     jr_mark_t *marks = self->marks;
+    jr_note_t *notes = self->notes;
     uint32_t ct = self->cap_tasks, cj = self->cap_jobs, cm = self->cap_marks;
+    uint32_t cn = self->cap_notes;
     memset (self, 0, sizeof *self);
     self->type = type;
     self->tasks = tasks, self->cap_tasks = ct;
     self->jobs = jobs, self->cap_jobs = cj;
     self->marks = marks, self->cap_marks = cm;
+    self->notes = notes, self->cap_notes = cn;
 }
 
 //  Make room for `want` elements of `size` bytes; aborts on OOM.
@@ -96,6 +100,13 @@ jr_msg_add_mark (jr_msg_t *self, const uint8_t id[JR_ID_SIZE], uint32_t attempt,
     mark->attempt = attempt;
     mark->code = code;
     return mark;
+}
+
+void
+jr_msg_add_note (jr_msg_t *self, int32_t value, jr_bytes_t text)
+{
+    self->notes = s_reserve (self->notes, &self->cap_notes, self->nnotes + 1, sizeof *self->notes);
+    self->notes[self->nnotes++] = (jr_note_t) {value, text};
 }
 
 void
@@ -160,7 +171,8 @@ jr_msg_encode (const jr_msg_t *self, uint8_t **data_p)
     //  Raw vars are copied through as they are: every decoder checked them
     //  (and libjr checks what users give it), so the hot path does not again.
     *data_p = NULL;
-    if (self->njobs > JR_MAX_ITEMS || self->nmarks > JR_MAX_ITEMS || self->ntasks > JR_MAX_ITEMS)
+    if (self->njobs > JR_MAX_ITEMS || self->nmarks > JR_MAX_ITEMS || self->ntasks > JR_MAX_ITEMS
+        || self->nnotes > JR_MAX_ITEMS)
         return 0;
     msgpack_sbuffer buf;
     msgpack_sbuffer_init (&buf);
@@ -206,6 +218,14 @@ jr_msg_encode (const jr_msg_t *self, uint8_t **data_p)
     }
     if (fields & F_CAPACITY)
         msgpack_pack_uint32 (&pk, self->capacity);
+    if (fields & F_NOTES) {
+        msgpack_pack_array (&pk, self->nnotes);
+        for (uint32_t i = 0; i < self->nnotes; i++) {
+            msgpack_pack_array (&pk, 2);
+            msgpack_pack_int32 (&pk, self->notes[i].value);
+            s_pack_str (&pk, self->notes[i].text);
+        }
+    }
     if (buf.size > JR_MAX_FRAME) {
         msgpack_sbuffer_destroy (&buf);
         *data_p = NULL;
@@ -357,6 +377,22 @@ s_fields (jr_mp_t *r, jr_msg_t *self, unsigned fields)
     }
     if ((fields & F_CAPACITY) && !s_u32 (r, &self->capacity))
         return false;
+    if (fields & F_NOTES) {
+        if (!s_count (r, &n))
+            return false;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t k;
+            int32_t value = 0;
+            jr_bytes_t text = {0};
+            if (!jr_mp_array (r, &k))
+                return false;
+            if (k != 2)
+                return jr_mp_fail (r, JR_EMALFORMED);
+            if (!s_i32 (r, &value) || !s_str (r, &text, JR_MAX_NOTE))
+                return false;
+            jr_msg_add_note (self, value, text);
+        }
+    }
     return true;
 }
 
@@ -487,6 +523,10 @@ jr_msg_print (const jr_msg_t *self, char *buf, size_t size)
         OUT (" wait=%u", self->wait_ms);
     if (fields & F_CAPACITY)
         OUT (" capacity=%u", self->capacity);
+    if (fields & F_NOTES)
+        for (uint32_t i = 0; i < self->nnotes; i++)
+            OUT (" note=%d/\"%.*s\"", self->notes[i].value, (int) self->notes[i].text.len,
+                 (const char *) self->notes[i].text.ptr);
     if (fields & F_JOBS)
         for (uint32_t i = 0; i < self->njobs; i++) {
             char id[37];

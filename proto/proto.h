@@ -16,6 +16,7 @@
 #define JR_MAX_TEXT 65536            //  error texts
 #define JR_JOB_FIELDS 18             //  elements of a job array on the wire
 #define JR_MARK_FIELDS 3             //  elements of a mark array on the wire
+#define JR_MAX_NOTE 256              //  a progress message
 
 //  Field kinds, in wire order. A message carries a subset.
 #define JR_FIELDS(X)                                                          \
@@ -29,7 +30,8 @@
     X (F_WAIT, 7, "wait")                                                      \
     X (F_JOBS, 8, "jobs")                                                      \
     X (F_MARKS, 9, "marks")                                                    \
-    X (F_CAPACITY, 10, "capacity")
+    X (F_CAPACITY, 10, "capacity")                                             \
+    X (F_NOTES, 11, "notes")
 enum {
 #define X(sym, bit, name) sym = 1u << bit,
     JR_FIELDS (X)
@@ -51,6 +53,12 @@ typedef struct {
     int32_t code;  //  a jr_error_t (negative) or a jr_state_t, per message
 } jr_mark_t;
 
+//  A task's progress: a number and a short message (value 0, "" = none).
+typedef struct {
+    int32_t value;
+    jr_bytes_t text;
+} jr_note_t;
+
 //  One decoded or to-be-encoded message. Byte views point into the frame it
 //  was decoded from, so the frame must outlive the message's use. Arrays are
 //  kept between decodes to spare allocations; jr_msg_reset clears counts.
@@ -70,6 +78,8 @@ typedef struct {
     uint32_t njobs, cap_jobs;
     jr_mark_t *marks;         //  marks
     uint32_t nmarks, cap_marks;
+    jr_note_t *notes;         //  progress notes, one per mark
+    uint32_t nnotes, cap_notes;
 } jr_msg_t;
 
 jr_msg_t *jr_msg_new (void);
@@ -81,6 +91,7 @@ jr_job_t *jr_msg_add_job (jr_msg_t *self);
 jr_mark_t *jr_msg_add_mark (jr_msg_t *self, const uint8_t id[JR_ID_SIZE], uint32_t attempt,
                             int32_t code);
 void jr_msg_add_task (jr_msg_t *self, jr_bytes_t name);
+void jr_msg_add_note (jr_msg_t *self, int32_t value, jr_bytes_t text);
 
 //  Name of a message type, e.g. "SUBMIT" (static).
 const char *jr_msg_name (int type);
