@@ -81,6 +81,9 @@ struct _jr_broker_t {
     jr_msg_t **msg_pool;        //  spare messages for replies
     size_t npool;
     jr_msg_t *in;               //  decoded input (reused)
+    jr_bjob_t **replayed;       //  jobs made by replay, in journal order
+    size_t nreplayed, cap_replayed;
+    int replay_task;            //  task of the last ACCEPT replayed, a cache
     s_stats_t stats, logged;    //  counters, and as of the last stats line
     int64_t next_stats;         //  mono us
     atomic_bool stop;
@@ -1152,6 +1155,20 @@ s_log_stats (jr_broker_t *self)
 //  -------------------------------------------------------------------------
 //  Replay
 
+//  A job made by replay, kept in journal (arrival) order for s_settle.
+static void
+s_replayed (jr_broker_t *self, jr_bjob_t *job)
+{
+    job->seq = ++self->seq;
+    jr_jobtab_insert (self->jobs, job);
+    if (self->nreplayed == self->cap_replayed) {
+        self->cap_replayed = self->cap_replayed ? self->cap_replayed * 2 : 4096;
+        self->replayed = realloc (self->replayed, self->cap_replayed * sizeof (void *));
+        assert (self->replayed);
+    }
+    self->replayed[self->nreplayed++] = job;
+}
+
 static void
 s_replay (const jr_rec_t *rec, void *arg)
 {
@@ -1161,7 +1178,11 @@ s_replay (const jr_rec_t *rec, void *arg)
         if (job && s_final (job->state))
             return;
         if (!job) {
-            int task = s_task (self, rec->task);
+            //  Consecutive jobs mostly share a task: skip the name lookup.
+            int task = self->replay_task;
+            const char *last = task >= 0 && (uint32_t) task < self->ntasks ? self->tasks[task].name : "";
+            if (strlen (last) != rec->task.len || memcmp (last, rec->task.ptr, rec->task.len))
+                task = self->replay_task = s_task (self, rec->task);
             if (task < 0)
                 return;
             jr_job_t wire = {.priority = rec->priority, .timeout_ms = rec->timeout_ms,
@@ -1170,8 +1191,7 @@ s_replay (const jr_rec_t *rec, void *arg)
             memcpy (wire.id, rec->id, JR_ID_SIZE);
             job = jr_bjob_new (&wire, (uint16_t) task);
             job->accepted_us = rec->accepted_us;
-            job->seq = ++self->seq;
-            jr_jobtab_insert (self->jobs, job);
+            s_replayed (self, job);
         }
         job->attempt = rec->attempt > job->attempt ? rec->attempt : job->attempt;
         job->max_attempts = rec->max_attempts;
@@ -1188,8 +1208,7 @@ s_replay (const jr_rec_t *rec, void *arg)
             jr_job_t wire = {0};
             memcpy (wire.id, rec->id, JR_ID_SIZE);
             job = jr_bjob_new (&wire, 0);
-            job->seq = ++self->seq;
-            jr_jobtab_insert (self->jobs, job);
+            s_replayed (self, job);
         }
         if (s_final (job->state))
             return;
@@ -1204,13 +1223,9 @@ s_replay (const jr_rec_t *rec, void *arg)
 static void
 s_settle (jr_broker_t *self)
 {
-    s_collect_t all = {calloc (jr_jobtab_size (self->jobs) + 1, sizeof (void *)), 0};
-    assert (all.jobs);
-    jr_jobtab_each (self->jobs, s_collect, &all);
-    qsort (all.jobs, all.n, sizeof *all.jobs, s_by_seq);
     size_t counts[9] = {0};
-    for (size_t i = 0; i < all.n; i++) {
-        jr_bjob_t *job = all.jobs[i];
+    for (size_t i = 0; i < self->nreplayed; i++) {
+        jr_bjob_t *job = self->replayed[i];
         counts[job->state < 9 ? job->state : 0]++;
         if (s_final (job->state))
             s_remember (self, job);
@@ -1226,8 +1241,9 @@ s_settle (jr_broker_t *self)
                 s_enqueue (self, job);
         }
     }
-    free (all.jobs);
-    if (all.n)
+    free (self->replayed);
+    self->replayed = NULL;
+    if (self->nreplayed)
         jr_info ("queued=%zu running=%zu scheduled=%zu dead=%zu finished=%zu: jobs restored",
                  counts[JR_STATE_QUEUED], counts[JR_STATE_RUNNING], counts[JR_STATE_SCHEDULED],
                  counts[JR_STATE_DEAD],
@@ -1246,6 +1262,7 @@ jr_broker_new (const jr_broker_config_t *config)
     self->task_index = zhashx_new ();
     self->in = jr_msg_new ();
     self->delayed.before = jr_queue_due_before;
+    self->replay_task = -1;
     s_ring_init (&self->finished, config->remember);
     s_ring_init (&self->dead, config->max_dead);
     if (config->journal) {

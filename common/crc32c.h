@@ -1,6 +1,7 @@
 /*  crc32c.h - CRC-32C (Castagnoli), to detect torn or corrupt records on disk  */
 #ifndef JR_CRC32C_H
 #define JR_CRC32C_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

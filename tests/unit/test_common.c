@@ -1,4 +1,5 @@
 /*  test_common.c - errors, states, jobs, ids, clocks and flags  */
+#include "common/crc32c.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/opts.h"
@@ -377,4 +378,17 @@ Test (log, level_from_env)
     cr_assert (jr_log_enabled (JR_LOG_DEBUG));
     jr_info ("key=%d: a line", 1);
     unsetenv ("JR_LOG_LEVEL");
+}
+
+Test (crc32c, known_vectors_and_chunking)
+{
+    //  The check value of CRC-32C (Castagnoli) and the RFC 3720 zero vector.
+    cr_assert_eq (jr_crc32c (0, "123456789", 9), 0xE3069283u);
+    uint8_t zeros[32] = {0};
+    cr_assert_eq (jr_crc32c (0, zeros, sizeof zeros), 0x8A9136AAu);
+    //  Feeding it in pieces gives the same as in one go.
+    const char *text = "the quick brown fox jumps over the lazy dog, twice over";
+    uint32_t whole = jr_crc32c (0, text, strlen (text));
+    uint32_t parts = jr_crc32c (jr_crc32c (0, text, 13), text + 13, strlen (text) - 13);
+    cr_assert_eq (whole, parts);
 }
