@@ -479,9 +479,11 @@ jr_client_submit (jr_client_t *self, jr_job_t *job)
 //  -------------------------------------------------------------------------
 //  Status
 
-int
-jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
-                  uint32_t *attempt)
+//  STATUS of one id: its STATE mark, and the note that comes with it (value
+//  0 and no text when the broker sent none: no progress, or an older broker).
+static int
+s_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t *attempt,
+          int32_t *value, char *text, size_t text_size)
 {
     assert (self);
     assert (id);
@@ -495,21 +497,49 @@ jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
         return rc;
     int found = JR_STATE_UNKNOWN;
     uint32_t found_attempt = 0;
+    int32_t found_value = 0;
+    jr_bytes_t found_text = {NULL, 0};
     if (self->in->type == JR_MSG_STATE) {
         for (uint32_t i = 0; i < self->in->nmarks; i++)
             if (memcmp (self->in->marks[i].id, id, JR_ID_SIZE) == 0) {
                 found = self->in->marks[i].code;
                 found_attempt = self->in->marks[i].attempt;
+                //  Notes are parallel to marks.
+                bool noted = i < self->in->nnotes;
+                found_value = noted ? self->in->notes[i].value : 0;
+                found_text = noted ? self->in->notes[i].text : (jr_bytes_t) {NULL, 0};
             }
     }
     else
         rc = JR_EMALFORMED;
-    zmq_msg_close (&frame);
     if (state)
         *state = found;
     if (attempt)
         *attempt = found_attempt;
+    if (value)
+        *value = found_value;
+    if (text && text_size) {
+        size_t len = found_text.len < text_size - 1 ? found_text.len : text_size - 1;
+        if (len)
+            memcpy (text, found_text.ptr, len);
+        text[len] = 0;
+    }
+    zmq_msg_close (&frame);
     return rc;
+}
+
+int
+jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
+                  uint32_t *attempt)
+{
+    return s_status (self, id, state, attempt, NULL, NULL, 0);
+}
+
+int
+jr_client_progress (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
+                    uint32_t *attempt, int32_t *value, char *text, size_t text_size)
+{
+    return s_status (self, id, state, attempt, value, text, text_size);
 }
 
 //  -------------------------------------------------------------------------

@@ -521,7 +521,8 @@ s_cmd_status (int argc, char **argv)
     int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
                                "jr status [flags] ID\n"
                                "  asks the ingester (finished jobs), then the broker (jobs\n"
-                               "  waiting, running, or failed and to be retried)");
+                               "  waiting, running, or failed and to be retried); a running\n"
+                               "  job shows its task's last progress");
     if (nargs != 3) {
         fprintf (stderr, "jr: status needs one ID\n");
         return EXIT_USAGE;
@@ -533,6 +534,8 @@ s_cmd_status (int argc, char **argv)
     jr_job_t *job = NULL;
     int state = JR_STATE_UNKNOWN;
     uint32_t attempt = 0;
+    int32_t value = 0;
+    char message[JR_MAX_NOTE] = "";
     int rc = jr_client_result (client, id, &job);
     if (rc == 0) {
         state = s_row_state (job);
@@ -543,27 +546,39 @@ s_cmd_status (int argc, char **argv)
             //  knows what it does now. If it cannot say, the row still can.
             int now = JR_STATE_UNKNOWN;
             uint32_t now_attempt = 0;
-            int brc = jr_client_status (client, id, &now, &now_attempt);
+            int32_t now_value = 0;
+            char now_message[JR_MAX_NOTE] = "";
+            int brc = jr_client_progress (client, id, &now, &now_attempt, &now_value,
+                                          now_message, sizeof now_message);
             if (brc)
                 s_report ("asking the broker", brc);
             else if (now != JR_STATE_UNKNOWN) {
                 state = now;
                 attempt = now_attempt;
+                value = now_value;
+                memcpy (message, now_message, sizeof message);
             }
         }
     }
     else {
         if (rc != JR_ENOT_FOUND)
             s_report ("asking the ingester", rc);
-        rc = jr_client_status (client, id, &state, &attempt);
+        rc = jr_client_progress (client, id, &state, &attempt, &value, message,
+                                 sizeof message);
     }
     jr_client_destroy (&client);
     if (rc) {
         s_report ("asking the broker", rc);
         return s_exit_code (rc);
     }
-    printf ("{\"id\":\"%s\",\"state\":\"%s\",\"attempt\":%u}\n", argv[2], jr_state_name (state),
+    printf ("{\"id\":\"%s\",\"state\":\"%s\",\"attempt\":%u", argv[2], jr_state_name (state),
             attempt);
+    if (state == JR_STATE_RUNNING && (value != 0 || message[0])) {
+        printf (",\"progress\":{\"value\":%d,\"message\":", (int) value);
+        jr_json_print_bytes ((jr_bytes_t) {(const uint8_t *) message, strlen (message)}, stdout);
+        fputc ('}', stdout);
+    }
+    fputs ("}\n", stdout);
     return EXIT_OK;
 }
 

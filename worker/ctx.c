@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,10 +15,16 @@
 #include <unistd.h>
 
 struct _jr_ctx_t {
-    const jr_job_t *job;   //  borrowed from the worker's run
-    int64_t deadline_us;   //  monotonic; 0 = none
-    _Atomic int err;       //  0 while running, else why it ended
-    int fd;                //  eventfd, written once when cancelled
+    const jr_job_t *job;          //  borrowed from the worker's run
+    int64_t deadline_us;          //  monotonic; 0 = none
+    _Atomic int err;              //  0 while running, else why it ended
+    int fd;                       //  eventfd, written once when cancelled
+    _Atomic int notify_fd;        //  the worker's eventfd for progress, or -1
+    pthread_mutex_t lock;         //  guards the progress below
+    int32_t value;                //  latest progress value
+    char text[JR_MAX_NOTE];       //  latest progress message, NUL-terminated
+    size_t len;                   //  strlen (text)
+    atomic_bool pending;          //  progress changed since the last take
 };
 
 jr_ctx_t *
@@ -34,6 +41,9 @@ jr_ctx_new (const jr_job_t *job, int64_t deadline_mono_us)
     self->job = job;
     self->deadline_us = deadline_mono_us;
     atomic_init (&self->err, 0);
+    atomic_init (&self->notify_fd, -1);
+    pthread_mutex_init (&self->lock, NULL);
+    atomic_init (&self->pending, false);
     return self;
 }
 
@@ -42,6 +52,7 @@ jr_ctx_destroy (jr_ctx_t **self_p)
 {
     if (self_p && *self_p) {
         close ((*self_p)->fd);
+        pthread_mutex_destroy (&(*self_p)->lock);
         free (*self_p);
         *self_p = NULL;
     }
@@ -133,6 +144,82 @@ jr_bytes_t
 jr_ctx_vars (const jr_ctx_t *self)
 {
     return self->job->vars;
+}
+
+//  -------------------------------------------------------------------------
+//  Progress: the task's thread writes, the worker's loop takes.
+
+void
+jr_ctx_set_notify (jr_ctx_t *self, int fd)
+{
+    atomic_store (&self->notify_fd, fd);
+}
+
+//  The length of text cut to at most max bytes without splitting a UTF-8
+//  sequence (the message is a msgpack str, shown as text by `jr status`).
+static size_t
+s_utf8_cut (const char *text, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t cut = max;
+    //  Back up over continuation bytes to the start of the cut sequence.
+    while (cut > 0 && ((unsigned char) text[cut] & 0xC0) == 0x80)
+        cut--;
+    return cut;
+}
+
+void
+jr_ctx_progress (jr_ctx_t *self, int32_t value, const char *format, ...)
+{
+    assert (self);
+    //  One byte more than kept, so a cut can see whether it splits a sequence.
+    char text[JR_MAX_NOTE + 1] = "";
+    size_t len = 0;
+    if (format) {
+        va_list args;
+        va_start (args, format);
+        int n = vsnprintf (text, sizeof text, format, args);
+        va_end (args);
+        len = n < 0 ? 0 : (size_t) n < sizeof text ? (size_t) n : sizeof text - 1;
+        len = s_utf8_cut (text, len, JR_MAX_NOTE - 1);
+    }
+    pthread_mutex_lock (&self->lock);
+    self->value = value;
+    memcpy (self->text, text, len);
+    self->text[len] = 0;
+    self->len = len;
+    pthread_mutex_unlock (&self->lock);
+    //  Wake the loop once per change it has not taken yet, not per call.
+    if (!atomic_exchange (&self->pending, true)) {
+        int fd = atomic_load (&self->notify_fd);
+        if (fd != -1) {
+            uint64_t one = 1;
+            ssize_t rc = write (fd, &one, sizeof one);
+            (void) rc;  //  a full counter is still readable: nothing lost
+        }
+    }
+}
+
+bool
+jr_ctx_progress_pending (const jr_ctx_t *self)
+{
+    return atomic_load (&self->pending);
+}
+
+bool
+jr_ctx_progress_take (jr_ctx_t *self, int32_t *value, char text[JR_MAX_NOTE], size_t *len)
+{
+    if (!atomic_load (&self->pending))
+        return false;
+    pthread_mutex_lock (&self->lock);
+    //  Cleared under the lock: a report made after it sets it again.
+    atomic_store (&self->pending, false);
+    *value = self->value;
+    memcpy (text, self->text, self->len + 1);
+    *len = self->len;
+    pthread_mutex_unlock (&self->lock);
+    return true;
 }
 
 //  -------------------------------------------------------------------------

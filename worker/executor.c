@@ -18,13 +18,21 @@
 jr_run_t *
 jr_run_new (const jr_job_t *job, jr_task_fn *fn, size_t max_payload)
 {
+    return jr_run_new_timeout (job, fn, max_payload, 0);
+}
+
+jr_run_t *
+jr_run_new_timeout (const jr_job_t *job, jr_task_fn *fn, size_t max_payload,
+                    uint32_t default_timeout_ms)
+{
     jr_run_t *self = calloc (1, sizeof *self);
     assert (self);
     self->job = jr_job_dup (job);
     assert (self->job);
+    self->timeout_ms = job->timeout_ms ? job->timeout_ms : default_timeout_ms;
     int64_t deadline = 0;
-    if (job->timeout_ms > 0)
-        deadline = jr_clock_mono_us () + (int64_t) job->timeout_ms * 1000;
+    if (self->timeout_ms > 0)
+        deadline = jr_clock_mono_us () + (int64_t) self->timeout_ms * 1000;
     self->ctx = jr_ctx_new (self->job, deadline);
     if (!self->ctx) {
         jr_job_destroy (&self->job);
@@ -108,8 +116,9 @@ jr_run_result (const jr_run_t *self, const char *worker)
     //  claims success has failed, so the attempt is never reported twice.
     if (why == JR_EDEADLINE) {
         success = false;
-        if (asprintf (&text, "DEADLINE_EXCEEDED: timeout_ms=%u%s%s", self->job->timeout_ms,
-                      task_error ? "; " : "", task_error ? task_error : "") < 0)
+        if (asprintf (&text, "DEADLINE_EXCEEDED: timeout_ms=%u%s%s%s", self->timeout_ms,
+                      self->job->timeout_ms ? "" : " (task default)", task_error ? "; " : "",
+                      task_error ? task_error : "") < 0)
             abort ();
     }
     else if (why == JR_ECANCELLED && !success) {

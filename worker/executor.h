@@ -11,6 +11,7 @@ struct _jr_run_t {
     jr_task_fn *fn;          //  the task
     jr_ctx_t *ctx;           //  owned; the loop cancels it at the deadline
     jr_out_t *out;           //  owned; payload and error text
+    uint32_t timeout_ms;     //  the deadline applied: the job's, else the task default
     bool success;            //  what the task returned
     int64_t started_us;      //  wall clock, set by the executor
     int64_t completed_us;    //  wall clock, set by the executor
@@ -22,6 +23,10 @@ struct _jr_run_t {
 //  of job->timeout_ms from now if it is > 0, and a payload limit. Returns
 //  NULL (and nothing to free) if the context could not be made.
 jr_run_t *jr_run_new (const jr_job_t *job, jr_task_fn *fn, size_t max_payload);
+//  The same, with default_timeout_ms (0 = none) as the deadline of a job
+//  whose timeout_ms is 0 (the job keeps its 0; run->timeout_ms says which).
+jr_run_t *jr_run_new_timeout (const jr_job_t *job, jr_task_fn *fn, size_t max_payload,
+                              uint32_t default_timeout_ms);
 //  Destroy a run and all it owns; nulls the pointer.
 void jr_run_destroy (jr_run_t **self_p);
 //  Run the task on the calling thread, stamping start and end.

@@ -1,11 +1,13 @@
 /*  tasks.c - built-in tasks (echo, sleep, fail, sha256, exec) and the name -> function registry  */
 #include "worker/tasks.h"
+#include "common/clock.h"
 #include "common/mp.h"
 #include "proto/proto.h"
 #include "worker/exec.h"
 #include "worker/sha256.h"
 #include <assert.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,7 +170,8 @@ jr_task_echo (jr_ctx_t *ctx, jr_out_t *out)
     return jr_out_write (out, msg.ptr, msg.len) == 0;
 }
 
-//  Sleeps var ms milliseconds, through the context so deadline and cancel cut it short.
+//  Sleeps var ms milliseconds, through the context so deadline and cancel cut
+//  it short, reporting progress every 100 ms (value = ms slept so far).
 bool
 jr_task_sleep (jr_ctx_t *ctx, jr_out_t *out)
 {
@@ -178,10 +181,23 @@ jr_task_sleep (jr_ctx_t *ctx, jr_out_t *out)
         jr_out_errorf (out, "INVALID: var ms must be a non-negative integer");
         return false;
     }
-    rc = jr_ctx_sleep (ctx, ms);
-    if (rc) {
-        jr_out_errorf (out, "%s: interrupted sleep of %lld ms", jr_errname (rc), (long long) ms);
-        return false;
+    //  In steps of 100 ms, each reported as progress: value = ms slept so far.
+    const int64_t longest = 100LL * 365 * 86400 * 1000;  //  as jr_ctx_sleep: no overflow
+    if (ms > longest)
+        ms = longest;
+    int64_t start = jr_clock_mono_us (), end = start + ms * 1000;
+    for (int64_t now = start; now < end; now = jr_clock_mono_us ()) {
+        int64_t step = (end - now + 999) / 1000;
+        rc = jr_ctx_sleep (ctx, step < 100 ? step : 100);
+        if (rc) {
+            jr_out_errorf (out, "%s: interrupted sleep of %lld ms", jr_errname (rc),
+                           (long long) ms);
+            return false;
+        }
+        int64_t slept = (jr_clock_mono_us () - start) / 1000;
+        slept = slept < ms ? slept : ms;
+        jr_ctx_progress (ctx, slept < INT32_MAX ? (int32_t) slept : INT32_MAX,
+                         "slept %lld of %lld ms", (long long) slept, (long long) ms);
     }
     char text[48];
     int n = snprintf (text, sizeof text, "slept %lld", (long long) ms);

@@ -6,6 +6,7 @@
 #include "worker/ctx.h"
 #include "worker/executor.h"
 #include <czmq.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -18,6 +19,7 @@
 #define S_INGESTER_HWM 100               //  RESULT messages queued to the ingester at most
 #define S_RECV_BURST 1000                //  messages read per socket per turn
 #define S_MAX_TURN_MS 1000               //  longest poll, so stop flags are seen
+#define S_PROGRESS_US (200 * 1000LL)     //  PROGRESS of one attempt at most this often
 
 //  Where the worker is in its life. A drain (SIGTERM, jr_worker_drain) says
 //  BYE and lets running jobs finish for up to the grace; then, or at a second
@@ -40,10 +42,18 @@ typedef enum {
 
 //  A job in an executor: the running list holds these.
 typedef struct {
-    jr_run_t *run;      //  owned by the executor until it comes back
-    bool cancelled;     //  by a CANCEL from the broker: ends CANCELLED
-    bool handed_back;   //  cancelled by a drain: DONE QUEUED, no result
+    jr_run_t *run;              //  owned by the executor until it comes back
+    bool cancelled;             //  by a CANCEL from the broker: ends CANCELLED
+    bool handed_back;           //  cancelled by a drain: DONE QUEUED, no result
+    int64_t progress_us;        //  monotonic, last PROGRESS sent; 0 = never
+    char note[JR_MAX_NOTE];     //  its message, which the PROGRESS points into
 } s_slot_t;
+
+//  --task-timeout: the deadline of a job of this task dispatched with timeout_ms 0.
+typedef struct {
+    char *name;                 //  owned
+    uint32_t ms;                //  0 = none
+} s_task_timeout_t;
 
 //  A result sent (or about to be sent) to the ingester and not yet ACKed.
 typedef struct {
@@ -68,6 +78,8 @@ struct _jr_worker_t {
     size_t max_payload;
     size_t backlog;               //  results waiting for ACK before slots stop coming back
     zlistx_t *served;             //  task names (char *) served, NULL = all registered
+    zlistx_t *timeouts;           //  s_task_timeout_t, per task
+    uint32_t default_timeout_ms;  //  "*=MS": every task without its own, 0 = none
 
     zsock_t *broker;              //  DEALER, recreated when the broker goes silent
     zsock_t *ingester;            //  DEALER
@@ -79,6 +91,7 @@ struct _jr_worker_t {
     jr_msg_t *out;                //  message being built
     jr_msg_t *done;               //  DONE marks not yet sent
     jr_msg_t *freed;              //  FREE marks not yet sent
+    jr_msg_t *progress;           //  PROGRESS being built
     zlistx_t *running;            //  s_slot_t of runs in executors
     zhashx_t *results;            //  key -> s_result_t, every result not ACKed
     zlistx_t *fresh;              //  s_result_t finished this turn, never sent
@@ -89,6 +102,7 @@ struct _jr_worker_t {
     int64_t last_tx_us;           //  last send to the broker (monotonic)
     int64_t last_rx_us;           //  last receive from the broker (monotonic)
     int64_t next_deadline_us;     //  nearest deadline of a running job, 0 = none
+    int64_t next_progress_us;     //  when held-back progress may go, 0 = none waits
 
     s_phase_t phase;              //  see the table above
     int64_t phase_until_us;       //  end of the grace, or of the last flush
@@ -350,6 +364,17 @@ s_fail_job (jr_worker_t *self, const jr_job_t *job, const char *error, bool perm
     s_result_add (self, result);
 }
 
+//  The deadline of a job of this task sent with timeout_ms 0 (0 = none).
+static uint32_t
+s_task_timeout (jr_worker_t *self, jr_bytes_t name)
+{
+    for (s_task_timeout_t *entry = zlistx_first (self->timeouts); entry;
+         entry = zlistx_next (self->timeouts))
+        if (s_eq_name (entry->name, name))
+            return entry->ms;
+    return self->default_timeout_ms;
+}
+
 //  The task for a name, if this worker serves it.
 static jr_task_fn *
 s_task (jr_worker_t *self, jr_bytes_t name)
@@ -387,7 +412,8 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
             //  Past our credit: every executor is busy.
             s_hand_back (self, job, "no free slot");
         else {
-            jr_run_t *run = jr_run_new (job, fn, self->max_payload);
+            jr_run_t *run = jr_run_new_timeout (job, fn, self->max_payload,
+                                                s_task_timeout (self, job->task));
             if (!run) {
                 s_fail_job (self, job, "INTERNAL: no context for the task (descriptor limit?)",
                             false);
@@ -397,6 +423,7 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
             assert (slot);
             slot->run = run;
             run->handle = zlistx_add_end (self->running, slot);
+            jr_ctx_set_notify (run->ctx, self->wake_fd);
             int64_t deadline = jr_ctx_deadline (run->ctx);
             if (deadline && (!self->next_deadline_us || deadline < self->next_deadline_us))
                 self->next_deadline_us = deadline;
@@ -587,7 +614,7 @@ s_take_finished (jr_worker_t *self)
         if (why == JR_EDEADLINE && !cancelled)
             jr_warn ("id=%s task=%.*s attempt=%u state=%s timeout_ms=%u: deadline exceeded", id,
                      (int) result->task.len, (const char *) result->task.ptr, result->attempt,
-                     jr_state_name (result->state), result->timeout_ms);
+                     jr_state_name (result->state), run->timeout_ms);
         else
             jr_info ("id=%s task=%.*s attempt=%u state=%s error=\"%.*s\": job failed", id,
                      (int) result->task.len, (const char *) result->task.ptr, result->attempt,
@@ -750,6 +777,44 @@ s_flush_done (jr_worker_t *self)
     done->nmarks -= sent;
 }
 
+//  The latest progress of running attempts, each at most every
+//  S_PROGRESS_US: a task may report far more often than that. Best effort:
+//  a PROGRESS lost on the way is replaced by the next.
+static void
+s_flush_progress (jr_worker_t *self, int64_t now)
+{
+    self->next_progress_us = 0;
+    if (self->need_ready)
+        return;  //  the broker does not know us: it goes after READY
+    jr_msg_t *msg = self->progress;
+    jr_msg_reset (msg, JR_MSG_PROGRESS);
+    for (s_slot_t *slot = zlistx_first (self->running); slot;
+         slot = zlistx_next (self->running)) {
+        jr_ctx_t *ctx = slot->run->ctx;
+        if (!jr_ctx_progress_pending (ctx))
+            continue;
+        int64_t due = slot->progress_us + S_PROGRESS_US;
+        if (slot->progress_us && now < due) {
+            if (!self->next_progress_us || due < self->next_progress_us)
+                self->next_progress_us = due;
+            continue;
+        }
+        int32_t value;
+        size_t len;
+        if (!jr_ctx_progress_take (ctx, &value, slot->note, &len))
+            continue;
+        slot->progress_us = now;
+        jr_msg_add_mark (msg, slot->run->job->id, slot->run->job->attempt, 0);
+        jr_msg_add_note (msg, value, (jr_bytes_t) {(const uint8_t *) slot->note, len});
+        if (msg->nmarks == JR_MAX_ITEMS) {
+            s_send_broker (self, msg);
+            jr_msg_reset (msg, JR_MSG_PROGRESS);
+        }
+    }
+    if (msg->nmarks && s_send_broker (self, msg) == 0 && jr_log_enabled (JR_LOG_DEBUG))
+        jr_debug ("broker=%s marks=%u: progress sent", self->broker_ep, msg->nmarks);
+}
+
 static void
 s_stats (jr_worker_t *self, int64_t now, bool force)
 {
@@ -776,6 +841,7 @@ s_timeout_ms (const jr_worker_t *self, int64_t now)
         self->last_tx_us + self->heartbeat_us,
         self->last_rx_us + self->liveness_us,
         self->next_deadline_us,
+        self->next_progress_us,
         self->next_stats_us,
         self->phase != S_ACTIVE ? self->phase_until_us : 0,
         self->need_ready ? now + 100000 : 0,  //  a READY that failed to go
@@ -902,6 +968,7 @@ jr_worker_run (jr_worker_t *self)
         s_flush_results (self, now);
         s_flush_free (self);
         s_flush_done (self);
+        s_flush_progress (self, now);
         if (now - self->last_rx_us >= self->liveness_us)
             s_reconnect (self);
         if (self->need_ready)
@@ -964,6 +1031,72 @@ s_strdup (const char *text)
     return copy;
 }
 
+static void
+s_free_task_timeout (void **item)
+{
+    s_task_timeout_t *entry = *item;
+    if (entry) {
+        free (entry->name);
+        free (entry);
+        *item = NULL;
+    }
+}
+
+//  "NAME=MS[,NAME=MS...]", "*=MS" for the default. Returns 0, or -1 with an
+//  error logged: bad syntax, a task not registered, a name given twice.
+static int
+s_parse_task_timeouts (jr_worker_t *self, const char *spec)
+{
+    char *list = s_strdup (spec), *save = NULL;
+    bool have_default = false;
+    int rc = 0;
+    for (char *item = strtok_r (list, ", ", &save); item && rc == 0;
+         item = strtok_r (NULL, ", ", &save)) {
+        char *equals = strchr (item, '=');
+        char *end = NULL;
+        errno = 0;
+        unsigned long long ms = equals ? strtoull (equals + 1, &end, 10) : 0;
+        if (!equals || equals == item || !isdigit ((unsigned char) equals[1]) || *end
+            || errno || ms > UINT32_MAX) {
+            jr_error ("task-timeout=\"%s\": expected NAME=MS (MS from 0 to %u), got \"%s\"",
+                      spec, UINT32_MAX, item);
+            rc = -1;
+            break;
+        }
+        *equals = 0;
+        if (strcmp (item, "*") == 0) {
+            if (have_default) {
+                jr_error ("task-timeout=\"%s\": * given twice", spec);
+                rc = -1;
+            }
+            have_default = true;
+            self->default_timeout_ms = (uint32_t) ms;
+            continue;
+        }
+        jr_bytes_t name = {(const uint8_t *) item, strlen (item)};
+        if (!jr_tasks_find (name)) {
+            jr_error ("task-timeout=\"%s\" task=%s: no such task", spec, item);
+            rc = -1;
+            break;
+        }
+        for (s_task_timeout_t *entry = zlistx_first (self->timeouts); entry && rc == 0;
+             entry = zlistx_next (self->timeouts))
+            if (strcmp (entry->name, item) == 0) {
+                jr_error ("task-timeout=\"%s\" task=%s: given twice", spec, item);
+                rc = -1;
+            }
+        if (rc)
+            break;
+        s_task_timeout_t *entry = calloc (1, sizeof *entry);
+        assert (entry);
+        entry->name = s_strdup (item);
+        entry->ms = (uint32_t) ms;
+        zlistx_add_end (self->timeouts, entry);
+    }
+    free (list);
+    return rc;
+}
+
 jr_worker_t *
 jr_worker_new (const jr_worker_config_t *cfg)
 {
@@ -1010,6 +1143,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->in = jr_msg_new ();
     self->out = jr_msg_new ();
     self->freed = jr_msg_new ();
+    self->progress = jr_msg_new ();
     jr_msg_reset (self->freed, JR_MSG_FREE);
     self->done = jr_msg_new ();
     jr_msg_reset (self->done, JR_MSG_DONE);
@@ -1043,6 +1177,13 @@ jr_worker_new (const jr_worker_config_t *cfg)
         }
     }
 
+    self->timeouts = zlistx_new ();
+    zlistx_set_destructor (self->timeouts, s_free_task_timeout);
+    if (c.task_timeouts && s_parse_task_timeouts (self, c.task_timeouts) != 0) {
+        jr_worker_destroy (&self);
+        return NULL;
+    }
+
     //  Results are resent anyway, but a linger lets a stop flush the last ones.
     self->broker = s_socket (self->broker_ep, 0, 100000, false);
     self->ingester = s_socket (self->ingester_ep, 1000, S_INGESTER_HWM, true);
@@ -1068,8 +1209,11 @@ jr_worker_destroy (jr_worker_t **self_p)
         //  Runs still held by executors belong to them: cancel, let them
         //  finish, and the executor frees what comes back.
         for (s_slot_t *slot = zlistx_first (self->running); slot;
-             slot = zlistx_next (self->running))
+             slot = zlistx_next (self->running)) {
+            //  A task that outlives us must not write to our closed wake fd.
+            jr_ctx_set_notify (slot->run->ctx, -1);
             jr_ctx_cancel (slot->run->ctx, JR_ECANCELLED);
+        }
         jr_executor_destroy (&self->executor, 1000);
     }
     if (self->running)
@@ -1084,6 +1228,7 @@ jr_worker_destroy (jr_worker_t **self_p)
     zlistx_destroy (&self->unacked);
     zlistx_destroy (&self->running);
     zlistx_destroy (&self->served);
+    zlistx_destroy (&self->timeouts);
     if (self->broker)  //  give a last DONE a moment to leave
         zsock_set_linger (self->broker, 500);
     zsock_destroy (&self->broker);
@@ -1092,6 +1237,7 @@ jr_worker_destroy (jr_worker_t **self_p)
     jr_msg_destroy (&self->out);
     jr_msg_destroy (&self->done);
     jr_msg_destroy (&self->freed);
+    jr_msg_destroy (&self->progress);
     close (self->wake_fd);
     free (self->broker_ep);
     free (self->ingester_ep);

@@ -23,13 +23,16 @@ typedef struct {
     size_t backlog;         //  results waiting for the ingester's ACK before no new job
                             //  is taken, default 4096
     const char *tasks;      //  comma-separated names to serve, default all registered
+    const char *task_timeouts;  //  "NAME=MS[,NAME=MS...]": the deadline of a job of that
+                                //  task with timeout_ms 0; "*=MS" for every other task;
+                                //  MS 0 = none. Default none
 } jr_worker_config_t;
 
 typedef struct _jr_worker_t jr_worker_t;
 
 //  Create a worker and connect its sockets (cfg borrowed, may be NULL).
 //  Returns NULL, with an error logged, on a bad endpoint or value, or a task
-//  in cfg->tasks that is not registered.
+//  in cfg->tasks or cfg->task_timeouts that is not registered.
 jr_worker_t *jr_worker_new (const jr_worker_config_t *cfg);
 //  Run the event loop until a drain ends: jr_worker_drain, jr_worker_stop,
 //  or zsys_interrupted (a first drain) when czmq's signal handler is left

@@ -49,6 +49,8 @@ main (int argc, char **argv)
         {"plugin", "JR_WORKER_PLUGINS", NULL, "comma-separated task plugins (.so) to load"},
         {"isolate", "JR_WORKER_ISOLATE", NULL,
          "comma-separated tasks (or all) to run in a child process"},
+        {"task-timeout", "JR_TASK_TIMEOUT", NULL,
+         "NAME=MS[,NAME=MS...]: deadline of jobs of a task sent without one (*=MS: any task)"},
         {"kill-grace", "JR_KILL_GRACE_MS", "2000",
          "ms from SIGTERM to SIGKILL for exec and isolated tasks"},
         {"max-payload", "JR_MAX_PAYLOAD", "16777216", "largest payload of one job, bytes"},
@@ -61,7 +63,7 @@ main (int argc, char **argv)
     };
     enum {
         O_BROKER, O_INGESTER, O_CONCURRENCY, O_NAME, O_TASKS, O_PLUGIN, O_ISOLATE,
-        O_KILL_GRACE, O_MAX_PAYLOAD, O_GRACE, O_BACKLOG, O_VERBOSE, O_RUN_TASK, O_COUNT
+        O_TASK_TIMEOUT, O_KILL_GRACE, O_MAX_PAYLOAD, O_GRACE, O_BACKLOG, O_VERBOSE, O_RUN_TASK, O_COUNT
     };
     int args = jr_opts_parse (argc, argv, opts, O_COUNT, "jr-worker [options]");
     if (args > 1) {
@@ -85,6 +87,7 @@ main (int argc, char **argv)
         .ingester = opts[O_INGESTER].value,
         .name = opts[O_NAME].value,
         .tasks = opts[O_TASKS].value,
+        .task_timeouts = opts[O_TASK_TIMEOUT].value,
         .max_payload = (size_t) jr_opts_int (&opts[O_MAX_PAYLOAD], 1, JR_MAX_PAYLOAD),
         .backlog = (size_t) jr_opts_int (&opts[O_BACKLOG], 1, 10000000),
     };

@@ -148,6 +148,15 @@ int jr_client_result (jr_client_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t 
 //  broker does not hold it (finished jobs live in the ingester).
 int jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
                       uint32_t *attempt);
+//  Like jr_client_status, plus the progress the job's task last reported
+//  (jr_ctx_progress in task.h) while it runs: *value, and the message
+//  copied into text (NUL-terminated, cut to text_size - 1 bytes; messages
+//  are at most 255 bytes, so 256 holds any). Any output pointer may be NULL
+//  (text with text_size 0). Value 0 and an empty text mean no progress (not
+//  running, nothing reported yet, or a broker that does not keep progress).
+//  Returns 0, an ERROR reply's code, or JR_ETIMEOUT.
+int jr_client_progress (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
+                        uint32_t *attempt, int32_t *value, char *text, size_t text_size);
 //  Cancel a job. On 0, *state (if not NULL) gets the job's state after the
 //  request, as the broker says: CANCELLED if it was waiting or running (a
 //  running one is being stopped), else the state it already had (e.g.

@@ -33,6 +33,17 @@ jr_bytes_t jr_ctx_vars (const jr_ctx_t *ctx);
 //  (CLOCK_MONOTONIC), 0 if none. Prefer jr_ctx_time_left_ms.
 int64_t jr_ctx_deadline (const jr_ctx_t *ctx);
 
+//  Report progress: a number (its meaning is the task's: percent, items
+//  done, bytes...) and a short message (printf format, cut to 255 bytes on
+//  a UTF-8 boundary). The last call wins; the worker sends the latest to the
+//  broker at most about five times a second, and `jr status ID` shows it
+//  while the job runs. Value 0 with an empty message reads as no progress.
+//  Thread-safe and cheap (a format and a mutex): call it as often as you
+//  like. Isolated tasks (--isolate) may call it, but their progress stays
+//  in the child and is not shown.
+void jr_ctx_progress (jr_ctx_t *ctx, int32_t value, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
 //  Read a var of the job's msgpack map. Strings and binaries give bytes;
 //  integers accept any msgpack integer (and a decimal string for _int).
 //  Return 0, JR_ENOT_FOUND, or JR_EINVALID on a wrong type.

@@ -479,3 +479,60 @@ Test (tasks, cancel_running_exec_and_queued_job)
     msgpack_sbuffer_destroy (&vars);
     jr_client_destroy (&client);
 }
+
+//  -------------------------------------------------------------------------
+//  Progress: a running sleep reports how far it got, which the client sees
+//  through the broker while the job runs; then the job completes.
+
+Test (tasks, sleep_progress_seen_while_running)
+{
+    jr_h_env_init (&env, "progress");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    s_worker ("w1", "1", NULL, NULL, NULL, NULL, NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+    msgpack_sbuffer vars;
+    s_vars1 (&vars, "ms", "3000");
+    jr_job_t job;
+    jr_job_init (&job, "sleep");
+    job.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    job.timeout_ms = 60000;
+    job.max_attempts = 1;
+    CHECK (jr_client_submit (client, &job) == 0, "submit sleep");
+
+    //  Poll until progress shows; give up only when the job is no longer
+    //  waiting or running (then it ran without our ever seeing progress).
+    int state = JR_STATE_QUEUED;
+    uint32_t attempt = 0;
+    int32_t value = 0;
+    char text[256] = "";
+    bool seen = false;
+    for (int polls = 0; !seen && polls < 6000; polls++) {
+        int rc = jr_client_progress (client, job.id, &state, &attempt, &value, text, sizeof text);
+        CHECK (rc == 0, "status: %s", jr_errname (rc));
+        seen = state == JR_STATE_RUNNING && value > 0;
+        if (!seen && state != JR_STATE_QUEUED && state != JR_STATE_SCHEDULED
+            && state != JR_STATE_RUNNING)
+            break;
+        if (!seen)
+            jr_h_sleep_ms (20);
+    }
+    CHECK (seen, "no progress while running; last state %s value %d", jr_state_name (state),
+           (int) value);
+    printf ("tasks: progress of a running sleep: attempt=%u value=%d message=\"%s\"\n",
+            attempt, (int) value, text);
+    char want[64];
+    snprintf (want, sizeof want, "slept %d of 3000 ms", (int) value);
+    CHECK (strcmp (text, want) == 0, "message \"%s\", expected \"%s\"", text, want);
+    CHECK (attempt == 1, "attempt %u", attempt);
+
+    jr_job_t *r = NULL;
+    int rc = jr_client_wait (client, job.id, 60000, &r);
+    CHECK (rc == 0, "result of the sleep: %s", jr_errname (rc));
+    CHECK (r->success && r->state == JR_STATE_SUCCEEDED, "state %s error %.*s",
+           jr_state_name (r->state), S_TEXT (r->error));
+    CHECK (s_eq (r->payload, "slept 3000"), "payload %.*s", S_TEXT (r->payload));
+    jr_job_destroy (&r);
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}

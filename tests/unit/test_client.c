@@ -36,6 +36,9 @@ typedef struct {
     int refuse;                             //  ERROR code for CANCEL, RETRY, LIST
     int cancels, retries, lists;            //  requests seen
     int list_code;                          //  the state last listed
+    uint8_t noted[JR_ID_SIZE];              //  the id with progress (if note_text set)
+    int32_t note_value;                     //  its progress
+    const char *note_text;                  //  NULL: STATE carries no notes (old broker)
 } broker_t;
 
 static const uint8_t s_odd_id[JR_ID_SIZE] = {0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE,
@@ -147,6 +150,12 @@ s_broker_handle (broker_t *self, zsock_t *router, zframe_t *peer, jr_msg_t *in, 
                         : self->states[i] ? self->states[i]
                                           : JR_STATE_RUNNING;
             jr_msg_add_mark (out, in->marks[m].id, i >= 0 ? 2 : 0, state);
+            if (self->note_text) {  //  one note per mark, empty = no progress
+                bool noted = memcmp (in->marks[m].id, self->noted, JR_ID_SIZE) == 0;
+                const char *text = noted ? self->note_text : "";
+                jr_msg_add_note (out, noted ? self->note_value : 0,
+                                 (jr_bytes_t) {(const uint8_t *) text, strlen (text)});
+            }
         }
         jr_msg_send (out, sock, zframe_data (peer), zframe_size (peer));
     }
@@ -856,6 +865,65 @@ Test (client, cancel_retry_list_map_errors)
     zactor_destroy (&broker);
 }
 
+Test (client, progress)
+{
+    broker_t fake = {.note_value = 1234, .note_text = "slept 1234 of 3000 ms"};
+    uint8_t running[JR_ID_SIZE], quiet[JR_ID_SIZE], unknown[JR_ID_SIZE];
+    s_preset (&fake, running, JR_STATE_RUNNING);
+    s_preset (&fake, quiet, JR_STATE_RUNNING);
+    s_fill_ids (&unknown, 1);
+    memcpy (fake.noted, running, JR_ID_SIZE);
+    char ep[64];
+    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    jr_client_t *client = jr_client_new (ep, NULL);
+    int state = -1;
+    uint32_t attempt = 0;
+    int32_t value = -1;
+    char text[JR_MAX_NOTE];
+    cr_assert_eq (jr_client_progress (client, running, &state, &attempt, &value, text,
+                                      sizeof text), 0);
+    cr_assert_eq (state, JR_STATE_RUNNING);
+    cr_assert_eq (attempt, 2);
+    cr_assert_eq (value, 1234);
+    cr_assert_str_eq (text, "slept 1234 of 3000 ms");
+    //  Cut to the caller's buffer.
+    char small[6];
+    cr_assert_eq (jr_client_progress (client, running, NULL, NULL, NULL, small, sizeof small),
+                  0);
+    cr_assert_str_eq (small, "slept");
+    //  An empty note: running, no progress yet.
+    cr_assert_eq (jr_client_progress (client, quiet, &state, &attempt, &value, text,
+                                      sizeof text), 0);
+    cr_assert_eq (state, JR_STATE_RUNNING);
+    cr_assert_eq (value, 0);
+    cr_assert_str_eq (text, "");
+    cr_assert_eq (jr_client_progress (client, unknown, &state, &attempt, &value, text,
+                                      sizeof text), 0);
+    cr_assert_eq (state, JR_STATE_UNKNOWN);
+    cr_assert_eq (value, 0);
+    //  Status is unchanged by notes.
+    cr_assert_eq (jr_client_status (client, running, &state, &attempt), 0);
+    cr_assert_eq (state, JR_STATE_RUNNING);
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+    cr_assert_eq (fake.statuses, 5);
+
+    //  A broker that sends no notes at all: no progress, no error.
+    broker_t old = {0};
+    s_preset (&old, running, JR_STATE_RUNNING);
+    broker = s_start (s_fake_broker, &old, ep, sizeof ep);
+    client = jr_client_new (ep, NULL);
+    value = -1;
+    strcpy (text, "stale");
+    cr_assert_eq (jr_client_progress (client, running, &state, &attempt, &value, text,
+                                      sizeof text), 0);
+    cr_assert_eq (state, JR_STATE_RUNNING);
+    cr_assert_eq (value, 0);
+    cr_assert_str_eq (text, "");
+    jr_client_destroy (&client);
+    zactor_destroy (&broker);
+}
+
 //  -------------------------------------------------------------------------
 //  The jr CLI, run as a process against the fakes
 
@@ -1107,6 +1175,48 @@ Test (client, cli_cancel_list_retry_status)
     cr_assert (strstr (out, "\"state\":\"scheduled\""), "%s", out);
     cr_assert (strstr (out, "\"error\":\"boom\""), "%s", out);
 #undef JR_RUN
+    zactor_destroy (&broker);
+    zactor_destroy (&ingester);
+}
+
+//  jr status shows a running job's progress, and nothing more without one.
+Test (client, cli_status_progress)
+{
+    char jr[512];
+    if (!s_cli (jr, sizeof jr))
+        cr_skip_test ("the jr binary is not built ($JR_BIN)");
+    broker_t bfake = {.note_value = 42, .note_text = "copying \"a\"\tto b"};
+    ingester_t ifake = {0};
+    uint8_t running[JR_ID_SIZE], quiet[JR_ID_SIZE], queued[JR_ID_SIZE];
+    s_preset (&bfake, running, JR_STATE_RUNNING);
+    s_preset (&bfake, quiet, JR_STATE_RUNNING);
+    s_preset (&bfake, queued, JR_STATE_QUEUED);
+    memcpy (bfake.noted, running, JR_ID_SIZE);
+    char bep[64], iep[64];
+    zactor_t *broker = s_start (s_fake_broker, &bfake, bep, sizeof bep);
+    zactor_t *ingester = s_start (s_fake_ingester, &ifake, iep, sizeof iep);
+    char out[8192], want[256], id[37];
+
+    jr_id_format (running, id);
+    int rc = s_run (out, sizeof out, "%s status %s --broker %s --ingester %s", jr, id, bep, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    snprintf (want, sizeof want,
+              "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2,"
+              "\"progress\":{\"value\":42,\"message\":\"copying \\\"a\\\"\\tto b\"}}\n",
+              id);
+    cr_assert_str_eq (out, want);
+
+    jr_id_format (quiet, id);
+    rc = s_run (out, sizeof out, "%s status %s --broker %s --ingester %s", jr, id, bep, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2}\n", id);
+    cr_assert_str_eq (out, want);
+
+    jr_id_format (queued, id);
+    rc = s_run (out, sizeof out, "%s status %s --broker %s --ingester %s", jr, id, bep, iep);
+    cr_assert_eq (rc, 0, "%s", out);
+    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"queued\",\"attempt\":2}\n", id);
+    cr_assert_str_eq (out, want);
     zactor_destroy (&broker);
     zactor_destroy (&ingester);
 }

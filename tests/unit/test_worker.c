@@ -14,7 +14,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define S_WAIT_MS 10000  //  generous: a slow machine must never fail a test
@@ -511,8 +513,8 @@ s_expect (s_fake_t *self, int type, int timeout_ms)
             continue;
         if (self->msg->type == type)
             return true;
-        if (self->msg->type == JR_MSG_FREE)
-            continue;  //  slots given back early; the tests count DONEs
+        if (self->msg->type == JR_MSG_FREE || self->msg->type == JR_MSG_PROGRESS)
+            continue;  //  slots given back early (the tests count DONEs), progress
         cr_assert_eq (self->msg->type, JR_MSG_HEARTBEAT, "expected %s, got %s",
                       jr_msg_name (type), jr_msg_name (self->msg->type));
     }
@@ -1344,4 +1346,296 @@ Test (worker_ingester, down_then_up, .timeout = 60)
     jr_msg_destroy (&msg);
     s_down (&broker, &ingester);
     close (listener);
+}
+
+//  -------------------------------------------------------------------------
+//  Progress and per-task timeouts
+
+typedef struct {
+    jr_ctx_t *ctx;
+    int calls;
+} s_reporter_t;
+
+static void *
+s_reporter (void *arg)
+{
+    s_reporter_t *self = arg;
+    for (int i = 1; i <= self->calls; i++)
+        jr_ctx_progress (self->ctx, i, "step %d", i);
+    return NULL;
+}
+
+Test (worker_ctx, progress)
+{
+    jr_job_t job;
+    s_job (&job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    jr_ctx_t *ctx = jr_ctx_new (&job, 0);
+    cr_assert (ctx);
+    int32_t value = -1;
+    char text[JR_MAX_NOTE];
+    size_t len = 99;
+    cr_assert_not (jr_ctx_progress_pending (ctx));
+    cr_assert_not (jr_ctx_progress_take (ctx, &value, text, &len), "nothing reported yet");
+
+    //  The last report wins; a take clears it.
+    jr_ctx_progress (ctx, 1, "one");
+    jr_ctx_progress (ctx, 42, "%d of %s", 42, "100");
+    cr_assert (jr_ctx_progress_pending (ctx));
+    cr_assert (jr_ctx_progress_take (ctx, &value, text, &len));
+    cr_assert_eq (value, 42);
+    cr_assert_str_eq (text, "42 of 100");
+    cr_assert_eq (len, strlen ("42 of 100"));
+    cr_assert_not (jr_ctx_progress_pending (ctx));
+    cr_assert_not (jr_ctx_progress_take (ctx, &value, text, &len));
+
+    //  Cut to 255 bytes, never inside a UTF-8 sequence.
+    char long_text[600];
+    memset (long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = 0;
+    jr_ctx_progress (ctx, -7, "%s", long_text);
+    cr_assert (jr_ctx_progress_take (ctx, &value, text, &len));
+    cr_assert_eq (value, -7);
+    cr_assert_eq (len, JR_MAX_NOTE - 1);
+    cr_assert_eq (strlen (text), JR_MAX_NOTE - 1);
+    char utf8[300] = "";
+    memset (utf8, 'a', 254);
+    strcpy (utf8 + 254, "\xc3\xa9tape");  //  e-acute across the cut at 255
+    jr_ctx_progress (ctx, 3, "%s", utf8);
+    cr_assert (jr_ctx_progress_take (ctx, &value, text, &len));
+    cr_assert_eq (len, 254, "the two-byte character is dropped whole");
+    jr_ctx_progress (ctx, 0, NULL);
+    cr_assert (jr_ctx_progress_take (ctx, &value, text, &len));
+    cr_assert_eq (value, 0);
+    cr_assert_eq (len, 0);
+    cr_assert_str_eq (text, "");
+
+    //  The notify fd is written once per change not yet taken, not per call.
+    int fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_neq (fd, -1);
+    jr_ctx_set_notify (ctx, fd);
+    for (int i = 0; i < 100; i++)
+        jr_ctx_progress (ctx, i, "n=%d", i);
+    uint64_t count = 0;
+    cr_assert_eq (read (fd, &count, sizeof count), (ssize_t) sizeof count);
+    cr_assert_eq (count, 1);
+    cr_assert (jr_ctx_progress_take (ctx, &value, text, &len));
+    cr_assert_eq (value, 99);
+    jr_ctx_progress (ctx, 100, "again");
+    cr_assert_eq (read (fd, &count, sizeof count), (ssize_t) sizeof count);
+    cr_assert_eq (count, 1);
+    cr_assert (jr_ctx_progress_take (ctx, &value, text, &len));
+
+    //  From several threads at once (the executor's): every take is one
+    //  whole report, and the last one taken is some thread's last.
+    jr_ctx_set_notify (ctx, -1);
+    enum { THREADS = 4, CALLS = 20000 };
+    s_reporter_t reporters[THREADS];
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        reporters[i] = (s_reporter_t) {ctx, CALLS};
+        pthread_create (&threads[i], NULL, s_reporter, &reporters[i]);
+    }
+    int takes = 0;
+    for (int i = 0; i < 1000; i++)
+        if (jr_ctx_progress_take (ctx, &value, text, &len)) {
+            char want[32];
+            snprintf (want, sizeof want, "step %d", value);
+            cr_assert_str_eq (text, want, "value and text from the same report");
+            takes++;
+        }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join (threads[i], NULL);
+    cr_assert (jr_ctx_progress_take (ctx, &value, text, &len) || takes > 0);
+    cr_assert_str_eq (text, "step 20000");
+    close (fd);
+    jr_ctx_destroy (&ctx);
+}
+
+Test (worker_tasks, sleep_reports_progress)
+{
+    jr_bytes_t vars = s_vars (1, "ms", "i:250");
+    jr_job_t job;
+    s_job (&job, "sleep", vars, 0);
+    jr_ctx_t *ctx = jr_ctx_new (&job, 0);
+    jr_out_t *out = jr_out_new (1024);
+    cr_assert (jr_task_sleep (ctx, out));
+    cr_assert (s_eq (jr_out_payload (out), "slept 250"));
+    //  The last report is the whole sleep.
+    int32_t value;
+    char text[JR_MAX_NOTE];
+    size_t len;
+    cr_assert (jr_ctx_progress_take (ctx, &value, text, &len));
+    cr_assert_eq (value, 250);
+    cr_assert_str_eq (text, "slept 250 of 250 ms");
+    jr_out_destroy (&out);
+    jr_ctx_destroy (&ctx);
+    free ((void *) vars.ptr);
+}
+
+//  A long sleep sends PROGRESS to the broker, with its id and attempt, and
+//  values that grow; a CANCEL then ends it.
+Test (worker_protocol, progress_of_a_running_sleep, .timeout = 60)
+{
+    s_fake_t broker, ingester;
+    s_running_t w;
+    s_up (&broker, &ingester, &w,
+          (jr_worker_config_t) {.concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000});
+    jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
+    uint8_t id[JR_ID_SIZE];
+    s_dispatch_one (&broker, "sleep", v_sleep, id);
+
+    int32_t last = 0;
+    for (int seen = 0; seen < 3;) {
+        cr_assert (s_expect (&broker, JR_MSG_PROGRESS, S_WAIT_MS), "PROGRESS %d", seen + 1);
+        const jr_msg_t *msg = broker.msg;
+        cr_assert_gt (msg->nmarks, 0);
+        cr_assert_eq (msg->nnotes, msg->nmarks, "one note per mark");
+        for (uint32_t i = 0; i < msg->nmarks; i++) {
+            cr_assert_eq (memcmp (msg->marks[i].id, id, JR_ID_SIZE), 0);
+            cr_assert_eq (msg->marks[i].attempt, 1);
+            const jr_note_t *note = &msg->notes[i];
+            cr_assert_gt (note->value, last, "progress grows: %d after %d", note->value, last);
+            char want[64];
+            snprintf (want, sizeof want, "slept %d of 60000 ms", note->value);
+            cr_assert (s_eq (note->text, want), "%.*s", (int) note->text.len,
+                       (const char *) note->text.ptr);
+            last = note->value;
+            seen++;
+        }
+    }
+    printf ("worker: progress of a running sleep: %d ms\n", last);
+
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_CANCEL);
+    jr_msg_add_mark (msg, id, 1, 0);
+    s_fake_send (&broker, msg);
+    jr_job_t *result;
+    s_collect_results (&ingester, &result, 1);
+    cr_assert_eq (result->state, JR_STATE_CANCELLED);
+    jr_job_destroy (&result);
+    s_ack (&ingester, id, 1, 0);
+    s_expect_done (&broker, id, JR_STATE_CANCELLED);
+    cr_assert_eq (s_stop (&w), 0);
+    jr_msg_destroy (&msg);
+    free ((void *) v_sleep.ptr);
+    s_down (&broker, &ingester);
+}
+
+//  --task-timeout: a job sent with timeout_ms 0 gets its task's deadline,
+//  or the "*" default; a task given 0 has none; a job's own timeout wins.
+Test (worker_protocol, task_timeout_default, .timeout = 60)
+{
+    s_gate_init ();
+    s_fake_t broker, ingester;
+    s_running_t w;
+    s_up (&broker, &ingester, &w,
+          (jr_worker_config_t) {.concurrency = 4, .liveness_ms = 60000, .resend_ms = 60000,
+                                .task_timeouts = "sleep=100, *=150,gate=0"});
+    jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
+    uint8_t slept[JR_ID_SIZE], own[JR_ID_SIZE], gated[JR_ID_SIZE];
+    s_dispatch_one (&broker, "sleep", v_sleep, slept);
+    s_dispatch_one (&broker, "gate", (jr_bytes_t) {NULL, 0}, gated);
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    s_job (jr_msg_add_job (msg), "sleep", v_sleep, 120);
+    memcpy (own, msg->jobs[0].id, JR_ID_SIZE);
+    s_fake_send (&broker, msg);
+
+    jr_job_t *results[2];
+    s_collect_results (&ingester, results, 2);
+    jr_job_t *r = s_find (results, 2, slept);
+    cr_assert_not (r->success);
+    cr_assert_eq (r->state, JR_STATE_DEAD);
+    cr_assert_eq (r->timeout_ms, 0, "the job keeps its own field");
+    cr_assert (s_eq (r->error, "DEADLINE_EXCEEDED: timeout_ms=100 (task default); "
+                               "interrupted sleep of 60000 ms"),
+               "%.*s", (int) r->error.len, (const char *) r->error.ptr);
+    r = s_find (results, 2, own);
+    cr_assert (s_eq (r->error, "DEADLINE_EXCEEDED: timeout_ms=120; interrupted sleep of 60000 ms"),
+               "%.*s", (int) r->error.len, (const char *) r->error.ptr);
+    for (int i = 0; i < 2; i++)
+        jr_job_destroy (&results[i]);
+    //  gate=0: no deadline, though "*" says 150. It ends when let go.
+    cr_assert_not (s_expect (&ingester, JR_MSG_RESULT, 500));
+    atomic_store (&s_gate, true);
+    s_collect_results (&ingester, results, 1);
+    cr_assert_eq (memcmp (results[0]->id, gated, JR_ID_SIZE), 0);
+    cr_assert (results[0]->success);
+    jr_job_destroy (&results[0]);
+    s_ack (&ingester, gated, 1, 0);
+    s_ack (&ingester, slept, 1, 0);
+    s_ack (&ingester, own, 1, 0);
+    jr_mark_t marks[3];
+    s_collect_done (&broker, marks, 3);
+    cr_assert_eq (s_stop (&w), 0);
+    jr_msg_destroy (&msg);
+    free ((void *) v_sleep.ptr);
+    s_down (&broker, &ingester);
+}
+
+//  The "*" default reaches tasks without their own entry.
+Test (worker_protocol, task_timeout_star, .timeout = 60)
+{
+    s_fake_t broker, ingester;
+    s_running_t w;
+    s_up (&broker, &ingester, &w,
+          (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000,
+                                .task_timeouts = "*=50"});
+    jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
+    uint8_t id[JR_ID_SIZE];
+    s_dispatch_one (&broker, "sleep", v_sleep, id);
+    jr_job_t *r;
+    s_collect_results (&ingester, &r, 1);
+    cr_assert (s_starts (r->error, "DEADLINE_EXCEEDED: timeout_ms=50 (task default)"), "%.*s",
+               (int) r->error.len, (const char *) r->error.ptr);
+    jr_job_destroy (&r);
+    s_ack (&ingester, id, 1, 0);
+    s_expect_done (&broker, id, JR_STATE_DEAD);
+    cr_assert_eq (s_stop (&w), 0);
+    free ((void *) v_sleep.ptr);
+    s_down (&broker, &ingester);
+}
+
+Test (worker_protocol, task_timeout_refused)
+{
+    const char *bad[] = {"sleep",       "=5",        "sleep=",       "sleep=x",
+                         "sleep=-1",    "sleep=5ms", "sleep=4294967296", "no-such-task=5",
+                         "sleep=5,sleep=6", "*=1,*=2", "sleep= 5",   NULL};
+    for (const char **spec = bad; *spec; spec++) {
+        jr_worker_config_t cfg = {.broker = "tcp://127.0.0.1:1", .ingester = "tcp://127.0.0.1:1",
+                                  .task_timeouts = *spec};
+        jr_worker_t *worker = jr_worker_new (&cfg);
+        cr_assert_null (worker, "refused: \"%s\"", *spec);
+    }
+    jr_worker_config_t cfg = {.broker = "tcp://127.0.0.1:1", .ingester = "tcp://127.0.0.1:1",
+                              .task_timeouts = "sleep=4294967295,echo=0,*=10"};
+    jr_worker_t *worker = jr_worker_new (&cfg);
+    cr_assert (worker);
+    jr_worker_destroy (&worker);
+
+    //  The binary: a message and exit 2.
+    const char *bin = getenv ("JR_BIN");
+    char command[600];
+    snprintf (command, sizeof command, "%s/jr-worker", bin ? bin : ".");
+    if (!bin || access (command, X_OK) != 0)
+        return;
+    snprintf (command, sizeof command,
+              "%s/jr-worker --broker tcp://127.0.0.1:1 --task-timeout nope=5 2>&1", bin);
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe);
+    char out[2048];
+    size_t n = fread (out, 1, sizeof out - 1, pipe);
+    out[n] = 0;
+    int status = pclose (pipe);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 2, "exit status %d: %s", status, out);
+    cr_assert (strstr (out, "no such task"), "%s", out);
+    snprintf (command, sizeof command,
+              "JR_TASK_TIMEOUT=sleep=x %s/jr-worker --broker tcp://127.0.0.1:1 2>&1", bin);
+    pipe = popen (command, "r");
+    cr_assert (pipe);
+    n = fread (out, 1, sizeof out - 1, pipe);
+    out[n] = 0;
+    status = pclose (pipe);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 2, "exit status %d: %s", status, out);
+    cr_assert (strstr (out, "expected NAME=MS"), "%s", out);
 }
