@@ -276,19 +276,23 @@ jr_sink_put (jr_sink_t *self, const jr_job_t *job)
     char id[37];
     jr_id_format (job->id, id);
     //  History first: even a stale attempt happened and is worth showing.
+    //  A first attempt that succeeded has no history beyond its row, and it
+    //  is the common case: it costs one B-tree insert less.
     sqlite3_stmt *st = self->record;
-    sqlite3_bind_text (st, 1, id, 36, SQLITE_STATIC);
-    sqlite3_bind_int64 (st, 2, job->attempt);
-    sqlite3_bind_int (st, 3, job->success ? 1 : 0);
-    sqlite3_bind_int (st, 4, job->state);
-    s_bind_text (st, 5, job->error);
-    s_bind_text (st, 6, job->worker);
-    sqlite3_bind_int64 (st, 7, job->started_us);
-    sqlite3_bind_int64 (st, 8, job->completed_us);
-    int rc = s_step_done (st);
-    sqlite3_clear_bindings (st);
-    if (rc)
-        return rc;
+    if (job->attempt > 1 || !job->success) {
+        sqlite3_bind_text (st, 1, id, 36, SQLITE_STATIC);
+        sqlite3_bind_int64 (st, 2, job->attempt);
+        sqlite3_bind_int (st, 3, job->success ? 1 : 0);
+        sqlite3_bind_int (st, 4, job->state);
+        s_bind_text (st, 5, job->error);
+        s_bind_text (st, 6, job->worker);
+        sqlite3_bind_int64 (st, 7, job->started_us);
+        sqlite3_bind_int64 (st, 8, job->completed_us);
+        int rc = s_step_done (st);
+        sqlite3_clear_bindings (st);
+        if (rc)
+            return rc;
+    }
 
     st = self->upsert;
     sqlite3_bind_text (st, 1, id, 36, SQLITE_STATIC);
@@ -315,7 +319,7 @@ jr_sink_put (jr_sink_t *self, const jr_job_t *job)
     sqlite3_bind_int64 (st, 16, job->completed_us);
     sqlite3_bind_int64 (st, 17, job->ingested_us);
     sqlite3_bind_int (st, 18, job->state);
-    rc = s_step_done (st);
+    int rc = s_step_done (st);
     sqlite3_clear_bindings (st);  //  the views die with the batch
     if (rc)
         return rc;

@@ -18,9 +18,9 @@ struct _jr_ctx_t {
     const jr_job_t *job;          //  borrowed from the worker's run
     int64_t deadline_us;          //  monotonic; 0 = none
     _Atomic int err;              //  0 while running, else why it ended
-    int fd;                       //  eventfd, written once when cancelled
+    _Atomic int fd;               //  eventfd made on first use, written once when cancelled
     _Atomic int notify_fd;        //  the worker's eventfd for progress, or -1
-    pthread_mutex_t lock;         //  guards the progress below
+    pthread_mutex_t lock;         //  guards making fd, and the progress below
     int32_t value;                //  latest progress value
     char text[JR_MAX_NOTE];       //  latest progress message, NUL-terminated
     size_t len;                   //  strlen (text)
@@ -33,11 +33,7 @@ jr_ctx_new (const jr_job_t *job, int64_t deadline_mono_us)
     assert (job);
     jr_ctx_t *self = calloc (1, sizeof *self);
     assert (self);
-    self->fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (self->fd == -1) {
-        free (self);
-        return NULL;
-    }
+    atomic_init (&self->fd, -1);  //  most tasks never ask for it: two syscalls saved
     self->job = job;
     self->deadline_us = deadline_mono_us;
     atomic_init (&self->err, 0);
@@ -51,7 +47,9 @@ void
 jr_ctx_destroy (jr_ctx_t **self_p)
 {
     if (self_p && *self_p) {
-        close ((*self_p)->fd);
+        int fd = atomic_load (&(*self_p)->fd);
+        if (fd != -1)
+            close (fd);
         pthread_mutex_destroy (&(*self_p)->lock);
         free (*self_p);
         *self_p = NULL;
@@ -64,11 +62,38 @@ jr_ctx_cancel (jr_ctx_t *self, int code)
     assert (code < 0);
     int expected = 0;
     if (atomic_compare_exchange_strong (&self->err, &expected, code)) {
-        uint64_t one = 1;
-        //  The counter is never read, so once written the fd stays readable.
-        ssize_t rc = write (self->fd, &one, sizeof one);
-        (void) rc;
+        //  Under the lock, so a fd being made now sees err or gets written.
+        pthread_mutex_lock (&self->lock);
+        int fd = atomic_load (&self->fd);
+        if (fd != -1) {
+            uint64_t one = 1;
+            //  The counter is never read, so once written the fd stays readable.
+            ssize_t rc = write (fd, &one, sizeof one);
+            (void) rc;
+        }
+        pthread_mutex_unlock (&self->lock);
     }
+}
+
+//  The cancel fd, made on first use; -1 if no descriptor is left.
+static int
+s_fd (jr_ctx_t *self)
+{
+    int fd = atomic_load (&self->fd);
+    if (fd != -1)
+        return fd;
+    pthread_mutex_lock (&self->lock);
+    fd = atomic_load (&self->fd);
+    if (fd == -1 && (fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK)) != -1) {
+        if (atomic_load (&self->err)) {
+            uint64_t one = 1;
+            ssize_t rc = write (fd, &one, sizeof one);
+            (void) rc;
+        }
+        atomic_store (&self->fd, fd);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return fd;
 }
 
 int64_t
@@ -108,7 +133,7 @@ jr_ctx_time_left_ms (const jr_ctx_t *self)
 int
 jr_ctx_fd (const jr_ctx_t *self)
 {
-    return self->fd;
+    return s_fd ((jr_ctx_t *) self);  //  made on first use, hence the cast
 }
 
 int
@@ -128,7 +153,9 @@ jr_ctx_sleep (const jr_ctx_t *self, int64_t ms)
         if (self->deadline_us && self->deadline_us < until)
             until = self->deadline_us;
         int64_t wait = (until - now + 999) / 1000;
-        struct pollfd item = {.fd = self->fd, .events = POLLIN};
+        struct pollfd item = {.fd = jr_ctx_fd (self), .events = POLLIN};
+        if (item.fd == -1)
+            return JR_EINTERNAL;
         if (poll (&item, 1, wait > 60000 ? 60000 : (int) wait) == -1 && errno != EINTR)
             return JR_EINTERNAL;
     }
