@@ -20,6 +20,8 @@ struct _jr_client_t {
     char *ingester_ep;    //  where FETCH goes
     zsock_t *broker;      //  DEALER, connected on first use
     zsock_t *ingester;    //  DEALER, connected on first use
+    zsock_t *monitor;     //  PAIR: the ingester socket's connection events
+    int connects;         //  connections made by the ingester socket so far
     int timeout_ms;       //  wait for an answer before a resend
     uint64_t tag;         //  last request tag used
     jr_msg_t *out;        //  request being built
@@ -89,12 +91,49 @@ s_broker (jr_client_t *self)
     return self->broker;
 }
 
+//  A restarted ingester has forgotten the FETCHes parked in the old one,
+//  so the wait must ask again when the connection is made anew: libzmq
+//  tells us through a socket monitor.
 static zsock_t *
 s_ingester (jr_client_t *self)
 {
+    if (self->ingester)
+        return self->ingester;
+    self->ingester = s_connect (self->ingester_ep);
     if (!self->ingester)
-        self->ingester = s_connect (self->ingester_ep);
+        return NULL;
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "inproc://jr-client-monitor-%p", (void *) self);
+    self->connects = 0;
+    if (zmq_socket_monitor (zsock_resolve (self->ingester), endpoint, ZMQ_EVENT_CONNECTED) == 0)
+        self->monitor = zsock_new_pair (endpoint);
     return self->ingester;
+}
+
+//  Read the monitor's events; true if the ingester socket connected again
+//  (not the first time).
+static bool
+s_reconnected (jr_client_t *self)
+{
+    bool again = false;
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    while (self->monitor
+           && zmq_msg_recv (&frame, zsock_resolve (self->monitor), ZMQ_DONTWAIT) != -1) {
+        if (!zmq_msg_more (&frame))  //  the event is two frames: count at the second
+            again = ++self->connects > 1 || again;
+    }
+    zmq_msg_close (&frame);
+    return again;
+}
+
+static void
+s_ingester_close (jr_client_t *self)
+{
+    if (self->ingester)
+        zmq_socket_monitor (zsock_resolve (self->ingester), NULL, 0);
+    zsock_destroy (&self->monitor);
+    zsock_destroy (&self->ingester);
 }
 
 jr_client_t *
@@ -128,7 +167,7 @@ jr_client_destroy (jr_client_t **self_p)
     if (*self_p) {
         jr_client_t *self = *self_p;
         zsock_destroy (&self->broker);
-        zsock_destroy (&self->ingester);
+        s_ingester_close (self);
         jr_msg_destroy (&self->out);
         jr_msg_destroy (&self->in);
         free (self->broker_ep);
@@ -167,6 +206,21 @@ s_poll (zsock_t *sock, int64_t until)
     long ms = (long) ((left + 999) / 1000);
     int rc = zmq_poll (&item, 1, ms > INT_MAX ? INT_MAX : ms);
     return rc > 0 && (item.revents & ZMQ_POLLIN);
+}
+
+//  As s_poll, but also wakes when other (may be NULL) is readable; true
+//  only if sock is.
+static bool
+s_poll2 (zsock_t *sock, zsock_t *other, int64_t until)
+{
+    int64_t left = until - s_now ();
+    if (left < 0)
+        left = 0;
+    zmq_pollitem_t items[] = {{zsock_resolve (sock), 0, ZMQ_POLLIN, 0},
+                              {other ? zsock_resolve (other) : NULL, 0, ZMQ_POLLIN, 0}};
+    long ms = (long) ((left + 999) / 1000);
+    int rc = zmq_poll (items, other ? 2 : 1, ms > INT_MAX ? INT_MAX : ms);
+    return rc > 0 && (items[0].revents & ZMQ_POLLIN);
 }
 
 //  Receive one message without blocking into frame and self->in. Returns
@@ -826,7 +880,12 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
                 next = fetches[f].timer_us;
         if (next == INT64_MAX)
             break;  //  every round ended: the rest did not come in time
-        if (s_poll (sock, next)) {
+        //  A new connection: whatever the old ingester had parked is lost.
+        if (self->monitor && zsock_events (self->monitor) & ZMQ_POLLIN && s_reconnected (self))
+            for (size_t f = 0; f < nfetches; f++)
+                if (fetches[f].tag)
+                    fetches[f].timer_us = s_now ();
+        if (s_poll2 (sock, self->monitor, next)) {
             zmq_msg_t frame;
             int rc;
             while (!stopped && (rc = s_recv (self, sock, &frame)) != JR_ETIMEOUT) {
@@ -915,7 +974,7 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
         }
     }
     if (silent)
-        zsock_destroy (&self->ingester);
+        s_ingester_close (self);
     free (fetches);
     free (order);
     s_idset_free (&set);
