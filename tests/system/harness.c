@@ -62,6 +62,10 @@ s_free_port (void)
     return ntohs (addr.sin_port);
 }
 
+//  The test's directory, removed by jr_h_cleanup (a failing CHECK has shown
+//  the logs by then) unless $JR_KEEP_TEST_DIRS is set.
+static char s_test_dir[256];
+
 void
 jr_h_env_init (jr_h_env_t *env, const char *name)
 {
@@ -69,6 +73,7 @@ jr_h_env_init (jr_h_env_t *env, const char *name)
     snprintf (env->dir, sizeof env->dir, "/tmp/jr-test-%s-XXXXXX", name);
     if (!mkdtemp (env->dir))
         abort ();
+    snprintf (s_test_dir, sizeof s_test_dir, "%s", env->dir);
     env->port_clients = s_free_port ();
     do
         env->port_workers = s_free_port ();
@@ -214,6 +219,13 @@ jr_h_cleanup (void)
         }
     s_nprocs = 0;
     pthread_mutex_unlock (&s_procs_lock);
+    if (*s_test_dir && !getenv ("JR_KEEP_TEST_DIRS")) {
+        char cmd[320];
+        snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_test_dir);
+        if (system (cmd) != 0)
+            fprintf (stderr, "harness: cannot remove %s\n", s_test_dir);
+        *s_test_dir = 0;
+    }
 }
 
 void
