@@ -433,7 +433,7 @@ jr_journal_compact_end (jr_journal_t *self)
         }
     free (seqs);
     s_sync_dir (self);
-    uint64_t before = self->older_size + self->file_size;
+    uint64_t before = self->older_size;  //  every file the snapshot replaces
     self->older_size = 0;
     self->snapshot_size = self->file_size;
     jr_info ("journal=%s before=%llu after=%llu: journal compacted", self->dir,
