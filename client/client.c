@@ -3,6 +3,7 @@
 #include "common/mp.h"
 #include "proto/proto.h"
 #include <czmq.h>
+#include <pthread.h>
 
 #define JR_CLIENT_TIMEOUT 5000          //  default wait for an answer, ms
 #define JR_CLIENT_RESENDS 3             //  resends of an unanswered request
@@ -136,9 +137,20 @@ s_ingester_close (jr_client_t *self)
     zsock_destroy (&self->ingester);
 }
 
+//  czmq sets itself up on the first socket, and that is not thread-safe:
+//  clients made at once on several threads would race in zsys_init.
+static pthread_once_t s_zsys_once = PTHREAD_ONCE_INIT;
+
+static void
+s_zsys_init (void)
+{
+    zsys_init ();
+}
+
 jr_client_t *
 jr_client_new (const char *broker, const char *ingester)
 {
+    pthread_once (&s_zsys_once, s_zsys_init);
     if (!broker)
         broker = getenv ("JR_BROKER");
     if (!broker || !*broker)

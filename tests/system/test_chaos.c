@@ -157,8 +157,11 @@ Test (chaos, ingester_paused_then_killed)
     done = ch_load_sleep (&load, 2500);
     CHECK (!done, "the load ended before the ingester was killed");
     CHECK (jr_h_stop (ingester, SIGKILL, 5000), "ingester did not die");
+    int64_t killed = zclock_usecs ();
+    jr_h_sleep_ms (10000);  //  down for 10 s, as paused before
     ingester = jr_h_ingester (&env);
-    printf ("chaos: ingester killed and restarted %.1f s into the test\n", ch_since (start));
+    printf ("chaos: ingester killed, down for %.1f s, restarted %.1f s into the test\n",
+            (double) (zclock_usecs () - killed) / 1e6, ch_since (start));
     ch_load_join (&load);
     s_check_load (&load, "ingester pause+kill");
     s_check_stored (&set, "ingester pause+kill", start);
