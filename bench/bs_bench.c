@@ -19,30 +19,30 @@
 
 //  A job body is the 16-byte id then the reference vars; a result body is
 //  the id then the 64-byte payload (what echo returns).
-#define S_ID_SIZE 16
-#define S_JOB_BODY (S_ID_SIZE + BENCH_VARS_LEN)
+#define S_ID_SIZE     16
+#define S_JOB_BODY    (S_ID_SIZE + BENCH_VARS_LEN)
 #define S_RESULT_BODY (S_ID_SIZE + BENCH_MSG_LEN)
-#define S_WINDOW 1000          //  puts sent before their replies are read
+#define S_WINDOW      1000  //  puts sent before their replies are read
 #define S_MAX_WORKERS 64
 
-static const char *s_usage
-    = "usage: bs-bench throughput|latency --port P [--jobs N] [--workers W] [--concurrency C]\n"
-      "  W worker processes, each with C connections (threads) that reserve from tube\n"
-      "  'jobs', put the result to tube 'results' and delete the job; an ingester\n"
-      "  connection reserves and deletes the results. Prints one key=value line.\n";
+static const char *s_usage =
+    "usage: bs-bench throughput|latency --port P [--jobs N] [--workers W] [--concurrency C]\n"
+    "  W worker processes, each with C connections (threads) that reserve from tube\n"
+    "  'jobs', put the result to tube 'results' and delete the job; an ingester\n"
+    "  connection reserves and deletes the results. Prints one key=value line.\n";
 
 static int64_t
 s_mono_us (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static double
 s_tv (struct timeval tv)
 {
-    return (double) tv.tv_sec + (double) tv.tv_usec / 1e6;
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
 //  -------------------------------------------------------------------------
@@ -51,7 +51,7 @@ s_tv (struct timeval tv)
 typedef struct {
     int fd;
     char buf[1 << 16];
-    size_t head, tail;        //  unread bytes are buf[head..tail)
+    size_t head, tail;  //  unread bytes are buf[head..tail)
 } s_conn_t;
 
 static void
@@ -67,9 +67,10 @@ s_conn_new (int port)
     s_conn_t *c = calloc (1, sizeof *c);
     assert (c);
     c->fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
-                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    if (c->fd == -1 || connect (c->fd, (struct sockaddr *) &addr, sizeof addr) == -1)
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons ((uint16_t)port),
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    if (c->fd == -1 || connect (c->fd, (struct sockaddr *)&addr, sizeof addr) == -1)
         s_die ("connect");
     int one = 1;  //  as ZeroMQ does on its TCP connections
     setsockopt (c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -86,7 +87,7 @@ s_conn_send (s_conn_t *c, const void *data, size_t len)
             continue;
         if (n <= 0)
             s_die ("write");
-        p += n, len -= (size_t) n;
+        p += n, len -= (size_t)n;
     }
 }
 
@@ -107,7 +108,7 @@ s_conn_fill (s_conn_t *c, size_t want)
             continue;
         if (n <= 0)
             s_die ("read");
-        c->tail += (size_t) n;
+        c->tail += (size_t)n;
     }
 }
 
@@ -137,7 +138,7 @@ static const uint8_t *
 s_conn_body (s_conn_t *c, size_t n)
 {
     s_conn_fill (c, n + 2);
-    const uint8_t *body = (const uint8_t *) c->buf + c->head;
+    const uint8_t *body = (const uint8_t *)c->buf + c->head;
     if (body[n] != '\r' || body[n + 1] != '\n')
         s_die ("body not followed by CRLF");
     c->head += n + 2;
@@ -164,7 +165,7 @@ s_reserve_reply (s_conn_t *c, unsigned long long *id, size_t *len)
         fprintf (stderr, "bs-bench: expected RESERVED, got '%s'\n", line);
         exit (1);
     }
-    *len = (size_t) bytes;
+    *len = (size_t)bytes;
     return s_conn_body (c, *len);
 }
 
@@ -173,7 +174,7 @@ s_watch (s_conn_t *c, const char *tube)
 {
     char cmd[128];
     int n = snprintf (cmd, sizeof cmd, "watch %s\r\nignore default\r\n", tube);
-    s_conn_send (c, cmd, (size_t) n);
+    s_conn_send (c, cmd, (size_t)n);
     s_expect (c, "WATCHING");
     s_expect (c, "WATCHING");
 }
@@ -183,7 +184,7 @@ s_use (s_conn_t *c, const char *tube)
 {
     char cmd[128];
     int n = snprintf (cmd, sizeof cmd, "use %s\r\n", tube);
-    s_conn_send (c, cmd, (size_t) n);
+    s_conn_send (c, cmd, (size_t)n);
     s_expect (c, "USING");
 }
 
@@ -193,7 +194,7 @@ s_use (s_conn_t *c, const char *tube)
 static void *
 s_worker_thread (void *arg)
 {
-    int port = (int) (intptr_t) arg;
+    int port = (int)(intptr_t)arg;
     s_conn_t *c = s_conn_new (port);
     s_use (c, "results");
     s_watch (c, "jobs");
@@ -203,8 +204,8 @@ s_worker_thread (void *arg)
         unsigned long long id;
         size_t len;
         const uint8_t *body = s_reserve_reply (c, &id, &len);
-        const uint8_t *msg = len == S_JOB_BODY ? bench_vars_msg (body + S_ID_SIZE, len - S_ID_SIZE)
-                                               : NULL;
+        const uint8_t *msg =
+            len == S_JOB_BODY ? bench_vars_msg (body + S_ID_SIZE, len - S_ID_SIZE) : NULL;
         if (!msg)
             s_die ("job body is not a reference job");
         //  put + delete in one write: two replies, one round trip.
@@ -213,7 +214,7 @@ s_worker_thread (void *arg)
         memcpy (out + n + S_ID_SIZE, msg, BENCH_MSG_LEN);
         n += S_RESULT_BODY;
         n += snprintf (out + n, 64, "\r\ndelete %llu\r\n", id);
-        s_conn_send (c, out, (size_t) n);
+        s_conn_send (c, out, (size_t)n);
         s_expect (c, "INSERTED");
         s_expect (c, "DELETED");
     }
@@ -228,7 +229,7 @@ s_worker_start (int port, int threads)
         return pid;
     pthread_t t[64];
     for (int i = 0; i < threads; i++)
-        if (pthread_create (&t[i], NULL, s_worker_thread, (void *) (intptr_t) port) != 0)
+        if (pthread_create (&t[i], NULL, s_worker_thread, (void *)(intptr_t)port) != 0)
             abort ();
     for (int i = 0; i < threads; i++)
         pthread_join (t[i], NULL);
@@ -243,7 +244,7 @@ s_job_body (uint8_t body[S_JOB_BODY], uint32_t n)
 {
     memset (body, 0, S_ID_SIZE);
     for (int i = 0; i < 4; i++)  //  an id as unique as the job number
-        body[i] = (uint8_t) (n >> (24 - 8 * i));
+        body[i] = (uint8_t)(n >> (24 - 8 * i));
     bench_vars (body + S_ID_SIZE, n);
 }
 
@@ -251,9 +252,9 @@ static size_t
 s_put_cmd (char *out, uint32_t n)
 {
     int len = snprintf (out, 64, "put 1024 0 60 %d\r\n", S_JOB_BODY);
-    s_job_body ((uint8_t *) out + len, n);
+    s_job_body ((uint8_t *)out + len, n);
     memcpy (out + len + S_JOB_BODY, "\r\n", 2);
-    return (size_t) len + S_JOB_BODY + 2;
+    return (size_t)len + S_JOB_BODY + 2;
 }
 
 //  -------------------------------------------------------------------------
@@ -303,7 +304,7 @@ s_throughput (const s_args_t *a)
             //  delete this one and ask for the next in one write
             int n = snprintf (cmd, sizeof cmd, "delete %llu\r\n%s", id,
                               seen + 1 < a->jobs ? "reserve\r\n" : "");
-            s_conn_send (c, cmd, (size_t) n);
+            s_conn_send (c, cmd, (size_t)n);
             s_expect (c, "DELETED");
         }
         int64_t done = s_mono_us ();
@@ -321,14 +322,14 @@ s_throughput (const s_args_t *a)
     getrusage (RUSAGE_SELF, &ru0);
     s_conn_t *c = s_conn_new (a->port);
     s_use (c, "jobs");
-    char *window = malloc ((size_t) S_WINDOW * (64 + S_JOB_BODY + 2));
+    char *window = malloc ((size_t)S_WINDOW * (64 + S_JOB_BODY + 2));
     assert (window);
     int64_t t0 = s_mono_us ();
     for (long sent = 0; sent < a->jobs;) {
         size_t len = 0;
         long k = 0;
         for (; k < S_WINDOW && sent + k < a->jobs; k++)
-            len += s_put_cmd (window + len, (uint32_t) (sent + k));
+            len += s_put_cmd (window + len, (uint32_t)(sent + k));
         s_conn_send (c, window, len);
         for (long i = 0; i < k; i++)
             s_expect (c, "INSERTED");
@@ -343,10 +344,10 @@ s_throughput (const s_args_t *a)
     int status;
     wait4 (ingester, &status, 0, &ru_ing);
     s_stop_workers (workers, a->workers, &ru_workers);
-    double secs = (double) (t_done - t0) / 1e6;
+    double secs = (double)(t_done - t0) / 1e6;
     printf ("throughput jobs=%ld secs=%.3f rate=%.0f put_secs=%.3f producer_cpu=%.3f"
             " workers_cpu=%.3f ingester_cpu=%.3f workers_maxrss_kb=%ld ingester_maxrss_kb=%ld\n",
-            a->jobs, secs, (double) a->jobs / secs, (double) (t_put - t0) / 1e6,
+            a->jobs, secs, (double)a->jobs / secs, (double)(t_put - t0) / 1e6,
             s_tv (ru1.ru_utime) + s_tv (ru1.ru_stime) - s_tv (ru0.ru_utime) - s_tv (ru0.ru_stime),
             s_tv (ru_workers.ru_utime) + s_tv (ru_workers.ru_stime),
             s_tv (ru_ing.ru_utime) + s_tv (ru_ing.ru_stime), ru_workers.ru_maxrss,
@@ -358,7 +359,7 @@ s_throughput (const s_args_t *a)
 static int
 s_cmp (const void *x, const void *y)
 {
-    int64_t a = *(const int64_t *) x, b = *(const int64_t *) y;
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
     return (a > b) - (a < b);
 }
 
@@ -374,11 +375,11 @@ s_latency (const s_args_t *a)
     s_watch (ing, "results");
     usleep (200000);
     long warmup = 20;
-    int64_t *lat = calloc ((size_t) a->jobs, sizeof *lat);
+    int64_t *lat = calloc ((size_t)a->jobs, sizeof *lat);
     assert (lat);
     char cmd[256];
     for (long i = -warmup; i < a->jobs; i++) {
-        size_t len = s_put_cmd (cmd, (uint32_t) (i + warmup));
+        size_t len = s_put_cmd (cmd, (uint32_t)(i + warmup));
         int64_t t0 = s_mono_us ();
         s_conn_send (prod, cmd, len);
         s_expect (prod, "INSERTED");
@@ -388,17 +389,17 @@ s_latency (const s_args_t *a)
         s_reserve_reply (ing, &id, &blen);
         int64_t t1 = s_mono_us ();
         int n = snprintf (cmd, sizeof cmd, "delete %llu\r\n", id);
-        s_conn_send (ing, cmd, (size_t) n);
+        s_conn_send (ing, cmd, (size_t)n);
         s_expect (ing, "DELETED");
         if (i >= 0)
             lat[i] = t1 - t0;
     }
     struct rusage ru;
     s_stop_workers (workers, a->workers, &ru);
-    qsort (lat, (size_t) a->jobs, sizeof *lat, s_cmp);
+    qsort (lat, (size_t)a->jobs, sizeof *lat, s_cmp);
     long p99 = a->jobs * 99 / 100 < a->jobs ? a->jobs * 99 / 100 : a->jobs - 1;
-    printf ("latency jobs=%ld p50_us=%lld p99_us=%lld\n", a->jobs, (long long) lat[a->jobs / 2],
-            (long long) lat[p99]);
+    printf ("latency jobs=%ld p50_us=%lld p99_us=%lld\n", a->jobs, (long long)lat[a->jobs / 2],
+            (long long)lat[p99]);
     free (lat);
     return 0;
 }
@@ -406,7 +407,7 @@ s_latency (const s_args_t *a)
 int
 main (int argc, char **argv)
 {
-    s_args_t a = {.workers = 2, .concurrency = 2, .jobs = 1000};
+    s_args_t a = { .workers = 2, .concurrency = 2, .jobs = 1000 };
     const char *command = NULL;
     for (int i = 1; i < argc; i++) {
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -434,8 +435,7 @@ main (int argc, char **argv)
         }
     }
     if (!command || a.port <= 0 || a.port > 65535 || a.jobs < 1 || a.jobs > 100000000
-        || a.workers < 1 || a.workers > S_MAX_WORKERS || a.concurrency < 1
-        || a.concurrency > 64) {
+        || a.workers < 1 || a.workers > S_MAX_WORKERS || a.concurrency < 1 || a.concurrency > 64) {
         fputs (s_usage, stderr);
         return 2;
     }

@@ -14,17 +14,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *s_usage
-    = "usage: jr-bench COMMAND [--broker EP] [--ingester EP] [--jobs N] [--overlap] [--id UUID]\n"
-      "                [--timeout-ms MS]\n"
-      "commands:\n"
-      "  free-port     print a free TCP port on 127.0.0.1\n"
-      "  throughput    submit_many N reference jobs, wait_many their results\n"
-      "                (--overlap: a second client waits while the first submits)\n"
-      "  latency       N jobs one at a time: submit, then wait for the stored result\n"
-      "  submit        submit_many N reference jobs and wait for nothing (memory run)\n"
-      "  status-wait   ask the broker for --id until it says QUEUED\n"
-      "Every command prints one line of key=value pairs.\n";
+static const char *s_usage =
+    "usage: jr-bench COMMAND [--broker EP] [--ingester EP] [--jobs N] [--overlap] [--id UUID]\n"
+    "                [--timeout-ms MS]\n"
+    "commands:\n"
+    "  free-port     print a free TCP port on 127.0.0.1\n"
+    "  throughput    submit_many N reference jobs, wait_many their results\n"
+    "                (--overlap: a second client waits while the first submits)\n"
+    "  latency       N jobs one at a time: submit, then wait for the stored result\n"
+    "  submit        submit_many N reference jobs and wait for nothing (memory run)\n"
+    "  status-wait   ask the broker for --id until it says QUEUED\n"
+    "Every command prints one line of key=value pairs.\n";
 
 typedef struct {
     const char *command;
@@ -41,7 +41,7 @@ s_wall_us (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int64_t
@@ -49,7 +49,7 @@ s_mono_us (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 //  CPU seconds this process used so far (all threads).
@@ -58,8 +58,8 @@ s_cpu_self (void)
 {
     struct rusage ru;
     getrusage (RUSAGE_SELF, &ru);
-    return (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6
-           + (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec / 1e6;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6
+           + (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 //  -------------------------------------------------------------------------
@@ -82,9 +82,9 @@ s_batch_make (s_batch_t *b, size_t n, uint32_t first)
     assert (b->jobs && b->vars && b->ids);
     for (size_t i = 0; i < n; i++) {
         uint8_t *vars = b->vars + i * BENCH_VARS_LEN;
-        bench_vars (vars, first + (uint32_t) i);
+        bench_vars (vars, first + (uint32_t)i);
         jr_job_init (&b->jobs[i], "echo");
-        b->jobs[i].vars = (jr_bytes_t) {vars, BENCH_VARS_LEN};
+        b->jobs[i].vars = (jr_bytes_t){ vars, BENCH_VARS_LEN };
         memcpy (b->ids[i], b->jobs[i].id, JR_ID_SIZE);
     }
 }
@@ -113,7 +113,7 @@ s_client (const s_args_t *a)
 
 typedef struct {
     size_t seen, failed, bad_payload;
-    int64_t last_ingested_us;   //  the latest stored stamp seen
+    int64_t last_ingested_us;  //  the latest stored stamp seen
     int64_t first_ingested_us;
 } s_tally_t;
 
@@ -145,8 +145,8 @@ s_waiter (void *arg)
 {
     s_waiter_t *w = arg;
     jr_client_t *client = s_client (w->args);
-    w->rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) w->batch->ids,
-                                 w->batch->n, 600000, s_tally, &w->tally);
+    w->rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])w->batch->ids, w->batch->n,
+                                 600000, s_tally, &w->tally);
     jr_client_destroy (&client);
     return NULL;
 }
@@ -157,7 +157,7 @@ s_throughput (const s_args_t *a)
     s_batch_t b;
     s_batch_make (&b, a->jobs, 0);
     jr_client_t *client = s_client (a);
-    s_waiter_t waiter = {a, &b, {0}, 0};
+    s_waiter_t waiter = { a, &b, { 0 }, 0 };
     pthread_t thread;
     double cpu0 = s_cpu_self ();
     if (a->overlap) {
@@ -180,21 +180,21 @@ s_throughput (const s_args_t *a)
     if (a->overlap)
         pthread_join (thread, NULL);
     else
-        waiter.rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) b.ids, b.n,
-                                         600000, s_tally, &waiter.tally);
+        waiter.rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])b.ids, b.n, 600000,
+                                         s_tally, &waiter.tally);
     int64_t m1 = s_mono_us ();
     double cpu1 = s_cpu_self ();
     s_tally_t *t = &waiter.tally;
-    double secs = (double) (t->last_ingested_us - t0) / 1e6;
+    double secs = (double)(t->last_ingested_us - t0) / 1e6;
     printf ("throughput jobs=%zu stored=%zu failed=%zu bad_payload=%zu secs=%.3f rate=%.0f"
             " submit_secs=%.3f wait_returned_secs=%.3f client_cpu=%.3f\n",
-            b.n, t->seen, t->failed, t->bad_payload, secs, secs > 0 ? (double) t->seen / secs : 0,
-            (double) (m_submitted - m0) / 1e6, (double) (m1 - m0) / 1e6, cpu1 - cpu0);
+            b.n, t->seen, t->failed, t->bad_payload, secs, secs > 0 ? (double)t->seen / secs : 0,
+            (double)(m_submitted - m0) / 1e6, (double)(m1 - m0) / 1e6, cpu1 - cpu0);
     jr_client_destroy (&client);
     s_batch_free (&b);
     if (waiter.rc || t->seen != a->jobs) {
-        fprintf (stderr, "jr-bench: %s waiting for results (%zu of %zu)\n",
-                 jr_strerror (waiter.rc), t->seen, a->jobs);
+        fprintf (stderr, "jr-bench: %s waiting for results (%zu of %zu)\n", jr_strerror (waiter.rc),
+                 t->seen, a->jobs);
         return 1;
     }
     return 0;
@@ -206,7 +206,7 @@ s_throughput (const s_args_t *a)
 static int
 s_cmp (const void *x, const void *y)
 {
-    int64_t a = *(const int64_t *) x, b = *(const int64_t *) y;
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
     return (a > b) - (a < b);
 }
 
@@ -238,9 +238,9 @@ s_latency (const s_args_t *a)
     qsort (stored, b.n, sizeof *stored, s_cmp);
     qsort (seen, b.n, sizeof *seen, s_cmp);
     size_t p99 = b.n * 99 / 100 < b.n ? b.n * 99 / 100 : b.n - 1;
-    printf ("latency jobs=%zu p50_us=%lld p99_us=%lld client_p50_us=%lld client_p99_us=%lld\n",
-            b.n, (long long) stored[b.n / 2], (long long) stored[p99], (long long) seen[b.n / 2],
-            (long long) seen[p99]);
+    printf ("latency jobs=%zu p50_us=%lld p99_us=%lld client_p50_us=%lld client_p99_us=%lld\n", b.n,
+            (long long)stored[b.n / 2], (long long)stored[p99], (long long)seen[b.n / 2],
+            (long long)seen[p99]);
     free (stored);
     free (seen);
     jr_client_destroy (&client);
@@ -264,7 +264,7 @@ s_submit (const s_args_t *a)
     if (b.n)
         jr_id_format (b.ids[b.n - 1], last);
     printf ("submit jobs=%zu rc=%s secs=%.3f last_id=%s\n", b.n, jr_errname (rc),
-            (double) (m1 - m0) / 1e6, last);
+            (double)(m1 - m0) / 1e6, last);
     jr_client_destroy (&client);
     s_batch_free (&b);
     return rc ? 1 : 0;
@@ -281,7 +281,7 @@ s_status_wait (const s_args_t *a)
     jr_client_t *client = s_client (a);
     jr_client_set_timeout (client, 200);
     int64_t m0 = s_mono_us ();
-    int64_t until = m0 + (int64_t) a->timeout_ms * 1000;
+    int64_t until = m0 + (int64_t)a->timeout_ms * 1000;
     int state = JR_STATE_UNKNOWN;
     int rc = 0;
     while (s_mono_us () < until) {
@@ -291,7 +291,7 @@ s_status_wait (const s_args_t *a)
         usleep (10000);
     }
     printf ("status-wait state=%s rc=%s secs=%.3f\n", jr_state_name (state), jr_errname (rc),
-            (double) (s_mono_us () - m0) / 1e6);
+            (double)(s_mono_us () - m0) / 1e6);
     jr_client_destroy (&client);
     return state == JR_STATE_QUEUED ? 0 : 1;
 }
@@ -300,10 +300,10 @@ static int
 s_free_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
     socklen_t len = sizeof addr;
-    if (fd == -1 || bind (fd, (struct sockaddr *) &addr, sizeof addr) == -1
-        || getsockname (fd, (struct sockaddr *) &addr, &len) == -1) {
+    if (fd == -1 || bind (fd, (struct sockaddr *)&addr, sizeof addr) == -1
+        || getsockname (fd, (struct sockaddr *)&addr, &len) == -1) {
         fprintf (stderr, "jr-bench: no free port: %s\n", strerror (errno));
         return 1;
     }
@@ -315,7 +315,7 @@ s_free_port (void)
 int
 main (int argc, char **argv)
 {
-    s_args_t a = {.jobs = 1000, .timeout_ms = 600000};
+    s_args_t a = { .jobs = 1000, .timeout_ms = 600000 };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;

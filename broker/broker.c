@@ -8,16 +8,16 @@
 #include <czmq.h>
 #include <stdatomic.h>
 
-#define JR_MAX_TASKS 65535     //  distinct task names the broker tracks
-#define JR_MAX_ROUTING_ID 255  //  libzmq's own limit
-#define JR_DRAIN_MAX 1000      //  messages read per socket per loop turn
-#define JR_MAX_SLOTS 10000     //  credit one worker may hold
-#define JR_MAX_LIST 100000     //  ids in one LIST answer
+#define JR_MAX_TASKS      65535   //  distinct task names the broker tracks
+#define JR_MAX_ROUTING_ID 255     //  libzmq's own limit
+#define JR_DRAIN_MAX      1000    //  messages read per socket per loop turn
+#define JR_MAX_SLOTS      10000   //  credit one worker may hold
+#define JR_MAX_LIST       100000  //  ids in one LIST answer
 
 typedef struct {
-    char *name;            //  task name
-    jr_queue_t queue;      //  waiting jobs
-    uint32_t workers;      //  connected workers that serve it
+    char *name;        //  task name
+    jr_queue_t queue;  //  waiting jobs
+    uint32_t workers;  //  connected workers that serve it
 } s_task_t;
 
 //  A connected worker, as the broker sees it.
@@ -27,15 +27,15 @@ struct _jr_worker_t {
     char name[2 * JR_MAX_NAME + 2];  //  name@host, for logs
     uint16_t *tasks;                 //  tasks it serves
     uint32_t ntasks;
-    uint32_t credit;                 //  jobs we may still send it
-    uint32_t capacity;               //  executors it has in all
-    uint32_t running;                //  jobs dispatched and not DONE
-    uint32_t freed;                  //  of those, out of their executors (FREE)
-    bool draining;                   //  said BYE: nothing more for it
-    jr_bjob_t *running_head;         //  those jobs
-    int64_t last_recv;               //  mono us, any message from it
-    int64_t last_send;               //  mono us, any message to it
-    jr_msg_t *batch;                 //  DISPATCH being built
+    uint32_t credit;          //  jobs we may still send it
+    uint32_t capacity;        //  executors it has in all
+    uint32_t running;         //  jobs dispatched and not DONE
+    uint32_t freed;           //  of those, out of their executors (FREE)
+    bool draining;            //  said BYE: nothing more for it
+    jr_bjob_t *running_head;  //  those jobs
+    int64_t last_recv;        //  mono us, any message from it
+    int64_t last_send;        //  mono us, any message to it
+    jr_msg_t *batch;          //  DISPATCH being built
 };
 
 //  Ids in arrival order, to forget the oldest finished or dead jobs.
@@ -52,40 +52,40 @@ typedef struct {
 } s_reply_t;
 
 typedef struct {
-    uint64_t accepted, refused, dispatched, done, requeued, retried, dead, cancelled,
-        expired, malformed, stale;
+    uint64_t accepted, refused, dispatched, done, requeued, retried, dead, cancelled, expired,
+        malformed, stale;
 } s_stats_t;
 
 struct _jr_broker_t {
     jr_broker_config_t config;
-    zsock_t *clients;           //  ROUTER
-    zsock_t *workers_sock;      //  ROUTER
-    jr_journal_t *journal;      //  NULL when running without one
-    jr_jobtab_t *jobs;          //  every job we hold, live or remembered
-    size_t live;                //  jobs not finished
-    s_task_t *tasks;            //  by index
+    zsock_t *clients;       //  ROUTER
+    zsock_t *workers_sock;  //  ROUTER
+    jr_journal_t *journal;  //  NULL when running without one
+    jr_jobtab_t *jobs;      //  every job we hold, live or remembered
+    size_t live;            //  jobs not finished
+    s_task_t *tasks;        //  by index
     uint32_t ntasks;
-    zhashx_t *task_index;       //  name -> index + 1
-    jr_queue_t delayed;         //  scheduled retries, by not-before
-    s_ring_t finished;          //  finished ids, oldest first
-    s_ring_t dead;              //  dead ids, oldest first
-    jr_worker_t **workers;      //  connected workers
+    zhashx_t *task_index;   //  name -> index + 1
+    jr_queue_t delayed;     //  scheduled retries, by not-before
+    s_ring_t finished;      //  finished ids, oldest first
+    s_ring_t dead;          //  dead ids, oldest first
+    jr_worker_t **workers;  //  connected workers
     uint32_t nworkers, cap_workers;
-    uint32_t rr;                //  round-robin start for dispatch
-    bool dirty;                 //  queues or credit changed since dispatch
-    uint64_t seq;               //  arrival counter
-    jr_bjob_t **pending;        //  accepted this turn, not yet journaled
+    uint32_t rr;          //  round-robin start for dispatch
+    bool dirty;           //  queues or credit changed since dispatch
+    uint64_t seq;         //  arrival counter
+    jr_bjob_t **pending;  //  accepted this turn, not yet journaled
     size_t npending, cap_pending;
-    s_reply_t *replies;         //  replies waiting for the journal
+    s_reply_t *replies;  //  replies waiting for the journal
     size_t nreplies, cap_replies;
-    jr_msg_t **msg_pool;        //  spare messages for replies
+    jr_msg_t **msg_pool;  //  spare messages for replies
     size_t npool;
-    jr_msg_t *in;               //  decoded input (reused)
-    jr_bjob_t **replayed;       //  jobs made by replay, in journal order
+    jr_msg_t *in;          //  decoded input (reused)
+    jr_bjob_t **replayed;  //  jobs made by replay, in journal order
     size_t nreplayed, cap_replayed;
-    int replay_task;            //  task of the last ACCEPT replayed, a cache
-    s_stats_t stats, logged;    //  counters, and as of the last stats line
-    int64_t next_stats;         //  mono us
+    int replay_task;          //  task of the last ACCEPT replayed, a cache
+    s_stats_t stats, logged;  //  counters, and as of the last stats line
+    int64_t next_stats;       //  mono us
     atomic_bool stop;
 };
 
@@ -228,8 +228,9 @@ s_log_state (jr_broker_t *self, const jr_bjob_t *job, bool durable)
 {
     if (!self->journal)
         return;
-    jr_rec_t rec = {.type = JR_REC_STATE, .attempt = job->attempt, .state = job->state,
-                    .at_us = job->at_us};
+    jr_rec_t rec = {
+        .type = JR_REC_STATE, .attempt = job->attempt, .state = job->state, .at_us = job->at_us
+    };
     memcpy (rec.id, job->id, JR_ID_SIZE);
     jr_journal_append (self->journal, &rec, durable);
 }
@@ -240,11 +241,15 @@ s_log_accept (jr_broker_t *self, const jr_bjob_t *job, bool durable)
     if (!self->journal)
         return;
     const char *task = self->tasks[job->task].name;
-    jr_rec_t rec = {.type = JR_REC_ACCEPT, .attempt = job->attempt, .priority = job->priority,
-                    .timeout_ms = job->timeout_ms, .max_attempts = job->max_attempts,
-                    .created_us = job->created_us, .accepted_us = job->accepted_us,
-                    .task = {(const uint8_t *) task, strlen (task)},
-                    .vars = {job->vars, job->vars_len}};
+    jr_rec_t rec = { .type = JR_REC_ACCEPT,
+                     .attempt = job->attempt,
+                     .priority = job->priority,
+                     .timeout_ms = job->timeout_ms,
+                     .max_attempts = job->max_attempts,
+                     .created_us = job->created_us,
+                     .accepted_us = job->accepted_us,
+                     .task = { (const uint8_t *)task, strlen (task) },
+                     .vars = { job->vars, job->vars_len } };
     memcpy (rec.id, job->id, JR_ID_SIZE);
     jr_journal_append (self->journal, &rec, durable);
 }
@@ -268,9 +273,9 @@ s_task (jr_broker_t *self, jr_bytes_t name)
         return -1;
     memcpy (key, name.ptr, name.len);
     key[name.len] = 0;
-    uintptr_t found = (uintptr_t) zhashx_lookup (self->task_index, key);
+    uintptr_t found = (uintptr_t)zhashx_lookup (self->task_index, key);
     if (found)
-        return (int) found - 1;
+        return (int)found - 1;
     if (self->ntasks == JR_MAX_TASKS)
         return -1;
     if ((self->ntasks & (self->ntasks - 1)) == 0) {  //  grow at powers of two
@@ -281,8 +286,8 @@ s_task (jr_broker_t *self, jr_bytes_t name)
     s_task_t *task = &self->tasks[self->ntasks];
     memset (task, 0, sizeof *task);
     task->name = strdup (key);
-    zhashx_insert (self->task_index, key, (void *) (uintptr_t) (self->ntasks + 1));
-    return (int) self->ntasks++;
+    zhashx_insert (self->task_index, key, (void *)(uintptr_t)(self->ntasks + 1));
+    return (int)self->ntasks++;
 }
 
 static jr_worker_t *
@@ -391,7 +396,7 @@ static void
 s_finish (jr_broker_t *self, jr_bjob_t *job, int state, bool journal)
 {
     s_detach (self, job);
-    job->state = (uint8_t) state;
+    job->state = (uint8_t)state;
     job->at_us = jr_clock_wall_us ();
     job->cancel = false;
     self->live--;
@@ -433,7 +438,7 @@ s_backoff_us (const jr_broker_t *self, uint32_t attempt)
     if (delay > self->config.retry_max_ms)
         delay = self->config.retry_max_ms;
     delay *= 1000;
-    return delay / 2 + (int64_t) (randof (1000) * (delay / 2) / 1000);
+    return delay / 2 + (int64_t)(randof (1000) * (delay / 2) / 1000);
 }
 
 static void
@@ -465,8 +470,8 @@ s_requeue (jr_broker_t *self, jr_bjob_t *job)
 static void
 s_send_cancel (jr_broker_t *self, jr_worker_t *w, const jr_bjob_t *job)
 {
-    jr_msg_t msg = {.type = JR_MSG_CANCEL};
-    jr_mark_t mark = {.attempt = job->attempt};
+    jr_msg_t msg = { .type = JR_MSG_CANCEL };
+    jr_mark_t mark = { .attempt = job->attempt };
     memcpy (mark.id, job->id, JR_ID_SIZE);
     msg.marks = &mark;
     msg.nmarks = 1;
@@ -520,7 +525,7 @@ s_on_submit (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
             else if (self->live >= self->config.max_jobs)
                 code = JR_EQUEUE_FULL;
             else {
-                jr_bjob_t *rec = jr_bjob_new (job, (uint16_t) task);
+                jr_bjob_t *rec = jr_bjob_new (job, (uint16_t)task);
                 rec->attempt = 0;
                 rec->accepted_us = now;
                 rec->seq = ++self->seq;
@@ -556,7 +561,7 @@ s_on_status (jr_broker_t *self, jr_msg_t *out)
         jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, state);
         jr_progress_t *p = job ? job->progress : NULL;
         jr_msg_add_note (out, p ? p->value : 0,
-                         p ? (jr_bytes_t) {(const uint8_t *) p->text, p->len} : (jr_bytes_t) {0});
+                         p ? (jr_bytes_t){ (const uint8_t *)p->text, p->len } : (jr_bytes_t){ 0 });
     }
 }
 
@@ -579,8 +584,9 @@ s_on_cancel (jr_broker_t *self, jr_msg_t *out)
             jr_msg_add_mark (out, job->id, job->attempt, JR_STATE_CANCELLED);
             continue;
         }
-        if (job && (job->state == JR_STATE_QUEUED || job->state == JR_STATE_SCHEDULED
-                    || job->state == JR_STATE_DEAD)) {
+        if (job
+            && (job->state == JR_STATE_QUEUED || job->state == JR_STATE_SCHEDULED
+                || job->state == JR_STATE_DEAD)) {
             jr_bjob_t copy = *job;
             copy.state = JR_STATE_CANCELLED;
             copy.at_us = jr_clock_wall_us ();
@@ -652,7 +658,7 @@ s_client_turn (jr_broker_t *self)
             else if (type == JR_MSG_RETRY)
                 s_on_retry (self, out);
             else {
-                s_list_t list = {self->in->code, out};
+                s_list_t list = { self->in->code, out };
                 jr_jobtab_each (self->jobs, s_list_one, &list);
             }
             s_reply_later (self, rid, rid_len, out);
@@ -681,8 +687,8 @@ s_on_ready (jr_broker_t *self, jr_worker_t *w, const uint8_t *rid, size_t rid_le
     assert (w);
     memcpy (w->rid, rid, rid_len);
     w->rid_len = rid_len;
-    snprintf (w->name, sizeof w->name, "%.*s@%.*s", (int) in->name.len, (const char *) in->name.ptr,
-              (int) in->host.len, (const char *) in->host.ptr);
+    snprintf (w->name, sizeof w->name, "%.*s@%.*s", (int)in->name.len, (const char *)in->name.ptr,
+              (int)in->host.len, (const char *)in->host.ptr);
     w->tasks = calloc (in->ntasks + 1, sizeof *w->tasks);
     assert (w->tasks);
     for (uint32_t i = 0; i < in->ntasks; i++) {
@@ -691,7 +697,7 @@ s_on_ready (jr_broker_t *self, jr_worker_t *w, const uint8_t *rid, size_t rid_le
         for (uint32_t k = 0; k < w->ntasks; k++)
             seen = seen || w->tasks[k] == t;
         if (t >= 0 && !seen) {
-            w->tasks[w->ntasks++] = (uint16_t) t;
+            w->tasks[w->ntasks++] = (uint16_t)t;
             self->tasks[t].workers++;
         }
     }
@@ -790,7 +796,7 @@ s_on_progress (jr_broker_t *self, jr_worker_t *w)
         jr_progress_t *p = realloc (job->progress, sizeof *p + note->text.len);
         assert (p);
         p->value = note->value;
-        p->len = (uint16_t) note->text.len;
+        p->len = (uint16_t)note->text.len;
         if (note->text.len)
             memcpy (p->text, note->text.ptr, note->text.len);
         job->progress = p;
@@ -839,8 +845,9 @@ s_worker_turn (jr_broker_t *self)
             jr_msg_send_error (sock, rid, rid_len, self->in->tag, code, why);
             w = NULL;  //  no second answer below
         }
-        if (!w && (type == JR_MSG_HEARTBEAT || type == JR_MSG_DONE || type == JR_MSG_BYE
-                   || type == JR_MSG_FREE || type == JR_MSG_PROGRESS))
+        if (!w
+            && (type == JR_MSG_HEARTBEAT || type == JR_MSG_DONE || type == JR_MSG_BYE
+                || type == JR_MSG_FREE || type == JR_MSG_PROGRESS))
             jr_msg_send_error (sock, rid, rid_len, 0, JR_EUNKNOWN_PEER, "say READY");
         zmq_msg_close (&body);
     }
@@ -920,18 +927,18 @@ s_add_dispatch (jr_broker_t *self, jr_worker_t *w, jr_bjob_t *job, int64_t now)
     s_running_link (w, job);
     w->credit--;
     if (job->timeout_ms)
-        job->lease_us = jr_clock_mono_us ()
-                        + ((int64_t) job->timeout_ms + self->config.lease_grace_ms) * 1000;
+        job->lease_us =
+            jr_clock_mono_us () + ((int64_t)job->timeout_ms + self->config.lease_grace_ms) * 1000;
     if (self->journal) {
-        jr_rec_t rec = {.type = JR_REC_DISPATCH, .attempt = job->attempt};
+        jr_rec_t rec = { .type = JR_REC_DISPATCH, .attempt = job->attempt };
         memcpy (rec.id, job->id, JR_ID_SIZE);
         jr_journal_append (self->journal, &rec, false);
     }
     jr_job_t *out = jr_msg_add_job (w->batch);
     memcpy (out->id, job->id, JR_ID_SIZE);
     const char *name = self->tasks[job->task].name;
-    out->task = (jr_bytes_t) {(const uint8_t *) name, strlen (name)};
-    out->vars = (jr_bytes_t) {job->vars, job->vars_len};
+    out->task = (jr_bytes_t){ (const uint8_t *)name, strlen (name) };
+    out->vars = (jr_bytes_t){ job->vars, job->vars_len };
     out->priority = job->priority;
     out->timeout_ms = job->timeout_ms;
     out->max_attempts = job->max_attempts;
@@ -1022,10 +1029,10 @@ static void
 s_heartbeats (jr_broker_t *self)
 {
     int64_t now = jr_clock_mono_us ();
-    jr_msg_t hb = {.type = JR_MSG_HEARTBEAT};
+    jr_msg_t hb = { .type = JR_MSG_HEARTBEAT };
     for (uint32_t i = self->nworkers; i-- > 0;) {
         jr_worker_t *w = self->workers[i];
-        if (now - w->last_recv > (int64_t) self->config.liveness_ms * 1000) {
+        if (now - w->last_recv > (int64_t)self->config.liveness_ms * 1000) {
             s_worker_forget (self, w, "no heartbeat");
             continue;
         }
@@ -1043,7 +1050,7 @@ s_heartbeats (jr_broker_t *self)
                 s_requeue (self, job);
             }
         }
-        if (now - w->last_send >= (int64_t) self->config.heartbeat_ms * 1000) {
+        if (now - w->last_send >= (int64_t)self->config.heartbeat_ms * 1000) {
             int rc = jr_msg_send (&hb, zsock_resolve (self->workers_sock), w->rid, w->rid_len);
             if (rc == JR_EUNKNOWN_PEER)
                 s_worker_forget (self, w, "its connection is gone");
@@ -1064,7 +1071,7 @@ s_timers (jr_broker_t *self)
     }
     //  Dead jobs past their time are forgotten, oldest first.
     const uint8_t *oldest;
-    int64_t ttl_us = (int64_t) self->config.dead_ttl_s * 1000000;
+    int64_t ttl_us = (int64_t)self->config.dead_ttl_s * 1000000;
     while ((oldest = s_ring_oldest (&self->dead))) {
         job = jr_jobtab_find (self->jobs, oldest);
         if (job && job->state == JR_STATE_DEAD && wall - job->at_us < ttl_us)
@@ -1081,7 +1088,7 @@ s_timers (jr_broker_t *self)
 static int
 s_by_seq (const void *a, const void *b)
 {
-    const jr_bjob_t *x = *(jr_bjob_t *const *) a, *y = *(jr_bjob_t *const *) b;
+    const jr_bjob_t *x = *(jr_bjob_t *const *)a, *y = *(jr_bjob_t *const *)b;
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
@@ -1106,7 +1113,7 @@ s_compact (jr_broker_t *self)
         return;
     if (jr_journal_compact_begin (self->journal))
         return;
-    s_collect_t all = {calloc (jr_jobtab_size (self->jobs) + 1, sizeof (void *)), 0};
+    s_collect_t all = { calloc (jr_jobtab_size (self->jobs) + 1, sizeof (void *)), 0 };
     assert (all.jobs);
     jr_jobtab_each (self->jobs, s_collect, &all);
     qsort (all.jobs, all.n, sizeof *all.jobs, s_by_seq);
@@ -1180,16 +1187,19 @@ s_replay (const jr_rec_t *rec, void *arg)
         if (!job) {
             //  Consecutive jobs mostly share a task: skip the name lookup.
             int task = self->replay_task;
-            const char *last = task >= 0 && (uint32_t) task < self->ntasks ? self->tasks[task].name : "";
+            const char *last =
+                task >= 0 && (uint32_t)task < self->ntasks ? self->tasks[task].name : "";
             if (strlen (last) != rec->task.len || memcmp (last, rec->task.ptr, rec->task.len))
                 task = self->replay_task = s_task (self, rec->task);
             if (task < 0)
                 return;
-            jr_job_t wire = {.priority = rec->priority, .timeout_ms = rec->timeout_ms,
-                             .max_attempts = rec->max_attempts, .created_us = rec->created_us,
-                             .vars = rec->vars};
+            jr_job_t wire = { .priority = rec->priority,
+                              .timeout_ms = rec->timeout_ms,
+                              .max_attempts = rec->max_attempts,
+                              .created_us = rec->created_us,
+                              .vars = rec->vars };
             memcpy (wire.id, rec->id, JR_ID_SIZE);
-            job = jr_bjob_new (&wire, (uint16_t) task);
+            job = jr_bjob_new (&wire, (uint16_t)task);
             job->accepted_us = rec->accepted_us;
             s_replayed (self, job);
         }
@@ -1205,14 +1215,14 @@ s_replay (const jr_rec_t *rec, void *arg)
         if (!job) {
             if (!s_final (rec->state))
                 return;
-            jr_job_t wire = {0};
+            jr_job_t wire = { 0 };
             memcpy (wire.id, rec->id, JR_ID_SIZE);
             job = jr_bjob_new (&wire, 0);
             s_replayed (self, job);
         }
         if (s_final (job->state))
             return;
-        job->state = (uint8_t) rec->state;
+        job->state = (uint8_t)rec->state;
         job->at_us = rec->at_us;
         job->attempt = rec->attempt > job->attempt ? rec->attempt : job->attempt;
     }
@@ -1223,7 +1233,7 @@ s_replay (const jr_rec_t *rec, void *arg)
 static void
 s_settle (jr_broker_t *self)
 {
-    size_t counts[9] = {0};
+    size_t counts[9] = { 0 };
     for (size_t i = 0; i < self->nreplayed; i++) {
         jr_bjob_t *job = self->replayed[i];
         counts[job->state < 9 ? job->state : 0]++;
@@ -1266,8 +1276,8 @@ jr_broker_new (const jr_broker_config_t *config)
     s_ring_init (&self->finished, config->remember);
     s_ring_init (&self->dead, config->max_dead);
     if (config->journal) {
-        self->journal = jr_journal_open (config->journal, config->fsync, config->fsync_ms,
-                                         s_replay, self);
+        self->journal =
+            jr_journal_open (config->journal, config->fsync, config->fsync_ms, s_replay, self);
         if (!self->journal) {
             jr_broker_destroy (&self);
             return NULL;
@@ -1341,8 +1351,8 @@ int
 jr_broker_run (jr_broker_t *self)
 {
     zmq_pollitem_t items[] = {
-        {zsock_resolve (self->clients), 0, ZMQ_POLLIN, 0},
-        {zsock_resolve (self->workers_sock), 0, ZMQ_POLLIN, 0},
+        { zsock_resolve (self->clients), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->workers_sock), 0, ZMQ_POLLIN, 0 },
     };
     int64_t tick = 0;
     while (!zsys_interrupted && !atomic_load (&self->stop)) {

@@ -8,22 +8,25 @@ int
 main (int argc, char **argv)
 {
     jr_opt_t opts[] = {
-        {"clients", "JR_BROKER_CLIENTS", "tcp://*:5570", "endpoint clients connect to"},
-        {"workers", "JR_BROKER_WORKERS", "tcp://*:5571", "endpoint workers connect to"},
-        {"journal", "JR_JOURNAL", "./jr-journal", "journal directory"},
-        {"fsync", "JR_FSYNC", "always", "always | batch | never: when accepted jobs are synced"},
-        {"fsync-interval", "JR_FSYNC_INTERVAL_MS", "100", "sync interval for --fsync batch, ms"},
-        {"heartbeat", "JR_HEARTBEAT_MS", "1000", "heartbeat interval to workers, ms"},
-        {"liveness", "JR_LIVENESS_MS", "5000", "forget a worker silent this long, ms"},
-        {"lease-grace", "JR_LEASE_GRACE_MS", "10000", "a running job's lease: its timeout plus this, ms"},
-        {"retry-base", "JR_RETRY_BASE_MS", "1000", "first retry delay (doubles per attempt, with jitter), ms"},
-        {"retry-max", "JR_RETRY_MAX_MS", "300000", "longest retry delay, ms"},
-        {"max-attempts", "JR_MAX_ATTEMPTS", "3", "attempts for jobs that do not say"},
-        {"max-jobs", "JR_MAX_JOBS", "10000000", "live jobs at most; more get QUEUE_FULL"},
-        {"max-dead", "JR_MAX_DEAD", "100000", "dead jobs kept at most"},
-        {"dead-ttl", "JR_DEAD_TTL_S", "604800", "dead jobs kept this long at most, s"},
-        {"remember", "JR_REMEMBER", "100000", "finished ids kept so a resubmit does not run again"},
-        {"verbose", "JR_VERBOSE", NULL, "log every event (debug)", true},
+        { "clients", "JR_BROKER_CLIENTS", "tcp://*:5570", "endpoint clients connect to" },
+        { "workers", "JR_BROKER_WORKERS", "tcp://*:5571", "endpoint workers connect to" },
+        { "journal", "JR_JOURNAL", "./jr-journal", "journal directory" },
+        { "fsync", "JR_FSYNC", "always", "always | batch | never: when accepted jobs are synced" },
+        { "fsync-interval", "JR_FSYNC_INTERVAL_MS", "100", "sync interval for --fsync batch, ms" },
+        { "heartbeat", "JR_HEARTBEAT_MS", "1000", "heartbeat interval to workers, ms" },
+        { "liveness", "JR_LIVENESS_MS", "5000", "forget a worker silent this long, ms" },
+        { "lease-grace", "JR_LEASE_GRACE_MS", "10000",
+          "a running job's lease: its timeout plus this, ms" },
+        { "retry-base", "JR_RETRY_BASE_MS", "1000",
+          "first retry delay (doubles per attempt, with jitter), ms" },
+        { "retry-max", "JR_RETRY_MAX_MS", "300000", "longest retry delay, ms" },
+        { "max-attempts", "JR_MAX_ATTEMPTS", "3", "attempts for jobs that do not say" },
+        { "max-jobs", "JR_MAX_JOBS", "10000000", "live jobs at most; more get QUEUE_FULL" },
+        { "max-dead", "JR_MAX_DEAD", "100000", "dead jobs kept at most" },
+        { "dead-ttl", "JR_DEAD_TTL_S", "604800", "dead jobs kept this long at most, s" },
+        { "remember", "JR_REMEMBER", "100000",
+          "finished ids kept so a resubmit does not run again" },
+        { "verbose", "JR_VERBOSE", NULL, "log every event (debug)", true },
     };
     int nopts = sizeof opts / sizeof opts[0];
     int args = jr_opts_parse (argc, argv, opts, nopts, "jr-broker [options]");
@@ -46,17 +49,17 @@ main (int argc, char **argv)
         fprintf (stderr, "error: --fsync must be always, batch or never, not '%s'\n", fsync);
         return 2;
     }
-    config.fsync_ms = (int) jr_opts_int (&opts[4], 1, 60000);
-    config.heartbeat_ms = (int) jr_opts_int (&opts[5], 10, 60000);
-    config.liveness_ms = (int) jr_opts_int (&opts[6], 100, 600000);
-    config.lease_grace_ms = (int) jr_opts_int (&opts[7], 0, 3600000);
-    config.retry_base_ms = (int) jr_opts_int (&opts[8], 1, 3600000);
-    config.retry_max_ms = (int) jr_opts_int (&opts[9], 1, 86400000);
-    config.max_attempts = (uint32_t) jr_opts_int (&opts[10], 1, 1000);
-    config.max_jobs = (size_t) jr_opts_int (&opts[11], 1, 1000000000);
-    config.max_dead = (size_t) jr_opts_int (&opts[12], 1, 100000000);
-    config.dead_ttl_s = (int) jr_opts_int (&opts[13], 1, 365 * 86400);
-    config.remember = (size_t) jr_opts_int (&opts[14], 1, 100000000);
+    config.fsync_ms = (int)jr_opts_int (&opts[4], 1, 60000);
+    config.heartbeat_ms = (int)jr_opts_int (&opts[5], 10, 60000);
+    config.liveness_ms = (int)jr_opts_int (&opts[6], 100, 600000);
+    config.lease_grace_ms = (int)jr_opts_int (&opts[7], 0, 3600000);
+    config.retry_base_ms = (int)jr_opts_int (&opts[8], 1, 3600000);
+    config.retry_max_ms = (int)jr_opts_int (&opts[9], 1, 86400000);
+    config.max_attempts = (uint32_t)jr_opts_int (&opts[10], 1, 1000);
+    config.max_jobs = (size_t)jr_opts_int (&opts[11], 1, 1000000000);
+    config.max_dead = (size_t)jr_opts_int (&opts[12], 1, 100000000);
+    config.dead_ttl_s = (int)jr_opts_int (&opts[13], 1, 365 * 86400);
+    config.remember = (size_t)jr_opts_int (&opts[14], 1, 100000000);
     jr_log_init ("broker", opts[15].value ? JR_LOG_DEBUG : JR_LOG_INFO);
     zsys_init ();
     zsys_set_logstream (NULL);

@@ -16,7 +16,7 @@ jr_bjob_new (const jr_job_t *job, uint16_t task)
     self->max_attempts = job->max_attempts;
     self->attempt = job->attempt;
     self->task = task;
-    self->vars_len = (uint32_t) job->vars.len;
+    self->vars_len = (uint32_t)job->vars.len;
     if (job->vars.len)
         memcpy (self->vars, job->vars.ptr, job->vars.len);
     return self;

@@ -16,7 +16,7 @@ s_hash (const uint8_t id[JR_ID_SIZE])
 {
     uint64_t h;
     memcpy (&h, id, sizeof h);
-    return (size_t) (h ^ (h >> 29));
+    return (size_t)(h ^ (h >> 29));
 }
 
 jr_jobtab_t *

@@ -21,26 +21,26 @@
 //  DISPATCH nothing more
 //  STATE    u8 state, i64 at_us
 //  Files are named journal-<16 digit sequence>.log and replayed in order.
-#define S_HEADER 8
-#define S_MAX_BODY (64 + 65536 + (1u << 20) + 4096)
+#define S_HEADER      8
+#define S_MAX_BODY    (64 + 65536 + (1u << 20) + 4096)
 #define S_MIN_COMPACT (64ull << 20)
 
 struct _jr_journal_t {
-    char *dir;                 //  the journal directory
-    jr_fsync_t mode;           //  when to fdatasync
-    int64_t batch_us;          //  --fsync batch interval
-    int fd;                    //  current file
-    uint64_t seq;              //  its sequence number
-    uint64_t file_size;        //  bytes in the current file
-    uint64_t older_size;       //  bytes in older files
-    uint64_t snapshot_size;    //  size of the last snapshot file
-    uint8_t *buf;              //  records not yet written
+    char *dir;               //  the journal directory
+    jr_fsync_t mode;         //  when to fdatasync
+    int64_t batch_us;        //  --fsync batch interval
+    int fd;                  //  current file
+    uint64_t seq;            //  its sequence number
+    uint64_t file_size;      //  bytes in the current file
+    uint64_t older_size;     //  bytes in older files
+    uint64_t snapshot_size;  //  size of the last snapshot file
+    uint8_t *buf;            //  records not yet written
     size_t len, cap;
-    bool durable;              //  buffer holds a record a client waits on
-    bool unsynced;             //  written but not yet synced
-    int64_t last_sync;         //  mono us
-    uint64_t compact_from;     //  first file seq that a snapshot replaces
-    int fail_n, fail_err;      //  injected write failures
+    bool durable;           //  buffer holds a record a client waits on
+    bool unsynced;          //  written but not yet synced
+    int64_t last_sync;      //  mono us
+    uint64_t compact_from;  //  first file seq that a snapshot replaces
+    int fail_n, fail_err;   //  injected write failures
 };
 
 //  -------------------------------------------------------------------------
@@ -50,7 +50,7 @@ static uint8_t *
 s_put (uint8_t *p, uint64_t v, int n)
 {
     for (int i = 0; i < n; i++)
-        *p++ = (uint8_t) (v >> (8 * i));
+        *p++ = (uint8_t)(v >> (8 * i));
     return p;
 }
 
@@ -87,15 +87,15 @@ jr_journal_append (jr_journal_t *self, const jr_rec_t *rec, bool durable)
     s_reserve (self, S_HEADER + body);
     uint8_t *start = self->buf + self->len;
     uint8_t *p = start + S_HEADER;
-    *p++ = (uint8_t) rec->type;
+    *p++ = (uint8_t)rec->type;
     memcpy (p, rec->id, JR_ID_SIZE);
     p = s_put (p + JR_ID_SIZE, rec->attempt, 4);
     if (rec->type == JR_REC_ACCEPT) {
-        p = s_put (p, (uint32_t) rec->priority, 4);
+        p = s_put (p, (uint32_t)rec->priority, 4);
         p = s_put (p, rec->timeout_ms, 4);
         p = s_put (p, rec->max_attempts, 4);
-        p = s_put (p, (uint64_t) rec->created_us, 8);
-        p = s_put (p, (uint64_t) rec->accepted_us, 8);
+        p = s_put (p, (uint64_t)rec->created_us, 8);
+        p = s_put (p, (uint64_t)rec->accepted_us, 8);
         p = s_put (p, rec->task.len, 2);
         if (rec->task.len)
             memcpy (p, rec->task.ptr, rec->task.len);
@@ -105,10 +105,10 @@ jr_journal_append (jr_journal_t *self, const jr_rec_t *rec, bool durable)
         p += rec->vars.len;
     }
     else if (rec->type == JR_REC_STATE) {
-        *p++ = (uint8_t) rec->state;
-        p = s_put (p, (uint64_t) rec->at_us, 8);
+        *p++ = (uint8_t)rec->state;
+        p = s_put (p, (uint64_t)rec->at_us, 8);
     }
-    assert ((size_t) (p - start) == S_HEADER + body);
+    assert ((size_t)(p - start) == S_HEADER + body);
     s_put (start, body, 4);
     s_put (start + 4, jr_crc32c (0, start + S_HEADER, body), 4);
     self->len += S_HEADER + body;
@@ -125,7 +125,7 @@ s_decode (const uint8_t *p, size_t len, jr_rec_t *rec)
     const uint8_t *end = p + len;
     rec->type = *p++;
     memcpy (rec->id, p, JR_ID_SIZE);
-    rec->attempt = (uint32_t) s_get (p + JR_ID_SIZE, 4);
+    rec->attempt = (uint32_t)s_get (p + JR_ID_SIZE, 4);
     p += JR_ID_SIZE + 4;
     if (rec->type == JR_REC_DISPATCH)
         return p == end;
@@ -133,27 +133,27 @@ s_decode (const uint8_t *p, size_t len, jr_rec_t *rec)
         if (end - p != 9)
             return false;
         rec->state = *p;
-        rec->at_us = (int64_t) s_get (p + 1, 8);
+        rec->at_us = (int64_t)s_get (p + 1, 8);
         return true;
     }
     if (rec->type != JR_REC_ACCEPT || end - p < 34)
         return false;
-    rec->priority = (int32_t) s_get (p, 4);
-    rec->timeout_ms = (uint32_t) s_get (p + 4, 4);
-    rec->max_attempts = (uint32_t) s_get (p + 8, 4);
-    rec->created_us = (int64_t) s_get (p + 12, 8);
-    rec->accepted_us = (int64_t) s_get (p + 20, 8);
-    size_t task_len = (size_t) s_get (p + 28, 2);
+    rec->priority = (int32_t)s_get (p, 4);
+    rec->timeout_ms = (uint32_t)s_get (p + 4, 4);
+    rec->max_attempts = (uint32_t)s_get (p + 8, 4);
+    rec->created_us = (int64_t)s_get (p + 12, 8);
+    rec->accepted_us = (int64_t)s_get (p + 20, 8);
+    size_t task_len = (size_t)s_get (p + 28, 2);
     p += 30;
-    if ((size_t) (end - p) < task_len + 4)
+    if ((size_t)(end - p) < task_len + 4)
         return false;
-    rec->task = (jr_bytes_t) {p, task_len};
+    rec->task = (jr_bytes_t){ p, task_len };
     p += task_len;
-    size_t vars_len = (size_t) s_get (p, 4);
+    size_t vars_len = (size_t)s_get (p, 4);
     p += 4;
-    if ((size_t) (end - p) != vars_len)
+    if ((size_t)(end - p) != vars_len)
         return false;
-    rec->vars = (jr_bytes_t) {vars_len ? p : NULL, vars_len};
+    rec->vars = (jr_bytes_t){ vars_len ? p : NULL, vars_len };
     return true;
 }
 
@@ -165,14 +165,14 @@ s_path (const jr_journal_t *self, uint64_t seq)
 {
     char *path = malloc (strlen (self->dir) + 64);
     assert (path);
-    sprintf (path, "%s/journal-%016llu.log", self->dir, (unsigned long long) seq);
+    sprintf (path, "%s/journal-%016llu.log", self->dir, (unsigned long long)seq);
     return path;
 }
 
 static int
 s_compare_seq (const void *a, const void *b)
 {
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
 }
 
@@ -223,19 +223,19 @@ s_replay_file (const char *path, jr_replay_fn *fn, void *arg, uint64_t *records)
         return 0;
     struct stat st;
     fstat (fd, &st);
-    uint64_t size = (uint64_t) st.st_size, pos = 0;
+    uint64_t size = (uint64_t)st.st_size, pos = 0;
     const uint8_t *map = size ? mmap (NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
     close (fd);
     if (map == MAP_FAILED)
         return 0;
     if (map)
-        madvise ((void *) map, size, MADV_SEQUENTIAL);
+        madvise ((void *)map, size, MADV_SEQUENTIAL);
     jr_rec_t rec;
     while (size - pos >= S_HEADER) {
         uint64_t body = s_get (map + pos, 4);
         if (body > S_MAX_BODY || body > size - pos - S_HEADER)
             break;
-        if ((uint32_t) s_get (map + pos + 4, 4) != jr_crc32c (0, map + pos + S_HEADER, body))
+        if ((uint32_t)s_get (map + pos + 4, 4) != jr_crc32c (0, map + pos + S_HEADER, body))
             break;
         if (!s_decode (map + pos + S_HEADER, body, &rec))
             break;
@@ -244,7 +244,7 @@ s_replay_file (const char *path, jr_replay_fn *fn, void *arg, uint64_t *records)
         pos += S_HEADER + body;
     }
     if (map)
-        munmap ((void *) map, size);
+        munmap ((void *)map, size);
     return pos;
 }
 
@@ -281,7 +281,7 @@ jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *f
     assert (self);
     self->dir = strdup (dir);
     self->mode = mode;
-    self->batch_us = (int64_t) batch_ms * 1000;
+    self->batch_us = (int64_t)batch_ms * 1000;
     self->fd = -1;
     self->last_sync = jr_clock_mono_us ();
     size_t count;
@@ -300,14 +300,14 @@ jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *f
             continue;
         }
         struct stat st;
-        uint64_t size = stat (path, &st) == 0 ? (uint64_t) st.st_size : 0;
+        uint64_t size = stat (path, &st) == 0 ? (uint64_t)st.st_size : 0;
         uint64_t good = s_replay_file (path, fn, arg, &records);
         if (good < size) {
             damaged = true;
             jr_error ("path=%s offset=%llu lost_bytes=%llu: torn or corrupt record, journal "
                       "cut here; every record before it is kept",
-                      path, (unsigned long long) good, (unsigned long long) (size - good));
-            if (truncate (path, (off_t) good) == -1)
+                      path, (unsigned long long)good, (unsigned long long)(size - good));
+            if (truncate (path, (off_t)good) == -1)
                 jr_error ("path=%s: cannot cut the journal: %s", path, strerror (errno));
         }
         self->older_size += good;
@@ -322,8 +322,8 @@ jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *f
     }
     self->snapshot_size = 0;
     jr_info ("journal=%s files=%zu records=%llu bytes=%llu replay_ms=%lld: journal replayed", dir,
-             count, (unsigned long long) records, (unsigned long long) self->older_size,
-             (long long) ((jr_clock_mono_us () - start) / 1000));
+             count, (unsigned long long)records, (unsigned long long)self->older_size,
+             (long long)((jr_clock_mono_us () - start) / 1000));
     return self;
 }
 
@@ -358,14 +358,14 @@ jr_journal_flush (jr_journal_t *self)
             if (n <= 0) {
                 int err = errno;
                 //  Leave no torn record behind: cut back to what was whole.
-                if (done && ftruncate (self->fd, (off_t) self->file_size) == -1)
+                if (done && ftruncate (self->fd, (off_t)self->file_size) == -1)
                     jr_error ("journal=%s: cannot cut a failed write: %s", self->dir,
                               strerror (errno));
                 jr_error ("journal=%s bytes=%zu: write failed: %s", self->dir, self->len,
                           strerror (err));
                 return err == ENOSPC || err == EDQUOT ? JR_EDISK_FULL : JR_EIO;
             }
-            done += (size_t) n;
+            done += (size_t)n;
         }
         self->file_size += self->len;
         self->len = 0;
@@ -401,7 +401,8 @@ jr_journal_size (const jr_journal_t *self)
 bool
 jr_journal_wants_compaction (const jr_journal_t *self)
 {
-    uint64_t limit = self->snapshot_size * 4 > S_MIN_COMPACT ? self->snapshot_size * 4 : S_MIN_COMPACT;
+    uint64_t limit =
+        self->snapshot_size * 4 > S_MIN_COMPACT ? self->snapshot_size * 4 : S_MIN_COMPACT;
     return jr_journal_size (self) > limit;
 }
 
@@ -437,7 +438,7 @@ jr_journal_compact_end (jr_journal_t *self)
     self->older_size = 0;
     self->snapshot_size = self->file_size;
     jr_info ("journal=%s before=%llu after=%llu: journal compacted", self->dir,
-             (unsigned long long) before, (unsigned long long) self->file_size);
+             (unsigned long long)before, (unsigned long long)self->file_size);
     return 0;
 }
 

@@ -13,12 +13,12 @@ typedef enum {
 
 //  One record. Byte views point into the journal's buffers: copy to keep.
 typedef struct {
-    int type;                  //  jr_rec_type_t
+    int type;  //  jr_rec_type_t
     uint8_t id[JR_ID_SIZE];
     uint32_t attempt;
-    int state;                 //  STATE: jr_state_t
-    int64_t at_us;             //  STATE: wall time (not-before for SCHEDULED)
-    int32_t priority;          //  ACCEPT: the job's fields
+    int state;         //  STATE: jr_state_t
+    int64_t at_us;     //  STATE: wall time (not-before for SCHEDULED)
+    int32_t priority;  //  ACCEPT: the job's fields
     uint32_t timeout_ms;
     uint32_t max_attempts;
     int64_t created_us;

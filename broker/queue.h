@@ -7,7 +7,7 @@
 typedef bool (jr_queue_order_fn) (const jr_bjob_t *a, const jr_bjob_t *b);
 
 typedef struct {
-    jr_bjob_t **heap;           //  heap[0] comes out next
+    jr_bjob_t **heap;  //  heap[0] comes out next
     size_t size;
     size_t cap;
     jr_queue_order_fn *before;  //  NULL: jr_queue_before (priority, arrival)

@@ -5,28 +5,28 @@
 #include <czmq.h>
 #include <pthread.h>
 
-#define JR_CLIENT_TIMEOUT 5000          //  default wait for an answer, ms
-#define JR_CLIENT_RESENDS 3             //  resends of an unanswered request
-#define JR_CLIENT_BACKOFF 100           //  extra wait before resend k is 100 * (2^k - 1) ms
-#define JR_CLIENT_BATCH_JOBS 1000       //  jobs in one SUBMIT
-#define JR_CLIENT_BATCH_BYTES (4 << 20) //  encoded size of one SUBMIT, roughly
-#define JR_CLIENT_IN_FLIGHT 8           //  SUBMITs awaiting ACCEPTED at once
-#define JR_CLIENT_FETCH_IDS 10000       //  ids in one FETCH
-#define JR_CLIENT_FETCH_WAIT 30000      //  longest wait asked of the ingester, ms
-#define JR_CLIENT_ERROR_PAUSE 200       //  pause before re-FETCH after an ERROR, ms
-#define JR_PENDING 1                    //  per-job code while unanswered (codes are <= 0)
+#define JR_CLIENT_TIMEOUT     5000       //  default wait for an answer, ms
+#define JR_CLIENT_RESENDS     3          //  resends of an unanswered request
+#define JR_CLIENT_BACKOFF     100        //  extra wait before resend k is 100 * (2^k - 1) ms
+#define JR_CLIENT_BATCH_JOBS  1000       //  jobs in one SUBMIT
+#define JR_CLIENT_BATCH_BYTES (4 << 20)  //  encoded size of one SUBMIT, roughly
+#define JR_CLIENT_IN_FLIGHT   8          //  SUBMITs awaiting ACCEPTED at once
+#define JR_CLIENT_FETCH_IDS   10000      //  ids in one FETCH
+#define JR_CLIENT_FETCH_WAIT  30000      //  longest wait asked of the ingester, ms
+#define JR_CLIENT_ERROR_PAUSE 200        //  pause before re-FETCH after an ERROR, ms
+#define JR_PENDING            1          //  per-job code while unanswered (codes are <= 0)
 
 struct _jr_client_t {
-    char *broker_ep;      //  where SUBMIT and STATUS go
-    char *ingester_ep;    //  where FETCH goes
-    zsock_t *broker;      //  DEALER, connected on first use
-    zsock_t *ingester;    //  DEALER, connected on first use
-    zsock_t *monitor;     //  PAIR: the ingester socket's connection events
-    int connects;         //  connections made by the ingester socket so far
-    int timeout_ms;       //  wait for an answer before a resend
-    uint64_t tag;         //  last request tag used
-    jr_msg_t *out;        //  request being built
-    jr_msg_t *in;         //  last reply decoded
+    char *broker_ep;    //  where SUBMIT and STATUS go
+    char *ingester_ep;  //  where FETCH goes
+    zsock_t *broker;    //  DEALER, connected on first use
+    zsock_t *ingester;  //  DEALER, connected on first use
+    zsock_t *monitor;   //  PAIR: the ingester socket's connection events
+    int connects;       //  connections made by the ingester socket so far
+    int timeout_ms;     //  wait for an answer before a resend
+    uint64_t tag;       //  last request tag used
+    jr_msg_t *out;      //  request being built
+    jr_msg_t *in;       //  last reply decoded
 };
 
 //  -------------------------------------------------------------------------
@@ -37,12 +37,12 @@ struct _jr_client_t {
 static bool
 s_endpoint_ok (const char *endpoint)
 {
-    static const char *transports[] = {"tcp", "ipc", "inproc", "ws", "wss", "tipc", "vmci",
-                                       "pgm", "epgm", "norm", "udp"};
+    static const char *transports[] = { "tcp",  "ipc", "inproc", "ws",   "wss", "tipc",
+                                        "vmci", "pgm", "epgm",   "norm", "udp" };
     const char *sep = strstr (endpoint, "://");
     if (!sep || sep == endpoint || sep[3] == 0 || strlen (endpoint) > 1024)
         return false;
-    size_t tlen = (size_t) (sep - endpoint);
+    size_t tlen = (size_t)(sep - endpoint);
     bool known = false;
     for (size_t i = 0; i < sizeof transports / sizeof transports[0]; i++)
         if (strlen (transports[i]) == tlen && memcmp (transports[i], endpoint, tlen) == 0)
@@ -104,7 +104,7 @@ s_ingester (jr_client_t *self)
     if (!self->ingester)
         return NULL;
     char endpoint[64];
-    snprintf (endpoint, sizeof endpoint, "inproc://jr-client-monitor-%p", (void *) self);
+    snprintf (endpoint, sizeof endpoint, "inproc://jr-client-monitor-%p", (void *)self);
     self->connects = 0;
     if (zmq_socket_monitor (zsock_resolve (self->ingester), endpoint, ZMQ_EVENT_CONNECTED) == 0)
         self->monitor = zsock_new_pair (endpoint);
@@ -214,8 +214,8 @@ s_poll (zsock_t *sock, int64_t until)
     int64_t left = until - s_now ();
     if (left < 0)
         left = 0;
-    zmq_pollitem_t item = {zsock_resolve (sock), 0, ZMQ_POLLIN, 0};
-    long ms = (long) ((left + 999) / 1000);
+    zmq_pollitem_t item = { zsock_resolve (sock), 0, ZMQ_POLLIN, 0 };
+    long ms = (long)((left + 999) / 1000);
     int rc = zmq_poll (&item, 1, ms > INT_MAX ? INT_MAX : ms);
     return rc > 0 && (item.revents & ZMQ_POLLIN);
 }
@@ -228,9 +228,9 @@ s_poll2 (zsock_t *sock, zsock_t *other, int64_t until)
     int64_t left = until - s_now ();
     if (left < 0)
         left = 0;
-    zmq_pollitem_t items[] = {{zsock_resolve (sock), 0, ZMQ_POLLIN, 0},
-                              {other ? zsock_resolve (other) : NULL, 0, ZMQ_POLLIN, 0}};
-    long ms = (long) ((left + 999) / 1000);
+    zmq_pollitem_t items[] = { { zsock_resolve (sock), 0, ZMQ_POLLIN, 0 },
+                               { other ? zsock_resolve (other) : NULL, 0, ZMQ_POLLIN, 0 } };
+    long ms = (long)((left + 999) / 1000);
     int rc = zmq_poll (items, other ? 2 : 1, ms > INT_MAX ? INT_MAX : ms);
     return rc > 0 && (items[0].revents & ZMQ_POLLIN);
 }
@@ -275,8 +275,8 @@ static int64_t
 s_answer_wait_us (const jr_client_t *self, int sends)
 {
     int k = sends < 1 + JR_CLIENT_RESENDS ? sends : 1 + JR_CLIENT_RESENDS;  //  no overflow
-    int64_t backoff = (int64_t) JR_CLIENT_BACKOFF * ((1 << (k - 1)) - 1);
-    return ((int64_t) self->timeout_ms + backoff) * 1000;
+    int64_t backoff = (int64_t)JR_CLIENT_BACKOFF * ((1 << (k - 1)) - 1);
+    return ((int64_t)self->timeout_ms + backoff) * 1000;
 }
 
 //  One request, one reply: sends self->out with a new tag and waits for
@@ -348,12 +348,12 @@ s_job_size (const jr_job_t *job)
 }
 
 typedef struct {
-    uint64_t tag;        //  0 = slot free
-    size_t *jobs;        //  indices into the caller's jobs
-    size_t count;        //  jobs in this batch
-    size_t left;         //  of those, not answered yet
-    int sends;           //  times sent so far
-    int64_t resend_us;   //  resend, or give up, at this monotonic time
+    uint64_t tag;       //  0 = slot free
+    size_t *jobs;       //  indices into the caller's jobs
+    size_t count;       //  jobs in this batch
+    size_t left;        //  of those, not answered yet
+    int sends;          //  times sent so far
+    int64_t resend_us;  //  resend, or give up, at this monotonic time
 } batch_t;
 
 //  (Re)send the unanswered jobs of a batch under its tag.
@@ -440,7 +440,7 @@ jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes)
         if (res[i] == 0)
             res[i] = JR_PENDING;
     }
-    batch_t batches[JR_CLIENT_IN_FLIGHT] = {{0}};
+    batch_t batches[JR_CLIENT_IN_FLIGHT] = { { 0 } };
     for (int b = 0; b < JR_CLIENT_IN_FLIGHT; b++) {
         batches[b].jobs = malloc (JR_CLIENT_BATCH_JOBS * sizeof (size_t));
         assert (batches[b].jobs);
@@ -487,8 +487,7 @@ jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes)
                 if (rc)
                     continue;
                 batch_t *batch = s_batch_by_tag (batches, self->in->tag);
-                if (batch
-                    && (self->in->type == JR_MSG_ACCEPTED || self->in->type == JR_MSG_ERROR))
+                if (batch && (self->in->type == JR_MSG_ACCEPTED || self->in->type == JR_MSG_ERROR))
                     s_batch_answer (batch, self->in, jobs, res);
                 zmq_msg_close (&frame);
             }
@@ -564,7 +563,7 @@ s_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t 
     int found = JR_STATE_UNKNOWN;
     uint32_t found_attempt = 0;
     int32_t found_value = 0;
-    jr_bytes_t found_text = {NULL, 0};
+    jr_bytes_t found_text = { NULL, 0 };
     if (self->in->type == JR_MSG_STATE) {
         for (uint32_t i = 0; i < self->in->nmarks; i++)
             if (memcmp (self->in->marks[i].id, id, JR_ID_SIZE) == 0) {
@@ -573,7 +572,7 @@ s_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t 
                 //  Notes are parallel to marks.
                 bool noted = i < self->in->nnotes;
                 found_value = noted ? self->in->notes[i].value : 0;
-                found_text = noted ? self->in->notes[i].text : (jr_bytes_t) {NULL, 0};
+                found_text = noted ? self->in->notes[i].text : (jr_bytes_t){ NULL, 0 };
             }
     }
     else
@@ -595,15 +594,14 @@ s_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t 
 }
 
 int
-jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
-                  uint32_t *attempt)
+jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t *attempt)
 {
     return s_status (self, id, state, attempt, NULL, NULL, 0);
 }
 
 int
-jr_client_progress (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
-                    uint32_t *attempt, int32_t *value, char *text, size_t text_size)
+jr_client_progress (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t *attempt,
+                    int32_t *value, char *text, size_t text_size)
 {
     return s_status (self, id, state, attempt, value, text, text_size);
 }
@@ -716,25 +714,25 @@ jr_client_result (jr_client_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **re
 enum { ID_WAITING, ID_MISSING, ID_DONE };
 
 typedef struct {
-    uint64_t tag;          //  tag of the current FETCH; 0 = finished
-    uint32_t *ids;         //  indices into the distinct ids
-    uint32_t count;        //  ids this FETCH asked for
-    uint32_t waiting;      //  of those, neither arrived nor reported missing
-    bool heard;            //  the ingester answered this tag at least once
-    bool paused;           //  after an ERROR: ask again when the timer ends
-    int sends;             //  sends of this tag
-    uint32_t wait_ms;      //  the wait asked of the ingester
-    int64_t sent_us;       //  when last sent
-    int64_t timer_us;      //  resend if unheard, else end the round, at this time
+    uint64_t tag;      //  tag of the current FETCH; 0 = finished
+    uint32_t *ids;     //  indices into the distinct ids
+    uint32_t count;    //  ids this FETCH asked for
+    uint32_t waiting;  //  of those, neither arrived nor reported missing
+    bool heard;        //  the ingester answered this tag at least once
+    bool paused;       //  after an ERROR: ask again when the timer ends
+    int sends;         //  sends of this tag
+    uint32_t wait_ms;  //  the wait asked of the ingester
+    int64_t sent_us;   //  when last sent
+    int64_t timer_us;  //  resend if unheard, else end the round, at this time
 } fetch_t;
 
 typedef struct {
-    const uint8_t **ids;   //  distinct ids (borrowed from the caller)
-    uint8_t *state;        //  ID_WAITING, ID_MISSING or ID_DONE, per id
-    uint32_t *fetch_of;    //  which fetch_t asks for each id
-    uint32_t count;        //  distinct ids
-    uint32_t *slots;       //  hash table of indices, UINT32_MAX = empty
-    size_t mask;           //  table size - 1
+    const uint8_t **ids;  //  distinct ids (borrowed from the caller)
+    uint8_t *state;       //  ID_WAITING, ID_MISSING or ID_DONE, per id
+    uint32_t *fetch_of;   //  which fetch_t asks for each id
+    uint32_t count;       //  distinct ids
+    uint32_t *slots;      //  hash table of indices, UINT32_MAX = empty
+    size_t mask;          //  table size - 1
 } idset_t;
 
 static size_t
@@ -743,7 +741,7 @@ s_id_hash (const uint8_t *id, size_t mask)
     uint64_t a, b;
     memcpy (&a, id, 8);
     memcpy (&b, id + 8, 8);
-    return (size_t) (((a ^ b) * 0x9e3779b97f4a7c15ull) >> 17) & mask;
+    return (size_t)(((a ^ b) * 0x9e3779b97f4a7c15ull) >> 17) & mask;
 }
 
 static uint32_t
@@ -799,7 +797,7 @@ s_wait_left (int64_t deadline_us)
     int64_t left = (deadline_us - s_now ()) / 1000;
     if (left <= 0)
         return -1;
-    return left < JR_CLIENT_FETCH_WAIT ? (long) left : JR_CLIENT_FETCH_WAIT;
+    return left < JR_CLIENT_FETCH_WAIT ? (long)left : JR_CLIENT_FETCH_WAIT;
 }
 
 //  Send (or resend, same tag) a FETCH for a fetch's waiting ids.
@@ -808,7 +806,7 @@ s_fetch_send (jr_client_t *self, zsock_t *sock, fetch_t *fetch, const idset_t *s
 {
     jr_msg_reset (self->out, JR_MSG_FETCH);
     self->out->tag = fetch->tag;
-    self->out->wait_ms = (uint32_t) (wait < 0 ? 0 : wait);
+    self->out->wait_ms = (uint32_t)(wait < 0 ? 0 : wait);
     for (uint32_t i = 0; i < fetch->count; i++)
         if (set->state[fetch->ids[i]] == ID_WAITING)
             jr_msg_add_mark (self->out, set->ids[fetch->ids[i]], 0, 0);
@@ -823,8 +821,7 @@ s_fetch_send (jr_client_t *self, zsock_t *sock, fetch_t *fetch, const idset_t *s
 //  A FETCH round ended: ask again for its missing ids with a new tag, while
 //  the deadline allows; else the fetch is finished.
 static void
-s_fetch_round (jr_client_t *self, zsock_t *sock, fetch_t *fetch, idset_t *set,
-               int64_t deadline_us)
+s_fetch_round (jr_client_t *self, zsock_t *sock, fetch_t *fetch, idset_t *set, int64_t deadline_us)
 {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < fetch->count; i++) {
@@ -855,8 +852,8 @@ s_fetch_by_tag (fetch_t *fetches, size_t nfetches, uint64_t tag)
 }
 
 int
-jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t n,
-                     int timeout_ms, jr_result_fn *fn, void *arg)
+jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t n, int timeout_ms,
+                     jr_result_fn *fn, void *arg)
 {
     assert (self);
     assert (ids || n == 0);
@@ -864,7 +861,7 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
     idset_t set;
     s_idset_init (&set, ids, n);
     zsock_t *sock = s_ingester (self);
-    int64_t deadline_us = timeout_ms < 0 ? INT64_MAX : s_now () + (int64_t) timeout_ms * 1000;
+    int64_t deadline_us = timeout_ms < 0 ? INT64_MAX : s_now () + (int64_t)timeout_ms * 1000;
     size_t nfetches = (set.count + JR_CLIENT_FETCH_IDS - 1) / JR_CLIENT_FETCH_IDS;
     fetch_t *fetches = calloc (nfetches ? nfetches : 1, sizeof *fetches);
     uint32_t *order = malloc ((set.count ? set.count : 1) * sizeof *order);
@@ -877,9 +874,9 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
     for (size_t f = 0; f < nfetches && sock; f++) {
         fetch_t *fetch = &fetches[f];
         fetch->ids = order + f * JR_CLIENT_FETCH_IDS;
-        fetch->count = fetch->waiting = (uint32_t) (f + 1 < nfetches
-                                                        ? JR_CLIENT_FETCH_IDS
-                                                        : set.count - f * JR_CLIENT_FETCH_IDS);
+        fetch->count = fetch->waiting =
+            (uint32_t)(f + 1 < nfetches ? JR_CLIENT_FETCH_IDS
+                                        : set.count - f * JR_CLIENT_FETCH_IDS);
         fetch->tag = ++self->tag;
         s_fetch_send (self, sock, fetch, &set, wait);  //  even at timeout 0: one look
     }
@@ -920,15 +917,14 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
                     }
                     if (fetch && !fetch->paused) {
                         if (!fetch->heard)  //  the rest must come when the wait ends
-                            fetch->timer_us = fetch->sent_us + (int64_t) fetch->wait_ms * 1000
+                            fetch->timer_us = fetch->sent_us + (int64_t)fetch->wait_ms * 1000
                                               + s_answer_wait_us (self, 1);
                         fetch->heard = true;
                         for (uint32_t m = 0; m < in->nmarks; m++) {
                             uint32_t i = s_idset_find (&set, in->marks[m].id);
                             //  code 0 = pending; anything else ends this round for it
                             if (i == UINT32_MAX || in->marks[m].code == 0
-                                || set.state[i] != ID_WAITING
-                                || &fetches[set.fetch_of[i]] != fetch)
+                                || set.state[i] != ID_WAITING || &fetches[set.fetch_of[i]] != fetch)
                                 continue;
                             set.state[i] = ID_MISSING;
                             fetch->waiting--;
@@ -1011,7 +1007,7 @@ jr_client_wait (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int timeout_ms,
 {
     assert (result_p);
     *result_p = NULL;
-    int rc = jr_client_wait_many (self, (const uint8_t (*)[JR_ID_SIZE]) id, 1, timeout_ms,
+    int rc = jr_client_wait_many (self, (const uint8_t (*)[JR_ID_SIZE])id, 1, timeout_ms,
                                   s_keep_first, result_p);
     if (rc == 0 && !*result_p)
         rc = JR_ENOMEM;

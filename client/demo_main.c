@@ -31,7 +31,7 @@ s_collect (const jr_job_t *job, void *arg)
 static int
 s_cmp (const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
@@ -54,14 +54,14 @@ int
 main (int argc, char **argv)
 {
     jr_opt_t opts[] = {
-        {"broker", "JR_BROKER", JR_DEFAULT_BROKER, "broker endpoint for clients"},
-        {"ingester", "JR_INGESTER", JR_DEFAULT_INGESTER, "ingester endpoint"},
-        {"jobs", "JR_DEMO_JOBS", "1000", "how many jobs"},
-        {"wait", "JR_DEMO_WAIT_MS", "120000", "how long to wait for all results, ms"},
+        { "broker", "JR_BROKER", JR_DEFAULT_BROKER, "broker endpoint for clients" },
+        { "ingester", "JR_INGESTER", JR_DEFAULT_INGESTER, "ingester endpoint" },
+        { "jobs", "JR_DEMO_JOBS", "1000", "how many jobs" },
+        { "wait", "JR_DEMO_WAIT_MS", "120000", "how long to wait for all results, ms" },
     };
     jr_opts_parse (argc, argv, opts, 4, "jr-demo [options]");
-    size_t n = (size_t) jr_opts_int (&opts[2], 1, 10000000);
-    int wait_ms = (int) jr_opts_int (&opts[3], 1, 86400000);
+    size_t n = (size_t)jr_opts_int (&opts[2], 1, 10000000);
+    int wait_ms = (int)jr_opts_int (&opts[3], 1, 86400000);
     jr_client_t *client = jr_client_new (opts[0].value, opts[1].value);
     if (!client) {
         fprintf (stderr, "jr-demo: bad endpoint\n");
@@ -97,7 +97,7 @@ main (int argc, char **argv)
             s_pack_str (&pk, "error");
             s_pack_str (&pk, "failing on purpose");
         }
-        jobs[i].vars = (jr_bytes_t) {(const uint8_t *) vars[i].data, vars[i].size};
+        jobs[i].vars = (jr_bytes_t){ (const uint8_t *)vars[i].data, vars[i].size };
         memcpy (ids[i], jobs[i].id, JR_ID_SIZE);
     }
     struct timespec t0, t1;
@@ -107,16 +107,17 @@ main (int argc, char **argv)
         fprintf (stderr, "jr-demo: submit failed: %s\n", jr_strerror (rc));
         return 1;
     }
-    s_summary_t s = {0};
+    s_summary_t s = { 0 };
     s.queue_wait = calloc (n, sizeof (int64_t));
     s.run_time = calloc (n, sizeof (int64_t));
     s.ingest_lag = calloc (n, sizeof (int64_t));
     s.end_to_end = calloc (n, sizeof (int64_t));
-    rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, n, wait_ms, s_collect, &s);
+    rc =
+        jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n, wait_ms, s_collect, &s);
     clock_gettime (CLOCK_MONOTONIC, &t1);
-    double secs = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf ("\njobs: %zu submitted, %zu stored in %.2f s (%.0f jobs/s)\n", n, s.seen, secs,
-            (double) s.seen / secs);
+            (double)s.seen / secs);
     printf ("outcome: %zu succeeded, %zu failed, %zu missing\n", s.succeeded, s.failed, n - s.seen);
     if (s.seen) {
         s_row ("queue wait", s.queue_wait, s.seen);

@@ -11,26 +11,28 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_TIMEOUT = 3 };
 
 #define JR_CLI_FILE_CHUNK 10000  //  lines read, then submitted, at a time
 
-static const char *s_usage_main
-    = "jr [--broker EP] [--ingester EP] [--timeout MS] COMMAND [ARGS]\n"
-      "\n"
-      "commands:\n"
-      "  submit TASK [key=value | key:=JSON ...]  submit a job, print its id\n"
-      "  submit --file FILE|-                     submit one job per JSON line\n"
-      "  wait ID...                               wait for results, print them as JSON lines\n"
-      "  result ID                                print a stored result as JSON\n"
-      "  status ID                                print a job's state as JSON\n"
-      "  cancel ID                                cancel a queued or running job\n"
-      "  list --state STATE                       print the ids of the jobs in a state\n"
-      "  retry ID                                 queue a dead job again\n"
-      "\n"
-      "Flags go before or after the command; 'jr COMMAND --help' lists them.\n"
-      "Exit status: 0 ok, 1 failed or refused, 2 bad usage, 3 timed out.";
+static const char *s_usage_main =
+    "jr [--broker EP] [--ingester EP] [--timeout MS] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  submit TASK [key=value | key:=JSON ...]  submit a job, print its id\n"
+    "  submit --file FILE|-                     submit one job per JSON line\n"
+    "  wait ID...                               wait for results, print them as JSON lines\n"
+    "  result ID                                print a stored result as JSON\n"
+    "  status ID                                print a job's state as JSON\n"
+    "  cancel ID                                cancel a queued or running job\n"
+    "  list --state STATE                       print the ids of the jobs in a state\n"
+    "  retry ID                                 queue a dead job again\n"
+    "\n"
+    "Flags go before or after the command; 'jr COMMAND --help' lists them.\n"
+    "Exit status: 0 ok, 1 failed or refused, 2 bad usage, 3 timed out.";
 
 //  The flags every command takes.
-#define GLOBAL_OPTS                                                                        \
-    {"broker", "JR_BROKER", JR_DEFAULT_BROKER, "broker endpoint", false, NULL},            \
-        {"ingester", "JR_INGESTER", JR_DEFAULT_INGESTER, "ingester endpoint", false, NULL}
+#define GLOBAL_OPTS                                                                                \
+    { "broker", "JR_BROKER", JR_DEFAULT_BROKER, "broker endpoint", false, NULL },                  \
+    {                                                                                              \
+        "ingester", "JR_INGESTER", JR_DEFAULT_INGESTER, "ingester endpoint", false, NULL           \
+    }
 
 static int
 s_exit_code (int rc)
@@ -53,7 +55,7 @@ s_client (const jr_opt_t *broker, const jr_opt_t *ingester, const jr_opt_t *time
                  ingester->value);
         exit (EXIT_USAGE);
     }
-    jr_client_set_timeout (client, (int) jr_opts_int (timeout, 1, INT_MAX));
+    jr_client_set_timeout (client, (int)jr_opts_int (timeout, 1, INT_MAX));
     return client;
 }
 
@@ -71,8 +73,8 @@ s_parse_id (const char *text, uint8_t id[JR_ID_SIZE])
 //  Results printed as they come
 
 typedef struct {
-    size_t failed;     //  results with success false
-    size_t printed;    //  results printed
+    size_t failed;   //  results with success false
+    size_t printed;  //  results printed
 } printer_t;
 
 static bool
@@ -97,7 +99,7 @@ s_vars_from_args (char **args, int nargs, msgpack_sbuffer *vars)
 {
     msgpack_packer pk;
     msgpack_packer_init (&pk, vars, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, (size_t) nargs);
+    msgpack_pack_map (&pk, (size_t)nargs);
     for (int i = 0; i < nargs; i++) {
         const char *arg = args[i];
         const char *eq = strchr (arg, '=');
@@ -106,7 +108,7 @@ s_vars_from_args (char **args, int nargs, msgpack_sbuffer *vars)
             exit (EXIT_USAGE);
         }
         bool typed = eq > arg && eq[-1] == ':';
-        size_t keylen = (size_t) (eq - arg) - (typed ? 1 : 0);
+        size_t keylen = (size_t)(eq - arg) - (typed ? 1 : 0);
         if (keylen == 0) {
             fprintf (stderr, "jr: '%s' has an empty key\n", arg);
             exit (EXIT_USAGE);
@@ -121,14 +123,14 @@ s_vars_from_args (char **args, int nargs, msgpack_sbuffer *vars)
         }
         char err[256];
         if (jr_json_to_msgpack (value, strlen (value), vars, err, sizeof err)) {
-            fprintf (stderr, "jr: bad JSON for '%.*s': %s\n", (int) keylen, arg, err);
+            fprintf (stderr, "jr: bad JSON for '%.*s': %s\n", (int)keylen, arg, err);
             exit (EXIT_USAGE);
         }
     }
 }
 
 typedef struct {
-    int32_t priority;        //  defaults from the flags, per line overridable
+    int32_t priority;  //  defaults from the flags, per line overridable
     uint32_t timeout_ms;
     uint32_t max_attempts;
 } defaults_t;
@@ -139,7 +141,7 @@ s_line_u32 (jr_mp_t *reader, uint32_t *out)
     int64_t v;
     if (!jr_mp_int (reader, &v) || v < 0 || v > UINT32_MAX)
         return false;
-    *out = (uint32_t) v;
+    *out = (uint32_t)v;
     return true;
 }
 
@@ -169,7 +171,7 @@ s_job_from_line (jr_bytes_t mp, const defaults_t *defaults, jr_job_t *job)
         }
         else if (KEY ("vars")) {
             if (jr_mp_nil (&reader))
-                job->vars = (jr_bytes_t) {NULL, 0};
+                job->vars = (jr_bytes_t){ NULL, 0 };
             else if (jr_mp_peek (&reader) != JR_MP_MAP || !jr_mp_skip (&reader, &job->vars))
                 return "\"vars\" must be an object";
         }
@@ -177,7 +179,7 @@ s_job_from_line (jr_bytes_t mp, const defaults_t *defaults, jr_job_t *job)
             int64_t v;
             if (!jr_mp_int (&reader, &v) || v < INT32_MIN || v > INT32_MAX)
                 return "\"priority\" must be a 32-bit integer";
-            job->priority = (int32_t) v;
+            job->priority = (int32_t)v;
         }
         else if (KEY ("timeout_ms")) {
             if (!s_line_u32 (&reader, &job->timeout_ms))
@@ -208,16 +210,16 @@ s_job_from_line (jr_bytes_t mp, const defaults_t *defaults, jr_job_t *job)
 }
 
 typedef struct {
-    jr_job_t *jobs;       //  parsed jobs of this chunk
-    char **owned;         //  msgpack each job points into
-    size_t *lines;        //  line number of each job
+    jr_job_t *jobs;  //  parsed jobs of this chunk
+    char **owned;    //  msgpack each job points into
+    size_t *lines;   //  line number of each job
     size_t count;
 } chunk_t;
 
 //  Submit a chunk; print the ids accepted, keep them for --wait.
 static int
-s_submit_chunk (jr_client_t *client, chunk_t *chunk, uint8_t (**ids)[JR_ID_SIZE],
-                size_t *nids, bool keep_ids)
+s_submit_chunk (jr_client_t *client, chunk_t *chunk, uint8_t (**ids)[JR_ID_SIZE], size_t *nids,
+                bool keep_ids)
 {
     int result = EXIT_OK;
     int *codes = malloc ((chunk->count ? chunk->count : 1) * sizeof *codes);
@@ -257,7 +259,7 @@ s_submit_file (jr_client_t *client, const char *path, const defaults_t *defaults
         fprintf (stderr, "jr: cannot open %s: %s\n", path, strerror (errno));
         return EXIT_FAILED;
     }
-    chunk_t chunk = {0};
+    chunk_t chunk = { 0 };
     chunk.jobs = malloc (JR_CLI_FILE_CHUNK * sizeof *chunk.jobs);
     chunk.owned = malloc (JR_CLI_FILE_CHUNK * sizeof *chunk.owned);
     chunk.lines = malloc (JR_CLI_FILE_CHUNK * sizeof *chunk.lines);
@@ -271,18 +273,18 @@ s_submit_file (jr_client_t *client, const char *path, const defaults_t *defaults
     while ((len = getline (&line, &cap, file)) != -1) {
         lineno++;
         size_t skip = strspn (line, " \t\r\n");
-        if ((ssize_t) skip == len)
+        if ((ssize_t)skip == len)
             continue;  //  blank lines are allowed
         msgpack_sbuffer mp;
         msgpack_sbuffer_init (&mp);
         char err[256];
         const char *problem = NULL;
         jr_job_t *job = &chunk.jobs[chunk.count];
-        if (jr_json_to_msgpack (line, (size_t) len, &mp, err, sizeof err))
+        if (jr_json_to_msgpack (line, (size_t)len, &mp, err, sizeof err))
             problem = err;
         else
-            problem = s_job_from_line ((jr_bytes_t) {(const uint8_t *) mp.data, mp.size},
-                                       defaults, job);
+            problem =
+                s_job_from_line ((jr_bytes_t){ (const uint8_t *)mp.data, mp.size }, defaults, job);
         if (problem) {
             //  A line is one line of JSON: name the file's line, not "line 1".
             if (strncmp (problem, "line 1 column ", 14) == 0)
@@ -314,8 +316,8 @@ s_submit_file (jr_client_t *client, const char *path, const defaults_t *defaults
     free (chunk.owned);
     free (chunk.lines);
     if (wait && nids) {
-        printer_t printer = {0};
-        int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, nids,
+        printer_t printer = { 0 };
+        int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, nids,
                                       wait_timeout, s_print_result, &printer);
         if (rc) {
             s_report ("waiting for results", rc);
@@ -333,20 +335,19 @@ s_cmd_submit (int argc, char **argv)
 {
     jr_opt_t opts[] = {
         GLOBAL_OPTS,
-        {"timeout", NULL, "0", "the job's deadline per attempt, ms (0 = worker default)", false,
-         NULL},
-        {"priority", NULL, "0", "higher runs first", false, NULL},
-        {"max-attempts", NULL, "0", "attempts before the job is dead (0 = broker default)",
-         false, NULL},
-        {"wait", NULL, NULL, "wait for the result and print it as JSON", true, NULL},
-        {"wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long --wait waits, ms (-1 = forever)",
-         false, NULL},
-        {"answer-timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false,
-         NULL},
-        {"file", NULL, NULL, "submit one job per JSON line of FILE (- = stdin)", false, NULL},
+        { "timeout", NULL, "0", "the job's deadline per attempt, ms (0 = worker default)", false,
+          NULL },
+        { "priority", NULL, "0", "higher runs first", false, NULL },
+        { "max-attempts", NULL, "0", "attempts before the job is dead (0 = broker default)", false,
+          NULL },
+        { "wait", NULL, NULL, "wait for the result and print it as JSON", true, NULL },
+        { "wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long --wait waits, ms (-1 = forever)",
+          false, NULL },
+        { "answer-timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
+        { "file", NULL, NULL, "submit one job per JSON line of FILE (- = stdin)", false, NULL },
     };
     enum { BROKER, INGESTER, TIMEOUT, PRIORITY, MAX_ATTEMPTS, WAIT, WAIT_TIMEOUT, ANSWER, FILE_ };
-    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                                "jr submit [flags] TASK [key=value | key:=JSON ...]\n"
                                "       jr submit [flags] --file FILE|-\n"
                                "  key=value gives a string var, key:=JSON a typed one, e.g.\n"
@@ -355,12 +356,12 @@ s_cmd_submit (int argc, char **argv)
                                "\"priority\": 1, \"timeout_ms\": 500}");
     //  argv[0] is "jr", argv[1] "submit"
     defaults_t defaults = {
-        .priority = (int32_t) jr_opts_int (&opts[PRIORITY], INT32_MIN, INT32_MAX),
-        .timeout_ms = (uint32_t) jr_opts_int (&opts[TIMEOUT], 0, UINT32_MAX),
-        .max_attempts = (uint32_t) jr_opts_int (&opts[MAX_ATTEMPTS], 0, UINT32_MAX),
+        .priority = (int32_t)jr_opts_int (&opts[PRIORITY], INT32_MIN, INT32_MAX),
+        .timeout_ms = (uint32_t)jr_opts_int (&opts[TIMEOUT], 0, UINT32_MAX),
+        .max_attempts = (uint32_t)jr_opts_int (&opts[MAX_ATTEMPTS], 0, UINT32_MAX),
     };
     bool wait = opts[WAIT].value != NULL;
-    int wait_timeout = (int) jr_opts_int (&opts[WAIT_TIMEOUT], -1, INT_MAX);
+    int wait_timeout = (int)jr_opts_int (&opts[WAIT_TIMEOUT], -1, INT_MAX);
     if (opts[FILE_].value) {
         if (nargs > 2) {
             fprintf (stderr, "jr: --file takes no TASK or vars (see jr submit --help)\n");
@@ -387,7 +388,7 @@ s_cmd_submit (int argc, char **argv)
     jr_client_t *client = s_client (&opts[BROKER], &opts[INGESTER], &opts[ANSWER]);
     jr_job_t job;
     jr_job_init (&job, task);
-    job.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    job.vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
     job.priority = defaults.priority;
     job.timeout_ms = defaults.timeout_ms;
     job.max_attempts = defaults.max_attempts;
@@ -431,27 +432,27 @@ s_cmd_wait (int argc, char **argv)
 {
     jr_opt_t opts[] = {
         GLOBAL_OPTS,
-        {"timeout", "JR_TIMEOUT", "5000", "wait for an answer from a server, ms", false, NULL},
-        {"wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long to wait for all, ms (-1 = forever)",
-         false, NULL},
+        { "timeout", "JR_TIMEOUT", "5000", "wait for an answer from a server, ms", false, NULL },
+        { "wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long to wait for all, ms (-1 = forever)",
+          false, NULL },
     };
-    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                                "jr wait [flags] ID...\n"
                                "  prints each result as a JSON line as it arrives");
     if (nargs < 3) {
         fprintf (stderr, "jr: wait needs at least one ID\n");
         return EXIT_USAGE;
     }
-    size_t n = (size_t) nargs - 2;
+    size_t n = (size_t)nargs - 2;
     uint8_t (*ids)[JR_ID_SIZE] = malloc (n * sizeof *ids);
     assert (ids);
     for (size_t i = 0; i < n; i++)
         s_parse_id (argv[2 + i], ids[i]);
     jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
-    printer_t printer = {0};
-    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, n,
-                                  (int) jr_opts_int (&opts[3], -1, INT_MAX), s_print_result,
-                                  &printer);
+    printer_t printer = { 0 };
+    int rc =
+        jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n,
+                             (int)jr_opts_int (&opts[3], -1, INT_MAX), s_print_result, &printer);
     jr_client_destroy (&client);
     free (ids);
     if (rc) {
@@ -466,9 +467,9 @@ s_cmd_result (int argc, char **argv)
 {
     jr_opt_t opts[] = {
         GLOBAL_OPTS,
-        {"timeout", "JR_TIMEOUT", "5000", "wait for the ingester's answer, ms", false, NULL},
+        { "timeout", "JR_TIMEOUT", "5000", "wait for the ingester's answer, ms", false, NULL },
     };
-    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                                "jr result [flags] ID\n  prints the stored result as JSON");
     if (nargs != 3) {
         fprintf (stderr, "jr: result needs one ID\n");
@@ -516,9 +517,9 @@ s_cmd_status (int argc, char **argv)
 {
     jr_opt_t opts[] = {
         GLOBAL_OPTS,
-        {"timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL},
+        { "timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL },
     };
-    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                                "jr status [flags] ID\n"
                                "  asks the ingester (finished jobs), then the broker (jobs\n"
                                "  waiting, running, or failed and to be retried); a running\n"
@@ -548,8 +549,8 @@ s_cmd_status (int argc, char **argv)
             uint32_t now_attempt = 0;
             int32_t now_value = 0;
             char now_message[JR_MAX_NOTE] = "";
-            int brc = jr_client_progress (client, id, &now, &now_attempt, &now_value,
-                                          now_message, sizeof now_message);
+            int brc = jr_client_progress (client, id, &now, &now_attempt, &now_value, now_message,
+                                          sizeof now_message);
             if (brc)
                 s_report ("asking the broker", brc);
             else if (now != JR_STATE_UNKNOWN) {
@@ -563,8 +564,7 @@ s_cmd_status (int argc, char **argv)
     else {
         if (rc != JR_ENOT_FOUND)
             s_report ("asking the ingester", rc);
-        rc = jr_client_progress (client, id, &state, &attempt, &value, message,
-                                 sizeof message);
+        rc = jr_client_progress (client, id, &state, &attempt, &value, message, sizeof message);
     }
     jr_client_destroy (&client);
     if (rc) {
@@ -574,8 +574,8 @@ s_cmd_status (int argc, char **argv)
     printf ("{\"id\":\"%s\",\"state\":\"%s\",\"attempt\":%u", argv[2], jr_state_name (state),
             attempt);
     if (state == JR_STATE_RUNNING && (value != 0 || message[0])) {
-        printf (",\"progress\":{\"value\":%d,\"message\":", (int) value);
-        jr_json_print_bytes ((jr_bytes_t) {(const uint8_t *) message, strlen (message)}, stdout);
+        printf (",\"progress\":{\"value\":%d,\"message\":", (int)value);
+        jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)message, strlen (message) }, stdout);
         fputc ('}', stdout);
     }
     fputs ("}\n", stdout);
@@ -607,9 +607,9 @@ s_cmd_cancel (int argc, char **argv)
 {
     jr_opt_t opts[] = {
         GLOBAL_OPTS,
-        {"timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL},
+        { "timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL },
     };
-    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                                "jr cancel [flags] ID\n"
                                "  cancels a queued job, or stops a running one; exit 1 if the\n"
                                "  job had already finished");
@@ -650,9 +650,9 @@ s_cmd_retry (int argc, char **argv)
 {
     jr_opt_t opts[] = {
         GLOBAL_OPTS,
-        {"timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL},
+        { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
     };
-    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                                "jr retry [flags] ID\n"
                                "  queues a dead job again and prints its new state;\n"
                                "  exit 1 if it was not dead");
@@ -680,8 +680,8 @@ s_cmd_retry (int argc, char **argv)
 static bool
 s_print_id (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *arg)
 {
-    (void) attempt;
-    (void) arg;
+    (void)attempt;
+    (void)arg;
     char text[37];
     jr_id_format (id, text);
     puts (text);
@@ -693,10 +693,10 @@ s_cmd_list (int argc, char **argv)
 {
     jr_opt_t opts[] = {
         GLOBAL_OPTS,
-        {"timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL},
-        {"state", NULL, NULL, "the state: queued, scheduled, running, dead, ...", false, NULL},
+        { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
+        { "state", NULL, NULL, "the state: queued, scheduled, running, dead, ...", false, NULL },
     };
-    int nargs = jr_opts_parse (argc, argv, opts, (int) (sizeof opts / sizeof opts[0]),
+    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                                "jr list [flags] --state STATE\n"
                                "  prints the ids of the jobs the broker holds in STATE,\n"
                                "  one per line (at most 100,000)");
@@ -738,9 +738,9 @@ s_cmd_list (int argc, char **argv)
 static int
 s_find_command (int argc, char **argv)
 {
-    static const char *with_value[] = {"broker", "ingester", "timeout", "priority",
-                                       "max-attempts", "wait-timeout", "answer-timeout",
-                                       "file", "state"};
+    static const char *with_value[] = { "broker",         "ingester",     "timeout",
+                                        "priority",       "max-attempts", "wait-timeout",
+                                        "answer-timeout", "file",         "state" };
     for (int a = 1; a < argc; a++) {
         const char *arg = argv[a];
         if (strcmp (arg, "--") == 0)
@@ -773,7 +773,7 @@ main (int argc, char **argv)
     }
     //  Put the command in argv[1]: each command parses the rest.
     char *name = argv[cmd];
-    memmove (argv + 2, argv + 1, (size_t) (cmd - 1) * sizeof *argv);
+    memmove (argv + 2, argv + 1, (size_t)(cmd - 1) * sizeof *argv);
     argv[1] = name;
     if (strcmp (name, "submit") == 0)
         return s_cmd_submit (argc, argv);

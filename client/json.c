@@ -57,24 +57,24 @@ static size_t
 s_utf8_put (uint32_t cp, char out[4])
 {
     if (cp < 0x80) {
-        out[0] = (char) cp;
+        out[0] = (char)cp;
         return 1;
     }
     if (cp < 0x800) {
-        out[0] = (char) (0xc0 | (cp >> 6));
-        out[1] = (char) (0x80 | (cp & 0x3f));
+        out[0] = (char)(0xc0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3f));
         return 2;
     }
     if (cp < 0x10000) {
-        out[0] = (char) (0xe0 | (cp >> 12));
-        out[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char) (0x80 | (cp & 0x3f));
+        out[0] = (char)(0xe0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
         return 3;
     }
-    out[0] = (char) (0xf0 | (cp >> 18));
-    out[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char) (0x80 | (cp & 0x3f));
+    out[0] = (char)(0xf0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
 }
 
@@ -82,23 +82,22 @@ s_utf8_put (uint32_t cp, char out[4])
 //  JSON -> msgpack: recursive descent straight into the output buffer
 
 typedef struct {
-    const char *start;      //  first byte, to report line and column
-    const char *pos;        //  next byte to read
-    const char *end;        //  one past the last byte
-    msgpack_sbuffer *out;   //  where msgpack goes
-    msgpack_packer pk;      //  packer writing to out
-    int depth;              //  containers open around pos
-    bool failed;            //  the first error is kept
-    char *err;              //  caller's message buffer, or NULL
-    size_t errlen;          //  its size
-    char *text;             //  scratch for decoded strings
+    const char *start;     //  first byte, to report line and column
+    const char *pos;       //  next byte to read
+    const char *end;       //  one past the last byte
+    msgpack_sbuffer *out;  //  where msgpack goes
+    msgpack_packer pk;     //  packer writing to out
+    int depth;             //  containers open around pos
+    bool failed;           //  the first error is kept
+    char *err;             //  caller's message buffer, or NULL
+    size_t errlen;         //  its size
+    char *text;            //  scratch for decoded strings
     size_t text_len, text_cap;
 } parser_t;
 
 static bool s_value (parser_t *self);
 
-static bool __attribute__ ((format (printf, 2, 3)))
-s_fail (parser_t *self, const char *format, ...)
+static bool __attribute__ ((format (printf, 2, 3))) s_fail (parser_t *self, const char *format, ...)
 {
     if (self->failed)
         return false;
@@ -113,10 +112,10 @@ s_fail (parser_t *self, const char *format, ...)
             column++;
     }
     int n = snprintf (self->err, self->errlen, "line %d column %d: ", line, column);
-    if (n >= 0 && (size_t) n < self->errlen) {
+    if (n >= 0 && (size_t)n < self->errlen) {
         va_list args;
         va_start (args, format);
-        vsnprintf (self->err + n, self->errlen - (size_t) n, format, args);
+        vsnprintf (self->err + n, self->errlen - (size_t)n, format, args);
         va_end (args);
     }
     return false;
@@ -128,7 +127,7 @@ s_unexpected (parser_t *self, const char *wanted)
 {
     if (self->pos >= self->end)
         return s_fail (self, "unexpected end of input, expected %s", wanted);
-    unsigned char c = (unsigned char) *self->pos;
+    unsigned char c = (unsigned char)*self->pos;
     if (c >= 0x20 && c < 0x7f)
         return s_fail (self, "unexpected '%c', expected %s", c, wanted);
     return s_fail (self, "unexpected byte 0x%02x, expected %s", c, wanted);
@@ -171,7 +170,7 @@ s_hex4 (parser_t *self, uint32_t *value)
                                        : -1;
         if (d < 0)
             return s_fail (self, "bad hex digit in \\u escape");
-        v = (v << 4) | (uint32_t) d;
+        v = (v << 4) | (uint32_t)d;
     }
     self->pos += 4;
     *value = v;
@@ -188,7 +187,7 @@ s_string (parser_t *self)
     while (true) {
         if (self->pos >= self->end)
             return s_fail (self, "unterminated string");
-        unsigned char c = (unsigned char) *self->pos;
+        unsigned char c = (unsigned char)*self->pos;
         if (c == '"') {
             self->pos++;
             return true;
@@ -196,7 +195,7 @@ s_string (parser_t *self)
         if (c < 0x20)
             return s_fail (self, "control character 0x%02x in string (escape it)", c);
         if (c >= 0x80) {
-            size_t n = s_utf8_seq ((const uint8_t *) self->pos, (size_t) (self->end - self->pos));
+            size_t n = s_utf8_seq ((const uint8_t *)self->pos, (size_t)(self->end - self->pos));
             if (!n)
                 return s_fail (self, "invalid UTF-8 in string");
             s_text_add (self, self->pos, n);
@@ -285,7 +284,7 @@ s_number (parser_t *self)
             return s_unexpected (self, "a digit in the exponent");
     }
     char buf[512];  //  strtoX want a terminated string
-    size_t len = (size_t) (self->pos - from);
+    size_t len = (size_t)(self->pos - from);
     if (len >= sizeof buf) {
         self->pos = from;
         return s_fail (self, "number too long");
@@ -322,7 +321,7 @@ static bool
 s_literal (parser_t *self, const char *word)
 {
     size_t len = strlen (word);
-    if ((size_t) (self->end - self->pos) < len || memcmp (self->pos, word, len) != 0)
+    if ((size_t)(self->end - self->pos) < len || memcmp (self->pos, word, len) != 0)
         return s_unexpected (self, "a value");
     self->pos += len;
     return true;
@@ -344,18 +343,18 @@ s_close (parser_t *self, size_t mark, uint32_t count, bool is_map)
     uint8_t hdr[5];
     size_t hlen;
     if (count < 16) {
-        hdr[0] = (uint8_t) ((is_map ? 0x80 : 0x90) | count);
+        hdr[0] = (uint8_t)((is_map ? 0x80 : 0x90) | count);
         hlen = 1;
     }
     else if (count <= 0xffff) {
         hdr[0] = is_map ? 0xde : 0xdc;
-        hdr[1] = (uint8_t) (count >> 8), hdr[2] = (uint8_t) count;
+        hdr[1] = (uint8_t)(count >> 8), hdr[2] = (uint8_t)count;
         hlen = 3;
     }
     else {
         hdr[0] = is_map ? 0xdf : 0xdd;
         for (int i = 0; i < 4; i++)
-            hdr[1 + i] = (uint8_t) (count >> (24 - 8 * i));
+            hdr[1 + i] = (uint8_t)(count >> (24 - 8 * i));
         hlen = 5;
     }
     char *base = self->out->data + mark;
@@ -450,13 +449,13 @@ s_value (parser_t *self)
 }
 
 int
-jr_json_to_msgpack (const char *json, size_t len, msgpack_sbuffer *out, char *err,
-                    size_t errlen)
+jr_json_to_msgpack (const char *json, size_t len, msgpack_sbuffer *out, char *err, size_t errlen)
 {
     assert (json || len == 0);
     assert (out);
-    parser_t self = {.start = json, .pos = json, .end = json + len, .out = out,
-                     .err = err, .errlen = errlen};
+    parser_t self = {
+        .start = json, .pos = json, .end = json + len, .out = out, .err = err, .errlen = errlen
+    };
     msgpack_packer_init (&self.pk, out, msgpack_sbuffer_write);
     if (err && errlen)
         err[0] = 0;
@@ -487,12 +486,12 @@ jr_json_to_msgpack (const char *json, size_t len, msgpack_sbuffer *out, char *er
 static void
 s_base64 (jr_bytes_t b, FILE *out)
 {
-    static const char alphabet[]
-        = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < b.len; i += 3) {
-        uint32_t v = (uint32_t) b.ptr[i] << 16;
+        uint32_t v = (uint32_t)b.ptr[i] << 16;
         if (i + 1 < b.len)
-            v |= (uint32_t) b.ptr[i + 1] << 8;
+            v |= (uint32_t)b.ptr[i + 1] << 8;
         if (i + 2 < b.len)
             v |= b.ptr[i + 2];
         fputc (alphabet[(v >> 18) & 63], out);
@@ -560,10 +559,10 @@ s_print_ext (jr_bytes_t span, FILE *out)
     if (b >= 0xd4 && b <= 0xd8)
         skip = 1;
     else
-        skip = 1 + ((size_t) 1 << (b - 0xc7));
-    int8_t type = (int8_t) span.ptr[skip];
+        skip = 1 + ((size_t)1 << (b - 0xc7));
+    int8_t type = (int8_t)span.ptr[skip];
     fprintf (out, "{\"ext\":%d,\"data\":\"base64:", type);
-    s_base64 ((jr_bytes_t) {span.ptr + skip + 1, span.len - skip - 1}, out);
+    s_base64 ((jr_bytes_t){ span.ptr + skip + 1, span.len - skip - 1 }, out);
     fputs ("\"}", out);
 }
 
@@ -588,12 +587,12 @@ s_print (jr_mp_t *reader, FILE *out)
             if (*reader->pos == 0xcf) {
                 uint64_t u = 0;
                 jr_mp_uint (reader, &u);
-                fprintf (out, "%llu", (unsigned long long) u);
+                fprintf (out, "%llu", (unsigned long long)u);
             }
             else {
                 int64_t i = 0;
                 jr_mp_int (reader, &i);
-                fprintf (out, "%lld", (long long) i);
+                fprintf (out, "%lld", (long long)i);
             }
             break;
         case JR_MP_FLOAT: {
@@ -636,7 +635,7 @@ s_print (jr_mp_t *reader, FILE *out)
                     assert (mem);
                     s_print (reader, mem);
                     fclose (mem);
-                    jr_json_print_bytes ((jr_bytes_t) {(const uint8_t *) text, size}, out);
+                    jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)text, size }, out);
                     free (text);
                 }
                 fputc (':', out);
@@ -648,8 +647,7 @@ s_print (jr_mp_t *reader, FILE *out)
             if (jr_mp_skip (reader, &b))
                 s_print_ext (b, out);
             break;
-        default:
-            break;
+        default: break;
     }
 }
 
@@ -693,7 +691,6 @@ jr_json_print_job (const jr_job_t *job, FILE *out)
     fprintf (out,
              ",\"metrics\":{\"created_us\":%lld,\"accepted_us\":%lld,\"dispatched_us\":%lld,"
              "\"started_us\":%lld,\"completed_us\":%lld,\"ingested_us\":%lld}}",
-             (long long) job->created_us, (long long) job->accepted_us,
-             (long long) job->dispatched_us, (long long) job->started_us,
-             (long long) job->completed_us, (long long) job->ingested_us);
+             (long long)job->created_us, (long long)job->accepted_us, (long long)job->dispatched_us,
+             (long long)job->started_us, (long long)job->completed_us, (long long)job->ingested_us);
 }

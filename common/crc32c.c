@@ -35,7 +35,7 @@ s_crc_sse42 (uint32_t crc, const uint8_t *p, size_t size)
         p += 8;
         size -= 8;
     }
-    uint32_t c32 = (uint32_t) c;
+    uint32_t c32 = (uint32_t)c;
     while (size--)
         c32 = __builtin_ia32_crc32qi (c32, *p++);
     return c32;

@@ -5,9 +5,8 @@ const char *
 jr_strerror (int code)
 {
     switch (code) {
-#define JR_X_CASE(sym, num, name, text)                                                  \
-    case num:                                                                            \
-        return text;
+#define JR_X_CASE(sym, num, name, text)                                                            \
+    case num: return text;
         JR_ERRORS (JR_X_CASE)
 #undef JR_X_CASE
     }
@@ -18,9 +17,8 @@ const char *
 jr_errname (int code)
 {
     switch (code) {
-#define JR_X_CASE(sym, num, name, text)                                                  \
-    case num:                                                                            \
-        return name;
+#define JR_X_CASE(sym, num, name, text)                                                            \
+    case num: return name;
         JR_ERRORS (JR_X_CASE)
 #undef JR_X_CASE
     }
@@ -31,9 +29,8 @@ const char *
 jr_state_name (int state)
 {
     switch (state) {
-#define JR_X_CASE(sym, num, name)                                                        \
-    case num:                                                                            \
-        return name;
+#define JR_X_CASE(sym, num, name)                                                                  \
+    case num: return name;
         JR_STATES (JR_X_CASE)
 #undef JR_X_CASE
     }

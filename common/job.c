@@ -11,7 +11,7 @@ jr_job_init (jr_job_t *job, const char *task)
 {
     memset (job, 0, sizeof *job);
     uuid_generate_random (job->id);
-    job->task = (jr_bytes_t) {(const uint8_t *) task, task ? strlen (task) : 0};
+    job->task = (jr_bytes_t){ (const uint8_t *)task, task ? strlen (task) : 0 };
     job->created_us = jr_clock_wall_us ();
 }
 
@@ -27,13 +27,13 @@ s_copy (jr_bytes_t *field, uint8_t **cursor)
 jr_job_t *
 jr_job_dup (const jr_job_t *job)
 {
-    size_t extra = job->task.len + job->vars.len + job->payload.len + job->error.len
-                   + job->worker.len;
+    size_t extra =
+        job->task.len + job->vars.len + job->payload.len + job->error.len + job->worker.len;
     jr_job_t *copy = malloc (sizeof *copy + extra);
     if (!copy)
         return NULL;
     *copy = *job;
-    uint8_t *cursor = (uint8_t *) (copy + 1);
+    uint8_t *cursor = (uint8_t *)(copy + 1);
     s_copy (&copy->task, &cursor);
     s_copy (&copy->vars, &cursor);
     s_copy (&copy->payload, &cursor);

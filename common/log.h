@@ -12,8 +12,8 @@ bool jr_log_enabled (jr_log_level_t level);
 //  Writes "2026-11-28T20:37:28.123456Z INFO broker <text>" to stderr.
 void jr_log (jr_log_level_t level, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
 
-#define jr_debug(...) (jr_log_enabled (JR_LOG_DEBUG) ? jr_log (JR_LOG_DEBUG, __VA_ARGS__) : (void) 0)
-#define jr_info(...) jr_log (JR_LOG_INFO, __VA_ARGS__)
-#define jr_warn(...) jr_log (JR_LOG_WARN, __VA_ARGS__)
+#define jr_debug(...) (jr_log_enabled (JR_LOG_DEBUG) ? jr_log (JR_LOG_DEBUG, __VA_ARGS__) : (void)0)
+#define jr_info(...)  jr_log (JR_LOG_INFO, __VA_ARGS__)
+#define jr_warn(...)  jr_log (JR_LOG_WARN, __VA_ARGS__)
 #define jr_error(...) jr_log (JR_LOG_ERROR, __VA_ARGS__)
 #endif

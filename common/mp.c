@@ -26,7 +26,7 @@ jr_mp_fail (jr_mp_t *self, int code)
 size_t
 jr_mp_left (const jr_mp_t *self)
 {
-    return self->err ? 0 : (size_t) (self->end - self->pos);
+    return self->err ? 0 : (size_t)(self->end - self->pos);
 }
 
 static bool
@@ -34,7 +34,7 @@ s_need (jr_mp_t *self, size_t n)
 {
     if (self->err)
         return false;
-    if ((size_t) (self->end - self->pos) < n)
+    if ((size_t)(self->end - self->pos) < n)
         return jr_mp_fail (self, JR_EMALFORMED);
     return true;
 }
@@ -66,13 +66,25 @@ jr_mp_peek (const jr_mp_t *self)
         return JR_MP_STR;
     switch (b) {
         case 0xc0: return JR_MP_NIL;
-        case 0xc2: case 0xc3: return JR_MP_BOOL;
-        case 0xc4: case 0xc5: case 0xc6: return JR_MP_BIN;
-        case 0xca: case 0xcb: return JR_MP_FLOAT;
-        case 0xdc: case 0xdd: return JR_MP_ARRAY;
-        case 0xde: case 0xdf: return JR_MP_MAP;
-        case 0xc7: case 0xc8: case 0xc9:
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: return JR_MP_EXT;
+        case 0xc2:
+        case 0xc3: return JR_MP_BOOL;
+        case 0xc4:
+        case 0xc5:
+        case 0xc6: return JR_MP_BIN;
+        case 0xca:
+        case 0xcb: return JR_MP_FLOAT;
+        case 0xdc:
+        case 0xdd: return JR_MP_ARRAY;
+        case 0xde:
+        case 0xdf: return JR_MP_MAP;
+        case 0xc7:
+        case 0xc8:
+        case 0xc9:
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8: return JR_MP_EXT;
     }
     return JR_MP_BAD;  //  0xc1 is never used
 }
@@ -99,9 +111,9 @@ s_container (jr_mp_t *self, uint8_t fix, uint8_t b16, uint32_t *count, size_t mi
     }
     else
         return jr_mp_fail (self, JR_EMALFORMED);
-    if (n * min_each > (uint64_t) (self->end - self->pos))
+    if (n * min_each > (uint64_t)(self->end - self->pos))
         return jr_mp_fail (self, JR_EMALFORMED);
-    *count = (uint32_t) n;
+    *count = (uint32_t)n;
     return true;
 }
 
@@ -129,29 +141,29 @@ jr_mp_int (jr_mp_t *self, int64_t *value)
         return true;
     }
     if (b >= 0xe0) {
-        *value = (int8_t) b;
+        *value = (int8_t)b;
         self->pos++;
         return true;
     }
-    static const int sizes[] = {1, 2, 4, 8};
+    static const int sizes[] = { 1, 2, 4, 8 };
     if (b >= 0xcc && b <= 0xcf) {  //  uint 8..64
         int n = sizes[b - 0xcc];
-        if (!s_need (self, 1 + (size_t) n))
+        if (!s_need (self, 1 + (size_t)n))
             return false;
         uint64_t v = s_be (self->pos + 1, n);
         if (v > INT64_MAX)
             return jr_mp_fail (self, JR_EMALFORMED);
-        *value = (int64_t) v;
+        *value = (int64_t)v;
         self->pos += 1 + n;
         return true;
     }
     if (b >= 0xd0 && b <= 0xd3) {  //  int 8..64
         int n = sizes[b - 0xd0];
-        if (!s_need (self, 1 + (size_t) n))
+        if (!s_need (self, 1 + (size_t)n))
             return false;
         uint64_t v = s_be (self->pos + 1, n);
         int shift = 64 - 8 * n;
-        *value = shift ? (int64_t) (v << shift) >> shift : (int64_t) v;
+        *value = shift ? (int64_t)(v << shift) >> shift : (int64_t)v;
         self->pos += 1 + n;
         return true;
     }
@@ -175,7 +187,7 @@ jr_mp_uint (jr_mp_t *self, uint64_t *value)
         return false;
     if (v < 0)
         return jr_mp_fail (self, JR_EMALFORMED);
-    *value = (uint64_t) v;
+    *value = (uint64_t)v;
     return true;
 }
 
@@ -206,7 +218,7 @@ jr_mp_float (jr_mp_t *self, double *value)
         return false;
     uint8_t b = *self->pos;
     if (b == 0xca && s_need (self, 5)) {
-        uint32_t bits = (uint32_t) s_be (self->pos + 1, 4);
+        uint32_t bits = (uint32_t)s_be (self->pos + 1, 4);
         float f;
         memcpy (&f, &bits, 4);
         *value = f;
@@ -226,9 +238,9 @@ jr_mp_float (jr_mp_t *self, double *value)
 static bool
 s_body (jr_mp_t *self, int hdr, size_t fixlen, jr_bytes_t *value)
 {
-    if (!s_need (self, 1 + (size_t) hdr))
+    if (!s_need (self, 1 + (size_t)hdr))
         return false;
-    size_t len = hdr ? (size_t) s_be (self->pos + 1, hdr) : fixlen;
+    size_t len = hdr ? (size_t)s_be (self->pos + 1, hdr) : fixlen;
     self->pos += 1 + hdr;
     if (!s_need (self, len))
         return false;
@@ -292,7 +304,7 @@ s_skip (jr_mp_t *self, int depth)
             bool is_map = jr_mp_peek (self) == JR_MP_MAP;
             if (!(is_map ? jr_mp_map (self, &n) : jr_mp_array (self, &n)))
                 return false;
-            uint64_t items = is_map ? (uint64_t) n * 2 : n;
+            uint64_t items = is_map ? (uint64_t)n * 2 : n;
             for (uint64_t k = 0; k < items; k++)
                 if (!s_skip (self, depth + 1))
                     return false;
@@ -301,16 +313,16 @@ s_skip (jr_mp_t *self, int depth)
         case JR_MP_EXT: {
             uint8_t b = *self->pos;
             if (b >= 0xd4 && b <= 0xd8) {  //  fixext 1..16: tag, type, data
-                size_t len = (size_t) 1 << (b - 0xd4);
+                size_t len = (size_t)1 << (b - 0xd4);
                 if (!s_need (self, 2 + len))
                     return false;
                 self->pos += 2 + len;
                 return true;
             }
             int hdr = 1 << (b - 0xc7);
-            if (!s_need (self, 2 + (size_t) hdr))
+            if (!s_need (self, 2 + (size_t)hdr))
                 return false;
-            size_t len = (size_t) s_be (self->pos + 1, hdr);
+            size_t len = (size_t)s_be (self->pos + 1, hdr);
             self->pos += 2 + hdr;
             if (!s_need (self, len))
                 return false;
@@ -328,6 +340,6 @@ jr_mp_skip (jr_mp_t *self, jr_bytes_t *span)
     if (!s_skip (self, 0))
         return false;
     if (span)
-        *span = (jr_bytes_t) {start, (size_t) (self->pos - start)};
+        *span = (jr_bytes_t){ start, (size_t)(self->pos - start) };
     return true;
 }

@@ -37,8 +37,17 @@ bool jr_mp_bytes (jr_mp_t *self, jr_bytes_t *value);
 bool jr_mp_skip (jr_mp_t *self, jr_bytes_t *span);
 //  The next byte's msgpack family without consuming it.
 typedef enum {
-    JR_MP_NIL, JR_MP_BOOL, JR_MP_INT, JR_MP_FLOAT, JR_MP_STR, JR_MP_BIN,
-    JR_MP_ARRAY, JR_MP_MAP, JR_MP_EXT, JR_MP_END, JR_MP_BAD
+    JR_MP_NIL,
+    JR_MP_BOOL,
+    JR_MP_INT,
+    JR_MP_FLOAT,
+    JR_MP_STR,
+    JR_MP_BIN,
+    JR_MP_ARRAY,
+    JR_MP_MAP,
+    JR_MP_EXT,
+    JR_MP_END,
+    JR_MP_BAD
 } jr_mp_kind_t;
 jr_mp_kind_t jr_mp_peek (const jr_mp_t *self);
 //  Reads a float or double as double.

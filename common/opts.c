@@ -46,7 +46,7 @@ jr_opts_parse (int argc, char **argv, jr_opt_t *opts, int nopts, const char *usa
             exit (0);
         }
         char *eq = strchr (arg, '=');
-        size_t len = eq ? (size_t) (eq - arg - 2) : strlen (arg + 2);
+        size_t len = eq ? (size_t)(eq - arg - 2) : strlen (arg + 2);
         jr_opt_t *opt = NULL;
         for (int i = 0; i < nopts; i++)
             if (strlen (opts[i].name) == len && strncmp (opts[i].name, arg + 2, len) == 0)

@@ -9,11 +9,11 @@
 static bool
 s_print_payload (const jr_job_t *job, void *arg)
 {
-    (void) arg;
+    (void)arg;
     char id[37];
     jr_id_format (job->id, id);
-    printf ("%s %s: %.*s\n", id, job->success ? "ok" : "failed", (int) job->payload.len,
-            (const char *) job->payload.ptr);
+    printf ("%s %s: %.*s\n", id, job->success ? "ok" : "failed", (int)job->payload.len,
+            (const char *)job->payload.ptr);
     return true;  //  keep waiting for the others
 }
 
@@ -36,9 +36,9 @@ main (int argc, char *argv[])
         msgpack_packer_init (&pk, &vars[i], msgpack_sbuffer_write);
         msgpack_pack_map (&pk, 1);
         msgpack_pack_str_with_body (&pk, "msg", 3);
-        msgpack_pack_str_with_body (&pk, msg, (size_t) len);
+        msgpack_pack_str_with_body (&pk, msg, (size_t)len);
         jr_job_init (&jobs[i], "echo");
-        jobs[i].vars = (jr_bytes_t) {(const uint8_t *) vars[i].data, vars[i].size};
+        jobs[i].vars = (jr_bytes_t){ (const uint8_t *)vars[i].data, vars[i].size };
     }
     //  One call, pipelined in batches; each job gets its own answer.
     int codes[JOBS];
@@ -49,7 +49,7 @@ main (int argc, char *argv[])
         uint8_t ids[JOBS][JR_ID_SIZE];
         for (int i = 0; i < JOBS; i++)
             memcpy (ids[i], jobs[i].id, JR_ID_SIZE);
-        rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, JOBS, 30000,
+        rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, JOBS, 30000,
                                   s_print_payload, NULL);
         if (rc)
             zsys_error ("wait: %s (%s)", jr_errname (rc), jr_strerror (rc));

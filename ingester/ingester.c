@@ -7,20 +7,20 @@
 #include <czmq.h>
 #include <stdatomic.h>
 
-#define S_POLL_MS 100                   //  longest sleep, so expiries and stop run
-#define S_STATS_US (10 * 1000000LL)     //  stats line period
+#define S_POLL_MS       100                 //  longest sleep, so expiries and stop run
+#define S_STATS_US      (10 * 1000000LL)    //  stats line period
 #define S_RESULTS_SPLIT (JR_MAX_FRAME / 2)  //  a RESULTS is sent before it grows past this
-#define S_JOB_OVERHEAD 160              //  msgpack bytes of a job besides its byte fields
-#define S_STORED 1                      //  internal code: stored now, so waiters hear of it
+#define S_JOB_OVERHEAD  160                 //  msgpack bytes of a job besides its byte fields
+#define S_STORED        1                   //  internal code: stored now, so waiters hear of it
 
 //  One message drained this turn. Kept until the end of the turn because the
 //  decoded views point into its body; allocated once and reused, never moved.
 typedef struct {
-    zmq_msg_t peer;       //  routing id
-    zmq_msg_t body;       //  the frame the decoded views point into
-    jr_msg_t *msg;        //  decoded RESULT or FETCH
-    int32_t *codes;       //  per job of a RESULT: ACK code, or S_STORED
-    uint32_t cap_codes;   //  allocated codes
+    zmq_msg_t peer;      //  routing id
+    zmq_msg_t body;      //  the frame the decoded views point into
+    jr_msg_t *msg;       //  decoded RESULT or FETCH
+    int32_t *codes;      //  per job of a RESULT: ACK code, or S_STORED
+    uint32_t cap_codes;  //  allocated codes
 } entry_t;
 
 typedef struct _fetch_t fetch_t;
@@ -28,62 +28,62 @@ typedef struct _fetch_t fetch_t;
 //  A FETCH with ids still pending: it gets RESULTS as they are stored, and
 //  NOT_FOUND for the rest at its deadline.
 struct _fetch_t {
-    uint8_t peer[256];            //  routing id of the client (libzmq caps it at 255)
-    size_t peer_size;             //  its length
-    int64_t deadline_us;          //  monotonic
-    uint8_t (*ids)[JR_ID_SIZE];   //  ids parked for this fetch
-    bool *pending;                //  per id: still waiting
-    uint32_t nids;                //  ids parked
-    uint32_t npending;            //  ids still waiting
-    jr_msg_t *out;                //  RESULTS being filled this turn
-    size_t out_size;              //  its approximate encoded size
-    bool dirty;                   //  out has jobs to send at the end of the turn
-    fetch_t *prev, *next;         //  in the ingester's list of fetches
+    uint8_t peer[256];           //  routing id of the client (libzmq caps it at 255)
+    size_t peer_size;            //  its length
+    int64_t deadline_us;         //  monotonic
+    uint8_t (*ids)[JR_ID_SIZE];  //  ids parked for this fetch
+    bool *pending;               //  per id: still waiting
+    uint32_t nids;               //  ids parked
+    uint32_t npending;           //  ids still waiting
+    jr_msg_t *out;               //  RESULTS being filled this turn
+    size_t out_size;             //  its approximate encoded size
+    bool dirty;                  //  out has jobs to send at the end of the turn
+    fetch_t *prev, *next;        //  in the ingester's list of fetches
 };
 
 //  One fetch waiting for one id; an id's waiters form a list.
 typedef struct _waiter_t {
-    fetch_t *fetch;               //  who waits
-    uint32_t index;               //  which of its ids
-    struct _waiter_t *next;       //  next waiter for the same id
+    fetch_t *fetch;          //  who waits
+    uint32_t index;          //  which of its ids
+    struct _waiter_t *next;  //  next waiter for the same id
 } waiter_t;
 
 //  The item of the parked hash (id -> waiters), so the head can change in place.
 typedef struct {
     waiter_t *head;
-    uint64_t turn;                //  turn in which a non-final result of this id was stored
+    uint64_t turn;  //  turn in which a non-final result of this id was stored
 } parked_t;
 
 //  Counters for the periodic stats line, reset after each line.
 typedef struct {
-    uint64_t stored, dup, stale, invalid, acks, malformed, bad, fetches, served, expired,
-        sendfail, batchfail;
+    uint64_t stored, dup, stale, invalid, acks, malformed, bad, fetches, served, expired, sendfail,
+        batchfail;
 } stats_t;
 
 struct _jr_ingester_t {
-    zsock_t *router;              //  the one socket, for workers and clients
-    void *handle;                 //  its libzmq handle
-    char endpoint[256];           //  as bound (port resolved)
-    jr_sink_t *sink;              //  where results go
-    int batch_max;                //  results per transaction
-    size_t max_waiters;           //  bound on parked ids
-    atomic_bool stopping;         //  set by jr_ingester_stop
-    jr_msg_t *reply;              //  reused for ACK and immediate RESULTS
-    entry_t **entries;            //  messages drained this turn (a pool)
-    size_t nentries, cap_entries; //  in use, allocated
-    jr_job_t **found;             //  copies of stored results for one reply
-    size_t nfound, cap_found;     //  in use, allocated
-    jr_job_t **reread;            //  stored results re-read for waiters this turn
-    size_t nreread, cap_reread;   //  in use, allocated
-    uint64_t turn;                //  turns so far
-    zhashx_t *parked;             //  id -> parked_t
-    size_t nwaiters;              //  parked ids over all fetches
-    fetch_t *fetches;             //  all fetches with pending ids
-    fetch_t **dirty;              //  fetches with RESULTS to send this turn
-    size_t ndirty, cap_dirty;     //  in use, allocated
-    int64_t next_expiry_us;       //  earliest fetch deadline, or INT64_MAX
-    int64_t next_stats_us;        //  when the next stats line is due
-    stats_t stats;                //  since the last stats line
+    zsock_t *router;               //  the one socket, for workers and clients
+    void *handle;                  //  its libzmq handle
+    char endpoint[256];            //  as bound (port resolved)
+    jr_sink_t *sink;               //  where results go
+    int batch_max;                 //  results per transaction
+    size_t max_waiters;            //  bound on parked ids
+    atomic_bool stopping;          //  set by jr_ingester_stop
+    jr_msg_t *reply;               //  reused for ACK and immediate RESULTS
+    entry_t **entries;             //  messages drained this turn (a pool)
+    size_t nentries, cap_entries;  //  in use, allocated
+    jr_job_t **found;              //  copies of stored results for one reply
+    size_t nfound, cap_found;      //  in use, allocated
+    jr_job_t **reread;             //  stored results re-read for waiters this turn
+    size_t nreread, cap_reread;    //  in use, allocated
+    uint64_t turn;                 //  turns so far
+    zhashx_t *parked;              //  id -> parked_t
+    size_t nwaiters;               //  parked ids over all fetches
+    fetch_t *fetches;              //  all fetches with pending ids
+    fetch_t **dirty;               //  fetches with RESULTS to send this turn
+    size_t ndirty, cap_dirty;      //  in use, allocated
+    int64_t next_expiry_us;        //  earliest fetch deadline, or INT64_MAX
+    int64_t next_stats_us;         //  when the next stats line is due
+    stats_t stats;                 //  since the last stats line
 };
 
 //  -------------------------------------------------------------------------
@@ -95,9 +95,9 @@ s_id_hash (const void *key)
     //  Ids are random UUIDs, but fold all of them so crafted ones spread too.
     uint64_t a, b;
     memcpy (&a, key, 8);
-    memcpy (&b, (const uint8_t *) key + 8, 8);
+    memcpy (&b, (const uint8_t *)key + 8, 8);
     uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull)) * 0xFF51AFD7ED558CCDull;
-    return (size_t) (h ^ (h >> 32));
+    return (size_t)(h ^ (h >> 32));
 }
 
 static int
@@ -141,7 +141,7 @@ s_parked_free (void **item_p)
 jr_ingester_t *
 jr_ingester_new (const jr_ingester_config_t *cfg)
 {
-    jr_ingester_config_t c = cfg ? *cfg : (jr_ingester_config_t) {0};
+    jr_ingester_config_t c = cfg ? *cfg : (jr_ingester_config_t){ 0 };
     c.bind = c.bind ? c.bind : JR_INGESTER_BIND;
     c.db = c.db ? c.db : JR_INGESTER_DB;
     c.sync = c.sync ? c.sync : JR_INGESTER_SYNC;
@@ -154,7 +154,7 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     jr_ingester_t *self = calloc (1, sizeof *self);
     assert (self);
     self->batch_max = c.batch_max;
-    self->max_waiters = (size_t) c.max_waiters;
+    self->max_waiters = (size_t)c.max_waiters;
     atomic_init (&self->stopping, false);
     self->next_expiry_us = INT64_MAX;
     self->next_stats_us = jr_clock_mono_us () + S_STATS_US;
@@ -312,7 +312,7 @@ s_park (jr_ingester_t *self, fetch_t *fetch, const uint8_t id[JR_ID_SIZE])
     }
     waiter_t *waiter = malloc (sizeof *waiter);
     assert (waiter);
-    *waiter = (waiter_t) {fetch, index, parked->head};
+    *waiter = (waiter_t){ fetch, index, parked->head };
     parked->head = waiter;
 }
 
@@ -345,7 +345,7 @@ s_fetch_new (jr_ingester_t *self, const void *peer, size_t peer_size, uint64_t t
     memcpy (fetch->peer, peer, peer_size);
     fetch->peer_size = peer_size;
     fetch->deadline_us = deadline_us;
-    fetch->ids = malloc ((size_t) max_ids * JR_ID_SIZE);
+    fetch->ids = malloc ((size_t)max_ids * JR_ID_SIZE);
     fetch->pending = calloc (max_ids, sizeof *fetch->pending);
     assert (fetch->ids && fetch->pending);
     fetch->out = jr_msg_new ();
@@ -559,7 +559,7 @@ s_recv_one (jr_ingester_t *self, bool *kept)
 static int
 s_validate (const jr_job_t *job)
 {
-    static const uint8_t nil_id[JR_ID_SIZE] = {0};
+    static const uint8_t nil_id[JR_ID_SIZE] = { 0 };
     if (job->task.len == 0 || job->attempt == 0 || memcmp (job->id, nil_id, JR_ID_SIZE) == 0
         || job->state == JR_STATE_QUEUED || job->state == JR_STATE_RUNNING) {
         char id[37];
@@ -715,9 +715,9 @@ s_fetch (jr_ingester_t *self, entry_t *entry)
         }
         else {
             if (!fetch)
-                fetch = s_fetch_new (self, peer, peer_size, msg->tag,
-                                     jr_clock_mono_us () + (int64_t) msg->wait_ms * 1000,
-                                     msg->nmarks);
+                fetch =
+                    s_fetch_new (self, peer, peer_size, msg->tag,
+                                 jr_clock_mono_us () + (int64_t)msg->wait_ms * 1000, msg->nmarks);
             s_park (self, fetch, id);
             jr_msg_add_mark (reply, id, 0, 0);
         }
@@ -736,7 +736,7 @@ s_turn (jr_ingester_t *self)
     size_t njobs = 0;
     bool kept;
     self->turn++;
-    while (self->nentries < (size_t) self->batch_max && njobs < (size_t) self->batch_max
+    while (self->nentries < (size_t)self->batch_max && njobs < (size_t)self->batch_max
            && s_recv_one (self, &kept))
         if (kept && self->entries[self->nentries - 1]->msg->type == JR_MSG_RESULT)
             njobs += self->entries[self->nentries - 1]->msg->njobs;
@@ -766,10 +766,10 @@ s_stats (jr_ingester_t *self)
         || s->fetches || s->served || s->expired || s->sendfail || s->batchfail)
         jr_info ("stored=%" PRIu64 " dup=%" PRIu64 " stale=%" PRIu64 " invalid=%" PRIu64
                  " acks=%" PRIu64 " malformed=%" PRIu64 " bad=%" PRIu64 " fetches=%" PRIu64
-                 " served=%" PRIu64 " expired=%" PRIu64 " sendfail=%" PRIu64
-                 " batchfail=%" PRIu64 " parked=%zu: stats",
-                 s->stored, s->dup, s->stale, s->invalid, s->acks, s->malformed, s->bad,
-                 s->fetches, s->served, s->expired, s->sendfail, s->batchfail, self->nwaiters);
+                 " served=%" PRIu64 " expired=%" PRIu64 " sendfail=%" PRIu64 " batchfail=%" PRIu64
+                 " parked=%zu: stats",
+                 s->stored, s->dup, s->stale, s->invalid, s->acks, s->malformed, s->bad, s->fetches,
+                 s->served, s->expired, s->sendfail, s->batchfail, self->nwaiters);
     memset (s, 0, sizeof *s);
 }
 
@@ -780,14 +780,14 @@ s_timeout_ms (jr_ingester_t *self)
     if (self->next_expiry_us == INT64_MAX)
         return S_POLL_MS;
     int64_t left = (self->next_expiry_us - jr_clock_mono_us () + 999) / 1000;
-    return left < 0 ? 0 : left > S_POLL_MS ? S_POLL_MS : (long) left;
+    return left < 0 ? 0 : left > S_POLL_MS ? S_POLL_MS : (long)left;
 }
 
 int
 jr_ingester_run (jr_ingester_t *self)
 {
     assert (self);
-    zmq_pollitem_t item = {self->handle, 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t item = { self->handle, 0, ZMQ_POLLIN, 0 };
     int rc = 0;
     while (!zsys_interrupted && !atomic_load (&self->stopping)) {
         int n = zmq_poll (&item, 1, s_timeout_ms (self));

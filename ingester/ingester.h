@@ -3,12 +3,12 @@
 #define JR_INGESTER_H
 #include <stdint.h>
 
-#define JR_INGESTER_BIND "tcp://*:5572"
-#define JR_INGESTER_DB "jr.db"
-#define JR_INGESTER_SYNC "full"
-#define JR_INGESTER_BATCH 10000
+#define JR_INGESTER_BIND        "tcp://*:5572"
+#define JR_INGESTER_DB          "jr.db"
+#define JR_INGESTER_SYNC        "full"
+#define JR_INGESTER_BATCH       10000
 #define JR_INGESTER_MAX_WAITERS 1000000  //  parked FETCH ids, all clients together
-#define JR_INGESTER_MAX_FETCH 10000      //  ids in one FETCH
+#define JR_INGESTER_MAX_FETCH   10000    //  ids in one FETCH
 
 //  Configuration; a NULL string or a 0 number means the default above.
 typedef struct {

@@ -9,12 +9,15 @@ main (int argc, char **argv)
 {
     jr_log_init ("ingester", JR_LOG_INFO);
     jr_opt_t opts[] = {
-        {"bind", "JR_INGESTER_BIND", JR_INGESTER_BIND, "endpoint for workers and clients", false, NULL},
-        {"db", "JR_DB", JR_INGESTER_DB, "SQLite database file", false, NULL},
-        {"sync", "JR_SYNC", JR_INGESTER_SYNC, "SQLite synchronous mode: full, normal or off", false, NULL},
-        {"batch", "JR_INGEST_BATCH", "10000", "most results stored in one transaction", false, NULL},
+        { "bind", "JR_INGESTER_BIND", JR_INGESTER_BIND, "endpoint for workers and clients", false,
+          NULL },
+        { "db", "JR_DB", JR_INGESTER_DB, "SQLite database file", false, NULL },
+        { "sync", "JR_SYNC", JR_INGESTER_SYNC, "SQLite synchronous mode: full, normal or off",
+          false, NULL },
+        { "batch", "JR_INGEST_BATCH", "10000", "most results stored in one transaction", false,
+          NULL },
     };
-    int nopts = (int) (sizeof opts / sizeof opts[0]);
+    int nopts = (int)(sizeof opts / sizeof opts[0]);
     int nargs = jr_opts_parse (argc, argv, opts, nopts, "jr-ingester [options]");
     if (nargs > 1) {
         fprintf (stderr, "error: unexpected argument '%s' (see --help)\n", argv[1]);
@@ -24,7 +27,7 @@ main (int argc, char **argv)
         .bind = opts[0].value,
         .db = opts[1].value,
         .sync = opts[2].value,
-        .batch_max = (int) jr_opts_int (&opts[3], 1, 1000000),
+        .batch_max = (int)jr_opts_int (&opts[3], 1, 1000000),
     };
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM; the loop then
     //  finishes its batch and the destructor closes the database cleanly.

@@ -9,22 +9,22 @@
 #include <string.h>
 
 struct _jr_sink_t {
-    sqlite3 *db;              //  the connection, owned
-    sqlite3_stmt *begin;      //  BEGIN IMMEDIATE
-    sqlite3_stmt *commit;     //  COMMIT
-    sqlite3_stmt *rollback;   //  ROLLBACK
-    sqlite3_stmt *upsert;     //  insert, or replace an older attempt
-    sqlite3_stmt *attempt;    //  stored attempt of one id
-    sqlite3_stmt *get;        //  one whole stored result
-    sqlite3_stmt *record;     //  insert one attempt into the history
-    sqlite3_stmt *history;    //  earlier attempts of one id, newest first
-    bool in_txn;              //  between begin and commit/rollback
+    sqlite3 *db;             //  the connection, owned
+    sqlite3_stmt *begin;     //  BEGIN IMMEDIATE
+    sqlite3_stmt *commit;    //  COMMIT
+    sqlite3_stmt *rollback;  //  ROLLBACK
+    sqlite3_stmt *upsert;    //  insert, or replace an older attempt
+    sqlite3_stmt *attempt;   //  stored attempt of one id
+    sqlite3_stmt *get;       //  one whole stored result
+    sqlite3_stmt *record;    //  insert one attempt into the history
+    sqlite3_stmt *history;   //  earlier attempts of one id, newest first
+    bool in_txn;             //  between begin and commit/rollback
 };
 
-#define S_BUSY_TIMEOUT_MS 5000
-#define S_HISTORY_MAX 20            //  attempts shown in a failed result's error
-#define S_HISTORY_OWN_TEXT 30000    //  bytes kept of the stored attempt's own error
-#define S_HISTORY_TEXT 1000         //  bytes kept of each earlier attempt's error
+#define S_BUSY_TIMEOUT_MS  5000
+#define S_HISTORY_MAX      20     //  attempts shown in a failed result's error
+#define S_HISTORY_OWN_TEXT 30000  //  bytes kept of the stored attempt's own error
+#define S_HISTORY_TEXT     1000   //  bytes kept of each earlier attempt's error
 
 static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS results ("
@@ -117,8 +117,11 @@ static int
 s_migrate (jr_sink_t *self)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2 (self->db, "SELECT 1 FROM pragma_table_info('results')"
-                            " WHERE name = 'state'", -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2 (self->db,
+                            "SELECT 1 FROM pragma_table_info('results')"
+                            " WHERE name = 'state'",
+                            -1, &st, NULL)
+        != SQLITE_OK) {
         jr_error ("error=\"%s\": cannot read the schema", sqlite3_errmsg (self->db));
         return JR_EIO;
     }
@@ -189,7 +192,7 @@ jr_sink_new (const char *path, const char *sync)
             jr_sink_destroy (&self);
             return NULL;
         }
-        const char *mode = (const char *) sqlite3_column_text (wal, 0);
+        const char *mode = (const char *)sqlite3_column_text (wal, 0);
         if (!mode || strcmp (mode, "wal") != 0)
             jr_warn ("db=%s journal_mode=%s: WAL not available", path, mode ? mode : "?");
         sqlite3_finalize (wal);
@@ -200,8 +203,7 @@ jr_sink_new (const char *path, const char *sync)
         || s_prepare (self, "ROLLBACK", &self->rollback)
         || s_prepare (self, s_upsert_sql, &self->upsert)
         || s_prepare (self, "SELECT attempt FROM results WHERE id = ?1", &self->attempt)
-        || s_prepare (self, s_get_sql, &self->get)
-        || s_prepare (self, s_record_sql, &self->record)
+        || s_prepare (self, s_get_sql, &self->get) || s_prepare (self, s_record_sql, &self->record)
         || s_prepare (self, s_history_sql, &self->history)) {
         jr_error ("db=%s: cannot open database", path);
         jr_sink_destroy (&self);
@@ -265,7 +267,7 @@ static void
 s_bind_text (sqlite3_stmt *stmt, int col, jr_bytes_t text)
 {
     //  An empty view may have a NULL pointer, which SQLite would store as NULL.
-    sqlite3_bind_text (stmt, col, text.len ? (const char *) text.ptr : "", (int) text.len,
+    sqlite3_bind_text (stmt, col, text.len ? (const char *)text.ptr : "", (int)text.len,
                        SQLITE_STATIC);
 }
 
@@ -298,12 +300,12 @@ jr_sink_put (jr_sink_t *self, const jr_job_t *job)
     sqlite3_bind_text (st, 1, id, 36, SQLITE_STATIC);
     s_bind_text (st, 2, job->task);
     if (job->vars.len)
-        sqlite3_bind_blob (st, 3, job->vars.ptr, (int) job->vars.len, SQLITE_STATIC);
+        sqlite3_bind_blob (st, 3, job->vars.ptr, (int)job->vars.len, SQLITE_STATIC);
     else
         sqlite3_bind_null (st, 3);
     sqlite3_bind_int (st, 4, job->success ? 1 : 0);
     if (job->payload.len)
-        sqlite3_bind_blob (st, 5, job->payload.ptr, (int) job->payload.len, SQLITE_STATIC);
+        sqlite3_bind_blob (st, 5, job->payload.ptr, (int)job->payload.len, SQLITE_STATIC);
     else
         sqlite3_bind_zeroblob (st, 5, 0);
     s_bind_text (st, 6, job->error);
@@ -333,16 +335,16 @@ jr_sink_put (jr_sink_t *self, const jr_job_t *job)
     sqlite3_reset (self->attempt);
     if (step != SQLITE_ROW)
         return s_code (step);
-    return stored == (int64_t) job->attempt ? JR_SINK_DUPLICATE : JR_ESTALE;
+    return stored == (int64_t)job->attempt ? JR_SINK_DUPLICATE : JR_ESTALE;
 }
 
 static jr_bytes_t
 s_column_bytes (sqlite3_stmt *stmt, int col, bool text)
 {
-    const void *ptr = text ? (const void *) sqlite3_column_text (stmt, col)
-                           : sqlite3_column_blob (stmt, col);
+    const void *ptr =
+        text ? (const void *)sqlite3_column_text (stmt, col) : sqlite3_column_blob (stmt, col);
     int len = sqlite3_column_bytes (stmt, col);
-    return (jr_bytes_t) {ptr, ptr ? (size_t) len : 0};
+    return (jr_bytes_t){ ptr, ptr ? (size_t)len : 0 };
 }
 
 //  Append at most max bytes of text, cut at a UTF-8 character boundary so
@@ -373,7 +375,7 @@ s_append_line (char *buf, size_t *len, uint32_t attempt, jr_bytes_t worker, int 
 {
     if (*len)
         buf[(*len)++] = '\n';
-    *len += (size_t) sprintf (buf + *len, "attempt %u (", attempt);
+    *len += (size_t)sprintf (buf + *len, "attempt %u (", attempt);
     s_append_cut (buf, len, worker, 2 * JR_MAX_NAME);
     memcpy (buf + *len, "): ", 3);
     *len += 3;
@@ -398,9 +400,10 @@ s_history (jr_sink_t *self, const char *id, const jr_job_t *row, size_t *len)
     enum { LINE = 48 + 2 * JR_MAX_NAME + 3 };
     size_t cap = 64 + S_HISTORY_MAX * LINE + (S_HISTORY_MAX - 1) * (S_HISTORY_TEXT + 3)
                  + S_HISTORY_OWN_TEXT + 3;
-    _Static_assert (64 + S_HISTORY_MAX * LINE + (S_HISTORY_MAX - 1) * (S_HISTORY_TEXT + 3)
-                        + S_HISTORY_OWN_TEXT + 3 <= JR_MAX_TEXT,
-                    "the history must fit in an error field");
+    _Static_assert(64 + S_HISTORY_MAX * LINE + (S_HISTORY_MAX - 1) * (S_HISTORY_TEXT + 3)
+                           + S_HISTORY_OWN_TEXT + 3
+                       <= JR_MAX_TEXT,
+                   "the history must fit in an error field");
     sqlite3_stmt *st = self->history;
     sqlite3_bind_text (st, 1, id, 36, SQLITE_STATIC);
     sqlite3_bind_int64 (st, 2, row->attempt);
@@ -413,7 +416,7 @@ s_history (jr_sink_t *self, const char *id, const jr_job_t *row, size_t *len)
     } earlier[S_HISTORY_MAX];
     int n = 0, rc;
     while (n < S_HISTORY_MAX && (rc = sqlite3_step (st)) == SQLITE_ROW) {
-        earlier[n].attempt = (uint32_t) sqlite3_column_int64 (st, 0);
+        earlier[n].attempt = (uint32_t)sqlite3_column_int64 (st, 0);
         earlier[n].state = sqlite3_column_int (st, 1);
         //  Copies: the next step may move the column memory.
         jr_bytes_t error = s_column_bytes (st, 2, true);
@@ -424,8 +427,8 @@ s_history (jr_sink_t *self, const char *id, const jr_job_t *row, size_t *len)
             memcpy (copy, error.ptr, error.len);
         if (worker.len)
             memcpy (copy + error.len, worker.ptr, worker.len);
-        earlier[n].error = (jr_bytes_t) {copy, error.len};
-        earlier[n].worker = (jr_bytes_t) {copy + error.len, worker.len};
+        earlier[n].error = (jr_bytes_t){ copy, error.len };
+        earlier[n].worker = (jr_bytes_t){ copy + error.len, worker.len };
         n++;
     }
     bool failed = n < S_HISTORY_MAX && rc != SQLITE_DONE;
@@ -442,8 +445,8 @@ s_history (jr_sink_t *self, const char *id, const jr_job_t *row, size_t *len)
         int shown = n;
         if (n == S_HISTORY_MAX) {
             shown = n - 1;
-            *len += (size_t) sprintf (buf, "(attempts before %u not shown)",
-                                      earlier[shown - 1].attempt);
+            *len +=
+                (size_t)sprintf (buf, "(attempts before %u not shown)", earlier[shown - 1].attempt);
         }
         for (int i = shown - 1; i >= 0; i--)
             s_append_line (buf, len, earlier[i].attempt, earlier[i].worker, earlier[i].state,
@@ -453,7 +456,7 @@ s_history (jr_sink_t *self, const char *id, const jr_job_t *row, size_t *len)
         assert (*len <= cap);
     }
     for (int i = 0; i < n; i++)
-        free ((void *) earlier[i].error.ptr);
+        free ((void *)earlier[i].error.ptr);
     return buf;
 }
 
@@ -469,18 +472,18 @@ jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
         sqlite3_reset (st);
         return rc == SQLITE_DONE ? JR_ENOT_FOUND : s_code (rc);
     }
-    jr_job_t job = {0};
+    jr_job_t job = { 0 };
     memcpy (job.id, id, JR_ID_SIZE);
     job.task = s_column_bytes (st, 0, true);
     job.vars = s_column_bytes (st, 1, false);
     job.success = sqlite3_column_int (st, 2) != 0;
     job.payload = s_column_bytes (st, 3, false);
     job.error = s_column_bytes (st, 4, true);
-    job.attempt = (uint32_t) sqlite3_column_int64 (st, 5);
+    job.attempt = (uint32_t)sqlite3_column_int64 (st, 5);
     job.worker = s_column_bytes (st, 6, true);
-    job.priority = (int32_t) sqlite3_column_int64 (st, 7);
-    job.timeout_ms = (uint32_t) sqlite3_column_int64 (st, 8);
-    job.max_attempts = (uint32_t) sqlite3_column_int64 (st, 9);
+    job.priority = (int32_t)sqlite3_column_int64 (st, 7);
+    job.timeout_ms = (uint32_t)sqlite3_column_int64 (st, 8);
+    job.max_attempts = (uint32_t)sqlite3_column_int64 (st, 9);
     job.created_us = sqlite3_column_int64 (st, 10);
     job.accepted_us = sqlite3_column_int64 (st, 11);
     job.dispatched_us = sqlite3_column_int64 (st, 12);
@@ -498,7 +501,7 @@ jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
     if (!job.success && job.attempt > 1) {
         history = s_history (self, text, &job, &history_len);
         if (history)
-            job.error = (jr_bytes_t) {(const uint8_t *) history, history_len};
+            job.error = (jr_bytes_t){ (const uint8_t *)history, history_len };
     }
     //  Column pointers die at the reset, so the caller gets a copy.
     *job_p = jr_job_dup (&job);

@@ -11,7 +11,7 @@ static const struct {
     const char *name;
     unsigned fields;
 } s_model[JR_MSG_COUNT] = {
-#define X(name, id, fields, doc) [id] = {#name, fields},
+#define X(name, id, fields, doc) [id] = { #name, fields },
 #include "proto/messages.def"
 #undef X
 };
@@ -76,7 +76,7 @@ s_reserve (void *array, uint32_t *cap, uint32_t want, size_t size)
     uint32_t next = *cap ? *cap : 16;
     while (next < want)
         next *= 2;
-    array = realloc (array, (size_t) next * size);
+    array = realloc (array, (size_t)next * size);
     assert (array);
     *cap = next;
     return array;
@@ -106,7 +106,7 @@ void
 jr_msg_add_note (jr_msg_t *self, int32_t value, jr_bytes_t text)
 {
     self->notes = s_reserve (self->notes, &self->cap_notes, self->nnotes + 1, sizeof *self->notes);
-    self->notes[self->nnotes++] = (jr_note_t) {value, text};
+    self->notes[self->nnotes++] = (jr_note_t){ value, text };
 }
 
 void
@@ -178,10 +178,10 @@ jr_msg_encode (const jr_msg_t *self, uint8_t **data_p)
     msgpack_sbuffer_init (&buf);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_array (&pk, 3 + (size_t) __builtin_popcount (fields));
+    msgpack_pack_array (&pk, 3 + (size_t)__builtin_popcount (fields));
     msgpack_pack_uint16 (&pk, JR_PROTO_SIGNATURE);
     msgpack_pack_uint8 (&pk, JR_PROTO_VERSION);
-    msgpack_pack_uint8 (&pk, (uint8_t) self->type);
+    msgpack_pack_uint8 (&pk, (uint8_t)self->type);
     if (fields & F_TAG)
         msgpack_pack_uint64 (&pk, self->tag);
     if (fields & F_CODE)
@@ -231,7 +231,7 @@ jr_msg_encode (const jr_msg_t *self, uint8_t **data_p)
         *data_p = NULL;
         return 0;
     }
-    *data_p = (uint8_t *) buf.data;
+    *data_p = (uint8_t *)buf.data;
     return buf.size;
 }
 
@@ -254,7 +254,7 @@ s_u32 (jr_mp_t *r, uint32_t *out)
         return false;
     if (v > UINT32_MAX)
         return jr_mp_fail (r, JR_EMALFORMED);
-    *out = (uint32_t) v;
+    *out = (uint32_t)v;
     return true;
 }
 
@@ -266,7 +266,7 @@ s_i32 (jr_mp_t *r, int32_t *out)
         return false;
     if (v < INT32_MIN || v > INT32_MAX)
         return jr_mp_fail (r, JR_EMALFORMED);
-    *out = (int32_t) v;
+    *out = (int32_t)v;
     return true;
 }
 
@@ -301,7 +301,7 @@ s_job (jr_mp_t *r, jr_job_t *job)
     if (!s_id (r, job->id) || !s_str (r, &job->task, JR_MAX_NAME))
         return false;
     if (jr_mp_nil (r))
-        job->vars = (jr_bytes_t) {NULL, 0};
+        job->vars = (jr_bytes_t){ NULL, 0 };
     else {
         if (jr_mp_peek (r) != JR_MP_MAP)
             return jr_mp_fail (r, JR_EMALFORMED);
@@ -310,11 +310,10 @@ s_job (jr_mp_t *r, jr_job_t *job)
         if (job->vars.len > JR_MAX_VARS)
             return jr_mp_fail (r, JR_ETOOLARGE);
     }
-    int64_t *stamps[] = {&job->created_us,   &job->accepted_us,  &job->dispatched_us,
-                         &job->started_us,   &job->completed_us, &job->ingested_us};
-    if (!s_i32 (r, &job->priority) || !s_u32 (r, &job->timeout_ms)
-        || !s_u32 (r, &job->max_attempts) || !s_u32 (r, &job->attempt)
-        || !s_i32 (r, &job->state) || !jr_mp_bool (r, &job->success)
+    int64_t *stamps[] = { &job->created_us, &job->accepted_us,  &job->dispatched_us,
+                          &job->started_us, &job->completed_us, &job->ingested_us };
+    if (!s_i32 (r, &job->priority) || !s_u32 (r, &job->timeout_ms) || !s_u32 (r, &job->max_attempts)
+        || !s_u32 (r, &job->attempt) || !s_i32 (r, &job->state) || !jr_mp_bool (r, &job->success)
         || !jr_mp_bytes (r, &job->payload) || !s_str (r, &job->error, JR_MAX_TEXT)
         || !s_str (r, &job->worker, JR_MAX_NAME * 2))
         return false;
@@ -366,7 +365,7 @@ s_fields (jr_mp_t *r, jr_msg_t *self, unsigned fields)
             return false;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t k;
-            jr_mark_t *m = jr_msg_add_mark (self, (uint8_t[JR_ID_SIZE]) {0}, 0, 0);
+            jr_mark_t *m = jr_msg_add_mark (self, (uint8_t[JR_ID_SIZE]){ 0 }, 0, 0);
             if (!jr_mp_array (r, &k))
                 return false;
             if (k != JR_MARK_FIELDS)
@@ -383,7 +382,7 @@ s_fields (jr_mp_t *r, jr_msg_t *self, unsigned fields)
         for (uint32_t i = 0; i < n; i++) {
             uint32_t k;
             int32_t value = 0;
-            jr_bytes_t text = {0};
+            jr_bytes_t text = { 0 };
             if (!jr_mp_array (r, &k))
                 return false;
             if (k != 2)
@@ -416,7 +415,7 @@ jr_msg_decode (jr_msg_t *self, const void *data, size_t size)
         return JR_EMALFORMED;
     if (type == 0 || type >= JR_MSG_COUNT)
         return JR_EUNKNOWN_TYPE;
-    unsigned fields = jr_msg_fields ((int) type);
+    unsigned fields = jr_msg_fields ((int)type);
     //  Peek the tag first so even a refused request's ERROR can carry it.
     if (fields & F_TAG) {
         jr_mp_t peek = r;
@@ -424,9 +423,9 @@ jr_msg_decode (jr_msg_t *self, const void *data, size_t size)
         if (jr_mp_uint (&peek, &tag))
             self->tag = tag;
     }
-    if (n != 3 + (uint32_t) __builtin_popcount (fields))
+    if (n != 3 + (uint32_t)__builtin_popcount (fields))
         return JR_EMALFORMED;
-    self->type = (int) type;
+    self->type = (int)type;
     if (!s_fields (&r, self, fields))
         return r.err ? r.err : JR_EMALFORMED;
     if (jr_mp_left (&r) != 0)
@@ -440,7 +439,7 @@ jr_msg_decode (jr_msg_t *self, const void *data, size_t size)
 static void
 s_free (void *data, void *hint)
 {
-    (void) hint;
+    (void)hint;
     free (data);
 }
 
@@ -478,8 +477,8 @@ void
 jr_msg_send_error (void *socket, const void *peer, size_t peer_size, uint64_t tag, int code,
                    const char *text)
 {
-    jr_msg_t msg = {.type = JR_MSG_ERROR, .tag = tag, .code = code};
-    msg.text = (jr_bytes_t) {(const uint8_t *) text, strlen (text)};
+    jr_msg_t msg = { .type = JR_MSG_ERROR, .tag = tag, .code = code };
+    msg.text = (jr_bytes_t){ (const uint8_t *)text, strlen (text) };
     jr_msg_send (&msg, socket, peer, peer_size);
 }
 
@@ -491,31 +490,30 @@ jr_msg_print (const jr_msg_t *self, char *buf, size_t size)
 {
     unsigned fields = jr_msg_fields (self->type);
     size_t n = 0;
-#define OUT(...)                                                                        \
-    do {                                                                                \
-        if (n < size) {                                                                 \
-            int m = snprintf (buf + n, size - n, __VA_ARGS__);                          \
-            n += m > 0 ? (size_t) m : 0;                                                \
-        }                                                                               \
+#define OUT(...)                                                                                   \
+    do {                                                                                           \
+        if (n < size) {                                                                            \
+            int m = snprintf (buf + n, size - n, __VA_ARGS__);                                     \
+            n += m > 0 ? (size_t)m : 0;                                                            \
+        }                                                                                          \
     } while (0)
     if (size)
         buf[0] = 0;
     OUT ("%s", jr_msg_name (self->type));
     if (fields & F_TAG)
-        OUT (" tag=%llu", (unsigned long long) self->tag);
+        OUT (" tag=%llu", (unsigned long long)self->tag);
     if (fields & F_CODE)
         OUT (" code=%s", jr_errname (self->code));
     if (fields & F_TEXT)
-        OUT (" text=\"%.*s\"", (int) self->text.len, (const char *) self->text.ptr);
+        OUT (" text=\"%.*s\"", (int)self->text.len, (const char *)self->text.ptr);
     if (fields & F_NAME)
-        OUT (" name=%.*s", (int) self->name.len, (const char *) self->name.ptr);
+        OUT (" name=%.*s", (int)self->name.len, (const char *)self->name.ptr);
     if (fields & F_HOST)
-        OUT (" host=%.*s", (int) self->host.len, (const char *) self->host.ptr);
+        OUT (" host=%.*s", (int)self->host.len, (const char *)self->host.ptr);
     if (fields & F_TASKS) {
         OUT (" tasks=");
         for (uint32_t i = 0; i < self->ntasks; i++)
-            OUT ("%s%.*s", i ? "," : "", (int) self->tasks[i].len,
-                 (const char *) self->tasks[i].ptr);
+            OUT ("%s%.*s", i ? "," : "", (int)self->tasks[i].len, (const char *)self->tasks[i].ptr);
     }
     if (fields & F_SLOTS)
         OUT (" slots=%u", self->slots);
@@ -525,14 +523,14 @@ jr_msg_print (const jr_msg_t *self, char *buf, size_t size)
         OUT (" capacity=%u", self->capacity);
     if (fields & F_NOTES)
         for (uint32_t i = 0; i < self->nnotes; i++)
-            OUT (" note=%d/\"%.*s\"", self->notes[i].value, (int) self->notes[i].text.len,
-                 (const char *) self->notes[i].text.ptr);
+            OUT (" note=%d/\"%.*s\"", self->notes[i].value, (int)self->notes[i].text.len,
+                 (const char *)self->notes[i].text.ptr);
     if (fields & F_JOBS)
         for (uint32_t i = 0; i < self->njobs; i++) {
             char id[37];
             jr_id_format (self->jobs[i].id, id);
-            OUT (" job=%s/%.*s/%u", id, (int) self->jobs[i].task.len,
-                 (const char *) self->jobs[i].task.ptr, self->jobs[i].attempt);
+            OUT (" job=%s/%.*s/%u", id, (int)self->jobs[i].task.len,
+                 (const char *)self->jobs[i].task.ptr, self->jobs[i].attempt);
         }
     if (fields & F_MARKS)
         for (uint32_t i = 0; i < self->nmarks; i++) {

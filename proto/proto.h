@@ -5,32 +5,32 @@
 #include <stdio.h>
 
 #define JR_PROTO_SIGNATURE 0x4A52  //  "JR"
-#define JR_PROTO_VERSION 1
+#define JR_PROTO_VERSION   1
 
 //  Limits every decoder enforces (and every socket's ZMQ_MAXMSGSIZE).
-#define JR_MAX_FRAME (64 << 20)      //  one message body
-#define JR_MAX_ITEMS 100000          //  jobs, marks or tasks in one message
-#define JR_MAX_NAME 256              //  task, worker and host names
-#define JR_MAX_VARS (1 << 20)        //  one job's vars map
-#define JR_MAX_PAYLOAD (16 << 20)    //  one job's payload
-#define JR_MAX_TEXT 65536            //  error texts
-#define JR_JOB_FIELDS 18             //  elements of a job array on the wire
-#define JR_MARK_FIELDS 3             //  elements of a mark array on the wire
-#define JR_MAX_NOTE 256              //  a progress message
+#define JR_MAX_FRAME   (64 << 20)  //  one message body
+#define JR_MAX_ITEMS   100000      //  jobs, marks or tasks in one message
+#define JR_MAX_NAME    256         //  task, worker and host names
+#define JR_MAX_VARS    (1 << 20)   //  one job's vars map
+#define JR_MAX_PAYLOAD (16 << 20)  //  one job's payload
+#define JR_MAX_TEXT    65536       //  error texts
+#define JR_JOB_FIELDS  18          //  elements of a job array on the wire
+#define JR_MARK_FIELDS 3           //  elements of a mark array on the wire
+#define JR_MAX_NOTE    256         //  a progress message
 
 //  Field kinds, in wire order. A message carries a subset.
-#define JR_FIELDS(X)                                                          \
-    X (F_TAG, 0, "tag")                                                        \
-    X (F_CODE, 1, "code")                                                      \
-    X (F_TEXT, 2, "text")                                                      \
-    X (F_NAME, 3, "name")                                                      \
-    X (F_HOST, 4, "host")                                                      \
-    X (F_TASKS, 5, "tasks")                                                    \
-    X (F_SLOTS, 6, "slots")                                                    \
-    X (F_WAIT, 7, "wait")                                                      \
-    X (F_JOBS, 8, "jobs")                                                      \
-    X (F_MARKS, 9, "marks")                                                    \
-    X (F_CAPACITY, 10, "capacity")                                             \
+#define JR_FIELDS(X)                                                                               \
+    X (F_TAG, 0, "tag")                                                                            \
+    X (F_CODE, 1, "code")                                                                          \
+    X (F_TEXT, 2, "text")                                                                          \
+    X (F_NAME, 3, "name")                                                                          \
+    X (F_HOST, 4, "host")                                                                          \
+    X (F_TASKS, 5, "tasks")                                                                        \
+    X (F_SLOTS, 6, "slots")                                                                        \
+    X (F_WAIT, 7, "wait")                                                                          \
+    X (F_JOBS, 8, "jobs")                                                                          \
+    X (F_MARKS, 9, "marks")                                                                        \
+    X (F_CAPACITY, 10, "capacity")                                                                 \
     X (F_NOTES, 11, "notes")
 enum {
 #define X(sym, bit, name) sym = 1u << bit,
@@ -63,22 +63,22 @@ typedef struct {
 //  was decoded from, so the frame must outlive the message's use. Arrays are
 //  kept between decodes to spare allocations; jr_msg_reset clears counts.
 typedef struct {
-    int type;                 //  jr_msg_type_t
-    uint64_t tag;             //  request tag echoed in the reply
-    int32_t code;             //  error code (negative jr_error_t)
-    jr_bytes_t text;          //  error text
-    jr_bytes_t name;          //  worker name
-    jr_bytes_t host;          //  worker host
-    uint32_t slots;           //  free executor slots
-    uint32_t wait_ms;         //  how long FETCH may wait
-    uint32_t capacity;        //  executors in all
-    jr_bytes_t *tasks;        //  task names
+    int type;           //  jr_msg_type_t
+    uint64_t tag;       //  request tag echoed in the reply
+    int32_t code;       //  error code (negative jr_error_t)
+    jr_bytes_t text;    //  error text
+    jr_bytes_t name;    //  worker name
+    jr_bytes_t host;    //  worker host
+    uint32_t slots;     //  free executor slots
+    uint32_t wait_ms;   //  how long FETCH may wait
+    uint32_t capacity;  //  executors in all
+    jr_bytes_t *tasks;  //  task names
     uint32_t ntasks, cap_tasks;
-    jr_job_t *jobs;           //  jobs
+    jr_job_t *jobs;  //  jobs
     uint32_t njobs, cap_jobs;
-    jr_mark_t *marks;         //  marks
+    jr_mark_t *marks;  //  marks
     uint32_t nmarks, cap_marks;
-    jr_note_t *notes;         //  progress notes, one per mark
+    jr_note_t *notes;  //  progress notes, one per mark
     uint32_t nnotes, cap_notes;
 } jr_msg_t;
 
@@ -116,6 +116,6 @@ int jr_msg_send (const jr_msg_t *self, void *socket, const void *peer, size_t pe
 void jr_msg_print (const jr_msg_t *self, char *buf, size_t size);
 
 //  Send an ERROR (tag, code, text) to a peer; best effort.
-void jr_msg_send_error (void *socket, const void *peer, size_t peer_size, uint64_t tag,
-                        int code, const char *text);
+void jr_msg_send_error (void *socket, const void *peer, size_t peer_size, uint64_t tag, int code,
+                        const char *text);
 #endif

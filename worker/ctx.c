@@ -15,16 +15,16 @@
 #include <unistd.h>
 
 struct _jr_ctx_t {
-    const jr_job_t *job;          //  borrowed from the worker's run
-    int64_t deadline_us;          //  monotonic; 0 = none
-    _Atomic int err;              //  0 while running, else why it ended
-    _Atomic int fd;               //  eventfd made on first use, written once when cancelled
-    _Atomic int notify_fd;        //  the worker's eventfd for progress, or -1
-    pthread_mutex_t lock;         //  guards making fd, and the progress below
-    int32_t value;                //  latest progress value
-    char text[JR_MAX_NOTE];       //  latest progress message, NUL-terminated
-    size_t len;                   //  strlen (text)
-    atomic_bool pending;          //  progress changed since the last take
+    const jr_job_t *job;     //  borrowed from the worker's run
+    int64_t deadline_us;     //  monotonic; 0 = none
+    _Atomic int err;         //  0 while running, else why it ended
+    _Atomic int fd;          //  eventfd made on first use, written once when cancelled
+    _Atomic int notify_fd;   //  the worker's eventfd for progress, or -1
+    pthread_mutex_t lock;    //  guards making fd, and the progress below
+    int32_t value;           //  latest progress value
+    char text[JR_MAX_NOTE];  //  latest progress message, NUL-terminated
+    size_t len;              //  strlen (text)
+    atomic_bool pending;     //  progress changed since the last take
 };
 
 jr_ctx_t *
@@ -69,7 +69,7 @@ jr_ctx_cancel (jr_ctx_t *self, int code)
             uint64_t one = 1;
             //  The counter is never read, so once written the fd stays readable.
             ssize_t rc = write (fd, &one, sizeof one);
-            (void) rc;
+            (void)rc;
         }
         pthread_mutex_unlock (&self->lock);
     }
@@ -88,7 +88,7 @@ s_fd (jr_ctx_t *self)
         if (atomic_load (&self->err)) {
             uint64_t one = 1;
             ssize_t rc = write (fd, &one, sizeof one);
-            (void) rc;
+            (void)rc;
         }
         atomic_store (&self->fd, fd);
     }
@@ -133,7 +133,7 @@ jr_ctx_time_left_ms (const jr_ctx_t *self)
 int
 jr_ctx_fd (const jr_ctx_t *self)
 {
-    return s_fd ((jr_ctx_t *) self);  //  made on first use, hence the cast
+    return s_fd ((jr_ctx_t *)self);  //  made on first use, hence the cast
 }
 
 int
@@ -153,10 +153,10 @@ jr_ctx_sleep (const jr_ctx_t *self, int64_t ms)
         if (self->deadline_us && self->deadline_us < until)
             until = self->deadline_us;
         int64_t wait = (until - now + 999) / 1000;
-        struct pollfd item = {.fd = jr_ctx_fd (self), .events = POLLIN};
+        struct pollfd item = { .fd = jr_ctx_fd (self), .events = POLLIN };
         if (item.fd == -1)
             return JR_EINTERNAL;
-        if (poll (&item, 1, wait > 60000 ? 60000 : (int) wait) == -1 && errno != EINTR)
+        if (poll (&item, 1, wait > 60000 ? 60000 : (int)wait) == -1 && errno != EINTR)
             return JR_EINTERNAL;
     }
 }
@@ -191,7 +191,7 @@ s_utf8_cut (const char *text, size_t len, size_t max)
         return len;
     size_t cut = max;
     //  Back up over continuation bytes to the start of the cut sequence.
-    while (cut > 0 && ((unsigned char) text[cut] & 0xC0) == 0x80)
+    while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
         cut--;
     return cut;
 }
@@ -208,7 +208,7 @@ jr_ctx_progress (jr_ctx_t *self, int32_t value, const char *format, ...)
         va_start (args, format);
         int n = vsnprintf (text, sizeof text, format, args);
         va_end (args);
-        len = n < 0 ? 0 : (size_t) n < sizeof text ? (size_t) n : sizeof text - 1;
+        len = n < 0 ? 0 : (size_t)n < sizeof text ? (size_t)n : sizeof text - 1;
         len = s_utf8_cut (text, len, JR_MAX_NOTE - 1);
     }
     pthread_mutex_lock (&self->lock);
@@ -223,7 +223,7 @@ jr_ctx_progress (jr_ctx_t *self, int32_t value, const char *format, ...)
         if (fd != -1) {
             uint64_t one = 1;
             ssize_t rc = write (fd, &one, sizeof one);
-            (void) rc;  //  a full counter is still readable: nothing lost
+            (void)rc;  //  a full counter is still readable: nothing lost
         }
     }
 }
@@ -327,7 +327,7 @@ jr_out_errorf (jr_out_t *self, const char *format, ...)
 jr_bytes_t
 jr_out_payload (const jr_out_t *self)
 {
-    return (jr_bytes_t) {self->data, self->size};
+    return (jr_bytes_t){ self->data, self->size };
 }
 
 const char *

@@ -24,8 +24,7 @@ bool jr_ctx_progress_pending (const jr_ctx_t *self);
 //  The latest progress, if pending: copies value and text (NUL-terminated,
 //  *len bytes without the NUL) and clears pending. False if nothing new.
 //  Thread-safe.
-bool jr_ctx_progress_take (jr_ctx_t *self, int32_t *value, char text[JR_MAX_NOTE],
-                           size_t *len);
+bool jr_ctx_progress_take (jr_ctx_t *self, int32_t *value, char text[JR_MAX_NOTE], size_t *len);
 
 //  An output that refuses payload beyond max bytes.
 jr_out_t *jr_out_new (size_t max);

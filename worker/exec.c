@@ -23,10 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_CHUNK 65536          //  bytes read from a pipe at once
-#define S_DRAIN_US 1000000LL   //  after the exit, how long pipes may stay open
-#define S_REAP_US 5000000LL    //  how long to wait for SIGKILLed group members
-#define S_MAX_ARGS 65536       //  argv elements and env entries
+#define S_CHUNK        65536      //  bytes read from a pipe at once
+#define S_DRAIN_US     1000000LL  //  after the exit, how long pipes may stay open
+#define S_REAP_US      5000000LL  //  how long to wait for SIGKILLed group members
+#define S_MAX_ARGS     65536      //  argv elements and env entries
 #define S_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 static atomic_int s_grace_ms = JR_EXEC_DEFAULT_GRACE_MS;
@@ -136,7 +136,7 @@ s_reap_group (pid_t pgid)
             break;  //  ECHILD: none of our children is left in the group
         if (jr_clock_mono_us () >= until)
             break;
-        struct timespec ts = {0, 1000000};
+        struct timespec ts = { 0, 1000000 };
         nanosleep (&ts, NULL);
     }
 }
@@ -177,7 +177,7 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
     assert (spec && spec->path && spec->argv && spec->output && ctx && result);
     pthread_once (&s_once, s_subreaper);
     memset (result, 0, sizeof *result);
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+    int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
     int rc = s_pipe (in);
     if (!rc)
         rc = s_pipe (out);
@@ -224,8 +224,8 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
     size_t ring_total = 0;
     char chunk[S_CHUNK];
     bool exited = false;
-    int64_t kill_at = 0;       //  when SIGKILL is due (stopping), 0 = not stopping
-    int64_t drain_until = 0;   //  after the exit
+    int64_t kill_at = 0;      //  when SIGKILL is due (stopping), 0 = not stopping
+    int64_t drain_until = 0;  //  after the exit
     const int grace_ms = spec->kill_grace_ms;
 
     while (true) {
@@ -235,7 +235,7 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
         if (why) {
             result->stopped = why;
             kill (-pid, SIGTERM);
-            kill_at = now + (int64_t) grace_ms * 1000;
+            kill_at = now + (int64_t)grace_ms * 1000;
             s_close (&in[1]);
         }
         if (kill_at && !result->sigkilled && !exited && now >= kill_at) {
@@ -248,15 +248,15 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
         struct pollfd items[5];
         int n = 0, i_pid = -1, i_out = -1, i_err = -1, i_in = -1;
         if (!exited)
-            i_pid = n, items[n++] = (struct pollfd) {pidfd, POLLIN, 0};
+            i_pid = n, items[n++] = (struct pollfd){ pidfd, POLLIN, 0 };
         if (!result->stopped && !exited)  //  readable once done: the loop's top looks
-            items[n++] = (struct pollfd) {jr_ctx_fd (ctx), POLLIN, 0};
+            items[n++] = (struct pollfd){ jr_ctx_fd (ctx), POLLIN, 0 };
         if (out[0] >= 0)
-            i_out = n, items[n++] = (struct pollfd) {out[0], POLLIN, 0};
+            i_out = n, items[n++] = (struct pollfd){ out[0], POLLIN, 0 };
         if (err[0] >= 0)
-            i_err = n, items[n++] = (struct pollfd) {err[0], POLLIN, 0};
+            i_err = n, items[n++] = (struct pollfd){ err[0], POLLIN, 0 };
         if (in[1] >= 0)
-            i_in = n, items[n++] = (struct pollfd) {in[1], POLLOUT, 0};
+            i_in = n, items[n++] = (struct pollfd){ in[1], POLLOUT, 0 };
 
         int64_t wait_us = 1000000;  //  a bound, so nothing can hang us for long
         if (!result->stopped && !exited) {
@@ -268,8 +268,8 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
             wait_us = kill_at - now;
         if (exited && drain_until - now < wait_us)
             wait_us = drain_until - now;
-        int timeout = wait_us <= 0 ? 0 : (int) ((wait_us + 999) / 1000);
-        if (poll (items, (nfds_t) n, timeout) == -1) {
+        int timeout = wait_us <= 0 ? 0 : (int)((wait_us + 999) / 1000);
+        if (poll (items, (nfds_t)n, timeout) == -1) {
             if (errno == EINTR)
                 continue;
             //  Cannot wait any more: stop it the hard way and clean up.
@@ -281,33 +281,31 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
         if (i_out >= 0 && items[i_out].revents) {
             ssize_t got = read (out[0], chunk, sizeof chunk);
             if (got > 0) {
-                if (jr_out_write (spec->output, chunk, (size_t) got) != 0) {
+                if (jr_out_write (spec->output, chunk, (size_t)got) != 0) {
                     //  Over the limit: stop it like a deadline, keep nothing more.
                     s_close (&out[0]);
                     if (!result->stopped) {
                         result->stopped = JR_ETOOLARGE;
                         kill (-pid, SIGTERM);
-                        kill_at = jr_clock_mono_us () + (int64_t) grace_ms * 1000;
+                        kill_at = jr_clock_mono_us () + (int64_t)grace_ms * 1000;
                         s_close (&in[1]);
                     }
                 }
             }
-            else
-            if (got == 0 || (errno != EAGAIN && errno != EINTR))
+            else if (got == 0 || (errno != EAGAIN && errno != EINTR))
                 s_close (&out[0]);
         }
         if (i_err >= 0 && items[i_err].revents) {
             ssize_t got = read (err[0], chunk, sizeof chunk);
             if (got > 0)
-                s_tail_add (ring, &ring_total, chunk, (size_t) got);
-            else
-            if (got == 0 || (errno != EAGAIN && errno != EINTR))
+                s_tail_add (ring, &ring_total, chunk, (size_t)got);
+            else if (got == 0 || (errno != EAGAIN && errno != EINTR))
                 s_close (&err[0]);
         }
         if (i_in >= 0 && in[1] >= 0 && items[i_in].revents) {
             ssize_t put = write (in[1], spec->input.ptr + written, spec->input.len - written);
             if (put > 0)
-                written += (size_t) put;
+                written += (size_t)put;
             if ((put == -1 && errno != EAGAIN && errno != EINTR) || written == spec->input.len)
                 s_close (&in[1]);  //  EPIPE: the program did not want it all
         }
@@ -330,7 +328,7 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
     s_tail_finish (ring, ring_total, result);
 
     //  Forget a SIGPIPE our writes raised, then unblock it.
-    struct timespec zero = {0, 0};
+    struct timespec zero = { 0, 0 };
     while (sigtimedwait (&pipe_set, NULL, &zero) == SIGPIPE)
         ;
     pthread_sigmask (SIG_SETMASK, &old_mask, NULL);
@@ -342,8 +340,7 @@ jr_child_describe (int status, char *buf, size_t size)
 {
     if (WIFEXITED (status))
         snprintf (buf, size, "exit status %d", WEXITSTATUS (status));
-    else
-    if (WIFSIGNALED (status)) {
+    else if (WIFSIGNALED (status)) {
         const char *name = sigabbrev_np (WTERMSIG (status));
         if (name)
             snprintf (buf, size, "killed by signal SIG%s%s", name,
@@ -352,20 +349,20 @@ jr_child_describe (int status, char *buf, size_t size)
             snprintf (buf, size, "killed by signal %d", WTERMSIG (status));
     }
     else
-        snprintf (buf, size, "wait status 0x%x", (unsigned) status);
+        snprintf (buf, size, "wait status 0x%x", (unsigned)status);
 }
 
 //  -------------------------------------------------------------------------
 //  The exec task
 
 typedef struct {
-    char **argv;         //  owned, NULL-terminated
+    char **argv;  //  owned, NULL-terminated
     size_t argc;
-    char **envp;         //  owned, NULL-terminated; NULL = inherit
+    char **envp;  //  owned, NULL-terminated; NULL = inherit
     size_t envc;
-    bool has_path;       //  envp holds PATH
-    char *cwd;           //  owned or NULL
-    jr_bytes_t input;    //  borrowed from the vars
+    bool has_path;     //  envp holds PATH
+    char *cwd;         //  owned or NULL
+    jr_bytes_t input;  //  borrowed from the vars
     bool shell;
 } s_cmd_t;
 
@@ -424,7 +421,7 @@ s_parse (jr_bytes_t vars, s_cmd_t *cmd, jr_out_t *out)
                 jr_out_errorf (out, "INVALID: var argv must be a non-empty array of strings");
                 return false;
             }
-            cmd->argv = calloc ((size_t) n + 1, sizeof *cmd->argv);
+            cmd->argv = calloc ((size_t)n + 1, sizeof *cmd->argv);
             assert (cmd->argv);
             for (uint32_t i = 0; i < n; i++) {
                 jr_bytes_t arg;
@@ -435,22 +432,23 @@ s_parse (jr_bytes_t vars, s_cmd_t *cmd, jr_out_t *out)
                 cmd->argc++;
             }
         }
-        else
-        if (s_key_is (key, "env") && !cmd->envp) {
+        else if (s_key_is (key, "env") && !cmd->envp) {
             uint32_t n;
             if (!jr_mp_map (&mp, &n) || n > S_MAX_ARGS) {
                 jr_out_errorf (out, "INVALID: var env must be a map of strings to strings");
                 return false;
             }
-            cmd->envp = calloc ((size_t) n + 2, sizeof *cmd->envp);  //  PATH, NULL
+            cmd->envp = calloc ((size_t)n + 2, sizeof *cmd->envp);  //  PATH, NULL
             assert (cmd->envp);
             for (uint32_t i = 0; i < n; i++) {
                 jr_bytes_t name, value;
                 if (!jr_mp_str (&mp, &name) || !jr_mp_str (&mp, &value) || name.len == 0
                     || memchr (name.ptr, '=', name.len) || memchr (name.ptr, 0, name.len)
                     || (value.len && memchr (value.ptr, 0, value.len))) {
-                    jr_out_errorf (out, "INVALID: env entry %u must be NAME (no '=', not empty) "
-                                        "-> value, strings without NUL", i);
+                    jr_out_errorf (out,
+                                   "INVALID: env entry %u must be NAME (no '=', not empty) "
+                                   "-> value, strings without NUL",
+                                   i);
                     return false;
                 }
                 char *entry = malloc (name.len + value.len + 2);
@@ -465,30 +463,26 @@ s_parse (jr_bytes_t vars, s_cmd_t *cmd, jr_out_t *out)
                     cmd->has_path = true;
             }
         }
-        else
-        if (s_key_is (key, "stdin")) {
+        else if (s_key_is (key, "stdin")) {
             if (!jr_mp_bytes (&mp, &cmd->input)) {
                 jr_out_errorf (out, "INVALID: var stdin must be a string or binary");
                 return false;
             }
         }
-        else
-        if (s_key_is (key, "cwd") && !cmd->cwd) {
+        else if (s_key_is (key, "cwd") && !cmd->cwd) {
             jr_bytes_t dir;
             if (!jr_mp_str (&mp, &dir) || dir.len == 0 || !(cmd->cwd = s_cstr (dir))) {
                 jr_out_errorf (out, "INVALID: var cwd must be a non-empty string without NUL");
                 return false;
             }
         }
-        else
-        if (s_key_is (key, "shell")) {
+        else if (s_key_is (key, "shell")) {
             if (!jr_mp_bool (&mp, &cmd->shell)) {
                 jr_out_errorf (out, "INVALID: var shell must be a boolean");
                 return false;
             }
         }
-        else
-        if (!jr_mp_skip (&mp, NULL)) {
+        else if (!jr_mp_skip (&mp, NULL)) {
             jr_out_errorf (out, "INVALID: malformed vars");
             return false;
         }
@@ -522,10 +516,10 @@ s_search (const char *name, const char *path)
     const char *dir = path;
     while (true) {
         const char *end = strchr (dir, ':');
-        size_t len = end ? (size_t) (end - dir) : strlen (dir);
+        size_t len = end ? (size_t)(end - dir) : strlen (dir);
         char *file = NULL;
         //  An empty element means the current directory, as for execvp.
-        if (asprintf (&file, "%.*s%s%s", (int) len, dir, len ? "/" : "", name) < 0)
+        if (asprintf (&file, "%.*s%s%s", (int)len, dir, len ? "/" : "", name) < 0)
             abort ();
         struct stat st;
         if (stat (file, &st) == 0 && S_ISREG (st.st_mode) && access (file, X_OK) == 0)
@@ -540,7 +534,7 @@ s_search (const char *name, const char *path)
 bool
 jr_task_exec (jr_ctx_t *ctx, jr_out_t *out)
 {
-    s_cmd_t cmd = {0};
+    s_cmd_t cmd = { 0 };
     if (!s_parse (jr_ctx_vars (ctx), &cmd, out)) {
         s_cmd_free (&cmd);
         jr_out_permanent (out);  //  the same vars will fail the same way
@@ -573,8 +567,7 @@ jr_task_exec (jr_ctx_t *ctx, jr_out_t *out)
     struct stat st;
     if (!program)
         jr_out_errorf (out, "cannot run '%s': not found in PATH", argv[0]);
-    else
-    if (cmd.cwd && (stat (cmd.cwd, &st) != 0 || !S_ISDIR (st.st_mode)))
+    else if (cmd.cwd && (stat (cmd.cwd, &st) != 0 || !S_ISDIR (st.st_mode)))
         jr_out_errorf (out, "cannot run '%s': cwd '%s' is not a directory", argv[0], cmd.cwd);
     else {
         jr_child_spec_t spec = {
@@ -594,16 +587,13 @@ jr_task_exec (jr_ctx_t *ctx, jr_out_t *out)
         const char *sep = res->tail[0] ? ": " : "";
         if (rc)
             jr_out_errorf (out, "cannot run '%s': %s", argv[0], strerror (rc));
-        else
-        if (res->stopped == JR_ETOOLARGE)
+        else if (res->stopped == JR_ETOOLARGE)
             jr_out_errorf (out, "stdout over the limit of %zu bytes, process group killed",
                            jr_out_max (out));
-        else
-        if (res->stopped)
+        else if (res->stopped)
             jr_out_errorf (out, "process group stopped with SIGTERM%s (%s)%s%s",
                            res->sigkilled ? ", then SIGKILL" : "", how, sep, res->tail);
-        else
-        if (WIFEXITED (res->status) && WEXITSTATUS (res->status) == 0)
+        else if (WIFEXITED (res->status) && WEXITSTATUS (res->status) == 0)
             success = true;
         else
             jr_out_errorf (out, "%s%s%s", how, sep, res->tail);

@@ -5,30 +5,30 @@
 #include <sys/types.h>
 
 #define JR_EXEC_DEFAULT_GRACE_MS 2000  //  SIGTERM -> SIGKILL
-#define JR_EXEC_TAIL 4096              //  bytes of stderr kept for the error text
+#define JR_EXEC_TAIL             4096  //  bytes of stderr kept for the error text
 
 //  What to run. The child gets stdin, stdout and stderr on pipes and no other
 //  descriptor, a process group of its own, default signal dispositions and an
 //  empty signal mask.
 typedef struct {
-    const char *path;          //  program to execve (no PATH search here)
-    char *const *argv;         //  NULL-terminated, argv[0] included
-    char *const *envp;         //  NULL-terminated; NULL = the worker's environment
-    const char *cwd;           //  working directory; NULL = the worker's
-    jr_bytes_t input;          //  written to stdin, which is then closed
-    jr_out_t *output;          //  stdout goes here; a refused write stops the child
-    int kill_grace_ms;         //  SIGTERM, then SIGKILL this much later
+    const char *path;   //  program to execve (no PATH search here)
+    char *const *argv;  //  NULL-terminated, argv[0] included
+    char *const *envp;  //  NULL-terminated; NULL = the worker's environment
+    const char *cwd;    //  working directory; NULL = the worker's
+    jr_bytes_t input;   //  written to stdin, which is then closed
+    jr_out_t *output;   //  stdout goes here; a refused write stops the child
+    int kill_grace_ms;  //  SIGTERM, then SIGKILL this much later
 } jr_child_spec_t;
 
 //  How it ended.
 typedef struct {
-    int stopped;               //  0 (it ended by itself), or why we stopped it:
-                               //  JR_EDEADLINE, JR_ECANCELLED, JR_ETOOLARGE
-    bool sigkilled;            //  it outlived the grace and got SIGKILL
-    int status;                //  waitpid status of the program
-    pid_t pid;                 //  the program's pid, also its process group
+    int stopped;                  //  0 (it ended by itself), or why we stopped it:
+                                  //  JR_EDEADLINE, JR_ECANCELLED, JR_ETOOLARGE
+    bool sigkilled;               //  it outlived the grace and got SIGKILL
+    int status;                   //  waitpid status of the program
+    pid_t pid;                    //  the program's pid, also its process group
     char tail[JR_EXEC_TAIL + 1];  //  the last bytes of stderr, NUL-terminated,
-                               //  NUL bytes replaced, trailing newlines cut
+                                  //  NUL bytes replaced, trailing newlines cut
 } jr_child_result_t;
 
 //  Run a child under ctx and wait for it. When ctx is done (deadline or

@@ -32,7 +32,7 @@ jr_run_new_timeout (const jr_job_t *job, jr_task_fn *fn, size_t max_payload,
     self->timeout_ms = job->timeout_ms ? job->timeout_ms : default_timeout_ms;
     int64_t deadline = 0;
     if (self->timeout_ms > 0)
-        deadline = jr_clock_mono_us () + (int64_t) self->timeout_ms * 1000;
+        deadline = jr_clock_mono_us () + (int64_t)self->timeout_ms * 1000;
     self->ctx = jr_ctx_new (self->job, deadline);
     if (!self->ctx) {
         jr_job_destroy (&self->job);
@@ -75,8 +75,8 @@ s_result (const jr_job_t *job, bool success, jr_bytes_t payload, const char *err
     result.state = success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
     result.payload = payload;
     error = error ? error : "";
-    result.error = (jr_bytes_t) {(const uint8_t *) error, strlen (error)};
-    result.worker = (jr_bytes_t) {(const uint8_t *) worker, strlen (worker)};
+    result.error = (jr_bytes_t){ (const uint8_t *)error, strlen (error) };
+    result.worker = (jr_bytes_t){ (const uint8_t *)worker, strlen (worker) };
     result.started_us = started_us;
     result.completed_us = completed_us;
     jr_job_t *copy = jr_job_dup (&result);
@@ -88,7 +88,7 @@ jr_job_t *
 jr_result_failed (const jr_job_t *job, const char *worker, const char *error)
 {
     int64_t now = jr_clock_wall_us ();
-    return s_result (job, false, (jr_bytes_t) {NULL, 0}, error, worker, now, now);
+    return s_result (job, false, (jr_bytes_t){ NULL, 0 }, error, worker, now, now);
 }
 
 //  The task's own text, without a "<NAME>: " prefix the worker adds anyway.
@@ -118,7 +118,8 @@ jr_run_result (const jr_run_t *self, const char *worker)
         success = false;
         if (asprintf (&text, "DEADLINE_EXCEEDED: timeout_ms=%u%s%s%s", self->timeout_ms,
                       self->job->timeout_ms ? "" : " (task default)", task_error ? "; " : "",
-                      task_error ? task_error : "") < 0)
+                      task_error ? task_error : "")
+            < 0)
             abort ();
     }
     else if (why == JR_ECANCELLED && !success) {
@@ -130,7 +131,8 @@ jr_run_result (const jr_run_t *self, const char *worker)
         success = false;
         if (asprintf (&text, "TOO_LARGE: payload over the worker's limit (%zu bytes kept)%s%s",
                       jr_out_payload (self->out).len, task_error ? "; " : "",
-                      task_error ? task_error : "") < 0)
+                      task_error ? task_error : "")
+            < 0)
             abort ();
     }
     else if (!success && !task_error) {
@@ -140,9 +142,9 @@ jr_run_result (const jr_run_t *self, const char *worker)
     if (text && strlen (text) >= JR_MAX_TEXT)
         text[JR_MAX_TEXT - 1] = 0;  //  the wire refuses longer texts
     const char *error = text ? text : task_error;
-    jr_job_t *result = s_result (self->job, success, jr_out_payload (self->out),
-                                 success ? NULL : error, worker, self->started_us,
-                                 self->completed_us);
+    jr_job_t *result =
+        s_result (self->job, success, jr_out_payload (self->out), success ? NULL : error, worker,
+                  self->started_us, self->completed_us);
     free (text);
     return result;
 }
@@ -160,7 +162,7 @@ struct _jr_executor_t {
     bool stop;                   //  threads exit when todo is empty
     size_t nthreads;
     pthread_t *threads;
-    int fd;                      //  eventfd, readable while done is not empty
+    int fd;  //  eventfd, readable while done is not empty
 };
 
 static void
@@ -202,7 +204,7 @@ s_thread (void *arg)
             //  One wake-up per batch is enough: the loop takes them all.
             uint64_t one = 1;
             ssize_t rc = write (self->fd, &one, sizeof one);
-            (void) rc;
+            (void)rc;
         }
     }
     self->exited++;
@@ -246,7 +248,7 @@ jr_executor_destroy (jr_executor_t **self_p, int grace_ms)
     struct timespec until;
     clock_gettime (CLOCK_MONOTONIC, &until);
     until.tv_sec += grace_ms / 1000;
-    until.tv_nsec += (long) (grace_ms % 1000) * 1000000;
+    until.tv_nsec += (long)(grace_ms % 1000) * 1000000;
     if (until.tv_nsec >= 1000000000)
         until.tv_sec++, until.tv_nsec -= 1000000000;
 
@@ -299,7 +301,7 @@ jr_executor_take (jr_executor_t *self)
     uint64_t count;
     //  Read under the lock so a wake-up for a run pushed after us is kept.
     ssize_t rc = read (self->fd, &count, sizeof count);
-    (void) rc;
+    (void)rc;
     pthread_mutex_unlock (&self->lock);
     return runs;
 }

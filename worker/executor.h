@@ -7,16 +7,16 @@
 //  owns it except while an executor thread runs it.
 typedef struct _jr_run_t jr_run_t;
 struct _jr_run_t {
-    jr_job_t *job;           //  owned copy of the dispatched job
-    jr_task_fn *fn;          //  the task
-    jr_ctx_t *ctx;           //  owned; the loop cancels it at the deadline
-    jr_out_t *out;           //  owned; payload and error text
-    uint32_t timeout_ms;     //  the deadline applied: the job's, else the task default
-    bool success;            //  what the task returned
-    int64_t started_us;      //  wall clock, set by the executor
-    int64_t completed_us;    //  wall clock, set by the executor
-    void *handle;            //  the worker's list handle
-    jr_run_t *next;          //  executor queues
+    jr_job_t *job;         //  owned copy of the dispatched job
+    jr_task_fn *fn;        //  the task
+    jr_ctx_t *ctx;         //  owned; the loop cancels it at the deadline
+    jr_out_t *out;         //  owned; payload and error text
+    uint32_t timeout_ms;   //  the deadline applied: the job's, else the task default
+    bool success;          //  what the task returned
+    int64_t started_us;    //  wall clock, set by the executor
+    int64_t completed_us;  //  wall clock, set by the executor
+    void *handle;          //  the worker's list handle
+    jr_run_t *next;        //  executor queues
 };
 
 //  A run of a copy of job (the job may point into a frame), with a deadline

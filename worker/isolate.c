@@ -20,8 +20,8 @@
 
 #define S_REQUEST_MAX (JR_MAX_VARS + 64 * 1024)  //  vars, name and the rest
 
-static char *s_exe;       //  binary to start; NULL = /proc/self/exe
-static char *s_plugins;   //  --plugin list for the child, or NULL
+static char *s_exe;      //  binary to start; NULL = /proc/self/exe
+static char *s_plugins;  //  --plugin list for the child, or NULL
 
 static void
 s_set (char **field, const char *value)
@@ -91,17 +91,13 @@ s_reply_decode (jr_bytes_t data, s_reply_t *reply)
         bool ok;
         if (s_key_is (key, "success"))
             ok = seen_success = jr_mp_bool (&mp, &reply->success);
-        else
-        if (s_key_is (key, "payload"))
+        else if (s_key_is (key, "payload"))
             ok = jr_mp_bytes (&mp, &reply->payload);
-        else
-        if (s_key_is (key, "error"))
+        else if (s_key_is (key, "error"))
             ok = jr_mp_nil (&mp) || jr_mp_str (&mp, &reply->error);
-        else
-        if (s_key_is (key, "too_large"))
+        else if (s_key_is (key, "too_large"))
             ok = jr_mp_bool (&mp, &reply->too_large);
-        else
-        if (s_key_is (key, "permanent"))
+        else if (s_key_is (key, "permanent"))
             ok = jr_mp_bool (&mp, &reply->permanent);
         else
             ok = jr_mp_skip (&mp, NULL);
@@ -127,16 +123,15 @@ jr_task_isolated (jr_ctx_t *ctx, jr_out_t *out)
     s_pack_str (&pk, "vars");
     s_pack_bin (&pk, job->vars);
     s_pack_str (&pk, "id");
-    s_pack_bin (&pk, (jr_bytes_t) {job->id, JR_ID_SIZE});
+    s_pack_bin (&pk, (jr_bytes_t){ job->id, JR_ID_SIZE });
     s_pack_str (&pk, "attempt");
     msgpack_pack_uint32 (&pk, job->attempt);
     s_pack_str (&pk, "timeout_ms");
-    msgpack_pack_uint64 (&pk, left == INT64_MAX ? 0 : (uint64_t) (left > 0 ? left : 1));
+    msgpack_pack_uint64 (&pk, left == INT64_MAX ? 0 : (uint64_t)(left > 0 ? left : 1));
     s_pack_str (&pk, "max_payload");
     msgpack_pack_uint64 (&pk, jr_out_max (out));
 
-    char *argv[] = {s_exe ? s_exe : "/proc/self/exe", "--run-task", "--plugin", s_plugins,
-                    NULL};
+    char *argv[] = { s_exe ? s_exe : "/proc/self/exe", "--run-task", "--plugin", s_plugins, NULL };
     if (!s_plugins)
         argv[2] = NULL;
     //  Room for the payload, the error text and the map around them.
@@ -144,7 +139,7 @@ jr_task_isolated (jr_ctx_t *ctx, jr_out_t *out)
     jr_child_spec_t spec = {
         .path = argv[0],
         .argv = argv,
-        .input = {(const uint8_t *) request.data, request.size},
+        .input = { (const uint8_t *)request.data, request.size },
         .output = reply_out,
         .kill_grace_ms = jr_exec_kill_grace (),
     };
@@ -161,13 +156,11 @@ jr_task_isolated (jr_ctx_t *ctx, jr_out_t *out)
     if (rc)
         jr_out_errorf (out, "INTERNAL: cannot start the isolated task runner %s: %s", argv[0],
                        strerror (rc));
-    else
-    if (res->stopped)
+    else if (res->stopped)
         jr_out_errorf (out, "isolated task stopped with SIGTERM%s (%s)%s%s",
                        res->sigkilled ? ", then SIGKILL" : "", how, sep, res->tail);
-    else
-    if (WIFEXITED (res->status) && WEXITSTATUS (res->status) == 0
-        && s_reply_decode (jr_out_payload (reply_out), &reply)) {
+    else if (WIFEXITED (res->status) && WEXITSTATUS (res->status) == 0
+             && s_reply_decode (jr_out_payload (reply_out), &reply)) {
         success = reply.success;
         if (jr_out_write (out, reply.payload.ptr, reply.payload.len) != 0 || reply.too_large) {
             //  The child's out refused a write: make ours refuse too (a write
@@ -177,7 +170,7 @@ jr_task_isolated (jr_ctx_t *ctx, jr_out_t *out)
             success = false;
         }
         if (reply.error.ptr)
-            jr_out_errorf (out, "%.*s", (int) reply.error.len, (const char *) reply.error.ptr);
+            jr_out_errorf (out, "%.*s", (int)reply.error.len, (const char *)reply.error.ptr);
         if (reply.permanent)
             jr_out_permanent (out);
     }
@@ -197,7 +190,7 @@ static jr_ctx_t *s_child_ctx;  //  for the SIGTERM handler
 static void
 s_on_term (int sig)
 {
-    (void) sig;
+    (void)sig;
     //  An atomic compare-exchange and a write(): safe in a handler.
     if (s_child_ctx)
         jr_ctx_cancel (s_child_ctx, JR_ECANCELLED);
@@ -213,9 +206,9 @@ s_read_all (int fd, msgpack_sbuffer *buf, size_t max)
             return true;
         if (got == -1 && errno == EINTR)
             continue;
-        if (got == -1 || buf->size + (size_t) got > max)
+        if (got == -1 || buf->size + (size_t)got > max)
             return false;
-        msgpack_sbuffer_write (buf, chunk, (size_t) got);
+        msgpack_sbuffer_write (buf, chunk, (size_t)got);
     }
 }
 
@@ -229,7 +222,7 @@ s_write_all (int fd, const char *data, size_t size)
         if (put <= 0)
             return false;
         data += put;
-        size -= (size_t) put;
+        size -= (size_t)put;
     }
     return true;
 }
@@ -255,20 +248,15 @@ s_request_decode (const msgpack_sbuffer *buf, s_request_t *req)
         bool ok;
         if (s_key_is (key, "task"))
             ok = jr_mp_str (&mp, &req->task);
-        else
-        if (s_key_is (key, "vars"))
+        else if (s_key_is (key, "vars"))
             ok = jr_mp_bytes (&mp, &req->vars);
-        else
-        if (s_key_is (key, "id"))
+        else if (s_key_is (key, "id"))
             ok = jr_mp_bytes (&mp, &req->id) && req->id.len == JR_ID_SIZE;
-        else
-        if (s_key_is (key, "attempt"))
+        else if (s_key_is (key, "attempt"))
             ok = jr_mp_uint (&mp, &req->attempt) && req->attempt <= UINT32_MAX;
-        else
-        if (s_key_is (key, "timeout_ms"))
+        else if (s_key_is (key, "timeout_ms"))
             ok = jr_mp_uint (&mp, &req->timeout_ms) && req->timeout_ms <= UINT32_MAX;
-        else
-        if (s_key_is (key, "max_payload"))
+        else if (s_key_is (key, "max_payload"))
             ok = jr_mp_uint (&mp, &req->max_payload);
         else
             ok = jr_mp_skip (&mp, NULL);
@@ -296,15 +284,15 @@ jr_isolate_child_main (void)
         msgpack_sbuffer_destroy (&input);
         return 1;
     }
-    jr_job_t job = {0};
-    memcpy (job.id, req.id.ptr ? req.id.ptr : (const uint8_t *) "", req.id.len);
+    jr_job_t job = { 0 };
+    memcpy (job.id, req.id.ptr ? req.id.ptr : (const uint8_t *)"", req.id.len);
     job.task = req.task;
     job.vars = req.vars;
-    job.attempt = (uint32_t) req.attempt;
-    job.timeout_ms = (uint32_t) req.timeout_ms;
+    job.attempt = (uint32_t)req.attempt;
+    job.timeout_ms = (uint32_t)req.timeout_ms;
     job.state = JR_STATE_RUNNING;
-    int64_t deadline = req.timeout_ms ? jr_clock_mono_us () + (int64_t) req.timeout_ms * 1000 : 0;
-    size_t max = req.max_payload && req.max_payload < JR_MAX_PAYLOAD ? (size_t) req.max_payload
+    int64_t deadline = req.timeout_ms ? jr_clock_mono_us () + (int64_t)req.timeout_ms * 1000 : 0;
+    size_t max = req.max_payload && req.max_payload < JR_MAX_PAYLOAD ? (size_t)req.max_payload
                                                                      : JR_MAX_PAYLOAD;
     jr_ctx_t *ctx = jr_ctx_new (&job, deadline);
     jr_out_t *out = jr_out_new (max);
@@ -313,7 +301,7 @@ jr_isolate_child_main (void)
         return 1;
     }
     s_child_ctx = ctx;
-    struct sigaction action = {.sa_handler = s_on_term};
+    struct sigaction action = { .sa_handler = s_on_term };
     sigemptyset (&action.sa_mask);
     sigaction (SIGTERM, &action, NULL);
 
@@ -322,8 +310,8 @@ jr_isolate_child_main (void)
     if (fn)
         success = fn (ctx, out);
     else
-        jr_out_errorf (out, "UNKNOWN_TASK: %.*s (plugins differ?)", (int) req.task.len,
-                       (const char *) req.task.ptr);
+        jr_out_errorf (out, "UNKNOWN_TASK: %.*s (plugins differ?)", (int)req.task.len,
+                       (const char *)req.task.ptr);
 
     msgpack_sbuffer reply;
     msgpack_sbuffer_init (&reply);

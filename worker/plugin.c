@@ -17,7 +17,7 @@ s_load (const char *path)
     }
     //  ISO C has no cast from void * to a function pointer; POSIX makes it work.
     int (*init) (void);
-    *(void **) &init = dlsym (handle, "jr_plugin_init");
+    *(void **)&init = dlsym (handle, "jr_plugin_init");
     if (!init) {
         jr_error ("plugin=%s error=\"%s\": cannot load plugin, it has no jr_plugin_init", path,
                   dlerror ());

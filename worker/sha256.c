@@ -10,7 +10,8 @@ static const uint32_t s_k[64] = {
     0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
     0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
 
 static inline uint32_t
 s_rotr (uint32_t x, unsigned n)
@@ -23,8 +24,8 @@ s_compress (uint32_t h[8], const uint8_t block[64])
 {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t) block[i * 4] << 24 | (uint32_t) block[i * 4 + 1] << 16
-               | (uint32_t) block[i * 4 + 2] << 8 | (uint32_t) block[i * 4 + 3];
+        w[i] = (uint32_t)block[i * 4] << 24 | (uint32_t)block[i * 4 + 1] << 16
+               | (uint32_t)block[i * 4 + 2] << 8 | (uint32_t)block[i * 4 + 3];
     for (int i = 16; i < 64; i++) {
         uint32_t s0 = s_rotr (w[i - 15], 7) ^ s_rotr (w[i - 15], 18) ^ (w[i - 15] >> 3);
         uint32_t s1 = s_rotr (w[i - 2], 17) ^ s_rotr (w[i - 2], 19) ^ (w[i - 2] >> 10);
@@ -34,8 +35,8 @@ s_compress (uint32_t h[8], const uint8_t block[64])
     for (int i = 0; i < 64; i++) {
         uint32_t t1 = k + (s_rotr (e, 6) ^ s_rotr (e, 11) ^ s_rotr (e, 25)) + ((e & f) ^ (~e & g))
                       + s_k[i] + w[i];
-        uint32_t t2
-            = (s_rotr (a, 2) ^ s_rotr (a, 13) ^ s_rotr (a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        uint32_t t2 =
+            (s_rotr (a, 2) ^ s_rotr (a, 13) ^ s_rotr (a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         k = g, g = f, f = e, e = d + t1;
         d = c, c = b, b = a, a = t1 + t2;
     }
@@ -46,8 +47,8 @@ s_compress (uint32_t h[8], const uint8_t block[64])
 void
 jr_sha256_init (jr_sha256_t *self)
 {
-    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
     memcpy (self->h, iv, sizeof iv);
     self->bytes = 0;
     self->used = 0;
@@ -87,13 +88,13 @@ jr_sha256_final (jr_sha256_t *self, uint8_t digest[JR_SHA256_SIZE])
     }
     memset (self->block + self->used, 0, 56 - self->used);
     for (int i = 0; i < 8; i++)
-        self->block[56 + i] = (uint8_t) (bits >> (56 - 8 * i));
+        self->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
     s_compress (self->h, self->block);
     for (int i = 0; i < 8; i++) {
-        digest[i * 4] = (uint8_t) (self->h[i] >> 24);
-        digest[i * 4 + 1] = (uint8_t) (self->h[i] >> 16);
-        digest[i * 4 + 2] = (uint8_t) (self->h[i] >> 8);
-        digest[i * 4 + 3] = (uint8_t) self->h[i];
+        digest[i * 4] = (uint8_t)(self->h[i] >> 24);
+        digest[i * 4 + 1] = (uint8_t)(self->h[i] >> 16);
+        digest[i * 4 + 2] = (uint8_t)(self->h[i] >> 8);
+        digest[i * 4 + 3] = (uint8_t)self->h[i];
     }
 }
 

@@ -5,14 +5,14 @@
 #include <stdint.h>
 
 #define JR_SHA256_SIZE 32  //  digest bytes
-#define JR_SHA256_HEX 65   //  hex digest with its NUL
+#define JR_SHA256_HEX  65  //  hex digest with its NUL
 
 //  Streaming state; lives on the caller's stack, no allocation.
 typedef struct {
-    uint32_t h[8];     //  chaining value
-    uint64_t bytes;    //  message length so far
-    uint8_t block[64]; //  partial block
-    size_t used;       //  bytes in block
+    uint32_t h[8];      //  chaining value
+    uint64_t bytes;     //  message length so far
+    uint8_t block[64];  //  partial block
+    size_t used;        //  bytes in block
 } jr_sha256_t;
 
 void jr_sha256_init (jr_sha256_t *self);

@@ -12,17 +12,17 @@
 #include <string.h>
 
 typedef struct {
-    char *name;       //  owned
-    size_t len;       //  strlen (name)
+    char *name;  //  owned
+    size_t len;  //  strlen (name)
     jr_task_fn *fn;
-    bool isolated;    //  runs in a child process (--isolate)
+    bool isolated;  //  runs in a child process (--isolate)
 } s_entry_t;
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t s_once = PTHREAD_ONCE_INIT;
 static s_entry_t *s_table;
 static size_t s_count, s_cap;
-static bool s_isolate_all;   //  --isolate all
+static bool s_isolate_all;  //  --isolate all
 
 static s_entry_t *
 s_lookup (const uint8_t *name, size_t len)
@@ -41,7 +41,7 @@ s_add (const char *name, jr_task_fn *fn)
         return JR_EINVALID;
     pthread_mutex_lock (&s_lock);
     int rc = 0;
-    if (s_lookup ((const uint8_t *) name, len))
+    if (s_lookup ((const uint8_t *)name, len))
         rc = JR_EINVALID;
     else {
         if (s_count == s_cap) {
@@ -93,7 +93,7 @@ jr_tasks_set_isolated (const char *name)
     if (strcmp (name, "all") == 0)
         s_isolate_all = true;
     else {
-        s_entry_t *entry = s_lookup ((const uint8_t *) name, strlen (name));
+        s_entry_t *entry = s_lookup ((const uint8_t *)name, strlen (name));
         if (entry)
             entry->isolated = true;
         else
@@ -161,7 +161,7 @@ s_vars (jr_ctx_t *ctx)
 bool
 jr_task_echo (jr_ctx_t *ctx, jr_out_t *out)
 {
-    jr_bytes_t msg = {NULL, 0};
+    jr_bytes_t msg = { NULL, 0 };
     int rc = jr_vars_bytes (s_vars (ctx), "msg", &msg);
     if (rc == JR_EINVALID) {
         jr_out_errorf (out, "INVALID: var msg must be a string or binary");
@@ -190,18 +190,17 @@ jr_task_sleep (jr_ctx_t *ctx, jr_out_t *out)
         int64_t step = (end - now + 999) / 1000;
         rc = jr_ctx_sleep (ctx, step < 100 ? step : 100);
         if (rc) {
-            jr_out_errorf (out, "%s: interrupted sleep of %lld ms", jr_errname (rc),
-                           (long long) ms);
+            jr_out_errorf (out, "%s: interrupted sleep of %lld ms", jr_errname (rc), (long long)ms);
             return false;
         }
         int64_t slept = (jr_clock_mono_us () - start) / 1000;
         slept = slept < ms ? slept : ms;
-        jr_ctx_progress (ctx, slept < INT32_MAX ? (int32_t) slept : INT32_MAX,
-                         "slept %lld of %lld ms", (long long) slept, (long long) ms);
+        jr_ctx_progress (ctx, slept < INT32_MAX ? (int32_t)slept : INT32_MAX,
+                         "slept %lld of %lld ms", (long long)slept, (long long)ms);
     }
     char text[48];
-    int n = snprintf (text, sizeof text, "slept %lld", (long long) ms);
-    return jr_out_write (out, text, (size_t) n) == 0;
+    int n = snprintf (text, sizeof text, "slept %lld", (long long)ms);
+    return jr_out_write (out, text, (size_t)n) == 0;
 }
 
 //  A yes/no var: msgpack true, a non-zero integer, or the text "true" or "1".
@@ -240,7 +239,7 @@ jr_task_fail (jr_ctx_t *ctx, jr_out_t *out)
 {
     jr_bytes_t text;
     if (jr_vars_bytes (s_vars (ctx), "error", &text) == 0)
-        jr_out_errorf (out, "%.*s", (int) text.len, (const char *) text.ptr);
+        jr_out_errorf (out, "%.*s", (int)text.len, (const char *)text.ptr);
     else
         jr_out_errorf (out, "failed on purpose");
     if (s_var_true (s_vars (ctx), "permanent"))
@@ -253,7 +252,7 @@ jr_task_fail (jr_ctx_t *ctx, jr_out_t *out)
 bool
 jr_task_sha256 (jr_ctx_t *ctx, jr_out_t *out)
 {
-    jr_bytes_t data = {NULL, 0};
+    jr_bytes_t data = { NULL, 0 };
     int64_t rounds = 1;
     if (jr_vars_bytes (s_vars (ctx), "data", &data) == JR_EINVALID) {
         jr_out_errorf (out, "INVALID: var data must be a string or binary");
@@ -265,12 +264,12 @@ jr_task_sha256 (jr_ctx_t *ctx, jr_out_t *out)
         return false;
     }
     uint8_t digest[JR_SHA256_SIZE];
-    jr_sha256 (data.ptr ? data.ptr : (const uint8_t *) "", data.len, digest);
+    jr_sha256 (data.ptr ? data.ptr : (const uint8_t *)"", data.len, digest);
     for (int64_t i = 1; i < rounds; i++) {
         //  Looking at the clock every round would cost more than the hash.
         if ((i & 1023) == 0 && jr_ctx_done (ctx)) {
             jr_out_errorf (out, "%s: after %lld of %lld rounds", jr_errname (jr_ctx_err (ctx)),
-                           (long long) i, (long long) rounds);
+                           (long long)i, (long long)rounds);
             return false;
         }
         jr_sha256 (digest, sizeof digest, digest);

@@ -13,13 +13,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define S_KEY_SIZE (JR_ID_SIZE + 4)      //  id, then attempt big-endian
-#define S_STATS_US (10 * 1000000LL)      //  stats line period
-#define S_STOP_FLUSH_US (2 * 1000000LL)  //  how long a stop waits for ACKs
-#define S_INGESTER_HWM 100               //  RESULT messages queued to the ingester at most
-#define S_RECV_BURST 1000                //  messages read per socket per turn
-#define S_MAX_TURN_MS 1000               //  longest poll, so stop flags are seen
-#define S_PROGRESS_US (200 * 1000LL)     //  PROGRESS of one attempt at most this often
+#define S_KEY_SIZE      (JR_ID_SIZE + 4)  //  id, then attempt big-endian
+#define S_STATS_US      (10 * 1000000LL)  //  stats line period
+#define S_STOP_FLUSH_US (2 * 1000000LL)   //  how long a stop waits for ACKs
+#define S_INGESTER_HWM  100               //  RESULT messages queued to the ingester at most
+#define S_RECV_BURST    1000              //  messages read per socket per turn
+#define S_MAX_TURN_MS   1000              //  longest poll, so stop flags are seen
+#define S_PROGRESS_US   (200 * 1000LL)    //  PROGRESS of one attempt at most this often
 
 //  Where the worker is in its life. A drain (SIGTERM, jr_worker_drain) says
 //  BYE and lets running jobs finish for up to the grace; then, or at a second
@@ -42,71 +42,71 @@ typedef enum {
 
 //  A job in an executor: the running list holds these.
 typedef struct {
-    jr_run_t *run;              //  owned by the executor until it comes back
-    bool cancelled;             //  by a CANCEL from the broker: ends CANCELLED
-    bool handed_back;           //  cancelled by a drain: DONE QUEUED, no result
-    int64_t progress_us;        //  monotonic, last PROGRESS sent; 0 = never
-    char note[JR_MAX_NOTE];     //  its message, which the PROGRESS points into
+    jr_run_t *run;           //  owned by the executor until it comes back
+    bool cancelled;          //  by a CANCEL from the broker: ends CANCELLED
+    bool handed_back;        //  cancelled by a drain: DONE QUEUED, no result
+    int64_t progress_us;     //  monotonic, last PROGRESS sent; 0 = never
+    char note[JR_MAX_NOTE];  //  its message, which the PROGRESS points into
 } s_slot_t;
 
 //  --task-timeout: the deadline of a job of this task dispatched with timeout_ms 0.
 typedef struct {
-    char *name;                 //  owned
-    uint32_t ms;                //  0 = none
+    char *name;   //  owned
+    uint32_t ms;  //  0 = none
 } s_task_timeout_t;
 
 //  A result sent (or about to be sent) to the ingester and not yet ACKed.
 typedef struct {
-    uint8_t key[S_KEY_SIZE];   //  the results table key
-    jr_job_t *job;             //  owned result
-    int64_t sent_us;           //  monotonic, last send; 0 = never sent
-    zlistx_t *list;            //  fresh or unacked, whichever holds it
-    void *handle;              //  its place in that list
+    uint8_t key[S_KEY_SIZE];  //  the results table key
+    jr_job_t *job;            //  owned result
+    int64_t sent_us;          //  monotonic, last send; 0 = never sent
+    zlistx_t *list;           //  fresh or unacked, whichever holds it
+    void *handle;             //  its place in that list
 } s_result_t;
 
 struct _jr_worker_t {
-    char *broker_ep;              //  endpoints (owned copies)
+    char *broker_ep;  //  endpoints (owned copies)
     char *ingester_ep;
-    char *name;                   //  worker name
-    char *host;                   //  gethostname
-    char *ident;                  //  "name@host", stamped on results
-    int concurrency;              //  executor threads, the most jobs running at once
+    char *name;       //  worker name
+    char *host;       //  gethostname
+    char *ident;      //  "name@host", stamped on results
+    int concurrency;  //  executor threads, the most jobs running at once
     int64_t heartbeat_us;
     int64_t liveness_us;
     int64_t resend_us;
-    int64_t grace_us;             //  how long a drain lets running jobs finish
+    int64_t grace_us;  //  how long a drain lets running jobs finish
     size_t max_payload;
     size_t backlog;               //  results waiting for ACK before slots stop coming back
     zlistx_t *served;             //  task names (char *) served, NULL = all registered
     zlistx_t *timeouts;           //  s_task_timeout_t, per task
     uint32_t default_timeout_ms;  //  "*=MS": every task without its own, 0 = none
 
-    zsock_t *broker;              //  DEALER, recreated when the broker goes silent
-    zsock_t *ingester;            //  DEALER
-    int wake_fd;                  //  eventfd written by jr_worker_drain and _stop
-    atomic_uint drains;           //  drains asked: 1 = with grace, 2 or more = now
+    zsock_t *broker;     //  DEALER, recreated when the broker goes silent
+    zsock_t *ingester;   //  DEALER
+    int wake_fd;         //  eventfd written by jr_worker_drain and _stop
+    atomic_uint drains;  //  drains asked: 1 = with grace, 2 or more = now
     jr_executor_t *executor;
 
-    jr_msg_t *in;                 //  last decoded message (views into its frame)
-    jr_msg_t *out;                //  message being built
-    jr_msg_t *done;               //  DONE marks not yet sent
-    jr_msg_t *freed;              //  FREE marks not yet sent
-    jr_msg_t *progress;           //  PROGRESS being built
-    zlistx_t *running;            //  s_slot_t of runs in executors
-    zhashx_t *results;            //  key -> s_result_t, every result not ACKed
-    zlistx_t *fresh;              //  s_result_t finished this turn, never sent
-    zlistx_t *unacked;            //  s_result_t sent, oldest send first
+    jr_msg_t *in;        //  last decoded message (views into its frame)
+    jr_msg_t *out;       //  message being built
+    jr_msg_t *done;      //  DONE marks not yet sent
+    jr_msg_t *freed;     //  FREE marks not yet sent
+    jr_msg_t *progress;  //  PROGRESS being built
+    zlistx_t *running;   //  s_slot_t of runs in executors
+    zhashx_t *results;   //  key -> s_result_t, every result not ACKed
+    zlistx_t *fresh;     //  s_result_t finished this turn, never sent
+    zlistx_t *unacked;   //  s_result_t sent, oldest send first
 
-    bool need_ready;              //  send READY at the end of this turn
-    bool broker_heard;            //  something arrived since the last (re)connect
-    int64_t last_tx_us;           //  last send to the broker (monotonic)
-    int64_t last_rx_us;           //  last receive from the broker (monotonic)
-    int64_t next_deadline_us;     //  nearest deadline of a running job, 0 = none
-    int64_t next_progress_us;     //  when held-back progress may go, 0 = none waits
+    bool need_ready;           //  send READY at the end of this turn
+    bool broker_heard;         //  something arrived since the last (re)connect
+    int64_t last_tx_us;        //  last send to the broker (monotonic)
+    int64_t last_rx_us;        //  last receive from the broker (monotonic)
+    int64_t next_deadline_us;  //  nearest deadline of a running job, 0 = none
+    int64_t next_progress_us;  //  when held-back progress may go, 0 = none waits
 
-    s_phase_t phase;              //  see the table above
-    int64_t phase_until_us;       //  end of the grace, or of the last flush
-    bool ingester_blocked;        //  results wait for the ingester to take more
+    s_phase_t phase;         //  see the table above
+    int64_t phase_until_us;  //  end of the grace, or of the last flush
+    bool ingester_blocked;   //  results wait for the ingester to take more
 
     uint64_t n_done, n_failed, n_resent, n_handed_back;  //  since the last stats line
     int64_t next_stats_us;
@@ -137,8 +137,8 @@ static void
 s_key_make (uint8_t key[S_KEY_SIZE], const uint8_t id[JR_ID_SIZE], uint32_t attempt)
 {
     memcpy (key, id, JR_ID_SIZE);
-    key[16] = (uint8_t) (attempt >> 24), key[17] = (uint8_t) (attempt >> 16);
-    key[18] = (uint8_t) (attempt >> 8), key[19] = (uint8_t) attempt;
+    key[16] = (uint8_t)(attempt >> 24), key[17] = (uint8_t)(attempt >> 16);
+    key[18] = (uint8_t)(attempt >> 8), key[19] = (uint8_t)attempt;
 }
 
 static void
@@ -165,7 +165,7 @@ s_free_slots (const jr_worker_t *self)
     if (zhashx_size (self->results) >= self->backlog)
         return 0;
     size_t running = zlistx_size (self->running);
-    return running < (size_t) self->concurrency ? (uint32_t) (self->concurrency - running) : 0;
+    return running < (size_t)self->concurrency ? (uint32_t)(self->concurrency - running) : 0;
 }
 
 //  A DONE mark for a result the ingester settled. Each gives the broker one
@@ -200,8 +200,8 @@ s_hand_back (jr_worker_t *self, const jr_job_t *job, const char *why)
 {
     char id[37];
     jr_id_format (job->id, id);
-    jr_info ("id=%s task=%.*s attempt=%u why=\"%s\": job handed back", id, (int) job->task.len,
-             (const char *) job->task.ptr, job->attempt, why);
+    jr_info ("id=%s task=%.*s attempt=%u why=\"%s\": job handed back", id, (int)job->task.len,
+             (const char *)job->task.ptr, job->attempt, why);
     jr_msg_add_mark (self->done, job->id, job->attempt, JR_STATE_QUEUED);
     self->n_handed_back++;
 }
@@ -250,10 +250,10 @@ s_socket (const char *endpoint, int linger, int sndhwm, bool immediate)
     const struct {
         int option, value;
     } opts[] = {
-        {ZMQ_SNDHWM, sndhwm},          {ZMQ_RCVHWM, 100000},
-        {ZMQ_HEARTBEAT_IVL, 1000},     {ZMQ_HEARTBEAT_TIMEOUT, 3000},
-        {ZMQ_RECONNECT_IVL, 100},      {ZMQ_RECONNECT_IVL_MAX, 1000},
-        {ZMQ_LINGER, linger},          {ZMQ_IMMEDIATE, immediate ? 1 : 0},
+        { ZMQ_SNDHWM, sndhwm },      { ZMQ_RCVHWM, 100000 },
+        { ZMQ_HEARTBEAT_IVL, 1000 }, { ZMQ_HEARTBEAT_TIMEOUT, 3000 },
+        { ZMQ_RECONNECT_IVL, 100 },  { ZMQ_RECONNECT_IVL_MAX, 1000 },
+        { ZMQ_LINGER, linger },      { ZMQ_IMMEDIATE, immediate ? 1 : 0 },
     };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         zmq_setsockopt (handle, opts[i].option, &opts[i].value, sizeof opts[i].value);
@@ -277,7 +277,7 @@ s_send_broker (jr_worker_t *self, const jr_msg_t *msg)
 static void
 s_send_bye (jr_worker_t *self)
 {
-    jr_msg_t bye = {.type = JR_MSG_BYE};
+    jr_msg_t bye = { .type = JR_MSG_BYE };
     int rc = s_send_broker (self, &bye);
     if (rc)
         jr_warn ("broker=%s error=%s: BYE not sent", self->broker_ep, jr_errname (rc));
@@ -291,8 +291,8 @@ s_send_ready (jr_worker_t *self)
 {
     jr_msg_t *msg = self->out;
     jr_msg_reset (msg, JR_MSG_READY);
-    msg->name = (jr_bytes_t) {(const uint8_t *) self->name, strlen (self->name)};
-    msg->host = (jr_bytes_t) {(const uint8_t *) self->host, strlen (self->host)};
+    msg->name = (jr_bytes_t){ (const uint8_t *)self->name, strlen (self->name) };
+    msg->host = (jr_bytes_t){ (const uint8_t *)self->host, strlen (self->host) };
     //  Without a list, whatever is registered now (plugins may have added
     //  some), but exec: it runs any program, so only a list turns it on.
     size_t ntasks = self->served ? zlistx_size (self->served) : jr_tasks_count ();
@@ -301,13 +301,13 @@ s_send_ready (jr_worker_t *self)
         if (!self->served)
             task = jr_tasks_name (i);
         if (self->served || strcmp (task, "exec") != 0)
-            jr_msg_add_task (msg, (jr_bytes_t) {(const uint8_t *) task, strlen (task)});
+            jr_msg_add_task (msg, (jr_bytes_t){ (const uint8_t *)task, strlen (task) });
         if (self->served)
             task = zlistx_next (self->served);
     }
     bool active = self->phase == S_ACTIVE;
     msg->slots = active ? s_free_slots (self) : 0;
-    msg->capacity = active ? (uint32_t) self->concurrency : 0;
+    msg->capacity = active ? (uint32_t)self->concurrency : 0;
     int rc = s_send_broker (self, msg);
     if (rc) {
         jr_warn ("broker=%s error=%s: READY not sent, will retry", self->broker_ep,
@@ -332,7 +332,7 @@ static void
 s_reconnect (jr_worker_t *self)
 {
     jr_warn ("broker=%s silent_ms=%lld: reconnecting", self->broker_ep,
-             (long long) ((jr_clock_mono_us () - self->last_rx_us) / 1000));
+             (long long)((jr_clock_mono_us () - self->last_rx_us) / 1000));
     zsock_destroy (&self->broker);
     self->broker = s_socket (self->broker_ep, 0, 100000, false);
     assert (self->broker);  //  the endpoint was accepted once already
@@ -358,9 +358,8 @@ s_fail_job (jr_worker_t *self, const jr_job_t *job, const char *error, bool perm
     result->state = s_final_state (result, false, permanent);
     char id[37];
     jr_id_format (job->id, id);
-    jr_info ("id=%s task=%.*s attempt=%u state=%s error=\"%s\": job failed", id,
-             (int) job->task.len, (const char *) job->task.ptr, job->attempt,
-             jr_state_name (result->state), error);
+    jr_info ("id=%s task=%.*s attempt=%u state=%s error=\"%s\": job failed", id, (int)job->task.len,
+             (const char *)job->task.ptr, job->attempt, jr_state_name (result->state), error);
     s_result_add (self, result);
 }
 
@@ -401,19 +400,17 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
         if (self->phase != S_ACTIVE)
             //  Sent before the broker read our BYE.
             s_hand_back (self, job, "worker is draining");
-        else
-        if (!fn) {
-            snprintf (error, sizeof error, "UNKNOWN_TASK: %.*s", (int) job->task.len,
-                      (const char *) job->task.ptr);
+        else if (!fn) {
+            snprintf (error, sizeof error, "UNKNOWN_TASK: %.*s", (int)job->task.len,
+                      (const char *)job->task.ptr);
             s_fail_job (self, job, error, true);
         }
-        else
-        if (zlistx_size (self->running) >= (size_t) self->concurrency)
+        else if (zlistx_size (self->running) >= (size_t)self->concurrency)
             //  Past our credit: every executor is busy.
             s_hand_back (self, job, "no free slot");
         else {
-            jr_run_t *run = jr_run_new_timeout (job, fn, self->max_payload,
-                                                s_task_timeout (self, job->task));
+            jr_run_t *run =
+                jr_run_new_timeout (job, fn, self->max_payload, s_task_timeout (self, job->task));
             if (!run) {
                 s_fail_job (self, job, "INTERNAL: no context for the task (descriptor limit?)",
                             false);
@@ -430,8 +427,8 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
             if (jr_log_enabled (JR_LOG_DEBUG)) {
                 char id[37];
                 jr_id_format (job->id, id);
-                jr_debug ("id=%s task=%.*s attempt=%u: job started", id, (int) job->task.len,
-                          (const char *) job->task.ptr, job->attempt);
+                jr_debug ("id=%s task=%.*s attempt=%u: job started", id, (int)job->task.len,
+                          (const char *)job->task.ptr, job->attempt);
             }
             jr_executor_submit (self->executor, run);
         }
@@ -480,34 +477,29 @@ s_broker_message (jr_worker_t *self, const void *data, size_t size)
         return;
     }
     switch (msg->type) {
-    case JR_MSG_DISPATCH:
-        s_dispatch (self, msg);
-        break;
-    case JR_MSG_CANCEL:
-        s_cancel (self, msg);
-        break;
-    case JR_MSG_HEARTBEAT:
-        break;
-    case JR_MSG_ERROR:
-        if (msg->code == JR_EUNKNOWN_PEER) {
-            if (!self->need_ready)
-                jr_info ("broker=%s: broker does not know us, sending READY", self->broker_ep);
-            s_forgotten (self);
-        }
-        else
-            jr_warn ("broker=%s code=%s text=\"%.*s\": error from broker", self->broker_ep,
-                     jr_errname (msg->code), (int) msg->text.len, (const char *) msg->text.ptr);
-        break;
-    default:
-        jr_warn ("broker=%s type=%s: unexpected message ignored", self->broker_ep,
-                 jr_msg_name (msg->type));
+        case JR_MSG_DISPATCH: s_dispatch (self, msg); break;
+        case JR_MSG_CANCEL: s_cancel (self, msg); break;
+        case JR_MSG_HEARTBEAT: break;
+        case JR_MSG_ERROR:
+            if (msg->code == JR_EUNKNOWN_PEER) {
+                if (!self->need_ready)
+                    jr_info ("broker=%s: broker does not know us, sending READY", self->broker_ep);
+                s_forgotten (self);
+            }
+            else
+                jr_warn ("broker=%s code=%s text=\"%.*s\": error from broker", self->broker_ep,
+                         jr_errname (msg->code), (int)msg->text.len, (const char *)msg->text.ptr);
+            break;
+        default:
+            jr_warn ("broker=%s type=%s: unexpected message ignored", self->broker_ep,
+                     jr_msg_name (msg->type));
     }
 }
 
 //  Read up to a burst of single-frame messages from a socket.
 static void
-s_recv_all (jr_worker_t *self, zsock_t *sock,
-            void (*handler) (jr_worker_t *, const void *, size_t), bool *heard)
+s_recv_all (jr_worker_t *self, zsock_t *sock, void (*handler) (jr_worker_t *, const void *, size_t),
+            bool *heard)
 {
     void *handle = zsock_resolve (sock);
     for (int i = 0; i < S_RECV_BURST; i++) {
@@ -547,8 +539,8 @@ s_acked (jr_worker_t *self, const jr_mark_t *mark)
         jr_id_format (mark->id, id);
         if (mark->code != JR_ESTALE && mark->code != JR_EINVALID) {
             //  Not stored (disk full, I/O...): keep it, the resend will retry.
-            jr_warn ("id=%s attempt=%u code=%s: result not stored, will resend", id,
-                     mark->attempt, jr_errname (mark->code));
+            jr_warn ("id=%s attempt=%u code=%s: result not stored, will resend", id, mark->attempt,
+                     jr_errname (mark->code));
             return;
         }
         jr_warn ("id=%s attempt=%u code=%s: result refused by the ingester", id, mark->attempt,
@@ -571,10 +563,9 @@ s_ingester_message (jr_worker_t *self, const void *data, size_t size)
     if (msg->type == JR_MSG_ACK)
         for (uint32_t i = 0; i < msg->nmarks; i++)
             s_acked (self, &msg->marks[i]);
-    else
-    if (msg->type == JR_MSG_ERROR)
+    else if (msg->type == JR_MSG_ERROR)
         jr_warn ("ingester=%s code=%s text=\"%.*s\": error from ingester", self->ingester_ep,
-                 jr_errname (msg->code), (int) msg->text.len, (const char *) msg->text.ptr);
+                 jr_errname (msg->code), (int)msg->text.len, (const char *)msg->text.ptr);
     else
         jr_warn ("ingester=%s type=%s: unexpected message ignored", self->ingester_ep,
                  jr_msg_name (msg->type));
@@ -608,19 +599,18 @@ s_take_finished (jr_worker_t *self)
         int why = jr_ctx_err (run->ctx);
         if (result->success)
             jr_debug ("id=%s task=%.*s attempt=%u ms=%lld: job succeeded", id,
-                      (int) result->task.len, (const char *) result->task.ptr, result->attempt,
-                      (long long) ((result->completed_us - result->started_us) / 1000));
-        else
-        if (why == JR_EDEADLINE && !cancelled)
+                      (int)result->task.len, (const char *)result->task.ptr, result->attempt,
+                      (long long)((result->completed_us - result->started_us) / 1000));
+        else if (why == JR_EDEADLINE && !cancelled)
             jr_warn ("id=%s task=%.*s attempt=%u state=%s timeout_ms=%u: deadline exceeded", id,
-                     (int) result->task.len, (const char *) result->task.ptr, result->attempt,
+                     (int)result->task.len, (const char *)result->task.ptr, result->attempt,
                      jr_state_name (result->state), run->timeout_ms);
         else
             jr_info ("id=%s task=%.*s attempt=%u state=%s error=\"%.*s\": job failed", id,
-                     (int) result->task.len, (const char *) result->task.ptr, result->attempt,
+                     (int)result->task.len, (const char *)result->task.ptr, result->attempt,
                      jr_state_name (result->state),
-                     (int) (result->error.len > 200 ? 200 : result->error.len),
-                     (const char *) result->error.ptr);
+                     (int)(result->error.len > 200 ? 200 : result->error.len),
+                     (const char *)result->error.ptr);
         s_result_add (self, result);
         jr_run_destroy (&run);
         run = next;
@@ -634,15 +624,13 @@ s_check_deadlines (jr_worker_t *self, int64_t now)
     if (self->next_deadline_us == 0 || now < self->next_deadline_us)
         return;
     int64_t next = 0;
-    for (s_slot_t *slot = zlistx_first (self->running); slot;
-         slot = zlistx_next (self->running)) {
+    for (s_slot_t *slot = zlistx_first (self->running); slot; slot = zlistx_next (self->running)) {
         int64_t deadline = jr_ctx_deadline (slot->run->ctx);
         if (!deadline)
             continue;
         if (deadline <= now)
             jr_ctx_cancel (slot->run->ctx, JR_EDEADLINE);  //  idempotent
-        else
-        if (!next || deadline < next)
+        else if (!next || deadline < next)
             next = deadline;
     }
     self->next_deadline_us = next;
@@ -668,8 +656,8 @@ static void
 s_batch_add (jr_worker_t *self, s_result_t *rec, size_t *estimate, int64_t now)
 {
     const jr_job_t *job = rec->job;
-    size_t size = 160 + job->task.len + job->vars.len + job->payload.len + job->error.len
-                  + job->worker.len;
+    size_t size =
+        160 + job->task.len + job->vars.len + job->payload.len + job->error.len + job->worker.len;
     //  Keep each message well under the frame limit and the item limit.
     if (*estimate + size > JR_MAX_FRAME / 2 || self->out->njobs >= JR_MAX_ITEMS)
         s_send_results (self, estimate);
@@ -690,8 +678,7 @@ s_ingester_ready (jr_worker_t *self)
     if (!ready && !self->ingester_blocked)
         jr_warn ("ingester=%s unacked=%zu: ingester not taking results, holding them",
                  self->ingester_ep, zhashx_size (self->results));
-    else
-    if (ready && self->ingester_blocked)
+    else if (ready && self->ingester_blocked)
         jr_info ("ingester=%s unacked=%zu: ingester taking results again", self->ingester_ep,
                  zhashx_size (self->results));
     self->ingester_blocked = !ready;
@@ -745,7 +732,7 @@ s_flush_free (jr_worker_t *self)
     }
     for (uint32_t sent = 0; sent < freed->nmarks;) {
         uint32_t n = freed->nmarks - sent < JR_MAX_ITEMS ? freed->nmarks - sent : JR_MAX_ITEMS;
-        jr_msg_t chunk = {.type = JR_MSG_FREE, .marks = freed->marks + sent, .nmarks = n};
+        jr_msg_t chunk = { .type = JR_MSG_FREE, .marks = freed->marks + sent, .nmarks = n };
         if (s_send_broker (self, &chunk))
             break;  //  the DONEs give those slots back
         sent += n;
@@ -762,11 +749,11 @@ s_flush_done (jr_worker_t *self)
         uint32_t n = done->nmarks - sent;
         if (n > JR_MAX_ITEMS)
             n = JR_MAX_ITEMS;
-        jr_msg_t chunk = {.type = JR_MSG_DONE, .marks = done->marks + sent, .nmarks = n};
+        jr_msg_t chunk = { .type = JR_MSG_DONE, .marks = done->marks + sent, .nmarks = n };
         int rc = s_send_broker (self, &chunk);
         if (rc) {
-            jr_warn ("broker=%s marks=%u error=%s: DONE not sent, will retry", self->broker_ep,
-                     n, jr_errname (rc));
+            jr_warn ("broker=%s marks=%u error=%s: DONE not sent, will retry", self->broker_ep, n,
+                     jr_errname (rc));
             break;
         }
         sent += n;
@@ -788,8 +775,7 @@ s_flush_progress (jr_worker_t *self, int64_t now)
         return;  //  the broker does not know us: it goes after READY
     jr_msg_t *msg = self->progress;
     jr_msg_reset (msg, JR_MSG_PROGRESS);
-    for (s_slot_t *slot = zlistx_first (self->running); slot;
-         slot = zlistx_next (self->running)) {
+    for (s_slot_t *slot = zlistx_first (self->running); slot; slot = zlistx_next (self->running)) {
         jr_ctx_t *ctx = slot->run->ctx;
         if (!jr_ctx_progress_pending (ctx))
             continue;
@@ -805,7 +791,7 @@ s_flush_progress (jr_worker_t *self, int64_t now)
             continue;
         slot->progress_us = now;
         jr_msg_add_mark (msg, slot->run->job->id, slot->run->job->attempt, 0);
-        jr_msg_add_note (msg, value, (jr_bytes_t) {(const uint8_t *) slot->note, len});
+        jr_msg_add_note (msg, value, (jr_bytes_t){ (const uint8_t *)slot->note, len });
         if (msg->nmarks == JR_MAX_ITEMS) {
             s_send_broker (self, msg);
             jr_msg_reset (msg, JR_MSG_PROGRESS);
@@ -824,8 +810,8 @@ s_stats (jr_worker_t *self, int64_t now, bool force)
     if (force || self->n_done || self->n_failed || self->n_resent || self->n_handed_back)
         jr_info ("done=%llu failed=%llu resent=%llu handed_back=%llu running=%zu unacked=%zu: "
                  "stats",
-                 (unsigned long long) self->n_done, (unsigned long long) self->n_failed,
-                 (unsigned long long) self->n_resent, (unsigned long long) self->n_handed_back,
+                 (unsigned long long)self->n_done, (unsigned long long)self->n_failed,
+                 (unsigned long long)self->n_resent, (unsigned long long)self->n_handed_back,
                  zlistx_size (self->running), zhashx_size (self->results));
     self->n_done = self->n_failed = self->n_resent = self->n_handed_back = 0;
 }
@@ -853,7 +839,7 @@ s_timeout_ms (const jr_worker_t *self, int64_t now)
     s_result_t *oldest = zlistx_head (self->unacked);
     if (oldest && !self->ingester_blocked && oldest->sent_us + self->resend_us < next)
         next = oldest->sent_us + self->resend_us;
-    return next <= now ? 0 : (int) ((next - now + 999) / 1000);
+    return next <= now ? 0 : (int)((next - now + 999) / 1000);
 }
 
 //  Drain asked (phase ACTIVE to DRAINING): no more jobs, say BYE.
@@ -864,7 +850,7 @@ s_begin_drain (jr_worker_t *self, int64_t now)
     self->phase_until_us = now + self->grace_us;
     jr_info ("running=%zu unacked=%zu grace_ms=%lld: draining, taking no more jobs",
              zlistx_size (self->running), zhashx_size (self->results),
-             (long long) (self->grace_us / 1000));
+             (long long)(self->grace_us / 1000));
     s_send_bye (self);
 }
 
@@ -877,8 +863,7 @@ s_begin_hand_back (jr_worker_t *self, int64_t now, const char *why)
     self->phase_until_us = now + S_STOP_FLUSH_US;
     jr_info ("running=%zu unacked=%zu why=\"%s\": cancelling running jobs to hand them back",
              zlistx_size (self->running), zhashx_size (self->results), why);
-    for (s_slot_t *slot = zlistx_first (self->running); slot;
-         slot = zlistx_next (self->running)) {
+    for (s_slot_t *slot = zlistx_first (self->running); slot; slot = zlistx_next (self->running)) {
         //  One the broker cancelled still ends CANCELLED: it is not to run again.
         slot->handed_back = !slot->cancelled;
         jr_ctx_cancel (slot->run->ctx, JR_ECANCELLED);
@@ -908,8 +893,7 @@ s_check_phase (jr_worker_t *self, int64_t now)
 static void
 s_hand_back_held (jr_worker_t *self)
 {
-    for (s_slot_t *slot = zlistx_first (self->running); slot;
-         slot = zlistx_next (self->running))
+    for (s_slot_t *slot = zlistx_first (self->running); slot; slot = zlistx_next (self->running))
         s_hand_back (self, slot->run->job, "still running at exit");
     s_result_t *rec;
     while ((rec = zlistx_first (self->fresh)) || (rec = zlistx_first (self->unacked))) {
@@ -932,11 +916,11 @@ jr_worker_run (jr_worker_t *self)
         if (s_check_phase (self, now))
             break;
         zmq_pollitem_t items[] = {
-            {zsock_resolve (self->broker), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve (self->ingester), 0,
-             (short) (ZMQ_POLLIN | (self->ingester_blocked ? ZMQ_POLLOUT : 0)), 0},
-            {NULL, jr_executor_fd (self->executor), ZMQ_POLLIN, 0},
-            {NULL, self->wake_fd, ZMQ_POLLIN, 0},
+            { zsock_resolve (self->broker), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (self->ingester), 0,
+              (short)(ZMQ_POLLIN | (self->ingester_blocked ? ZMQ_POLLOUT : 0)), 0 },
+            { NULL, jr_executor_fd (self->executor), ZMQ_POLLIN, 0 },
+            { NULL, self->wake_fd, ZMQ_POLLIN, 0 },
         };
         if (zmq_poll (items, 4, s_timeout_ms (self, now)) == -1) {
             if (zmq_errno () == EINTR)
@@ -961,7 +945,7 @@ jr_worker_run (jr_worker_t *self)
         if (items[3].revents & ZMQ_POLLIN) {
             uint64_t count;
             ssize_t rc = read (self->wake_fd, &count, sizeof count);
-            (void) rc;
+            (void)rc;
         }
         now = jr_clock_mono_us ();
         s_check_deadlines (self, now);
@@ -974,7 +958,7 @@ jr_worker_run (jr_worker_t *self)
         if (self->need_ready)
             s_send_ready (self);
         if (now - self->last_tx_us >= self->heartbeat_us) {
-            jr_msg_t beat = {.type = JR_MSG_HEARTBEAT};
+            jr_msg_t beat = { .type = JR_MSG_HEARTBEAT };
             s_send_broker (self, &beat);
             self->last_tx_us = now;  //  even if it failed: no busy retry
         }
@@ -998,7 +982,7 @@ s_ask_drain (jr_worker_t *self, unsigned count)
     atomic_fetch_add (&self->drains, count);
     uint64_t one = 1;
     ssize_t rc = write (self->wake_fd, &one, sizeof one);
-    (void) rc;
+    (void)rc;
 }
 
 void
@@ -1056,10 +1040,10 @@ s_parse_task_timeouts (jr_worker_t *self, const char *spec)
         char *end = NULL;
         errno = 0;
         unsigned long long ms = equals ? strtoull (equals + 1, &end, 10) : 0;
-        if (!equals || equals == item || !isdigit ((unsigned char) equals[1]) || *end
-            || errno || ms > UINT32_MAX) {
-            jr_error ("task-timeout=\"%s\": expected NAME=MS (MS from 0 to %u), got \"%s\"",
-                      spec, UINT32_MAX, item);
+        if (!equals || equals == item || !isdigit ((unsigned char)equals[1]) || *end || errno
+            || ms > UINT32_MAX) {
+            jr_error ("task-timeout=\"%s\": expected NAME=MS (MS from 0 to %u), got \"%s\"", spec,
+                      UINT32_MAX, item);
             rc = -1;
             break;
         }
@@ -1070,10 +1054,10 @@ s_parse_task_timeouts (jr_worker_t *self, const char *spec)
                 rc = -1;
             }
             have_default = true;
-            self->default_timeout_ms = (uint32_t) ms;
+            self->default_timeout_ms = (uint32_t)ms;
             continue;
         }
-        jr_bytes_t name = {(const uint8_t *) item, strlen (item)};
+        jr_bytes_t name = { (const uint8_t *)item, strlen (item) };
         if (!jr_tasks_find (name)) {
             jr_error ("task-timeout=\"%s\" task=%s: no such task", spec, item);
             rc = -1;
@@ -1090,7 +1074,7 @@ s_parse_task_timeouts (jr_worker_t *self, const char *spec)
         s_task_timeout_t *entry = calloc (1, sizeof *entry);
         assert (entry);
         entry->name = s_strdup (item);
-        entry->ms = (uint32_t) ms;
+        entry->ms = (uint32_t)ms;
         zlistx_add_end (self->timeouts, entry);
     }
     free (list);
@@ -1100,7 +1084,7 @@ s_parse_task_timeouts (jr_worker_t *self, const char *spec)
 jr_worker_t *
 jr_worker_new (const jr_worker_config_t *cfg)
 {
-    jr_worker_config_t c = cfg ? *cfg : (jr_worker_config_t) {0};
+    jr_worker_config_t c = cfg ? *cfg : (jr_worker_config_t){ 0 };
     if (c.concurrency < 0 || c.heartbeat_ms < 0 || c.liveness_ms < 0 || c.resend_ms < 0) {
         jr_error ("concurrency, heartbeat, liveness and resend must not be negative");
         return NULL;
@@ -1120,23 +1104,23 @@ jr_worker_new (const jr_worker_config_t *cfg)
         self->name = s_strdup (c.name);
     else {
         char name[300];
-        snprintf (name, sizeof name, "%s-%d", host, (int) getpid ());
+        snprintf (name, sizeof name, "%s-%d", host, (int)getpid ());
         self->name = s_strdup (name);
     }
     if (asprintf (&self->ident, "%s@%s", self->name, self->host) < 0)
         abort ();
     self->broker_ep = s_strdup (c.broker && *c.broker ? c.broker : JR_WORKER_DEFAULT_BROKER);
-    self->ingester_ep
-        = s_strdup (c.ingester && *c.ingester ? c.ingester : JR_WORKER_DEFAULT_INGESTER);
+    self->ingester_ep =
+        s_strdup (c.ingester && *c.ingester ? c.ingester : JR_WORKER_DEFAULT_INGESTER);
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
-    self->concurrency = c.concurrency ? c.concurrency : (cores > 0 ? (int) cores : 1);
+    self->concurrency = c.concurrency ? c.concurrency : (cores > 0 ? (int)cores : 1);
     self->heartbeat_us = (c.heartbeat_ms ? c.heartbeat_ms : 1000) * 1000LL;
     self->liveness_us = (c.liveness_ms ? c.liveness_ms : 5000) * 1000LL;
     self->resend_us = (c.resend_ms ? c.resend_ms : 2000) * 1000LL;
     self->backlog = c.backlog ? c.backlog : 4096;
     self->grace_us = c.grace_ms < 0 ? 0 : (c.grace_ms ? c.grace_ms : 10000) * 1000LL;
-    self->max_payload = c.max_payload && c.max_payload < JR_MAX_PAYLOAD ? c.max_payload
-                                                                        : JR_MAX_PAYLOAD;
+    self->max_payload =
+        c.max_payload && c.max_payload < JR_MAX_PAYLOAD ? c.max_payload : JR_MAX_PAYLOAD;
     atomic_init (&self->drains, 0);
     self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert (self->wake_fd != -1);
@@ -1161,7 +1145,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
         zlistx_set_destructor (self->served, s_free_name);
         char *list = s_strdup (c.tasks), *save = NULL;
         for (char *name = strtok_r (list, ", ", &save); name; name = strtok_r (NULL, ", ", &save)) {
-            if (!jr_tasks_find ((jr_bytes_t) {(const uint8_t *) name, strlen (name)})) {
+            if (!jr_tasks_find ((jr_bytes_t){ (const uint8_t *)name, strlen (name) })) {
                 jr_error ("task=%s: no such task", name);
                 free (list);
                 jr_worker_destroy (&self);
@@ -1192,7 +1176,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
         jr_worker_destroy (&self);
         return NULL;
     }
-    self->executor = jr_executor_new ((size_t) self->concurrency);
+    self->executor = jr_executor_new ((size_t)self->concurrency);
     jr_info ("name=%s broker=%s ingester=%s concurrency=%d: connecting", self->ident,
              self->broker_ep, self->ingester_ep, self->concurrency);
     return self;

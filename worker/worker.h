@@ -5,24 +5,24 @@
 #include <jr/task.h>
 #include "worker/tasks.h"
 
-#define JR_WORKER_DEFAULT_BROKER "tcp://127.0.0.1:5571"
+#define JR_WORKER_DEFAULT_BROKER   "tcp://127.0.0.1:5571"
 #define JR_WORKER_DEFAULT_INGESTER "tcp://127.0.0.1:5572"
 
 //  Zero or NULL fields take their defaults.
 typedef struct {
-    const char *broker;     //  endpoint, default JR_WORKER_DEFAULT_BROKER
-    const char *ingester;   //  endpoint, default JR_WORKER_DEFAULT_INGESTER
-    int concurrency;        //  executor threads, default the number of cores
-    const char *name;       //  default "<host>-<pid>"
-    int heartbeat_ms;       //  HEARTBEAT to the broker when idle this long, default 1000
-    int liveness_ms;        //  reconnect when the broker is silent this long, default 5000
-    int resend_ms;          //  resend results not ACKed this long, default 2000
-    int grace_ms;           //  a drain lets running jobs finish this long, default
-                            //  10000; negative = no grace (hand back at once)
-    size_t max_payload;     //  per result, default and ceiling JR_MAX_PAYLOAD (16 MiB)
-    size_t backlog;         //  results waiting for the ingester's ACK before no new job
-                            //  is taken, default 4096
-    const char *tasks;      //  comma-separated names to serve, default all registered
+    const char *broker;         //  endpoint, default JR_WORKER_DEFAULT_BROKER
+    const char *ingester;       //  endpoint, default JR_WORKER_DEFAULT_INGESTER
+    int concurrency;            //  executor threads, default the number of cores
+    const char *name;           //  default "<host>-<pid>"
+    int heartbeat_ms;           //  HEARTBEAT to the broker when idle this long, default 1000
+    int liveness_ms;            //  reconnect when the broker is silent this long, default 5000
+    int resend_ms;              //  resend results not ACKed this long, default 2000
+    int grace_ms;               //  a drain lets running jobs finish this long, default
+                                //  10000; negative = no grace (hand back at once)
+    size_t max_payload;         //  per result, default and ceiling JR_MAX_PAYLOAD (16 MiB)
+    size_t backlog;             //  results waiting for the ingester's ACK before no new job
+                                //  is taken, default 4096
+    const char *tasks;          //  comma-separated names to serve, default all registered
     const char *task_timeouts;  //  "NAME=MS[,NAME=MS...]": the deadline of a job of that
                                 //  task with timeout_ms 0; "*=MS" for every other task;
                                 //  MS 0 = none. Default none

@@ -44,8 +44,8 @@ main (int argc, char **argv)
     char bep[64], iep[64];
     snprintf (bep, sizeof bep, "tcp://127.0.0.1:%d", bport);
     snprintf (iep, sizeof iep, "tcp://127.0.0.1:%d", iport);
-    jr_worker_t *worker = jr_worker_new (&(jr_worker_config_t) {
-        .broker = bep, .ingester = iep, .concurrency = concurrency, .name = "stress"});
+    jr_worker_t *worker = jr_worker_new (&(jr_worker_config_t){
+        .broker = bep, .ingester = iep, .concurrency = concurrency, .name = "stress" });
     pthread_t thread;
     pthread_create (&thread, NULL, s_run, worker);
 
@@ -56,10 +56,10 @@ main (int argc, char **argv)
         return 1;
     long credit = in->slots, sent = 0, done = 0, results = 0, failed = 0;
     //  Vars {"data": "stress"} so sha256 has something to chew.
-    static const uint8_t vars[]
-        = {0x81, 0xa4, 'd', 'a', 't', 'a', 0xa6, 's', 't', 'r', 'e', 's', 's'};
+    static const uint8_t vars[] = { 0x81, 0xa4, 'd', 'a', 't', 'a', 0xa6,
+                                    's',  't',  'r', 'e', 's', 's' };
     //  {"ms": 20} for sleeps cut short by a 1 ms deadline: the cancel path.
-    static const uint8_t sleep_vars[] = {0x81, 0xa2, 'm', 's', 20};
+    static const uint8_t sleep_vars[] = { 0x81, 0xa2, 'm', 's', 20 };
     int64_t start = jr_clock_mono_us ();
     zpoller_t *poller = zpoller_new (broker, ingester, NULL);
     while (done < total) {
@@ -69,12 +69,12 @@ main (int argc, char **argv)
                 jr_job_t *job = jr_msg_add_job (out);
                 if (sent % 50 == 0) {
                     jr_job_init (job, "sleep");
-                    job->vars = (jr_bytes_t) {sleep_vars, sizeof sleep_vars};
+                    job->vars = (jr_bytes_t){ sleep_vars, sizeof sleep_vars };
                     job->timeout_ms = 1;
                 }
                 else {
                     jr_job_init (job, sent % 3 ? "echo" : "sha256");
-                    job->vars = (jr_bytes_t) {vars, sizeof vars};
+                    job->vars = (jr_bytes_t){ vars, sizeof vars };
                     job->timeout_ms = sent % 7 ? 0 : 5000;
                 }
                 job->attempt = 1;
@@ -104,14 +104,13 @@ main (int argc, char **argv)
                 done += in->nmarks;
                 credit += in->nmarks;
             }
-            else
-            if (in->type == JR_MSG_READY)
+            else if (in->type == JR_MSG_READY)
                 credit = in->slots;
         }
     }
-    double secs = (double) (jr_clock_mono_us () - start) / 1e6;
-    printf ("%ld jobs, concurrency %d: %.2f s, %.0f jobs/s (results %ld, failed %ld)\n",
-            total, concurrency, secs, (double) total / secs, results, failed);
+    double secs = (double)(jr_clock_mono_us () - start) / 1e6;
+    printf ("%ld jobs, concurrency %d: %.2f s, %.0f jobs/s (results %ld, failed %ld)\n", total,
+            concurrency, secs, (double)total / secs, results, failed);
     jr_worker_stop (worker);
     pthread_join (thread, NULL);
     jr_worker_destroy (&worker);

@@ -8,7 +8,7 @@
 static bool
 s_reverse (jr_ctx_t *ctx, jr_out_t *out)
 {
-    jr_bytes_t text = {NULL, 0};
+    jr_bytes_t text = { NULL, 0 };
     if (jr_vars_bytes (jr_ctx_vars (ctx), "text", &text) == JR_EINVALID) {
         jr_out_errorf (out, "INVALID: var text must be a string or binary");
         return false;
@@ -29,8 +29,8 @@ s_reverse (jr_ctx_t *ctx, jr_out_t *out)
 static bool
 s_crash (jr_ctx_t *ctx, jr_out_t *out)
 {
-    (void) ctx;
-    (void) out;
+    (void)ctx;
+    (void)out;
     //  The default action, even where a sanitizer installed a handler.
     signal (SIGSEGV, SIG_DFL);
     raise (SIGSEGV);
@@ -42,12 +42,12 @@ s_crash (jr_ctx_t *ctx, jr_out_t *out)
 static bool
 s_hang (jr_ctx_t *ctx, jr_out_t *out)
 {
-    (void) out;
+    (void)out;
     int64_t ms = -1;
     jr_vars_int (jr_ctx_vars (ctx), "ms", &ms);
     signal (SIGTERM, SIG_IGN);
     for (int64_t slept = 0; ms < 0 || slept < ms; slept += 10) {
-        struct timespec ts = {0, 10 * 1000000};
+        struct timespec ts = { 0, 10 * 1000000 };
         nanosleep (&ts, NULL);
     }
     return true;

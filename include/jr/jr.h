@@ -12,25 +12,25 @@ extern "C" {
 
 /*  Error codes. Functions return 0 or one of these (negative); the same
     numbers are the codes carried by the wire protocol.  */
-#define JR_ERRORS(X)                                                          \
-    X (JR_OK, 0, "OK", "success")                                              \
-    X (JR_EMALFORMED, -1, "MALFORMED", "malformed message")                    \
-    X (JR_ETOOLARGE, -2, "TOO_LARGE", "message or field too large")            \
-    X (JR_EVERSION, -3, "BAD_VERSION", "unsupported protocol version")         \
-    X (JR_EUNKNOWN_TYPE, -4, "UNKNOWN_TYPE", "unknown message type")           \
-    X (JR_EINVALID, -5, "INVALID", "invalid argument or field")                \
-    X (JR_EQUEUE_FULL, -6, "QUEUE_FULL", "queue is full")                      \
-    X (JR_EUNKNOWN_PEER, -7, "UNKNOWN_PEER", "peer not known, say READY")      \
-    X (JR_ENOT_FOUND, -8, "NOT_FOUND", "no such job")                          \
-    X (JR_EDEADLINE, -9, "DEADLINE_EXCEEDED", "deadline exceeded")             \
-    X (JR_ECANCELLED, -10, "CANCELLED", "cancelled")                           \
-    X (JR_EUNKNOWN_TASK, -11, "UNKNOWN_TASK", "unknown task")                  \
-    X (JR_ETIMEOUT, -12, "TIMEOUT", "timed out waiting for an answer")         \
-    X (JR_EIO, -13, "IO", "input/output error")                                \
-    X (JR_ENOMEM, -14, "NO_MEMORY", "out of memory")                           \
-    X (JR_EINTERNAL, -15, "INTERNAL", "internal error")                        \
-    X (JR_ESTALE, -16, "STALE_ATTEMPT", "result of a superseded attempt")      \
-    X (JR_EDISK_FULL, -17, "DISK_FULL", "no space left to store")              \
+#define JR_ERRORS(X)                                                                               \
+    X (JR_OK, 0, "OK", "success")                                                                  \
+    X (JR_EMALFORMED, -1, "MALFORMED", "malformed message")                                        \
+    X (JR_ETOOLARGE, -2, "TOO_LARGE", "message or field too large")                                \
+    X (JR_EVERSION, -3, "BAD_VERSION", "unsupported protocol version")                             \
+    X (JR_EUNKNOWN_TYPE, -4, "UNKNOWN_TYPE", "unknown message type")                               \
+    X (JR_EINVALID, -5, "INVALID", "invalid argument or field")                                    \
+    X (JR_EQUEUE_FULL, -6, "QUEUE_FULL", "queue is full")                                          \
+    X (JR_EUNKNOWN_PEER, -7, "UNKNOWN_PEER", "peer not known, say READY")                          \
+    X (JR_ENOT_FOUND, -8, "NOT_FOUND", "no such job")                                              \
+    X (JR_EDEADLINE, -9, "DEADLINE_EXCEEDED", "deadline exceeded")                                 \
+    X (JR_ECANCELLED, -10, "CANCELLED", "cancelled")                                               \
+    X (JR_EUNKNOWN_TASK, -11, "UNKNOWN_TASK", "unknown task")                                      \
+    X (JR_ETIMEOUT, -12, "TIMEOUT", "timed out waiting for an answer")                             \
+    X (JR_EIO, -13, "IO", "input/output error")                                                    \
+    X (JR_ENOMEM, -14, "NO_MEMORY", "out of memory")                                               \
+    X (JR_EINTERNAL, -15, "INTERNAL", "internal error")                                            \
+    X (JR_ESTALE, -16, "STALE_ATTEMPT", "result of a superseded attempt")                          \
+    X (JR_EDISK_FULL, -17, "DISK_FULL", "no space left to store")                                  \
     X (JR_ETASK_FAILED, -18, "TASK_FAILED", "the task reported failure")
 
 typedef enum {
@@ -45,15 +45,15 @@ const char *jr_strerror (int code);
 const char *jr_errname (int code);
 
 //  Job states.
-#define JR_STATES(X)                                                          \
-    X (JR_STATE_UNKNOWN, 0, "unknown")                                         \
-    X (JR_STATE_QUEUED, 1, "queued")                                           \
-    X (JR_STATE_SCHEDULED, 2, "scheduled")                                     \
-    X (JR_STATE_RUNNING, 3, "running")                                         \
-    X (JR_STATE_SUCCEEDED, 4, "succeeded")                                     \
-    X (JR_STATE_FAILED, 5, "failed")                                           \
-    X (JR_STATE_DEAD, 6, "dead")                                               \
-    X (JR_STATE_CANCELLED, 7, "cancelled")                                     \
+#define JR_STATES(X)                                                                               \
+    X (JR_STATE_UNKNOWN, 0, "unknown")                                                             \
+    X (JR_STATE_QUEUED, 1, "queued")                                                               \
+    X (JR_STATE_SCHEDULED, 2, "scheduled")                                                         \
+    X (JR_STATE_RUNNING, 3, "running")                                                             \
+    X (JR_STATE_SUCCEEDED, 4, "succeeded")                                                         \
+    X (JR_STATE_FAILED, 5, "failed")                                                               \
+    X (JR_STATE_DEAD, 6, "dead")                                                                   \
+    X (JR_STATE_CANCELLED, 7, "cancelled")                                                         \
     X (JR_STATE_EXPIRED, 8, "expired")
 
 typedef enum {
@@ -114,7 +114,7 @@ int jr_id_parse (const char *text, uint8_t id[JR_ID_SIZE]);
 
 typedef struct _jr_client_t jr_client_t;
 
-#define JR_DEFAULT_BROKER "tcp://127.0.0.1:5570"
+#define JR_DEFAULT_BROKER   "tcp://127.0.0.1:5570"
 #define JR_DEFAULT_INGESTER "tcp://127.0.0.1:5572"
 
 //  Create a client. NULL endpoints mean $JR_BROKER / $JR_INGESTER, then the

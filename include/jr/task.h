@@ -55,8 +55,7 @@ typedef struct _jr_out_t jr_out_t;
 //  Append bytes to the payload. Returns 0 or JR_ETOOLARGE past the limit.
 int jr_out_write (jr_out_t *out, const void *data, size_t size);
 //  Set the error text (printf format); the last call wins.
-void jr_out_errorf (jr_out_t *out, const char *format, ...)
-    __attribute__ ((format (printf, 2, 3)));
+void jr_out_errorf (jr_out_t *out, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
 //  Say that this failure is not worth retrying (bad input, a task that can
 //  never succeed): the attempt ends FAILED instead of going back to the
 //  broker for a retry. No effect on a task that returns success.

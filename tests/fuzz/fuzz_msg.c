@@ -8,12 +8,12 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 //  Abort (a crash libFuzzer reports) when an invariant breaks; asserts may
 //  be compiled out, this may not.
-#define s_check(cond)                                                                    \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf (stderr, "fuzz_msg: %s:%d: %s\n", __FILE__, __LINE__, #cond);        \
-            abort ();                                                                    \
-        }                                                                                \
+#define s_check(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf (stderr, "fuzz_msg: %s:%d: %s\n", __FILE__, __LINE__, #cond);                  \
+            abort ();                                                                              \
+        }                                                                                          \
     } while (0)
 
 static bool

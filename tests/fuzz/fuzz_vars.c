@@ -7,12 +7,12 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-#define s_check(cond)                                                                    \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf (stderr, "fuzz_vars: %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
-            abort ();                                                                    \
-        }                                                                                \
+#define s_check(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf (stderr, "fuzz_vars: %s:%d: %s\n", __FILE__, __LINE__, #cond);                 \
+            abort ();                                                                              \
+        }                                                                                          \
     } while (0)
 
 static const uint8_t *s_lo, *s_hi;  //  the input: every view must lie inside
@@ -56,7 +56,7 @@ s_read_typed (const jr_mp_t *at, bool skipped)
                 s_check_view (b);
             break;
         case JR_MP_ARRAY: ok = jr_mp_array (&r, &n) && n <= jr_mp_left (&r); break;
-        case JR_MP_MAP: ok = jr_mp_map (&r, &n) && (uint64_t) n * 2 <= jr_mp_left (&r); break;
+        case JR_MP_MAP: ok = jr_mp_map (&r, &n) && (uint64_t)n * 2 <= jr_mp_left (&r); break;
         default: return;
     }
     if (skipped)
@@ -117,8 +117,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
 
     //  The input as a job's vars.
-    jr_bytes_t vars = {data, size};
-    static const char *keys[] = {"", "a", "n", "name", "timeout", "argv"};
+    jr_bytes_t vars = { data, size };
+    static const char *keys[] = { "", "a", "n", "name", "timeout", "argv" };
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         jr_bytes_t out;
         int64_t v;

@@ -6,7 +6,7 @@
 
 //  Regenerate with: fuzz_gen_corpus tests/fuzz/corpus
 
-#define B(lit) ((jr_bytes_t) {(const uint8_t *) (lit), sizeof (lit) - 1})
+#define B(lit) ((jr_bytes_t){ (const uint8_t *)(lit), sizeof (lit) - 1 })
 
 static const char *s_dir;
 
@@ -67,8 +67,7 @@ int
 main (int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf (stderr, "usage: %s CORPUS-DIR (with fuzz_msg/ and fuzz_vars/ in it)\n",
-                 argv[0]);
+        fprintf (stderr, "usage: %s CORPUS-DIR (with fuzz_msg/ and fuzz_vars/ in it)\n", argv[0]);
         return 2;
     }
     s_dir = argv[1];
@@ -76,7 +75,7 @@ main (int argc, char **argv)
     size_t vars_len = s_vars (vars, sizeof vars);
     uint8_t id[JR_ID_SIZE];
     for (int i = 0; i < JR_ID_SIZE; i++)
-        id[i] = (uint8_t) (0x10 + i);
+        id[i] = (uint8_t)(0x10 + i);
     id[6] = 0x4a;  //  a v4 UUID
     id[8] = 0x8b;
 
@@ -85,7 +84,7 @@ main (int argc, char **argv)
     for (int type = 1; type < JR_MSG_COUNT; type++) {
         unsigned fields = jr_msg_fields (type);
         jr_msg_reset (msg, type);
-        msg->tag = 1000 + (uint64_t) type;
+        msg->tag = 1000 + (uint64_t)type;
         msg->code = JR_EUNKNOWN_PEER;
         msg->text = B ("say READY");
         msg->name = B ("w1");
@@ -100,7 +99,7 @@ main (int argc, char **argv)
             jr_job_t *job = jr_msg_add_job (msg);
             memcpy (job->id, id, JR_ID_SIZE);
             job->task = B ("echo");
-            job->vars = (jr_bytes_t) {vars, vars_len};
+            job->vars = (jr_bytes_t){ vars, vars_len };
             job->priority = -1;
             job->timeout_ms = 5000;
             job->max_attempts = 3;
@@ -122,29 +121,29 @@ main (int argc, char **argv)
     //  A few near misses for the mutator to start from.
     jr_msg_reset (msg, JR_MSG_SUBMIT);
     s_write_msg (msg, "-empty");
-    static const uint8_t bad_version[] = {0x93, 0xcd, 0x4a, 0x52, 0x02, 0x08};
+    static const uint8_t bad_version[] = { 0x93, 0xcd, 0x4a, 0x52, 0x02, 0x08 };
     s_write ("fuzz_msg", "bad-version", bad_version, sizeof bad_version);
-    static const uint8_t huge_count[] = {0x95, 0xcd, 0x4a, 0x52, 0x01, 0x01, 0x00,
-                                         0xdd, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t huge_count[] = { 0x95, 0xcd, 0x4a, 0x52, 0x01, 0x01,
+                                          0x00, 0xdd, 0xff, 0xff, 0xff, 0xff };
     s_write ("fuzz_msg", "huge-count", huge_count, sizeof huge_count);
     jr_msg_destroy (&msg);
 
     //  Vars: a realistic map, every msgpack family, deep nesting.
     s_write ("fuzz_vars", "map", vars, vars_len);
     static const uint8_t families[] = {
-        0x81,                                      //  map of 1
-        0xa1, 'k',                                 //  "k":
-        0x9d,                                      //  array of 13
-        0xc0, 0xc2, 0xc3,                          //  nil false true
-        0xcc, 0xff, 0xd1, 0x80, 0x00,              //  uint8, int16
+        0x81,                                                  //  map of 1
+        0xa1, 'k',                                             //  "k":
+        0x9d,                                                  //  array of 13
+        0xc0, 0xc2, 0xc3,                                      //  nil false true
+        0xcc, 0xff, 0xd1, 0x80, 0x00,                          //  uint8, int16
         0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,  //  uint64 max
-        0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,        //  1.5
-        0xd9, 0x01, 'x',                           //  str8
-        0xc4, 0x02, 0x00, 0x01,                    //  bin8
-        0xd4, 0x01, 0x7f,                          //  fixext 1
-        0xc7, 0x02, 0x05, 0xaa, 0xbb,              //  ext8
-        0xdc, 0x00, 0x01, 0x01,                    //  array16 of 1
-        0xde, 0x00, 0x01, 0xa1, 'a', 0xe0,         //  map16 {"a": -32}
+        0xcb, 0x3f, 0xf8, 0,    0,    0,    0,    0,    0,     //  1.5
+        0xd9, 0x01, 'x',                                       //  str8
+        0xc4, 0x02, 0x00, 0x01,                                //  bin8
+        0xd4, 0x01, 0x7f,                                      //  fixext 1
+        0xc7, 0x02, 0x05, 0xaa, 0xbb,                          //  ext8
+        0xdc, 0x00, 0x01, 0x01,                                //  array16 of 1
+        0xde, 0x00, 0x01, 0xa1, 'a',  0xe0,                    //  map16 {"a": -32}
     };
     s_write ("fuzz_vars", "families", families, sizeof families);
     uint8_t deep[40];
@@ -153,8 +152,8 @@ main (int argc, char **argv)
         deep[i] = 0x91;
     deep[38] = 0xc0;
     s_write ("fuzz_vars", "deep", deep, 39);
-    static const uint8_t ints[] = {0x83, 0xa1, 'n', 0x2a, 0xa1, 'a', 0xa3, '-', '1', '2',
-                                   0xa4, 'n', 'a', 'm', 'e', 0xa3, 'a', 'd', 'a'};
+    static const uint8_t ints[] = { 0x83, 0xa1, 'n', 0x2a, 0xa1, 'a',  0xa3, '-', '1', '2',
+                                    0xa4, 'n',  'a', 'm',  'e',  0xa3, 'a',  'd', 'a' };
     s_write ("fuzz_vars", "ints", ints, sizeof ints);
     return 0;
 }

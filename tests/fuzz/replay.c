@@ -22,7 +22,7 @@ s_replay_file (const char *path)
         fclose (file);
         return -1;
     }
-    size_t size = (size_t) st.st_size;
+    size_t size = (size_t)st.st_size;
     uint8_t *data = malloc (size ? size : 1);
     if (!data || fread (data, 1, size, file) != size) {
         fprintf (stderr, "replay: cannot read %s\n", path);

@@ -71,9 +71,9 @@ ch_set_init (ch_set_t *set, size_t n, int kind, int arg, int ms2)
     for (size_t i = 0; i < n; i++) {
         jr_job_t *job = &set->jobs[i];
         if (kind == CH_ECHO || (kind == CH_MIX && i % 2 == 0)) {
-            size_t len = (size_t) snprintf (text, sizeof text, "job %zu", i);
-            for (; len < (size_t) arg && len < sizeof text - 1; len++)
-                text[len] = (char) ('a' + len % 26);
+            size_t len = (size_t)snprintf (text, sizeof text, "job %zu", i);
+            for (; len < (size_t)arg && len < sizeof text - 1; len++)
+                text[len] = (char)('a' + len % 26);
             text[len] = 0;
             ch_vars_pack (&set->vars[i], "msg", text, NULL, NULL);
             jr_job_init (job, "echo");
@@ -94,7 +94,7 @@ ch_set_init (ch_set_t *set, size_t n, int kind, int arg, int ms2)
             ch_vars_pack (&set->vars[i], "error", text, NULL, NULL);
             jr_job_init (job, "fail");
         }
-        job->vars = (jr_bytes_t) {(const uint8_t *) set->vars[i].data, set->vars[i].size};
+        job->vars = (jr_bytes_t){ (const uint8_t *)set->vars[i].data, set->vars[i].size };
         memcpy (set->ids[i], job->id, JR_ID_SIZE);
     }
 }
@@ -132,13 +132,13 @@ typedef struct {
     //  in
     const char *broker, *ingester;  //  endpoints
     ch_set_t *set;
-    size_t chunk;                   //  jobs per submit_many
-    int pace_ms;                    //  pause between chunks
-    int answer_ms;                  //  jr_client_set_timeout, 0 = default
-    int give_up_ms;                 //  stop resubmitting a chunk after this
-    int wait_ms;                    //  jr_client_wait_many timeout
-    bool wait_early;                //  wait for all ids from the start, in a second
-                                    //  thread, while the chunks are still being sent
+    size_t chunk;     //  jobs per submit_many
+    int pace_ms;      //  pause between chunks
+    int answer_ms;    //  jr_client_set_timeout, 0 = default
+    int give_up_ms;   //  stop resubmitting a chunk after this
+    int wait_ms;      //  jr_client_wait_many timeout
+    bool wait_early;  //  wait for all ids from the start, in a second
+                      //  thread, while the chunks are still being sent
     //  out
     size_t resubmits;               //  chunks sent again
     size_t seen;                    //  results seen by wait_many
@@ -152,8 +152,8 @@ typedef struct {
 static inline bool
 ch_seen (const jr_job_t *job, void *arg)
 {
-    (void) job;
-    ((ch_load_t *) arg)->seen++;
+    (void)job;
+    ((ch_load_t *)arg)->seen++;
     return true;
 }
 
@@ -167,7 +167,7 @@ ch_load_wait (ch_load_t *load, jr_client_t *client, bool all)
     for (size_t i = 0; i < set->n; i++)
         if (all || set->accepted[i])
             memcpy (ids[n++], set->ids[i], JR_ID_SIZE);
-    load->wait_rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, n,
+    load->wait_rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n,
                                          load->wait_ms, ch_seen, load);
     load->done_us = zclock_usecs ();
     load->done_wall_us = zclock_time () * 1000;
@@ -331,7 +331,7 @@ ch_count (const char *db_path, const ch_set_t *set, ch_count_t *c)
     }
     sqlite3_finalize (stmt);
     sqlite3_close (db);
-    c->unexpected = c->distinct - (int64_t) found;
+    c->unexpected = c->distinct - (int64_t)found;
     return c->rows >= 0 && c->distinct >= 0;
 }
 
@@ -339,12 +339,13 @@ ch_count (const char *db_path, const ch_set_t *set, ch_count_t *c)
 static inline void
 ch_print (const char *what, const ch_count_t *c, double seconds)
 {
-    printf ("chaos: %s: accepted %zu stored %lld duplicates %lld missing %zu"
-            " (distinct %lld, unexpected %lld, stored attempt>1 %lld, runs recorded %lld) in %.1f s\n",
-            what, c->accepted, (long long) c->rows,
-            (long long) (c->rows - c->distinct) + (long long) c->twice, c->missing,
-            (long long) c->distinct, (long long) c->unexpected, (long long) c->reruns,
-            (long long) c->runs, seconds);
+    printf (
+        "chaos: %s: accepted %zu stored %lld duplicates %lld missing %zu"
+        " (distinct %lld, unexpected %lld, stored attempt>1 %lld, runs recorded %lld) in %.1f s\n",
+        what, c->accepted, (long long)c->rows,
+        (long long)(c->rows - c->distinct) + (long long)c->twice, c->missing,
+        (long long)c->distinct, (long long)c->unexpected, (long long)c->reruns, (long long)c->runs,
+        seconds);
     fflush (stdout);
 }
 
@@ -353,7 +354,7 @@ static inline bool
 ch_exactly_once (const ch_count_t *c)
 {
     return c->missing == 0 && c->twice == 0 && c->rows == c->distinct
-           && c->rows == (int64_t) c->accepted && c->unexpected == 0;
+           && c->rows == (int64_t)c->accepted && c->unexpected == 0;
 }
 
 //  Seconds from the last result stored (max ingested_us) to the end of the
@@ -367,7 +368,7 @@ ch_wait_lag (const char *db_path, const ch_load_t *load)
     sqlite3_busy_timeout (db, 5000);
     int64_t last = ch_query_int (db, "SELECT max(ingested_us) FROM results");
     sqlite3_close (db);
-    return (double) (load->done_wall_us - last) / 1e6;
+    return (double)(load->done_wall_us - last) / 1e6;
 }
 
 //  -------------------------------------------------------------------------
@@ -422,7 +423,7 @@ ch_dir_size (const char *path, int *files)
         struct stat st;
         snprintf (full, sizeof full, "%s/%s", path, entry->d_name);
         if (stat (full, &st) == 0 && S_ISREG (st.st_mode)) {
-            total += (uint64_t) st.st_size;
+            total += (uint64_t)st.st_size;
             (*files)++;
         }
     }
@@ -434,6 +435,6 @@ ch_dir_size (const char *path, int *files)
 static inline double
 ch_since (int64_t start_us)
 {
-    return (double) (zclock_usecs () - start_us) / 1e6;
+    return (double)(zclock_usecs () - start_us) / 1e6;
 }
 #endif

@@ -37,15 +37,15 @@ s_track (pid_t pid)
     if (slot >= 0)
         s_procs[slot] = pid;
     else
-        fprintf (stderr, "harness: more than %d processes, pid %d not tracked\n",
-                 JR_H_MAX_PROCS, (int) pid);
+        fprintf (stderr, "harness: more than %d processes, pid %d not tracked\n", JR_H_MAX_PROCS,
+                 (int)pid);
     pthread_mutex_unlock (&s_procs_lock);
 }
 
 void
 jr_h_sleep_ms (int ms)
 {
-    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000};
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
     while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
         ;
 }
@@ -54,10 +54,10 @@ static int
 s_free_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    bind (fd, (struct sockaddr *) &addr, sizeof addr);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    bind (fd, (struct sockaddr *)&addr, sizeof addr);
     socklen_t len = sizeof addr;
-    getsockname (fd, (struct sockaddr *) &addr, &len);
+    getsockname (fd, (struct sockaddr *)&addr, &len);
     close (fd);
     return ntohs (addr.sin_port);
 }
@@ -163,9 +163,10 @@ jr_h_wait_port (int port)
 {
     for (int i = 0; i < 1000; i++) {
         int fd = socket (AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
-                                   .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-        int rc = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+        struct sockaddr_in addr = { .sin_family = AF_INET,
+                                    .sin_port = htons ((uint16_t)port),
+                                    .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+        int rc = connect (fd, (struct sockaddr *)&addr, sizeof addr);
         close (fd);
         if (rc == 0)
             return true;
@@ -280,12 +281,12 @@ jr_h_bin (char *out, size_t size, const char *bin)
 bool
 jr_h_wait_tcp (const char *host, int port, int timeout_ms)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t)port) };
     if (inet_pton (AF_INET, host, &addr.sin_addr) != 1)
         return false;
     for (int waited = 0; waited <= timeout_ms; waited += 10) {
         int fd = socket (AF_INET, SOCK_STREAM, 0);
-        int rc = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+        int rc = connect (fd, (struct sockaddr *)&addr, sizeof addr);
         close (fd);
         if (rc == 0)
             return true;

@@ -8,14 +8,14 @@
 #define JR_H_MAX_PROCS 64
 
 typedef struct {
-    char dir[256];           //  temp dir: logs, database
-    int port_clients;        //  broker, clients
-    int port_workers;        //  broker, workers
-    int port_ingester;       //  ingester
-    char clients_ep[64];     //  tcp://127.0.0.1:port
+    char dir[256];        //  temp dir: logs, database
+    int port_clients;     //  broker, clients
+    int port_workers;     //  broker, workers
+    int port_ingester;    //  ingester
+    char clients_ep[64];  //  tcp://127.0.0.1:port
     char workers_ep[64];
     char ingester_ep[64];
-    char db[300];            //  SQLite file of the ingester
+    char db[300];  //  SQLite file of the ingester
 } jr_h_env_t;
 
 //  Make a temp dir and pick three free loopback ports.

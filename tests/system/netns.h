@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define NS_HUB_ADDR "10.77.0.1"
-#define NS_BRIDGE "jrc-br"
+#define NS_BRIDGE   "jrc-br"
 
 //  Run a shell command (printf-style); its exit status, or -1.
 static inline int ns_sh (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
@@ -68,7 +68,7 @@ ns_setup (void)
                " type bridge stp_state 0 && ip addr add " NS_HUB_ADDR "/24 dev " NS_BRIDGE
                " && ip link set " NS_BRIDGE " up"))
         return 2;
-    const char *names[] = {"a", "b"};
+    const char *names[] = { "a", "b" };
     for (int i = 0; i < 2; i++) {
         const char *x = names[i];
         if (ns_sh ("ip link add jrc-v%s type veth peer name jrc-v%s1 netns jrc-%s"

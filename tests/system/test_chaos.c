@@ -14,14 +14,14 @@ s_fini (void)
     jr_h_cleanup ();
 }
 
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            printf ("chaos: logs in %s\n", env.dir);                                      \
-            fflush (stdout);                                                             \
-            jr_h_dump_logs (&env);                                                       \
-            cr_assert_fail (__VA_ARGS__);                                                \
-        }                                                                                \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf ("chaos: logs in %s\n", env.dir);                                               \
+            fflush (stdout);                                                                       \
+            jr_h_dump_logs (&env);                                                                 \
+            cr_assert_fail (__VA_ARGS__);                                                          \
+        }                                                                                          \
     } while (0)
 
 TestSuite (chaos, .fini = s_fini, .timeout = 240);
@@ -36,9 +36,9 @@ s_check_stored (const ch_set_t *set, const char *what, int64_t start_us)
     CHECK (c.accepted == set->n, "%s: only %zu of %zu jobs were ever accepted", what, c.accepted,
            set->n);
     CHECK (ch_exactly_once (&c),
-           "%s: accepted %zu stored %lld distinct %lld missing %zu twice %zu unexpected %lld",
-           what, c.accepted, (long long) c.rows, (long long) c.distinct, c.missing, c.twice,
-           (long long) c.unexpected);
+           "%s: accepted %zu stored %lld distinct %lld missing %zu twice %zu unexpected %lld", what,
+           c.accepted, (long long)c.rows, (long long)c.distinct, c.missing, c.twice,
+           (long long)c.unexpected);
 }
 
 static void
@@ -72,8 +72,12 @@ Test (chaos, broker_sigkill_every_2s)
     jr_h_worker (&env, "w3", 2, NULL);
     ch_set_t set;
     ch_set_init (&set, 20000, CH_MIX, 0, 0);
-    ch_load_t load = {.broker = env.clients_ep, .ingester = env.ingester_ep, .set = &set,
-                      .chunk = 500, .pace_ms = 300, .answer_ms = 1000};
+    ch_load_t load = { .broker = env.clients_ep,
+                       .ingester = env.ingester_ep,
+                       .set = &set,
+                       .chunk = 500,
+                       .pace_ms = 300,
+                       .answer_ms = 1000 };
     ch_load_start (&load);
     int kills = 0;
     while (!ch_load_sleep (&load, 2000) && kills < 30) {
@@ -83,7 +87,7 @@ Test (chaos, broker_sigkill_every_2s)
     }
     ch_load_join (&load);
     printf ("chaos: broker kills: %d SIGKILLs, all submitted after %.1f s\n", kills,
-            (double) (load.submitted_us - start) / 1e6);
+            (double)(load.submitted_us - start) / 1e6);
     s_check_load (&load, "broker kills");
     CHECK (kill (broker, 0) == 0, "broker alive at the end");
     CHECK (kills >= 3, "only %d kills happened during the load", kills);
@@ -108,11 +112,14 @@ Test (chaos, worker_sigkill_every_1s)
     }
     ch_set_t set;
     ch_set_init (&set, 20000, CH_MIX, 0, 0);
-    ch_load_t load = {.broker = env.clients_ep, .ingester = env.ingester_ep, .set = &set,
-                      .chunk = 1000, .pace_ms = 400};
+    ch_load_t load = { .broker = env.clients_ep,
+                       .ingester = env.ingester_ep,
+                       .set = &set,
+                       .chunk = 1000,
+                       .pace_ms = 400 };
     ch_load_start (&load);
     int kills = 0;
-    srand ((unsigned) start);
+    srand ((unsigned)start);
     while (!ch_load_sleep (&load, 1000) && kills < 60) {
         int victim = rand () % 3;
         CHECK (jr_h_stop (workers[victim], SIGKILL, 5000), "worker did not die");
@@ -141,8 +148,12 @@ Test (chaos, ingester_paused_then_killed)
     jr_h_worker (&env, "w3", 2, NULL);
     ch_set_t set;
     ch_set_init (&set, 20000, CH_MIX, 0, 0);
-    ch_load_t load = {.broker = env.clients_ep, .ingester = env.ingester_ep, .set = &set,
-                      .chunk = 1000, .pace_ms = 800, .wait_early = true};
+    ch_load_t load = { .broker = env.clients_ep,
+                       .ingester = env.ingester_ep,
+                       .set = &set,
+                       .chunk = 1000,
+                       .pace_ms = 800,
+                       .wait_early = true };
     //  Submitting takes 16 s (20 chunks, 0.8 s apart), so the pause and the
     //  kill both land mid-load; a second client waits for all 20,000 ids
     //  from the start, across the pause and the kill.
@@ -153,7 +164,7 @@ Test (chaos, ingester_paused_then_killed)
     int64_t paused = zclock_usecs ();
     jr_h_sleep_ms (10000);
     CHECK (kill (ingester, SIGCONT) == 0, "SIGCONT");
-    printf ("chaos: ingester paused for %.1f s\n", (double) (zclock_usecs () - paused) / 1e6);
+    printf ("chaos: ingester paused for %.1f s\n", (double)(zclock_usecs () - paused) / 1e6);
     done = ch_load_sleep (&load, 2500);
     CHECK (!done, "the load ended before the ingester was killed");
     CHECK (jr_h_stop (ingester, SIGKILL, 5000), "ingester did not die");
@@ -161,7 +172,7 @@ Test (chaos, ingester_paused_then_killed)
     jr_h_sleep_ms (10000);  //  down for 10 s, as paused before
     ingester = jr_h_ingester (&env);
     printf ("chaos: ingester killed, down for %.1f s, restarted %.1f s into the test\n",
-            (double) (zclock_usecs () - killed) / 1e6, ch_since (start));
+            (double)(zclock_usecs () - killed) / 1e6, ch_since (start));
     ch_load_join (&load);
     s_check_load (&load, "ingester pause+kill");
     s_check_stored (&set, "ingester pause+kill", start);
@@ -197,7 +208,7 @@ s_last_journal (char *out, size_t size)
 static uint32_t
 s_le32 (const uint8_t *p)
 {
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 //  Mark in set->accepted the jobs whose ACCEPT record lies wholly before
@@ -213,8 +224,8 @@ s_survivors (const char *path, uint64_t damage, ch_set_t *set)
     fseek (f, 0, SEEK_END);
     long size = ftell (f);
     fseek (f, 0, SEEK_SET);
-    uint8_t *buf = malloc ((size_t) size + 1);
-    size_t got = fread (buf, 1, (size_t) size, f);
+    uint8_t *buf = malloc ((size_t)size + 1);
+    size_t got = fread (buf, 1, (size_t)size, f);
     fclose (f);
     memset (set->accepted, 0, set->n);
     int survivors = 0;
@@ -261,25 +272,25 @@ s_journal_damage (s_damage_t how, const char *what)
     CHECK (s_last_journal (path, sizeof path), "no journal file in %s/journal", env.dir);
     struct stat st;
     CHECK (stat (path, &st) == 0 && st.st_size > 0, "empty journal %s", path);
-    uint64_t size = (uint64_t) st.st_size, damage;
+    uint64_t size = (uint64_t)st.st_size, damage;
     if (how == S_TRUNCATE) {
         damage = size - 5;
-        CHECK (truncate (path, (off_t) damage) == 0, "truncate");
+        CHECK (truncate (path, (off_t)damage) == 0, "truncate");
     }
     else {
         damage = size / 2;
         int fd = open (path, O_RDWR);
         uint8_t byte;
-        CHECK (fd >= 0 && pread (fd, &byte, 1, (off_t) damage) == 1, "read %s", path);
+        CHECK (fd >= 0 && pread (fd, &byte, 1, (off_t)damage) == 1, "read %s", path);
         byte ^= 0x40;
-        CHECK (pwrite (fd, &byte, 1, (off_t) damage) == 1, "write %s", path);
+        CHECK (pwrite (fd, &byte, 1, (off_t)damage) == 1, "write %s", path);
         close (fd);
     }
     int survivors = s_survivors (path, damage, &set);
     CHECK (survivors > 0, "no whole record before the damage in %s", path);
     printf ("chaos: %s: %s size %llu damaged at %llu; %d of %d ACCEPT records whole before it\n",
-            what, strrchr (path, '/') + 1, (unsigned long long) size,
-            (unsigned long long) damage, survivors, N);
+            what, strrchr (path, '/') + 1, (unsigned long long)size, (unsigned long long)damage,
+            survivors, N);
 
     broker = jr_h_broker (&env, NULL);
     CHECK (jr_h_wait_port (env.port_clients), "broker did not restart");
@@ -303,8 +314,8 @@ s_journal_damage (s_damage_t how, const char *what)
     }
     printf ("chaos: %s: after restart queued %d unknown %d other %d\n", what, queued, unknown,
             other);
-    CHECK (queued == survivors && other == 0, "queued %d survivors %d other %d", queued,
-           survivors, other);
+    CHECK (queued == survivors && other == 0, "queued %d survivors %d other %d", queued, survivors,
+           other);
     if (how == S_TRUNCATE)
         CHECK (survivors > 990, "only %d jobs survived a cut of 5 bytes", survivors);
 
@@ -315,7 +326,7 @@ s_journal_damage (s_damage_t how, const char *what)
     for (int i = 0; i < N; i++)
         if (set.accepted[i])
             memcpy (ids[n++], set.ids[i], JR_ID_SIZE);
-    rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, n, 60000, NULL, NULL);
+    rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n, 60000, NULL, NULL);
     free (ids);
     CHECK (rc == 0, "wait for the survivors: %s", jr_strerror (rc));
     jr_h_sleep_ms (500);  //  anything else that would run has run by now
@@ -323,7 +334,7 @@ s_journal_damage (s_damage_t how, const char *what)
     CHECK (ch_count (env.db, &set, &c), "db");
     ch_print (what, &c, ch_since (start));
     CHECK (ch_exactly_once (&c), "%s: survivors %zu stored %lld missing %zu unexpected %lld", what,
-           c.accepted, (long long) c.rows, c.missing, (long long) c.unexpected);
+           c.accepted, (long long)c.rows, c.missing, (long long)c.unexpected);
     jr_client_destroy (&client);
     ch_set_free (&set);
 }
@@ -400,16 +411,17 @@ Test (chaos, same_id_three_times_runs_once)
     set.accepted[0] = 1;
     ch_count_t c;
     CHECK (ch_count (env.db, &set, &c), "db");
-    printf ("chaos: same id x4: broker state %s attempt %u, stored attempt %u, runs recorded %lld\n",
-            jr_state_name (state), attempt, result->attempt, (long long) runs);
+    printf (
+        "chaos: same id x4: broker state %s attempt %u, stored attempt %u, runs recorded %lld\n",
+        jr_state_name (state), attempt, result->attempt, (long long)runs);
     ch_print ("same id x4", &c, ch_since (start));
     CHECK (state == JR_STATE_SUCCEEDED && attempt == 1, "broker: %s attempt %u",
            jr_state_name (state), attempt);
     CHECK (result->attempt == 1 && result->success, "stored attempt %u", result->attempt);
     //  The ingester keeps an attempt history only for failures and retries:
     //  a first attempt that succeeded and nothing else means one run.
-    CHECK (runs == 0, "the ingester recorded %lld other runs", (long long) runs);
-    CHECK (ch_exactly_once (&c), "rows %lld", (long long) c.rows);
+    CHECK (runs == 0, "the ingester recorded %lld other runs", (long long)runs);
+    CHECK (ch_exactly_once (&c), "rows %lld", (long long)c.rows);
     jr_job_destroy (&result);
     jr_client_destroy (&client);
     ch_set_free (&set);
@@ -441,9 +453,9 @@ Test (chaos, always_failing_job_ends_dead_with_history)
     }
     CHECK (result, "no stored result");
     printf ("chaos: dead job: broker attempt %u, stored attempt %u success %d, error:\n%.*s\n",
-            attempt, result->attempt, result->success, (int) result->error.len,
-            (const char *) result->error.ptr);
-    char *error = strndup ((const char *) result->error.ptr, result->error.len);
+            attempt, result->attempt, result->success, (int)result->error.len,
+            (const char *)result->error.ptr);
+    char *error = strndup ((const char *)result->error.ptr, result->error.len);
     CHECK (attempt == 3, "broker says attempt %u", attempt);
     CHECK (result->attempt == 3 && !result->success, "stored attempt %u", result->attempt);
     CHECK (strstr (error, "attempt 1 (") && strstr (error, "attempt 2 (")
@@ -456,8 +468,8 @@ Test (chaos, always_failing_job_ends_dead_with_history)
     ch_count_t c;
     CHECK (ch_count (env.db, &set, &c), "db");
     ch_print ("dead job", &c, ch_since (start));
-    CHECK (ch_exactly_once (&c) && c.runs == 3, "rows %lld runs %lld", (long long) c.rows,
-           (long long) c.runs);
+    CHECK (ch_exactly_once (&c) && c.runs == 3, "rows %lld runs %lld", (long long)c.rows,
+           (long long)c.runs);
     free (error);
     jr_job_destroy (&result);
     jr_client_destroy (&client);
@@ -499,9 +511,18 @@ Test (chaos, worker_sigterm_drains_and_hands_back)
     jr_h_bin (bin, sizeof bin, "jr-worker");
     char grace[16];
     snprintf (grace, sizeof grace, "%d", grace_ms);
-    char *argv[] = {bin, "--broker", env.workers_ep, "--ingester", env.ingester_ep,
-                    "--concurrency", "4", "--name", "victim", has_grace ? "--grace" : NULL,
-                    grace, NULL};
+    char *argv[] = { bin,
+                     "--broker",
+                     env.workers_ep,
+                     "--ingester",
+                     env.ingester_ep,
+                     "--concurrency",
+                     "4",
+                     "--name",
+                     "victim",
+                     has_grace ? "--grace" : NULL,
+                     grace,
+                     NULL };
     pid_t victim = jr_h_spawn_argv (&env, "victim", argv);
     //  Two jobs outlast the grace; the victim takes them while it is alone,
     //  so it holds them at the SIGTERM and must hand them back. The other
@@ -515,8 +536,9 @@ Test (chaos, worker_sigterm_drains_and_hands_back)
         CHECK (s_await_state (client, set.ids[i], JR_STATE_RUNNING, &attempt), "long job idle");
     jr_h_worker (&env, "other", 4, NULL);
     //  All 202 (the first two again: same ids, accepted once).
-    ch_load_t load = {.broker = env.clients_ep, .ingester = env.ingester_ep, .set = &set,
-                      .chunk = 202};
+    ch_load_t load = {
+        .broker = env.clients_ep, .ingester = env.ingester_ep, .set = &set, .chunk = 202
+    };
     ch_load_start (&load);
     CHECK (!ch_load_sleep (&load, 2000), "the load ended before the SIGTERM");
     int64_t term_wall = zclock_time () * 1000;
@@ -529,7 +551,7 @@ Test (chaos, worker_sigterm_drains_and_hands_back)
         else
             jr_h_sleep_ms (10);
     }
-    double exit_s = (double) (zclock_usecs () - term) / 1e6;
+    double exit_s = (double)(zclock_usecs () - term) / 1e6;
     if (exited)
         jr_h_forget (victim);
     CHECK (exited, "the victim did not exit within grace + 5 s");
@@ -544,12 +566,13 @@ Test (chaos, worker_sigterm_drains_and_hands_back)
     int64_t handed = ch_query_int (db, "SELECT count(*) FROM results WHERE attempt > 1");
     int64_t last = ch_query_int (db, "SELECT coalesce(max(ingested_us), 0) FROM results"
                                      " WHERE attempt > 1");
-    int64_t by_victim = ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'victim@%'");
+    int64_t by_victim =
+        ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'victim@%'");
     sqlite3_close (db);
-    double last_s = handed ? (double) (last - term_wall) / 1e6 : 0;
+    double last_s = handed ? (double)(last - term_wall) / 1e6 : 0;
     printf ("chaos: drain: victim exited %.2f s after SIGTERM (grace %d ms); it stored %lld,"
             " handed back %lld, last handed-back job stored %.2f s after the SIGTERM\n",
-            exit_s, grace_ms, (long long) by_victim, (long long) handed, last_s);
+            exit_s, grace_ms, (long long)by_victim, (long long)handed, last_s);
     ch_log_grep (&env, "broker.log", "victim", 10);
     ch_log_grep (&env, "victim.log", "draining", 5);
     ch_log_grep (&env, "victim.log", "hand", 5);
@@ -557,7 +580,7 @@ Test (chaos, worker_sigterm_drains_and_hands_back)
            "the broker log does not say the worker drained");
     CHECK (ch_log_count (&env, "broker.log", "no heartbeat") == 0,
            "the broker forgot a worker for want of heartbeats");
-    CHECK (handed >= 2, "the victim handed back %lld jobs, not its 2 long ones", (long long) handed);
+    CHECK (handed >= 2, "the victim handed back %lld jobs, not its 2 long ones", (long long)handed);
     {
         //  Handed back at the end of the grace, they run again at once
         //  (grace + 5 s).
@@ -594,7 +617,7 @@ Test (chaos, journal_bounded_after_200k_jobs, .timeout = 400)
         int rc = jr_client_submit_many (client, set.jobs + off, WAVE, set.codes + off);
         CHECK (rc == 0, "submit wave at %d: %s", off, jr_strerror (rc));
         memset (set.accepted + off, 1, WAVE);
-        rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) set.ids + off, WAVE,
+        rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])set.ids + off, WAVE,
                                   120000, NULL, NULL);
         CHECK (rc == 0, "wait wave at %d: %s", off, jr_strerror (rc));
         uint64_t now = ch_dir_size (dir, &files);
@@ -617,15 +640,15 @@ Test (chaos, journal_bounded_after_200k_jobs, .timeout = 400)
     printf ("chaos: journal: %d jobs in %.1f s (%.0f jobs/s); journal now %llu bytes (%.1f MiB)"
             " in %d files, largest seen between waves %.1f MiB, %d compactions; bound %.0f MiB;"
             " without compaction about %.0f MiB\n",
-            N, run_s, N / run_s, (unsigned long long) size, size / 1048576.0, files,
+            N, run_s, N / run_s, (unsigned long long)size, size / 1048576.0, files,
             peak / 1048576.0, compactions, bound / 1048576.0, N * 444.0 / 1048576.0);
     ch_count_t c;
     CHECK (ch_count (env.db, &set, &c), "db");
     ch_print ("journal 200k", &c, ch_since (start));
-    CHECK (ch_exactly_once (&c), "stored %lld missing %zu", (long long) c.rows, c.missing);
+    CHECK (ch_exactly_once (&c), "stored %lld missing %zu", (long long)c.rows, c.missing);
     CHECK (compactions >= 1, "90 MB of records and no compaction");
-    CHECK (peak < bound, "journal reached %llu bytes >= bound %llu", (unsigned long long) peak,
-           (unsigned long long) bound);
+    CHECK (peak < bound, "journal reached %llu bytes >= bound %llu", (unsigned long long)peak,
+           (unsigned long long)bound);
     jr_client_destroy (&client);
     ch_set_free (&set);
 }

@@ -15,14 +15,14 @@ s_fini (void)
         ns_teardown ();
 }
 
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            printf ("hosts: logs in %s\n", env.dir);                                      \
-            fflush (stdout);                                                             \
-            jr_h_dump_logs (&env);                                                       \
-            cr_assert_fail (__VA_ARGS__);                                                \
-        }                                                                                \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf ("hosts: logs in %s\n", env.dir);                                               \
+            fflush (stdout);                                                                       \
+            jr_h_dump_logs (&env);                                                                 \
+            cr_assert_fail (__VA_ARGS__);                                                          \
+        }                                                                                          \
     } while (0)
 
 TestSuite (hosts, .fini = s_fini, .timeout = 180);
@@ -34,9 +34,11 @@ s_ns_worker (const char *ns, const char *name)
 {
     char bin[512];
     jr_h_bin (bin, sizeof bin, "jr-worker");
-    char *argv[] = {"ip", "netns", "exec", (char *) ns, bin, "--broker", env.workers_ep,
-                    "--ingester", env.ingester_ep, "--concurrency", "2", "--name", (char *) name,
-                    NULL};
+    char *argv[] = {
+        "ip",           "netns",      "exec",          (char *)ns,      bin, "--broker",
+        env.workers_ep, "--ingester", env.ingester_ep, "--concurrency", "2", "--name",
+        (char *)name,   NULL
+    };
     return jr_h_spawn_argv (&env, name, argv);
 }
 
@@ -55,8 +57,7 @@ Test (hosts, link_to_one_namespace_cut_for_10s)
     //  Broker and ingester in the root namespace, facing the workers on the
     //  bridge address only; clients (this test) stay on loopback for the
     //  broker and use the bridge address for the ingester.
-    snprintf (env.workers_ep, sizeof env.workers_ep, "tcp://%s:%d", NS_HUB_ADDR,
-              env.port_workers);
+    snprintf (env.workers_ep, sizeof env.workers_ep, "tcp://%s:%d", NS_HUB_ADDR, env.port_workers);
     snprintf (env.ingester_ep, sizeof env.ingester_ep, "tcp://%s:%d", NS_HUB_ADDR,
               env.port_ingester);
     jr_h_spawn (&env, "ingester", "jr-ingester", "--bind", env.ingester_ep, "--db", env.db, NULL);
@@ -72,8 +73,11 @@ Test (hosts, link_to_one_namespace_cut_for_10s)
 
     ch_set_t set;
     ch_set_init (&set, 20000, CH_MIX, 0, 0);
-    ch_load_t load = {.broker = env.clients_ep, .ingester = env.ingester_ep, .set = &set,
-                      .chunk = 1000, .pace_ms = 900};
+    ch_load_t load = { .broker = env.clients_ep,
+                       .ingester = env.ingester_ep,
+                       .set = &set,
+                       .chunk = 1000,
+                       .pace_ms = 900 };
     ch_load_start (&load);
     CHECK (!ch_load_sleep (&load, 3000), "the load ended before the cut");
     CHECK (ns_link ("a", false) == 0, "cut the link to jrc-a");
@@ -81,7 +85,7 @@ Test (hosts, link_to_one_namespace_cut_for_10s)
     bool done_during_cut = ch_load_sleep (&load, 10000);
     CHECK (ns_link ("a", true) == 0, "restore the link to jrc-a");
     printf ("hosts: link to jrc-a down for %.1f s, from %.1f s into the test%s\n",
-            (double) (zclock_usecs () - cut) / 1e6, (double) (cut - start) / 1e6,
+            (double)(zclock_usecs () - cut) / 1e6, (double)(cut - start) / 1e6,
             done_during_cut ? " (the load finished while it was down)" : "");
     int64_t restored = zclock_usecs ();
     //  The workers behind the cut come back on their own: each says READY
@@ -94,10 +98,10 @@ Test (hosts, link_to_one_namespace_cut_for_10s)
             jr_h_sleep_ms (10);
     }
     printf ("hosts: workers of jrc-a %s %.2f s after the restore\n",
-            back ? "ready again" : "NOT back", (double) (zclock_usecs () - restored) / 1e6);
+            back ? "ready again" : "NOT back", (double)(zclock_usecs () - restored) / 1e6);
     ch_load_join (&load);
     printf ("hosts: load ended %.1f s after the restore\n",
-            (double) (load.done_us - restored) / 1e6);
+            (double)(load.done_us - restored) / 1e6);
     printf ("hosts: link cut: submit resends of whole chunks %zu, results seen %zu, wait %s;"
             " wait_many returned %.1f s after the last result was stored\n",
             load.resubmits, load.seen, jr_errname (load.wait_rc), ch_wait_lag (env.db, &load));
@@ -113,15 +117,15 @@ Test (hosts, link_to_one_namespace_cut_for_10s)
     sqlite3 *db;
     CHECK (sqlite3_open_v2 (env.db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "db");
     printf ("hosts: stored by a1 %lld a2 %lld b1 %lld b2 %lld\n",
-            (long long) ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'a1@%'"),
-            (long long) ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'a2@%'"),
-            (long long) ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'b1@%'"),
-            (long long) ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'b2@%'"));
+            (long long)ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'a1@%'"),
+            (long long)ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'a2@%'"),
+            (long long)ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'b1@%'"),
+            (long long)ch_query_int (db, "SELECT count(*) FROM results WHERE worker LIKE 'b2@%'"));
     sqlite3_close (db);
     fflush (stdout);
     CHECK (back, "the workers of jrc-a did not say READY again after the link came back");
     CHECK (c.accepted == set.n, "only %zu accepted", c.accepted);
-    CHECK (ch_exactly_once (&c), "accepted %zu stored %lld missing %zu unexpected %lld",
-           c.accepted, (long long) c.rows, c.missing, (long long) c.unexpected);
+    CHECK (ch_exactly_once (&c), "accepted %zu stored %lld missing %zu unexpected %lld", c.accepted,
+           (long long)c.rows, c.missing, (long long)c.unexpected);
     ch_set_free (&set);
 }

@@ -16,12 +16,12 @@ s_fini (void)
     jr_h_cleanup ();
 }
 
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            jr_h_dump_logs (&env);                                                       \
-            cr_assert_fail (__VA_ARGS__);                                                \
-        }                                                                                \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            jr_h_dump_logs (&env);                                                                 \
+            cr_assert_fail (__VA_ARGS__);                                                          \
+        }                                                                                          \
     } while (0)
 
 TestSuite (pipeline, .fini = s_fini, .timeout = 300);
@@ -33,7 +33,7 @@ s_vars (msgpack_sbuffer *buf, int pairs, ...)
     msgpack_packer pk;
     msgpack_sbuffer_init (buf);
     msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, (size_t) pairs);
+    msgpack_pack_map (&pk, (size_t)pairs);
     va_list args;
     va_start (args, pairs);
     for (int i = 0; i < pairs * 2; i++) {
@@ -116,7 +116,7 @@ Test (pipeline, ten_thousand_jobs_three_workers_stored_once)
             s_vars (&vars[i], 1, "msg", text);
             jr_job_init (&jobs[i], "echo");
         }
-        jobs[i].vars = (jr_bytes_t) {(const uint8_t *) vars[i].data, vars[i].size};
+        jobs[i].vars = (jr_bytes_t){ (const uint8_t *)vars[i].data, vars[i].size };
         memcpy (ids[i], jobs[i].id, JR_ID_SIZE);
     }
     jr_client_t *client = jr_client_new (env.clients_ep, env.ingester_ep);
@@ -124,8 +124,9 @@ Test (pipeline, ten_thousand_jobs_three_workers_stored_once)
     int64_t start = zclock_usecs ();
     int rc = jr_client_submit_many (client, jobs, N, NULL);
     CHECK (rc == 0, "submit_many: %s", jr_strerror (rc));
-    s_tally_t tally = {0};
-    rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, N, 120000, s_count, &tally);
+    s_tally_t tally = { 0 };
+    rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, N, 120000, s_count,
+                              &tally);
     int64_t elapsed = zclock_usecs () - start;
     CHECK (rc == 0, "wait_many: %s after %zu results", jr_strerror (rc), tally.seen);
     CHECK (tally.seen == N && tally.ok == N, "seen %zu ok %zu", tally.seen, tally.ok);
@@ -135,11 +136,12 @@ Test (pipeline, ten_thousand_jobs_three_workers_stored_once)
     sqlite3 *db = s_db ();
     CHECK (s_query_int (db, "SELECT count(*) FROM results") == N, "rows");
     CHECK (s_query_int (db, "SELECT count(DISTINCT id) FROM results") == N, "distinct ids");
-    int64_t bad = s_query_int (db, "SELECT count(*) FROM results WHERE NOT ("
-                                   "created_us > 0 AND created_us <= accepted_us AND "
-                                   "accepted_us <= dispatched_us AND dispatched_us <= started_us AND "
-                                   "started_us <= completed_us AND completed_us <= ingested_us)");
-    CHECK (bad == 0, "%lld rows with missing or unordered timestamps", (long long) bad);
+    int64_t bad =
+        s_query_int (db, "SELECT count(*) FROM results WHERE NOT ("
+                         "created_us > 0 AND created_us <= accepted_us AND "
+                         "accepted_us <= dispatched_us AND dispatched_us <= started_us AND "
+                         "started_us <= completed_us AND completed_us <= ingested_us)");
+    CHECK (bad == 0, "%lld rows with missing or unordered timestamps", (long long)bad);
     sqlite3_close (db);
     for (int i = 0; i < N; i++)
         msgpack_sbuffer_destroy (&vars[i]);
@@ -157,7 +159,7 @@ Test (pipeline, job_for_unserved_task_waits_for_a_worker)
     s_vars (&vars, 1, "data", "abc");
     jr_job_t job;
     jr_job_init (&job, "sha256");
-    job.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    job.vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
     CHECK (jr_client_submit (client, &job) == 0, "submit");
     //  Nobody serves sha256: it must stay queued, and nothing gets stored.
     for (int i = 0; i < 10; i++) {
@@ -175,7 +177,8 @@ Test (pipeline, job_for_unserved_task_waits_for_a_worker)
     CHECK (result->payload.len == 64
                && memcmp (result->payload.ptr, "ba7816bf8f01cfea414140de5dae2223", 32) == 0,
            "sha256 of abc");
-    CHECK (result->worker.len >= 6 && memcmp (result->worker.ptr, "hasher", 6) == 0, "ran on hasher");
+    CHECK (result->worker.len >= 6 && memcmp (result->worker.ptr, "hasher", 6) == 0,
+           "ran on hasher");
     jr_job_destroy (&result);
     msgpack_sbuffer_destroy (&vars);
     jr_client_destroy (&client);
@@ -192,7 +195,7 @@ Test (pipeline, worker_killed_mid_job_runs_again_elsewhere)
     s_vars (&vars, 1, "ms", "1500");
     jr_job_t job;
     jr_job_init (&job, "sleep");
-    job.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    job.vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
     job.timeout_ms = 30000;
     CHECK (jr_client_submit (client, &job) == 0, "submit");
     CHECK (s_await_state (client, job.id, JR_STATE_RUNNING), "job never ran");
@@ -202,7 +205,8 @@ Test (pipeline, worker_killed_mid_job_runs_again_elsewhere)
     CHECK (jr_client_wait (client, job.id, 60000, &result) == 0, "result after the kill");
     CHECK (result->success, "success");
     CHECK (result->attempt == 2, "attempt %u", result->attempt);
-    CHECK (result->worker.len >= 7 && memcmp (result->worker.ptr, "rescuer", 7) == 0, "ran on rescuer");
+    CHECK (result->worker.len >= 7 && memcmp (result->worker.ptr, "rescuer", 7) == 0,
+           "ran on rescuer");
     jr_job_destroy (&result);
     sqlite3 *db = s_db ();
     CHECK (s_query_int (db, "SELECT count(*) FROM results") == 1, "stored once");
@@ -227,17 +231,19 @@ s_garbage (const char *endpoint)
     uint8_t noise[512];
     for (int i = 0; i < 1000; i++) {
         for (size_t k = 0; k < sizeof noise; k++)
-            noise[k] = (uint8_t) rand ();
+            noise[k] = (uint8_t)rand ();
         switch (i % 5) {
-            case 0: zsock_send (sock, "b", noise, (size_t) (rand () % 512)); break;
-            case 1: zsock_send (sock, "b", valid, (size_t) rand () % valid_size); break;
-            case 2: zsock_send (sock, "bb", valid, valid_size, noise, (size_t) 8); break;
+            case 0: zsock_send (sock, "b", noise, (size_t)(rand () % 512)); break;
+            case 1: zsock_send (sock, "b", valid, (size_t)rand () % valid_size); break;
+            case 2: zsock_send (sock, "bb", valid, valid_size, noise, (size_t)8); break;
             case 3: {  //  huge declared counts in few bytes
-                uint8_t bomb[] = {0x94, 0xcd, 0x4a, 0x52, 0x01, 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff};
+                uint8_t bomb[] = {
+                    0x94, 0xcd, 0x4a, 0x52, 0x01, 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff
+                };
                 zsock_send (sock, "b", bomb, sizeof bomb);
                 break;
             }
-            case 4: zsock_send (sock, "b", "", (size_t) 0); break;
+            case 4: zsock_send (sock, "b", "", (size_t)0); break;
         }
     }
     //  Oversized frames: libzmq drops the connection; later ones reconnect.
@@ -270,11 +276,12 @@ Test (pipeline, garbage_to_every_router_then_normal_traffic)
     s_vars (&vars, 1, "msg", "still here");
     jr_job_t job;
     jr_job_init (&job, "echo");
-    job.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    job.vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
     CHECK (jr_client_submit (client, &job) == 0, "submit after garbage");
     jr_job_t *result = NULL;
     CHECK (jr_client_wait (client, job.id, 30000, &result) == 0, "result after garbage");
-    CHECK (result->payload.len == 10 && memcmp (result->payload.ptr, "still here", 10) == 0, "echo");
+    CHECK (result->payload.len == 10 && memcmp (result->payload.ptr, "still here", 10) == 0,
+           "echo");
     jr_job_destroy (&result);
     CHECK (kill (ingester, 0) == 0 && kill (broker, 0) == 0 && kill (worker, 0) == 0, "all alive");
     msgpack_sbuffer_destroy (&vars);

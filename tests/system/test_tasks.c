@@ -20,7 +20,7 @@ static void
 s_init (void)
 {
     //  The crash test must not leave core files behind.
-    struct rlimit none = {0, 0};
+    struct rlimit none = { 0, 0 };
     setrlimit (RLIMIT_CORE, &none);
 }
 
@@ -30,15 +30,15 @@ s_fini (void)
     jr_h_cleanup ();
 }
 
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            jr_h_dump_logs (&env);                                                       \
-            cr_assert_fail (__VA_ARGS__);                                                \
-        }                                                                                \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            jr_h_dump_logs (&env);                                                                 \
+            cr_assert_fail (__VA_ARGS__);                                                          \
+        }                                                                                          \
     } while (0)
 
-#define S_TEXT(b) (int) (b).len, (const char *) (b).ptr
+#define S_TEXT(b) (int)(b).len, (const char *)(b).ptr
 
 TestSuite (tasks, .init = s_init, .fini = s_fini, .timeout = 300);
 
@@ -60,8 +60,8 @@ s_worker (const char *label, const char *concurrency, const char *a1, const char
           const char *a3, const char *a4, const char *a5, const char *a6)
 {
     return jr_h_spawn (&env, label, "jr-worker", "--broker", env.workers_ep, "--ingester",
-                       env.ingester_ep, "--concurrency", concurrency, "--name", label, a1, a2,
-                       a3, a4, a5, a6, NULL);
+                       env.ingester_ep, "--concurrency", concurrency, "--name", label, a1, a2, a3,
+                       a4, a5, a6, NULL);
 }
 
 static void
@@ -106,7 +106,7 @@ s_run (jr_client_t *client, const char *task, const msgpack_sbuffer *vars, uint3
 {
     jr_job_t job;
     jr_job_init (&job, task);
-    job.vars = (jr_bytes_t) {(const uint8_t *) vars->data, vars->size};
+    job.vars = (jr_bytes_t){ (const uint8_t *)vars->data, vars->size };
     job.timeout_ms = timeout_ms;
     job.max_attempts = 1;  //  a retry would blur what the attempt did
     int rc = jr_client_submit (client, &job);
@@ -139,7 +139,7 @@ static int
 s_count_fds (pid_t pid)
 {
     char path[64];
-    snprintf (path, sizeof path, "/proc/%d/fd", (int) pid);
+    snprintf (path, sizeof path, "/proc/%d/fd", (int)pid);
     DIR *dir = opendir (path);
     CHECK (dir, "open %s", path);
     int n = 0;
@@ -210,7 +210,7 @@ s_sleep_past_deadline (const char *isolate)
     CHECK (s_starts (r->error, "DEADLINE_EXCEEDED"), "error: %.*s", S_TEXT (r->error));
     int64_t ran_ms = (r->completed_us - r->started_us) / 1000;
     CHECK (ran_ms < 300 + 1000, "ended %lld ms after its start, deadline 300 ms",
-           (long long) ran_ms);
+           (long long)ran_ms);
     jr_job_destroy (&r);
     msgpack_sbuffer_destroy (&vars);
     jr_client_destroy (&client);
@@ -240,8 +240,8 @@ Test (tasks, exec_process_group_killed_after_grace)
     //  stays ignored across fork and exec): only SIGKILL ends them.
     char pidfile[400];
     snprintf (pidfile, sizeof pidfile, "%s/group.pid", env.dir);
-    const char *argv[] = {"sh", "-c", "trap '' TERM; echo $$ > \"$1\"; sleep 60", "sh",
-                          pidfile, NULL};
+    const char *argv[] = { "sh", "-c",    "trap '' TERM; echo $$ > \"$1\"; sleep 60",
+                           "sh", pidfile, NULL };
     msgpack_sbuffer vars;
     s_exec_vars (&vars, argv);
     jr_job_t *r = s_run (client, "exec", &vars, 500);
@@ -249,14 +249,14 @@ Test (tasks, exec_process_group_killed_after_grace)
     CHECK (s_starts (r->error, "DEADLINE_EXCEEDED"), "error: %.*s", S_TEXT (r->error));
     CHECK (s_contains (r->error, "SIGKILL"), "error: %.*s", S_TEXT (r->error));
     int64_t ran_ms = (r->completed_us - r->started_us) / 1000;
-    CHECK (ran_ms < 500 + 1000 + 1000, "took %lld ms", (long long) ran_ms);
+    CHECK (ran_ms < 500 + 1000 + 1000, "took %lld ms", (long long)ran_ms);
 
     char text[64] = "";
     CHECK (s_slurp (pidfile, text, sizeof text), "the child wrote %s", pidfile);
-    pid_t pgid = (pid_t) atoi (text);
+    pid_t pgid = (pid_t)atoi (text);
     CHECK (pgid > 1, "pgid %s", text);
     //  The worker reaps the group before it reports, so it is gone by now.
-    CHECK (kill (-pgid, 0) == -1 && errno == ESRCH, "process group %d still there", (int) pgid);
+    CHECK (kill (-pgid, 0) == -1 && errno == ESRCH, "process group %d still there", (int)pgid);
     CHECK (s_zombies (worker) == 0, "zombie children of the worker");
     CHECK (kill (worker, 0) == 0, "worker alive");
     jr_job_destroy (&r);
@@ -303,7 +303,7 @@ Test (tasks, isolated_stubborn_task_killed_after_grace)
     CHECK (s_starts (r->error, "DEADLINE_EXCEEDED"), "error: %.*s", S_TEXT (r->error));
     CHECK (s_contains (r->error, "SIGKILL"), "error: %.*s", S_TEXT (r->error));
     int64_t ran_ms = (r->completed_us - r->started_us) / 1000;
-    CHECK (ran_ms < 300 + 500 + 1000, "took %lld ms", (long long) ran_ms);
+    CHECK (ran_ms < 300 + 500 + 1000, "took %lld ms", (long long)ran_ms);
     jr_job_destroy (&r);
     msgpack_sbuffer_destroy (&vars);
     jr_client_destroy (&client);
@@ -373,7 +373,7 @@ Test (tasks, thousand_execs_leave_no_fds_or_zombies)
     jr_h_broker (&env, NULL);
     pid_t worker = s_worker ("w1", "16", "--tasks", "exec", NULL, NULL, NULL, NULL);
     jr_client_t *client = jr_client_new (NULL, NULL);
-    const char *argv[] = {"/bin/true", NULL};
+    const char *argv[] = { "/bin/true", NULL };
     msgpack_sbuffer vars;
     s_exec_vars (&vars, argv);
 
@@ -389,15 +389,15 @@ Test (tasks, thousand_execs_leave_no_fds_or_zombies)
     static uint8_t ids[N][JR_ID_SIZE];
     for (int i = 0; i < N; i++) {
         jr_job_init (&jobs[i], "exec");
-        jobs[i].vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+        jobs[i].vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
         jobs[i].timeout_ms = 60000;
         jobs[i].max_attempts = 1;
         memcpy (ids[i], jobs[i].id, JR_ID_SIZE);
     }
     int rc = jr_client_submit_many (client, jobs, N, NULL);
     CHECK (rc == 0, "submit: %s", jr_errname (rc));
-    s_tally_t tally = {0};
-    rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, N, 120000, s_count,
+    s_tally_t tally = { 0 };
+    rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, N, 120000, s_count,
                               &tally);
     CHECK (rc == 0, "all stored: %s, seen %zu", jr_errname (rc), tally.seen);
     CHECK (tally.ok == N, "%zu of %d succeeded, first error: %s", tally.ok, N, tally.first_error);
@@ -425,12 +425,12 @@ Test (tasks, cancel_running_exec_and_queued_job)
 
     char pidfile[400];
     snprintf (pidfile, sizeof pidfile, "%s/cancel.pid", env.dir);
-    const char *argv[] = {"sh", "-c", "echo $$ > \"$1\"; exec sleep 60", "sh", pidfile, NULL};
+    const char *argv[] = { "sh", "-c", "echo $$ > \"$1\"; exec sleep 60", "sh", pidfile, NULL };
     msgpack_sbuffer vars;
     s_exec_vars (&vars, argv);
     jr_job_t running;
     jr_job_init (&running, "exec");
-    running.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    running.vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
     running.timeout_ms = 60000;
     running.max_attempts = 1;
     CHECK (jr_client_submit (client, &running) == 0, "submit exec");
@@ -442,7 +442,7 @@ Test (tasks, cancel_running_exec_and_queued_job)
     char text[64] = "";
     for (int i = 0; i < 1000 && !s_slurp (pidfile, text, sizeof text); i++)
         jr_h_sleep_ms (10);
-    pid_t pgid = (pid_t) atoi (text);
+    pid_t pgid = (pid_t)atoi (text);
     CHECK (pgid > 1, "the exec job started (pid file %s)", pidfile);
 
     int state = 0;
@@ -455,9 +455,9 @@ Test (tasks, cancel_running_exec_and_queued_job)
         jr_h_sleep_ms (5);
     int64_t stopped_ms = (zclock_usecs () - asked) / 1000;
     printf ("tasks: cancelled exec process group gone %lld ms after jr cancel\n",
-            (long long) stopped_ms);
-    CHECK (kill (-pgid, 0) == -1 && errno == ESRCH, "process group %d still there", (int) pgid);
-    CHECK (stopped_ms < 1000, "took %lld ms", (long long) stopped_ms);
+            (long long)stopped_ms);
+    CHECK (kill (-pgid, 0) == -1 && errno == ESRCH, "process group %d still there", (int)pgid);
+    CHECK (stopped_ms < 1000, "took %lld ms", (long long)stopped_ms);
 
     jr_job_t *r = NULL;
     CHECK (jr_client_wait (client, running.id, 30000, &r) == 0, "result of the cancelled job");
@@ -472,8 +472,9 @@ Test (tasks, cancel_running_exec_and_queued_job)
     CHECK (jr_client_submit (client, &after) == 0, "submit after");
     CHECK (jr_client_wait (client, after.id, 30000, &r) == 0, "the later job ran");
     jr_job_destroy (&r);
-    CHECK (jr_client_result (client, queued.id, &r) == JR_ENOT_FOUND, "the cancelled job never ran");
-    CHECK (jr_client_status (client, queued.id, &state, &(uint32_t) {0}) == 0, "status");
+    CHECK (jr_client_result (client, queued.id, &r) == JR_ENOT_FOUND,
+           "the cancelled job never ran");
+    CHECK (jr_client_status (client, queued.id, &state, &(uint32_t){ 0 }) == 0, "status");
     CHECK (state == JR_STATE_CANCELLED, "status %s", jr_state_name (state));
     CHECK (kill (worker, 0) == 0, "worker alive");
     msgpack_sbuffer_destroy (&vars);
@@ -495,7 +496,7 @@ Test (tasks, sleep_progress_seen_while_running)
     s_vars1 (&vars, "ms", "3000");
     jr_job_t job;
     jr_job_init (&job, "sleep");
-    job.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    job.vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
     job.timeout_ms = 60000;
     job.max_attempts = 1;
     CHECK (jr_client_submit (client, &job) == 0, "submit sleep");
@@ -518,11 +519,11 @@ Test (tasks, sleep_progress_seen_while_running)
             jr_h_sleep_ms (20);
     }
     CHECK (seen, "no progress while running; last state %s value %d", jr_state_name (state),
-           (int) value);
-    printf ("tasks: progress of a running sleep: attempt=%u value=%d message=\"%s\"\n",
-            attempt, (int) value, text);
+           (int)value);
+    printf ("tasks: progress of a running sleep: attempt=%u value=%d message=\"%s\"\n", attempt,
+            (int)value, text);
     char want[64];
-    snprintf (want, sizeof want, "slept %d of 3000 ms", (int) value);
+    snprintf (want, sizeof want, "slept %d of 3000 ms", (int)value);
     CHECK (strcmp (text, want) == 0, "message \"%s\", expected \"%s\"", text, want);
     CHECK (attempt == 1, "attempt %u", attempt);
 

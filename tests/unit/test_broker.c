@@ -30,26 +30,26 @@ Test (jobtab, insert_find_remove_many)
     cr_assert_eq (jr_jobtab_size (tab), N / 2);
     for (int i = 1; i < N; i += 2)
         cr_assert_eq (jr_jobtab_find (tab, recs[i]->id), recs[i], "lost %d after removals", i);
-    uint8_t absent[JR_ID_SIZE] = {1, 2, 3};
+    uint8_t absent[JR_ID_SIZE] = { 1, 2, 3 };
     cr_assert_null (jr_jobtab_find (tab, absent));
     jr_jobtab_destroy (&tab);
 }
 
 Test (queue, priority_then_arrival)
 {
-    jr_queue_t queue = {0};
-    int prios[] = {0, 5, 0, 5, -1, 9, 0};
+    jr_queue_t queue = { 0 };
+    int prios[] = { 0, 5, 0, 5, -1, 9, 0 };
     jr_bjob_t *recs[7];
     for (int i = 0; i < 7; i++) {
         jr_job_t job;
         jr_job_init (&job, "t");
         job.priority = prios[i];
         recs[i] = jr_bjob_new (&job, 0);
-        recs[i]->seq = (uint64_t) i;
+        recs[i]->seq = (uint64_t)i;
         jr_queue_push (&queue, recs[i]);
     }
     cr_assert (jr_queue_remove (&queue, recs[6]));
-    int order[] = {5, 1, 3, 0, 2, 4};
+    int order[] = { 5, 1, 3, 0, 2, 4 };
     for (int i = 0; i < 6; i++)
         cr_assert_eq (jr_queue_pop (&queue), recs[order[i]], "position %d", i);
     cr_assert_null (jr_queue_pop (&queue));
@@ -118,7 +118,7 @@ s_expect_ex (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms, bool alive)
         int64_t left = deadline - zclock_mono ();
         if (left <= 0)
             return NULL;
-        zsock_set_rcvtimeo (sock, (int) left);
+        zsock_set_rcvtimeo (sock, (int)left);
         zframe_t *frame = zframe_recv (sock);
         if (!frame)
             return NULL;
@@ -129,7 +129,7 @@ s_expect_ex (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms, bool alive)
         if (msg->type != JR_MSG_HEARTBEAT)
             cr_assert_fail ("expected %s, got %s", jr_msg_name (type), jr_msg_name (msg->type));
         if (alive) {
-            jr_msg_t hb = {.type = JR_MSG_HEARTBEAT};
+            jr_msg_t hb = { .type = JR_MSG_HEARTBEAT };
             s_send (sock, &hb);
         }
     }
@@ -146,11 +146,11 @@ s_worker (jr_msg_t *msg, const char *task, uint32_t slots)
 {
     zsock_t *sock = zsock_new_dealer ("inproc://workers");
     jr_msg_reset (msg, JR_MSG_READY);
-    msg->name = (jr_bytes_t) {(const uint8_t *) "fake", 4};
-    msg->host = (jr_bytes_t) {(const uint8_t *) "test", 4};
+    msg->name = (jr_bytes_t){ (const uint8_t *)"fake", 4 };
+    msg->host = (jr_bytes_t){ (const uint8_t *)"test", 4 };
     msg->slots = slots;
     msg->capacity = slots;
-    jr_msg_add_task (msg, (jr_bytes_t) {(const uint8_t *) task, strlen (task)});
+    jr_msg_add_task (msg, (jr_bytes_t){ (const uint8_t *)task, strlen (task) });
     s_send (sock, msg);
     return sock;
 }
@@ -169,7 +169,7 @@ s_submit (zsock_t *client, jr_msg_t *msg, int n, int priority, const char *task)
     zframe_t *reply = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
     cr_assert_not_null (reply);
     cr_assert_eq (msg->tag, 7);
-    cr_assert_eq (msg->nmarks, (uint32_t) n);
+    cr_assert_eq (msg->nmarks, (uint32_t)n);
     for (int i = 0; i < n; i++)
         cr_assert_eq (msg->marks[i].code, 0);
     zframe_destroy (&reply);
@@ -184,7 +184,7 @@ s_drain_dispatch (zsock_t *worker, jr_msg_t *msg, int quiet_ms, jr_mark_t *first
     while ((frame = s_expect (worker, msg, JR_MSG_DISPATCH, quiet_ms))) {
         if (n == 0 && first && msg->njobs)
             jr_msg_add_mark (msg, msg->jobs[0].id, msg->jobs[0].attempt, 0), *first = msg->marks[0];
-        n += (int) msg->njobs;
+        n += (int)msg->njobs;
         zframe_destroy (&frame);
     }
     return n;
@@ -293,7 +293,7 @@ Test (broker, malformed_and_status)
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer ("inproc://clients");
-    zsock_send (client, "b", "\x93\x01\x02", (size_t) 3);
+    zsock_send (client, "b", "\x93\x01\x02", (size_t)3);
     zframe_t *frame = s_expect (client, msg, JR_MSG_ERROR, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->code, JR_EMALFORMED);
@@ -304,7 +304,7 @@ Test (broker, malformed_and_status)
     jr_msg_reset (msg, JR_MSG_STATUS);
     msg->tag = 3;
     jr_msg_add_mark (msg, id, 0, 0);
-    jr_msg_add_mark (msg, (uint8_t[JR_ID_SIZE]) {9}, 0, 0);
+    jr_msg_add_mark (msg, (uint8_t[JR_ID_SIZE]){ 9 }, 0, 0);
     s_send (client, msg);
     frame = s_expect (client, msg, JR_MSG_STATE, 2000);
     cr_assert_not_null (frame);

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_SEEN 4096
+#define MAX_SEEN   4096
 #define MAX_EVENTS 1024
 
 //  -------------------------------------------------------------------------
@@ -23,26 +23,26 @@
 //  reads the counters after zactor_destroy has joined the thread.
 
 typedef struct {
-    int drop;                               //  SUBMITs to ignore first
-    int submits;                            //  SUBMITs seen
-    uint32_t batch_max;                     //  most jobs in one SUBMIT
-    size_t jobs_seen;                       //  jobs in all SUBMITs
-    uint8_t first_ids[8][JR_ID_SIZE];       //  first job id of the first SUBMITs
-    uint64_t tags[8];                       //  tags of the first SUBMITs
-    uint8_t accepted[MAX_SEEN][JR_ID_SIZE]; //  ids accepted, for STATUS
-    int states[MAX_SEEN];                   //  their states, 0 = running
+    int drop;                                //  SUBMITs to ignore first
+    int submits;                             //  SUBMITs seen
+    uint32_t batch_max;                      //  most jobs in one SUBMIT
+    size_t jobs_seen;                        //  jobs in all SUBMITs
+    uint8_t first_ids[8][JR_ID_SIZE];        //  first job id of the first SUBMITs
+    uint64_t tags[8];                        //  tags of the first SUBMITs
+    uint8_t accepted[MAX_SEEN][JR_ID_SIZE];  //  ids accepted, for STATUS
+    int states[MAX_SEEN];                    //  their states, 0 = running
     size_t naccepted;
-    int statuses;                           //  STATUS requests seen
-    int refuse;                             //  ERROR code for CANCEL, RETRY, LIST
-    int cancels, retries, lists;            //  requests seen
-    int list_code;                          //  the state last listed
-    uint8_t noted[JR_ID_SIZE];              //  the id with progress (if note_text set)
-    int32_t note_value;                     //  its progress
-    const char *note_text;                  //  NULL: STATE carries no notes (old broker)
+    int statuses;                 //  STATUS requests seen
+    int refuse;                   //  ERROR code for CANCEL, RETRY, LIST
+    int cancels, retries, lists;  //  requests seen
+    int list_code;                //  the state last listed
+    uint8_t noted[JR_ID_SIZE];    //  the id with progress (if note_text set)
+    int32_t note_value;           //  its progress
+    const char *note_text;        //  NULL: STATE carries no notes (old broker)
 } broker_t;
 
-static const uint8_t s_odd_id[JR_ID_SIZE] = {0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE,
-                                             0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE};
+static const uint8_t s_odd_id[JR_ID_SIZE] = { 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE,
+                                              0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE };
 
 //  Index of an id in the fake's table, or -1.
 static int
@@ -50,7 +50,7 @@ s_known (broker_t *self, const uint8_t *id)
 {
     for (size_t i = 0; i < self->naccepted; i++)
         if (memcmp (self->accepted[i], id, JR_ID_SIZE) == 0)
-            return (int) i;
+            return (int)i;
     return -1;
 }
 
@@ -71,8 +71,8 @@ s_broker_manage (broker_t *self, void *sock, zframe_t *peer, jr_msg_t *in, jr_ms
     if (in->type == JR_MSG_LIST) {
         self->list_code = in->code;
         if (in->code <= JR_STATE_UNKNOWN) {
-            jr_msg_send_error (sock, zframe_data (peer), zframe_size (peer), in->tag,
-                               JR_EINVALID, "no such state to list");
+            jr_msg_send_error (sock, zframe_data (peer), zframe_size (peer), in->tag, JR_EINVALID,
+                               "no such state to list");
             return;
         }
         for (size_t i = 0; i < self->naccepted; i++)
@@ -146,7 +146,7 @@ s_broker_handle (broker_t *self, zsock_t *router, zframe_t *peer, jr_msg_t *in, 
         out->tag = in->tag;
         for (uint32_t m = 0; m < in->nmarks; m++) {
             int i = s_known (self, in->marks[m].id);
-            int state = i < 0 ? JR_STATE_UNKNOWN
+            int state = i < 0             ? JR_STATE_UNKNOWN
                         : self->states[i] ? self->states[i]
                                           : JR_STATE_RUNNING;
             jr_msg_add_mark (out, in->marks[m].id, i >= 0 ? 2 : 0, state);
@@ -154,7 +154,7 @@ s_broker_handle (broker_t *self, zsock_t *router, zframe_t *peer, jr_msg_t *in, 
                 bool noted = memcmp (in->marks[m].id, self->noted, JR_ID_SIZE) == 0;
                 const char *text = noted ? self->note_text : "";
                 jr_msg_add_note (out, noted ? self->note_value : 0,
-                                 (jr_bytes_t) {(const uint8_t *) text, strlen (text)});
+                                 (jr_bytes_t){ (const uint8_t *)text, strlen (text) });
             }
         }
         jr_msg_send (out, sock, zframe_data (peer), zframe_size (peer));
@@ -203,20 +203,20 @@ typedef struct {
     size_t nstored;
     uint8_t late[16][JR_ID_SIZE];
     size_t nlate;
-    uint8_t scheduled[4][JR_ID_SIZE]; //  stored rows of failed attempts to be retried
+    uint8_t scheduled[4][JR_ID_SIZE];  //  stored rows of failed attempts to be retried
     size_t nscheduled;
-    bool answer_all;               //  every unknown id is late
-    uint8_t appear[JR_ID_SIZE];    //  stored from FETCH number appear_at on
-    int appear_at;                 //  0 = no such id
-    uint32_t max_wait_ms;          //  end waits early (0 = as asked)
-    int fetches;                   //  FETCH requests seen
+    bool answer_all;             //  every unknown id is late
+    uint8_t appear[JR_ID_SIZE];  //  stored from FETCH number appear_at on
+    int appear_at;               //  0 = no such id
+    uint32_t max_wait_ms;        //  end waits early (0 = as asked)
+    int fetches;                 //  FETCH requests seen
 } ingester_t;
 
 typedef struct {
-    zframe_t *peer;                //  NULL = slot free
+    zframe_t *peer;  //  NULL = slot free
     uint64_t tag;
     uint8_t id[JR_ID_SIZE];
-    bool found;                    //  a result, else a NOT_FOUND mark
+    bool found;  //  a result, else a NOT_FOUND mark
     int64_t due_us;
 } event_t;
 
@@ -234,9 +234,9 @@ s_result_job (jr_msg_t *out, const uint8_t *id)
 {
     jr_job_t *job = jr_msg_add_job (out);
     memcpy (job->id, id, JR_ID_SIZE);
-    job->task = (jr_bytes_t) {(const uint8_t *) "echo", 4};
-    job->payload = (jr_bytes_t) {(const uint8_t *) "result", 6};
-    job->worker = (jr_bytes_t) {(const uint8_t *) "fake@test", 9};
+    job->task = (jr_bytes_t){ (const uint8_t *)"echo", 4 };
+    job->payload = (jr_bytes_t){ (const uint8_t *)"result", 6 };
+    job->worker = (jr_bytes_t){ (const uint8_t *)"fake@test", 9 };
     job->state = JR_STATE_SUCCEEDED;
     job->success = true;
     job->attempt = 1;
@@ -250,8 +250,9 @@ s_schedule (event_t *events, zframe_t *peer, uint64_t tag, const uint8_t *id, bo
 {
     for (int e = 0; e < MAX_EVENTS; e++)
         if (!events[e].peer) {
-            events[e] = (event_t) {zframe_dup (peer), tag, {0}, found,
-                                   jr_clock_mono_us () + delay_ms * 1000};
+            events[e] = (event_t){
+                zframe_dup (peer), tag, { 0 }, found, jr_clock_mono_us () + delay_ms * 1000
+            };
             memcpy (events[e].id, id, JR_ID_SIZE);
             return;
         }
@@ -293,8 +294,8 @@ s_fake_ingester (zsock_t *pipe, void *args)
                         jr_job_t *job = &out->jobs[out->njobs - 1];
                         job->state = JR_STATE_SCHEDULED;
                         job->success = false;
-                        job->payload = (jr_bytes_t) {NULL, 0};
-                        job->error = (jr_bytes_t) {(const uint8_t *) "boom", 4};
+                        job->payload = (jr_bytes_t){ NULL, 0 };
+                        job->error = (jr_bytes_t){ (const uint8_t *)"boom", 4 };
                     }
                     else if (in->wait_ms == 0)
                         jr_msg_add_mark (out, id, 0, JR_ENOT_FOUND);
@@ -364,11 +365,11 @@ s_dead_endpoint (char *endpoint, size_t size)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     cr_assert (fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    cr_assert_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    cr_assert_eq (bind (fd, (struct sockaddr *)&addr, sizeof addr), 0);
     socklen_t len = sizeof addr;
-    cr_assert_eq (getsockname (fd, (struct sockaddr *) &addr, &len), 0);
+    cr_assert_eq (getsockname (fd, (struct sockaddr *)&addr, &len), 0);
     snprintf (endpoint, size, "tcp://127.0.0.1:%d", ntohs (addr.sin_port));
     return fd;
 }
@@ -406,15 +407,15 @@ Test (client, new_endpoints)
 
 Test (client, submit_one)
 {
-    broker_t fake = {0};
+    broker_t fake = { 0 };
     char ep[64];
     zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     msgpack_sbuffer vars;
     s_vars (&vars, "{\"msg\":\"hello\"}");
-    jr_job_t job = {0};
-    job.task = (jr_bytes_t) {(const uint8_t *) "echo", 4};
-    job.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    jr_job_t job = { 0 };
+    job.task = (jr_bytes_t){ (const uint8_t *)"echo", 4 };
+    job.vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
     cr_assert_eq (jr_client_submit (client, &job), 0);
     static const uint8_t zero[JR_ID_SIZE];
     cr_assert_neq (memcmp (job.id, zero, JR_ID_SIZE), 0, "an id was made");
@@ -435,7 +436,7 @@ Test (client, submit_one)
 
 Test (client, resend_keeps_the_id)
 {
-    broker_t fake = {.drop = 1};
+    broker_t fake = { .drop = 1 };
     char ep[64];
     zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
@@ -455,7 +456,7 @@ Test (client, resend_keeps_the_id)
 
 Test (client, submit_many_batches_and_codes)
 {
-    broker_t fake = {0};
+    broker_t fake = { 0 };
     char ep[64];
     zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
@@ -464,15 +465,15 @@ Test (client, submit_many_batches_and_codes)
     int *codes = calloc (n, sizeof *codes);
     for (size_t i = 0; i < n; i++)
         jr_job_init (&jobs[i], "echo");
-    jobs[1700].task = (jr_bytes_t) {(const uint8_t *) "bad", 3};
+    jobs[1700].task = (jr_bytes_t){ (const uint8_t *)"bad", 3 };
     //  vars that are not one msgpack map never leave the client
-    uint8_t not_a_map[] = {0x93, 1, 2, 3};
-    uint8_t trailing[] = {0x80, 0x01};
-    uint8_t truncated[] = {0x81, 0xa1, 'a'};
-    jobs[10].vars = (jr_bytes_t) {not_a_map, sizeof not_a_map};
-    jobs[11].vars = (jr_bytes_t) {trailing, sizeof trailing};
-    jobs[12].vars = (jr_bytes_t) {truncated, sizeof truncated};
-    jobs[13].task = (jr_bytes_t) {NULL, 0};
+    uint8_t not_a_map[] = { 0x93, 1, 2, 3 };
+    uint8_t trailing[] = { 0x80, 0x01 };
+    uint8_t truncated[] = { 0x81, 0xa1, 'a' };
+    jobs[10].vars = (jr_bytes_t){ not_a_map, sizeof not_a_map };
+    jobs[11].vars = (jr_bytes_t){ trailing, sizeof trailing };
+    jobs[12].vars = (jr_bytes_t){ truncated, sizeof truncated };
+    jobs[13].task = (jr_bytes_t){ NULL, 0 };
     int rc = jr_client_submit_many (client, jobs, n, codes);
     cr_assert_eq (rc, JR_EINVALID, "the first error, in job order");
     for (size_t i = 0; i < n; i++) {
@@ -490,7 +491,7 @@ Test (client, submit_many_batches_and_codes)
 
 Test (client, error_reply_fails_the_batch)
 {
-    broker_t fake = {0};
+    broker_t fake = { 0 };
     char ep[64];
     zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
@@ -531,7 +532,7 @@ Test (client, unreachable_broker_times_out)
 
 Test (client, status)
 {
-    broker_t fake = {0};
+    broker_t fake = { 0 };
     char ep[64];
     zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
@@ -543,7 +544,7 @@ Test (client, status)
     cr_assert_eq (jr_client_status (client, job.id, &state, &attempt), 0);
     cr_assert_eq (state, JR_STATE_RUNNING);
     cr_assert_eq (attempt, 2);
-    uint8_t other[JR_ID_SIZE] = {1, 2, 3};
+    uint8_t other[JR_ID_SIZE] = { 1, 2, 3 };
     cr_assert_eq (jr_client_status (client, other, &state, &attempt), 0);
     cr_assert_eq (state, JR_STATE_UNKNOWN);
     jr_client_destroy (&client);
@@ -554,7 +555,7 @@ Test (client, status)
 typedef struct {
     uint8_t seen[16][JR_ID_SIZE];
     int calls;
-    int stop_after;   //  return false after this many calls (0 = never)
+    int stop_after;  //  return false after this many calls (0 = never)
 } collector_t;
 
 static bool
@@ -582,7 +583,7 @@ s_fill_ids (uint8_t (*ids)[JR_ID_SIZE], size_t n)
 
 Test (client, wait_many_found_then_pending)
 {
-    ingester_t fake = {.nstored = 2, .nlate = 2};
+    ingester_t fake = { .nstored = 2, .nlate = 2 };
     s_fill_ids (fake.stored, 2);
     s_fill_ids (fake.late, 2);
     uint8_t ids[5][JR_ID_SIZE];
@@ -594,9 +595,9 @@ Test (client, wait_many_found_then_pending)
     char ep[64];
     zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
-    collector_t got = {0};
-    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, 5, 20000,
-                                  s_collect, &got);
+    collector_t got = { 0 };
+    int rc =
+        jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, 5, 20000, s_collect, &got);
     cr_assert_eq (rc, 0);
     cr_assert_eq (got.calls, 4, "each distinct id once");
     jr_client_destroy (&client);
@@ -606,7 +607,7 @@ Test (client, wait_many_found_then_pending)
 
 Test (client, wait_many_times_out_and_refetches)
 {
-    ingester_t fake = {.nstored = 1};
+    ingester_t fake = { .nstored = 1 };
     s_fill_ids (fake.stored, 1);
     uint8_t ids[2][JR_ID_SIZE];
     memcpy (ids[0], fake.stored[0], JR_ID_SIZE);
@@ -614,9 +615,9 @@ Test (client, wait_many_times_out_and_refetches)
     char ep[64];
     zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
-    collector_t got = {0};
-    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) ids, 2, 300,
-                                  s_collect, &got);
+    collector_t got = { 0 };
+    int rc =
+        jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, 2, 300, s_collect, &got);
     cr_assert_eq (rc, JR_ETIMEOUT);
     cr_assert_eq (got.calls, 1);
     cr_assert_eq (memcmp (got.seen[0], ids[0], JR_ID_SIZE), 0);
@@ -628,14 +629,14 @@ Test (client, wait_many_times_out_and_refetches)
 Test (client, wait_many_refetch_finds_later_results)
 {
     //  The first FETCH's wait ends with NOT_FOUND; the re-FETCH finds it.
-    ingester_t fake = {.appear_at = 2, .max_wait_ms = 50};
+    ingester_t fake = { .appear_at = 2, .max_wait_ms = 50 };
     s_fill_ids (&fake.appear, 1);
     char ep[64];
     zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
-    collector_t got = {0};
-    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) & fake.appear, 1,
-                                  20000, s_collect, &got);
+    collector_t got = { 0 };
+    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) & fake.appear, 1, 20000,
+                                  s_collect, &got);
     cr_assert_eq (rc, 0);
     cr_assert_eq (got.calls, 1);
     jr_client_destroy (&client);
@@ -645,7 +646,7 @@ Test (client, wait_many_refetch_finds_later_results)
 
 Test (client, result_found_or_not)
 {
-    ingester_t fake = {0};
+    ingester_t fake = { 0 };
     uint8_t ids[1][JR_ID_SIZE];
     s_fill_ids (ids, 1);
     char ep[64];
@@ -676,13 +677,13 @@ Test (client, result_found_or_not)
 
 Test (client, wait_many_stops_when_told)
 {
-    ingester_t fake = {.nstored = 3};
+    ingester_t fake = { .nstored = 3 };
     s_fill_ids (fake.stored, 3);
     char ep[64];
     zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
-    collector_t got = {.stop_after = 1};
-    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) fake.stored, 3, -1,
+    collector_t got = { .stop_after = 1 };
+    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])fake.stored, 3, -1,
                                   s_collect, &got);
     cr_assert_eq (rc, 0);
     cr_assert_eq (got.calls, 1);
@@ -692,7 +693,7 @@ Test (client, wait_many_stops_when_told)
 
 Test (client, wait_one)
 {
-    ingester_t fake = {.nlate = 1};
+    ingester_t fake = { .nlate = 1 };
     s_fill_ids (fake.late, 1);
     char ep[64];
     zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
@@ -716,14 +717,14 @@ Test (client, wait_one)
 static void
 s_preset (broker_t *fake, uint8_t id[JR_ID_SIZE], int state)
 {
-    s_fill_ids ((uint8_t (*)[JR_ID_SIZE]) id, 1);
+    s_fill_ids ((uint8_t (*)[JR_ID_SIZE])id, 1);
     memcpy (fake->accepted[fake->naccepted], id, JR_ID_SIZE);
     fake->states[fake->naccepted++] = state;
 }
 
 Test (client, cancel)
 {
-    broker_t fake = {0};
+    broker_t fake = { 0 };
     uint8_t queued[JR_ID_SIZE], running[JR_ID_SIZE], done[JR_ID_SIZE], dead[JR_ID_SIZE],
         unknown[JR_ID_SIZE];
     s_preset (&fake, queued, JR_STATE_QUEUED);
@@ -759,7 +760,7 @@ Test (client, cancel)
 
 Test (client, retry)
 {
-    broker_t fake = {0};
+    broker_t fake = { 0 };
     uint8_t dead[JR_ID_SIZE], running[JR_ID_SIZE], unknown[JR_ID_SIZE];
     s_preset (&fake, dead, JR_STATE_DEAD);
     s_preset (&fake, running, JR_STATE_RUNNING);
@@ -800,7 +801,7 @@ s_collect_id (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *arg)
 
 Test (client, list)
 {
-    broker_t fake = {0};
+    broker_t fake = { 0 };
     uint8_t dead[3][JR_ID_SIZE], queued[JR_ID_SIZE];
     for (int i = 0; i < 3; i++)
         s_preset (&fake, dead[i], JR_STATE_DEAD);
@@ -808,21 +809,21 @@ Test (client, list)
     char ep[64];
     zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
-    id_list_t got = {0};
+    id_list_t got = { 0 };
     cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, s_collect_id, &got), 0);
     cr_assert_eq (got.calls, 3);
     for (int i = 0; i < 3; i++) {
         cr_assert_eq (memcmp (got.ids[i], dead[i], JR_ID_SIZE), 0);
         cr_assert_eq (got.attempts[i], 3);
     }
-    got = (id_list_t) {0};
+    got = (id_list_t){ 0 };
     cr_assert_eq (jr_client_list (client, JR_STATE_QUEUED, s_collect_id, &got), 0);
     cr_assert_eq (got.calls, 1);
     cr_assert_eq (memcmp (got.ids[0], queued, JR_ID_SIZE), 0);
-    got = (id_list_t) {0};
+    got = (id_list_t){ 0 };
     cr_assert_eq (jr_client_list (client, JR_STATE_CANCELLED, s_collect_id, &got), 0);
     cr_assert_eq (got.calls, 0, "an empty list is a list");
-    got = (id_list_t) {.stop_after = 1};
+    got = (id_list_t){ .stop_after = 1 };
     cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, s_collect_id, &got), 0);
     cr_assert_eq (got.calls, 1, "the callback stops it");
     cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, NULL, NULL), 0);
@@ -838,7 +839,7 @@ Test (client, list)
 
 Test (client, cancel_retry_list_map_errors)
 {
-    broker_t fake = {.refuse = JR_EINTERNAL};
+    broker_t fake = { .refuse = JR_EINTERNAL };
     uint8_t id[JR_ID_SIZE];
     s_preset (&fake, id, JR_STATE_DEAD);
     char ep[64];
@@ -847,14 +848,14 @@ Test (client, cancel_retry_list_map_errors)
     int state = -1;
     cr_assert_eq (jr_client_cancel (client, id, &state), JR_EINTERNAL);
     cr_assert_eq (jr_client_retry (client, id, &state), JR_EINTERNAL);
-    id_list_t got = {0};
+    id_list_t got = { 0 };
     cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, s_collect_id, &got), JR_EINTERNAL);
     cr_assert_eq (got.calls, 0);
     jr_client_destroy (&client);
     zactor_destroy (&broker);
 
     //  a mark with a negative code refuses that id
-    fake = (broker_t) {0};
+    fake = (broker_t){ 0 };
     broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
     client = jr_client_new (ep, NULL);
     state = -1;
@@ -867,7 +868,7 @@ Test (client, cancel_retry_list_map_errors)
 
 Test (client, progress)
 {
-    broker_t fake = {.note_value = 1234, .note_text = "slept 1234 of 3000 ms"};
+    broker_t fake = { .note_value = 1234, .note_text = "slept 1234 of 3000 ms" };
     uint8_t running[JR_ID_SIZE], quiet[JR_ID_SIZE], unknown[JR_ID_SIZE];
     s_preset (&fake, running, JR_STATE_RUNNING);
     s_preset (&fake, quiet, JR_STATE_RUNNING);
@@ -880,25 +881,24 @@ Test (client, progress)
     uint32_t attempt = 0;
     int32_t value = -1;
     char text[JR_MAX_NOTE];
-    cr_assert_eq (jr_client_progress (client, running, &state, &attempt, &value, text,
-                                      sizeof text), 0);
+    cr_assert_eq (jr_client_progress (client, running, &state, &attempt, &value, text, sizeof text),
+                  0);
     cr_assert_eq (state, JR_STATE_RUNNING);
     cr_assert_eq (attempt, 2);
     cr_assert_eq (value, 1234);
     cr_assert_str_eq (text, "slept 1234 of 3000 ms");
     //  Cut to the caller's buffer.
     char small[6];
-    cr_assert_eq (jr_client_progress (client, running, NULL, NULL, NULL, small, sizeof small),
-                  0);
+    cr_assert_eq (jr_client_progress (client, running, NULL, NULL, NULL, small, sizeof small), 0);
     cr_assert_str_eq (small, "slept");
     //  An empty note: running, no progress yet.
-    cr_assert_eq (jr_client_progress (client, quiet, &state, &attempt, &value, text,
-                                      sizeof text), 0);
+    cr_assert_eq (jr_client_progress (client, quiet, &state, &attempt, &value, text, sizeof text),
+                  0);
     cr_assert_eq (state, JR_STATE_RUNNING);
     cr_assert_eq (value, 0);
     cr_assert_str_eq (text, "");
-    cr_assert_eq (jr_client_progress (client, unknown, &state, &attempt, &value, text,
-                                      sizeof text), 0);
+    cr_assert_eq (jr_client_progress (client, unknown, &state, &attempt, &value, text, sizeof text),
+                  0);
     cr_assert_eq (state, JR_STATE_UNKNOWN);
     cr_assert_eq (value, 0);
     //  Status is unchanged by notes.
@@ -909,14 +909,14 @@ Test (client, progress)
     cr_assert_eq (fake.statuses, 5);
 
     //  A broker that sends no notes at all: no progress, no error.
-    broker_t old = {0};
+    broker_t old = { 0 };
     s_preset (&old, running, JR_STATE_RUNNING);
     broker = s_start (s_fake_broker, &old, ep, sizeof ep);
     client = jr_client_new (ep, NULL);
     value = -1;
     strcpy (text, "stale");
-    cr_assert_eq (jr_client_progress (client, running, &state, &attempt, &value, text,
-                                      sizeof text), 0);
+    cr_assert_eq (jr_client_progress (client, running, &state, &attempt, &value, text, sizeof text),
+                  0);
     cr_assert_eq (state, JR_STATE_RUNNING);
     cr_assert_eq (value, 0);
     cr_assert_str_eq (text, "");
@@ -960,8 +960,8 @@ Test (client, cli)
     char jr[512];
     if (!s_cli (jr, sizeof jr))
         cr_skip_test ("the jr binary is not built ($JR_BIN)");
-    broker_t bfake = {0};
-    ingester_t ifake = {.answer_all = true};
+    broker_t bfake = { 0 };
+    ingester_t ifake = { .answer_all = true };
     char bep[64], iep[64], dead[64];
     zactor_t *broker = s_start (s_fake_broker, &bfake, bep, sizeof bep);
     zactor_t *ingester = s_start (s_fake_ingester, &ifake, iep, sizeof iep);
@@ -969,8 +969,10 @@ Test (client, cli)
     char out[8192];
 
     //  submit and wait: global flags before and after the command
-    int rc = s_run (out, sizeof out, "%s --broker %s submit --ingester %s --wait --priority 3 "
-                    "echo msg=hi 'n:=3' 'l:=[1,\"x\"]'", jr, bep, iep);
+    int rc = s_run (out, sizeof out,
+                    "%s --broker %s submit --ingester %s --wait --priority 3 "
+                    "echo msg=hi 'n:=3' 'l:=[1,\"x\"]'",
+                    jr, bep, iep);
     cr_assert_eq (rc, 0, "%s", out);
     cr_assert (strstr (out, "\"state\":\"succeeded\""), "%s", out);
     cr_assert (strstr (out, "\"payload\":\"result\""), "%s", out);
@@ -1011,7 +1013,7 @@ Test (client, cli)
                         "{\"task\":\"echo\",\"priority\":5,\"timeout_ms\":100}\n"
                         "{\"task\":\"echo\",\"colour\":\"red\"}\n"
                         "{\"task\":\n";
-    cr_assert_eq (write (fd, lines, strlen (lines)), (ssize_t) strlen (lines));
+    cr_assert_eq (write (fd, lines, strlen (lines)), (ssize_t)strlen (lines));
     close (fd);
     rc = s_run (out, sizeof out, "%s --broker %s submit --file %s", jr, bep, path);
     cr_assert_eq (rc, 1, "%s", out);
@@ -1029,8 +1031,8 @@ Test (client, cli)
     unlink (path);
 
     //  result of an id nobody stored
-    rc = s_run (out, sizeof out, "%s --ingester %s result 1b4e28ba-2fa1-41d2-883f-0016d3cca427",
-                jr, iep);
+    rc = s_run (out, sizeof out, "%s --ingester %s result 1b4e28ba-2fa1-41d2-883f-0016d3cca427", jr,
+                iep);
     cr_assert_eq (rc, 1, "%s", out);
     cr_assert (strstr (out, "no result for 1b4e28ba-2fa1-41d2-883f-0016d3cca427"), "%s", out);
 
@@ -1055,8 +1057,8 @@ Test (client, cli_cancel_list_retry_status)
     char jr[512];
     if (!s_cli (jr, sizeof jr))
         cr_skip_test ("the jr binary is not built ($JR_BIN)");
-    broker_t bfake = {0};
-    ingester_t ifake = {.nstored = 1, .nscheduled = 2};
+    broker_t bfake = { 0 };
+    ingester_t ifake = { .nstored = 1, .nscheduled = 2 };
     uint8_t queued[JR_ID_SIZE], done[JR_ID_SIZE], dead[2][JR_ID_SIZE], retried[JR_ID_SIZE],
         unknown[JR_ID_SIZE];
     s_preset (&bfake, queued, JR_STATE_QUEUED);
@@ -1185,8 +1187,8 @@ Test (client, cli_status_progress)
     char jr[512];
     if (!s_cli (jr, sizeof jr))
         cr_skip_test ("the jr binary is not built ($JR_BIN)");
-    broker_t bfake = {.note_value = 42, .note_text = "copying \"a\"\tto b"};
-    ingester_t ifake = {0};
+    broker_t bfake = { .note_value = 42, .note_text = "copying \"a\"\tto b" };
+    ingester_t ifake = { 0 };
     uint8_t running[JR_ID_SIZE], quiet[JR_ID_SIZE], queued[JR_ID_SIZE];
     s_preset (&bfake, running, JR_STATE_RUNNING);
     s_preset (&bfake, quiet, JR_STATE_RUNNING);

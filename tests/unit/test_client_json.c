@@ -13,7 +13,7 @@ s_to_json (const void *mp, size_t size)
     size_t len = 0;
     FILE *mem = open_memstream (&text, &len);
     cr_assert (mem);
-    jr_msgpack_to_json ((jr_bytes_t) {mp, size}, mem);
+    jr_msgpack_to_json ((jr_bytes_t){ mp, size }, mem);
     fclose (mem);
     return text;
 }
@@ -41,10 +41,10 @@ s_rejected (const char *json, size_t len)
     msgpack_sbuffer_write (&mp, "keep", 4);  //  what was there must stay
     char err[200] = "";
     int rc = jr_json_to_msgpack (json, len, &mp, err, sizeof err);
-    cr_assert_eq (rc, JR_EINVALID, "'%.*s' was accepted", (int) len, json);
-    cr_assert (strlen (err) > 0, "no message for '%.*s'", (int) len, json);
+    cr_assert_eq (rc, JR_EINVALID, "'%.*s' was accepted", (int)len, json);
+    cr_assert (strlen (err) > 0, "no message for '%.*s'", (int)len, json);
     cr_assert (strncmp (err, "line ", 5) == 0, "message without a position: %s", err);
-    cr_assert_eq (mp.size, 4, "partial output left behind for '%.*s'", (int) len, json);
+    cr_assert_eq (mp.size, 4, "partial output left behind for '%.*s'", (int)len, json);
     msgpack_sbuffer_destroy (&mp);
 }
 
@@ -65,7 +65,7 @@ Test (client_json, round_trips)
     s_round_trip ("1.5", "1.5");
     s_round_trip ("-0.25", "-0.25");
     s_round_trip ("0.1", "0.1");
-    s_round_trip ("1e3", "1000.0");   //  stays a float
+    s_round_trip ("1e3", "1000.0");  //  stays a float
     s_round_trip ("2.0", "2.0");
     s_round_trip ("1E-2", "0.01");
     s_round_trip ("123456789012345678901234567890", "1.2345678901234568e+29");
@@ -80,14 +80,18 @@ Test (client_json, compact_msgpack)
     msgpack_sbuffer_init (&mp);
     cr_assert_eq (jr_json_to_msgpack ("{\"a\":1}", 7, &mp, NULL, 0), 0);
     cr_assert_eq (mp.size, 4);
-    cr_assert_eq (memcmp (mp.data, "\x81\xa1" "a\x01", 4), 0);
+    cr_assert_eq (memcmp (mp.data,
+                          "\x81\xa1"
+                          "a\x01",
+                          4),
+                  0);
     msgpack_sbuffer_clear (&mp);
     //  20 elements need the 16-bit array header
     const char *big = "[0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9]";
     cr_assert_eq (jr_json_to_msgpack (big, strlen (big), &mp, NULL, 0), 0);
     cr_assert_eq (mp.size, 23);
-    cr_assert_eq ((uint8_t) mp.data[0], 0xdc);
-    cr_assert_eq ((uint8_t) mp.data[2], 20);
+    cr_assert_eq ((uint8_t)mp.data[0], 0xdc);
+    cr_assert_eq ((uint8_t)mp.data[2], 20);
     //  and the whole thing is one value the bounded reader accepts
     jr_mp_t reader;
     jr_mp_init (&reader, mp.data, mp.size);
@@ -113,7 +117,11 @@ Test (client_json, escapes)
     msgpack_sbuffer_init (&mp);
     cr_assert_eq (jr_json_to_msgpack ("\"a\\u0000b\"", 10, &mp, NULL, 0), 0);
     cr_assert_eq (mp.size, 4);
-    cr_assert_eq (memcmp (mp.data, "\xa3" "a\0b", 4), 0);
+    cr_assert_eq (memcmp (mp.data,
+                          "\xa3"
+                          "a\0b",
+                          4),
+                  0);
     char *back = s_to_json (mp.data, mp.size);
     cr_assert_str_eq (back, "\"a\\u0000b\"");
     free (back);
@@ -161,8 +169,8 @@ Test (client_json, depth_limit)
     char objs[400];
     size_t n = 0;
     for (int i = 0; i <= JR_JSON_MAX_DEPTH; i++)
-        n += (size_t) sprintf (objs + n, "{\"k\":");
-    n += (size_t) sprintf (objs + n, "1");
+        n += (size_t)sprintf (objs + n, "{\"k\":");
+    n += (size_t)sprintf (objs + n, "1");
     for (int i = 0; i <= JR_JSON_MAX_DEPTH; i++)
         objs[n++] = '}';
     s_rejected (objs, n);
@@ -171,12 +179,53 @@ Test (client_json, depth_limit)
 Test (client_json, malformed_rejected)
 {
     const char *bad[] = {
-        "", "   ", "{", "}", "[", "[1,]", "[,1]", "[1 2]", "{\"a\"}", "{\"a\":}", "{a:1}",
-        "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "01", "-01", "1.", ".5", "-", "+1", "1e", "1e+",
-        "0x10", "tru", "nul", "True", "NaN", "Infinity", "1e999", "\"abc", "\"\\x\"",
-        "\"\\u12\"", "\"\\u12G4\"", "\"\\ud800\"", "\"\\ud800x\"", "\"\\ud800\\u0041\"",
-        "\"\\udc00\"", "[1] x", "1 2", "\"\x01\"", "\"tab\tin\"", "\"\xff\"", "\"\xc0\x80\"",
-        "\"\xed\xa0\x80\"", "'a'", "[1]]", "//c\n1",
+        "",
+        "   ",
+        "{",
+        "}",
+        "[",
+        "[1,]",
+        "[,1]",
+        "[1 2]",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{a:1}",
+        "{\"a\":1,}",
+        "{\"a\" 1}",
+        "{1:2}",
+        "01",
+        "-01",
+        "1.",
+        ".5",
+        "-",
+        "+1",
+        "1e",
+        "1e+",
+        "0x10",
+        "tru",
+        "nul",
+        "True",
+        "NaN",
+        "Infinity",
+        "1e999",
+        "\"abc",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"\\u12G4\"",
+        "\"\\ud800\"",
+        "\"\\ud800x\"",
+        "\"\\ud800\\u0041\"",
+        "\"\\udc00\"",
+        "[1] x",
+        "1 2",
+        "\"\x01\"",
+        "\"tab\tin\"",
+        "\"\xff\"",
+        "\"\xc0\x80\"",
+        "\"\xed\xa0\x80\"",
+        "'a'",
+        "[1]]",
+        "//c\n1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         s_rejected (bad[i], strlen (bad[i]));
@@ -196,39 +245,39 @@ Test (client_json, malformed_rejected)
 Test (client_json, bytes_and_odd_values)
 {
     //  bin that is text prints as text; anything else as base64 with a prefix
-    uint8_t text[] = {0xc4, 2, 'h', 'i'};
+    uint8_t text[] = { 0xc4, 2, 'h', 'i' };
     char *json = s_to_json (text, sizeof text);
     cr_assert_str_eq (json, "\"hi\"");
     free (json);
-    uint8_t blob[] = {0xc4, 3, 0xff, 0x00, 0x01};
+    uint8_t blob[] = { 0xc4, 3, 0xff, 0x00, 0x01 };
     json = s_to_json (blob, sizeof blob);
     cr_assert_str_eq (json, "\"base64:/wAB\"");
     free (json);
-    uint8_t blob2[] = {0xc4, 4, 0xff, 0xfe, 0xfd, 0xfc};
+    uint8_t blob2[] = { 0xc4, 4, 0xff, 0xfe, 0xfd, 0xfc };
     json = s_to_json (blob2, sizeof blob2);
     cr_assert_str_eq (json, "\"base64://79/A==\"");
     free (json);
     //  a map with an integer key: the key becomes its JSON text
-    uint8_t intkey[] = {0x81, 0x01, 0xa1, 'x'};
+    uint8_t intkey[] = { 0x81, 0x01, 0xa1, 'x' };
     json = s_to_json (intkey, sizeof intkey);
     cr_assert_str_eq (json, "{\"1\":\"x\"}");
     free (json);
     //  floats: a float32 and a NaN
-    uint8_t f32[] = {0x92, 0xca, 0x3f, 0xc0, 0x00, 0x00, 0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0};
+    uint8_t f32[] = { 0x92, 0xca, 0x3f, 0xc0, 0x00, 0x00, 0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0 };
     json = s_to_json (f32, sizeof f32);
     cr_assert_str_eq (json, "[1.5,null]");
     free (json);
     //  fixext 1 of type 5
-    uint8_t ext[] = {0xd4, 0x05, 0x41};
+    uint8_t ext[] = { 0xd4, 0x05, 0x41 };
     json = s_to_json (ext, sizeof ext);
     cr_assert_str_eq (json, "{\"ext\":5,\"data\":\"base64:QQ==\"}");
     free (json);
     //  truncated or trailing bytes: not one value
-    uint8_t truncated[] = {0x92, 0x01};
+    uint8_t truncated[] = { 0x92, 0x01 };
     json = s_to_json (truncated, sizeof truncated);
     cr_assert_str_eq (json, "null");
     free (json);
-    uint8_t trailing[] = {0x01, 0x02};
+    uint8_t trailing[] = { 0x01, 0x02 };
     json = s_to_json (trailing, sizeof trailing);
     cr_assert_str_eq (json, "null");
     free (json);
@@ -242,12 +291,12 @@ Test (client_json, job_printer)
     jr_job_t job;
     jr_job_init (&job, "echo");
     jr_id_parse ("1b4e28ba-2fa1-41d2-883f-0016d3cca427", job.id);
-    job.vars = (jr_bytes_t) {(const uint8_t *) vars.data, vars.size};
+    job.vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
     job.state = JR_STATE_SUCCEEDED;
     job.success = true;
     job.attempt = 1;
-    job.worker = (jr_bytes_t) {(const uint8_t *) "w1@host", 7};
-    job.payload = (jr_bytes_t) {(const uint8_t *) "say \"hi\"\n", 9};
+    job.worker = (jr_bytes_t){ (const uint8_t *)"w1@host", 7 };
+    job.payload = (jr_bytes_t){ (const uint8_t *)"say \"hi\"\n", 9 };
     job.created_us = 1, job.accepted_us = 2, job.dispatched_us = 3;
     job.started_us = 4, job.completed_us = 5, job.ingested_us = 6;
     char *text = NULL;
@@ -271,8 +320,8 @@ Test (client_json, job_printer)
     //  a failed job without a stored state, and no vars
     job.state = 0;
     job.success = false;
-    job.vars = (jr_bytes_t) {NULL, 0};
-    job.error = (jr_bytes_t) {(const uint8_t *) "boom", 4};
+    job.vars = (jr_bytes_t){ NULL, 0 };
+    job.error = (jr_bytes_t){ (const uint8_t *)"boom", 4 };
     mem = open_memstream (&text, &len);
     jr_json_print_job (&job, mem);
     fclose (mem);

@@ -19,14 +19,14 @@ Test (error, every_code_has_a_name_and_text)
         const char *name;
         const char *text;
     } table[] = {
-#define X(sym, num, name, text) {sym, name, text},
+#define X(sym, num, name, text) { sym, name, text },
         JR_ERRORS (X)
 #undef X
     };
     size_t n = sizeof table / sizeof table[0];
     cr_assert_geq (n, 19);
     for (size_t i = 0; i < n; i++) {
-        cr_assert_eq (table[i].code, -(int) i, "codes are 0, -1, -2, ... in order");
+        cr_assert_eq (table[i].code, -(int)i, "codes are 0, -1, -2, ... in order");
         cr_assert_str_eq (jr_errname (table[i].code), table[i].name);
         cr_assert_str_eq (jr_strerror (table[i].code), table[i].text);
         for (size_t j = 0; j < i; j++)
@@ -48,8 +48,8 @@ Test (error, every_code_has_a_name_and_text)
 
 Test (error, state_names)
 {
-    static const char *names[] = {"unknown", "queued",    "scheduled", "running", "succeeded",
-                                  "failed",  "dead",      "cancelled", "expired"};
+    static const char *names[] = { "unknown", "queued", "scheduled", "running", "succeeded",
+                                   "failed",  "dead",   "cancelled", "expired" };
     for (int s = 0; s < 9; s++)
         cr_assert_str_eq (jr_state_name (s), names[s]);
     cr_assert_eq (JR_STATE_RUNNING, 3);
@@ -84,18 +84,18 @@ Test (job, init)
 Test (job, dup_is_deep_and_independent)
 {
     char task[] = "sha256";
-    uint8_t vars[] = {0x81, 0xa1, 'k', 0x2a};
+    uint8_t vars[] = { 0x81, 0xa1, 'k', 0x2a };
     uint8_t payload[300];
     for (size_t i = 0; i < sizeof payload; i++)
-        payload[i] = (uint8_t) i;
+        payload[i] = (uint8_t)i;
     char error[] = "boom";
     char worker[] = "w1@host";
     jr_job_t job;
     jr_job_init (&job, task);
-    job.vars = (jr_bytes_t) {vars, sizeof vars};
-    job.payload = (jr_bytes_t) {payload, sizeof payload};
-    job.error = (jr_bytes_t) {(const uint8_t *) error, strlen (error)};
-    job.worker = (jr_bytes_t) {(const uint8_t *) worker, strlen (worker)};
+    job.vars = (jr_bytes_t){ vars, sizeof vars };
+    job.payload = (jr_bytes_t){ payload, sizeof payload };
+    job.error = (jr_bytes_t){ (const uint8_t *)error, strlen (error) };
+    job.worker = (jr_bytes_t){ (const uint8_t *)worker, strlen (worker) };
     job.priority = -3;
     job.attempt = 2;
     job.state = JR_STATE_FAILED;
@@ -115,7 +115,7 @@ Test (job, dup_is_deep_and_independent)
     cr_assert_eq (copy->vars.ptr[3], 0x2a);
     cr_assert_eq (copy->payload.len, 300);
     for (size_t i = 0; i < 300; i++)
-        cr_assert_eq (copy->payload.ptr[i], (uint8_t) i);
+        cr_assert_eq (copy->payload.ptr[i], (uint8_t)i);
     cr_assert (memcmp (copy->error.ptr, "boom", 4) == 0);
     cr_assert (memcmp (copy->worker.ptr, "w1@host", 7) == 0);
     cr_assert_eq (copy->priority, -3);
@@ -124,7 +124,7 @@ Test (job, dup_is_deep_and_independent)
     cr_assert_eq (copy->ingested_us, 77);
     cr_assert_neq (copy->id[6] >> 4, 0, "id copied before it was zeroed");
     //  Views point into the copy's own allocation.
-    const uint8_t *lo = (const uint8_t *) copy;
+    const uint8_t *lo = (const uint8_t *)copy;
     cr_assert (copy->task.ptr > lo && copy->payload.ptr > lo);
     //  A copy of a copy, then freeing the first.
     jr_job_t *again = jr_job_dup (copy);
@@ -132,7 +132,7 @@ Test (job, dup_is_deep_and_independent)
     cr_assert_null (copy);
     jr_job_destroy (&copy);  //  idempotent
     cr_assert (memcmp (again->task.ptr, "sha256", 6) == 0);
-    cr_assert_eq (again->payload.ptr[299], (uint8_t) 299);
+    cr_assert_eq (again->payload.ptr[299], (uint8_t)299);
     jr_job_destroy (&again);
     jr_job_destroy (NULL);
 }
@@ -166,8 +166,8 @@ Test (id, format_and_parse)
         cr_assert_eq (jr_id_parse (text, back), 0);
         cr_assert (memcmp (back, job.id, JR_ID_SIZE) == 0);
     }
-    static const uint8_t known[JR_ID_SIZE] = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4d, 0xef,
-                                              0x80, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07};
+    static const uint8_t known[JR_ID_SIZE] = { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4d, 0xef,
+                                               0x80, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07 };
     char text[37];
     jr_id_format (known, text);
     cr_assert_str_eq (text, "12345678-9abc-4def-8001-020304050607");
@@ -188,7 +188,7 @@ Test (id, parse_rejects)
         "123456789abc-4def-8001-0203040506070",   //  dash missing
         "12345678_9abc_4def_8001_020304050607",   //  wrong separators
         "{2345678-9abc-4def-8001-02030405060}",
-        "123456789abc4def80010203040506070000",   //  no dashes at all
+        "123456789abc4def80010203040506070000",  //  no dashes at all
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq (jr_id_parse (bad[i], id), JR_EINVALID, "accepted '%s'", bad[i]);
@@ -207,11 +207,11 @@ Test (clock, monotonic_and_wall)
         last = now;
     }
     int64_t wall = jr_clock_wall_us ();
-    int64_t secs = (int64_t) time (NULL);
+    int64_t secs = (int64_t)time (NULL);
     cr_assert (wall / 1000000 >= secs - 1 && wall / 1000000 <= secs + 1, "wall in us");
     //  A real sleep shows up on both clocks.
     int64_t m0 = jr_clock_mono_us (), w0 = jr_clock_wall_us ();
-    struct timespec ts = {0, 20 * 1000 * 1000};
+    struct timespec ts = { 0, 20 * 1000 * 1000 };
     nanosleep (&ts, NULL);
     cr_assert_geq (jr_clock_mono_us () - m0, 20000);
     cr_assert_geq (jr_clock_wall_us () - w0, 15000);
@@ -239,10 +239,10 @@ static void
 s_opts (jr_opt_t opts[OPT_COUNT])
 {
     jr_opt_t def[OPT_COUNT] = {
-        {"bind", "JR_TEST_BIND", "tcp://*:5572", "endpoint", false, NULL},
-        {"db", "JR_TEST_DB", NULL, "database path", false, NULL},
-        {"slots", "JR_TEST_SLOTS", "4", "executors", false, NULL},
-        {"verbose", "JR_TEST_VERBOSE", NULL, "trace", true, NULL},
+        { "bind", "JR_TEST_BIND", "tcp://*:5572", "endpoint", false, NULL },
+        { "db", "JR_TEST_DB", NULL, "database path", false, NULL },
+        { "slots", "JR_TEST_SLOTS", "4", "executors", false, NULL },
+        { "verbose", "JR_TEST_VERBOSE", NULL, "trace", true, NULL },
     };
     memcpy (opts, def, sizeof def);
     unsetenv ("JR_TEST_BIND");
@@ -255,7 +255,7 @@ Test (opts, defaults)
 {
     jr_opt_t opts[OPT_COUNT];
     s_opts (opts);
-    char *argv[] = {"prog", NULL};
+    char *argv[] = { "prog", NULL };
     cr_assert_eq (jr_opts_parse (1, argv, opts, OPT_COUNT, "prog"), 1);
     cr_assert_str_eq (opts[OPT_BIND].value, "tcp://*:5572");
     cr_assert_null (opts[OPT_DB].value);
@@ -272,7 +272,7 @@ Test (opts, flags_env_and_precedence)
     setenv ("JR_TEST_SLOTS", "", 1);  //  empty means unset
     char a0[] = "prog", a1[] = "--db", a2[] = "/flag/jr.db", a3[] = "first", a4[] = "--slots=16",
          a5[] = "--verbose", a6[] = "second", a7[] = "--", a8[] = "--not-a-flag";
-    char *argv[] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, NULL};
+    char *argv[] = { a0, a1, a2, a3, a4, a5, a6, a7, a8, NULL };
     int kept = jr_opts_parse (9, argv, opts, OPT_COUNT, "prog");
     cr_assert_eq (kept, 4);
     cr_assert_str_eq (argv[0], "prog");
@@ -293,7 +293,7 @@ Test (opts, bool_from_env)
     setenv ("JR_TEST_VERBOSE", "1", 1);
     setenv ("JR_TEST_SLOTS", "8", 1);
     char a0[] = "prog";
-    char *argv[] = {a0, NULL};
+    char *argv[] = { a0, NULL };
     cr_assert_eq (jr_opts_parse (1, argv, opts, OPT_COUNT, "prog"), 1);
     cr_assert_str_eq (opts[OPT_VERBOSE].value, "1");
     cr_assert_eq (jr_opts_int (&opts[OPT_SLOTS], 1, 64), 8);
@@ -304,7 +304,7 @@ Test (opts, unknown_flag_exits_2, .exit_code = 2)
     jr_opt_t opts[OPT_COUNT];
     s_opts (opts);
     char a0[] = "prog", a1[] = "--bogus";
-    char *argv[] = {a0, a1, NULL};
+    char *argv[] = { a0, a1, NULL };
     jr_opts_parse (2, argv, opts, OPT_COUNT, "prog");
     cr_assert_fail ("should have exited");
 }
@@ -314,7 +314,7 @@ Test (opts, prefix_is_not_a_flag, .exit_code = 2)
     jr_opt_t opts[OPT_COUNT];
     s_opts (opts);
     char a0[] = "prog", a1[] = "--bin=x";
-    char *argv[] = {a0, a1, NULL};
+    char *argv[] = { a0, a1, NULL };
     jr_opts_parse (2, argv, opts, OPT_COUNT, "prog");
     cr_assert_fail ("should have exited");
 }
@@ -324,7 +324,7 @@ Test (opts, missing_value_exits_2, .exit_code = 2)
     jr_opt_t opts[OPT_COUNT];
     s_opts (opts);
     char a0[] = "prog", a1[] = "--db";
-    char *argv[] = {a0, a1, NULL};
+    char *argv[] = { a0, a1, NULL };
     jr_opts_parse (2, argv, opts, OPT_COUNT, "prog");
     cr_assert_fail ("should have exited");
 }
@@ -334,28 +334,28 @@ Test (opts, help_exits_0, .exit_code = 0)
     jr_opt_t opts[OPT_COUNT];
     s_opts (opts);
     char a0[] = "prog", a1[] = "--help";
-    char *argv[] = {a0, a1, NULL};
+    char *argv[] = { a0, a1, NULL };
     jr_opts_parse (2, argv, opts, OPT_COUNT, "prog");
     cr_assert_fail ("should have exited");
 }
 
 Test (opts, int_out_of_range_exits_2, .exit_code = 2)
 {
-    jr_opt_t opt = {"slots", NULL, "100", "executors", false, "100"};
+    jr_opt_t opt = { "slots", NULL, "100", "executors", false, "100" };
     jr_opts_int (&opt, 1, 64);
     cr_assert_fail ("should have exited");
 }
 
 Test (opts, int_not_a_number_exits_2, .exit_code = 2)
 {
-    jr_opt_t opt = {"slots", NULL, NULL, "executors", false, "4x"};
+    jr_opt_t opt = { "slots", NULL, NULL, "executors", false, "4x" };
     jr_opts_int (&opt, 1, 64);
     cr_assert_fail ("should have exited");
 }
 
 Test (opts, int_required_exits_2, .exit_code = 2)
 {
-    jr_opt_t opt = {"slots", NULL, NULL, "executors", false, NULL};
+    jr_opt_t opt = { "slots", NULL, NULL, "executors", false, NULL };
     jr_opts_int (&opt, 1, 64);
     cr_assert_fail ("should have exited");
 }
@@ -384,7 +384,7 @@ Test (crc32c, known_vectors_and_chunking)
 {
     //  The check value of CRC-32C (Castagnoli) and the RFC 3720 zero vector.
     cr_assert_eq (jr_crc32c (0, "123456789", 9), 0xE3069283u);
-    uint8_t zeros[32] = {0};
+    uint8_t zeros[32] = { 0 };
     cr_assert_eq (jr_crc32c (0, zeros, sizeof zeros), 0x8A9136AAu);
     //  Feeding it in pieces gives the same as in one go.
     const char *text = "the quick brown fox jumps over the lazy dog, twice over";

@@ -18,7 +18,7 @@ static zsock_t *s_worker;  //  DEALER playing a worker
 static zsock_t *s_client;  //  DEALER playing a client
 
 //  Vars of every test job: the msgpack map {"a": 1}.
-static const uint8_t s_vars[] = {0x81, 0xa1, 'a', 0x01};
+static const uint8_t s_vars[] = { 0x81, 0xa1, 'a', 0x01 };
 
 static void *
 s_run (void *arg)
@@ -55,8 +55,11 @@ s_start_on (int batch_max, int max_waiters, const char *pre_sql)
                       err ? err : "");
         sqlite3_close (db);
     }
-    jr_ingester_config_t cfg = {.bind = "tcp://127.0.0.1:*", .db = s_db, .sync = "normal",
-                                .batch_max = batch_max, .max_waiters = max_waiters};
+    jr_ingester_config_t cfg = { .bind = "tcp://127.0.0.1:*",
+                                 .db = s_db,
+                                 .sync = "normal",
+                                 .batch_max = batch_max,
+                                 .max_waiters = max_waiters };
     s_ingester = jr_ingester_new (&cfg);
     cr_assert (s_ingester);
     cr_assert (pthread_create (&s_thread, NULL, s_run, s_ingester) == 0);
@@ -86,7 +89,7 @@ teardown (void)
         pthread_join (s_thread, NULL);
         jr_ingester_destroy (&s_ingester);
     }
-    const char *suffixes[] = {"", "-wal", "-shm"};
+    const char *suffixes[] = { "", "-wal", "-shm" };
     for (int i = 0; i < 3; i++) {
         char path[160];
         snprintf (path, sizeof path, "%s%s", s_db, suffixes[i]);
@@ -101,7 +104,7 @@ teardown (void)
 static jr_bytes_t
 s_text (const char *text)
 {
-    return (jr_bytes_t) {(const uint8_t *) text, strlen (text)};
+    return (jr_bytes_t){ (const uint8_t *)text, strlen (text) };
 }
 
 static void
@@ -110,7 +113,7 @@ s_job (jr_job_t *job, uint32_t attempt, const char *payload)
     jr_job_init (job, "echo");
     job->attempt = attempt;
     job->success = true;
-    job->vars = (jr_bytes_t) {s_vars, sizeof s_vars};
+    job->vars = (jr_bytes_t){ s_vars, sizeof s_vars };
     job->payload = s_text (payload);
     job->worker = s_text ("w1@host");
     job->priority = -3;
@@ -155,8 +158,7 @@ s_recv (zsock_t *sock, jr_msg_t *msg, int type)
     cr_assert (frame, "no reply within %d ms", S_TIMEOUT_MS);
     cr_assert_not (zframe_more (frame));
     cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
-    cr_assert_eq (msg->type, type, "got %s, want %s", jr_msg_name (msg->type),
-                  jr_msg_name (type));
+    cr_assert_eq (msg->type, type, "got %s, want %s", jr_msg_name (msg->type), jr_msg_name (type));
     return frame;
 }
 
@@ -218,14 +220,14 @@ s_db_row (const jr_job_t *job, int64_t *attempt, char *payload, size_t size)
     sqlite3_stmt *st;
     char id[37];
     jr_id_format (job->id, id);
-    cr_assert_eq (
-        sqlite3_prepare_v2 (db, "SELECT attempt, payload FROM results WHERE id = ?1", -1, &st, NULL),
-        SQLITE_OK);
+    cr_assert_eq (sqlite3_prepare_v2 (db, "SELECT attempt, payload FROM results WHERE id = ?1", -1,
+                                      &st, NULL),
+                  SQLITE_OK);
     sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
     cr_assert_eq (sqlite3_step (st), SQLITE_ROW);
     *attempt = sqlite3_column_int64 (st, 0);
     snprintf (payload, size, "%.*s", sqlite3_column_bytes (st, 1),
-              (const char *) sqlite3_column_blob (st, 1));
+              (const char *)sqlite3_column_blob (st, 1));
     sqlite3_finalize (st);
     sqlite3_close (db);
 }
@@ -316,7 +318,7 @@ Test (ingester, stores_a_batch_and_acks_each_job)
     jr_job_t jobs[3];
     for (int i = 0; i < 3; i++)
         s_job (&jobs[i], 1, "out");
-    jobs[1].vars = (jr_bytes_t) {NULL, 0};
+    jobs[1].vars = (jr_bytes_t){ NULL, 0 };
     jobs[2].success = false;
     jobs[2].error = s_text ("boom");
     s_store (jobs, 3, NULL);
@@ -334,15 +336,15 @@ Test (ingester, stores_a_batch_and_acks_each_job)
         jr_id_format (jobs[i].id, id);
         sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
         cr_assert_eq (sqlite3_step (st), SQLITE_ROW);
-        cr_assert_str_eq ((const char *) sqlite3_column_text (st, 0), id);
-        cr_assert_str_eq ((const char *) sqlite3_column_text (st, 1), "echo");
+        cr_assert_str_eq ((const char *)sqlite3_column_text (st, 0), id);
+        cr_assert_str_eq ((const char *)sqlite3_column_text (st, 1), "echo");
         if (i == 1)
             cr_assert_eq (sqlite3_column_type (st, 2), SQLITE_NULL);
         else
             cr_assert_eq (memcmp (sqlite3_column_blob (st, 2), s_vars, sizeof s_vars), 0);
         cr_assert_eq (sqlite3_column_int (st, 3), i == 2 ? 0 : 1);
-        cr_assert_str_eq ((const char *) sqlite3_column_text (st, 4), i == 2 ? "boom" : "");
-        cr_assert_str_eq ((const char *) sqlite3_column_text (st, 5), "w1@host");
+        cr_assert_str_eq ((const char *)sqlite3_column_text (st, 4), i == 2 ? "boom" : "");
+        cr_assert_str_eq ((const char *)sqlite3_column_text (st, 5), "w1@host");
         cr_assert_gt (sqlite3_column_int64 (st, 6), 0);
         sqlite3_reset (st);
     }
@@ -399,7 +401,7 @@ Test (ingester, two_attempts_in_one_message_keep_the_newer)
     jobs[2] = jobs[0];
     jobs[2].attempt = 3;
     jobs[2].payload = s_text ("three");
-    int32_t codes[] = {0, JR_ESTALE, 0};
+    int32_t codes[] = { 0, JR_ESTALE, 0 };
     s_store (jobs, 3, codes);
     int64_t attempt;
     char payload[32];
@@ -415,7 +417,7 @@ Test (ingester, invalid_jobs_refused_others_stored)
         s_job (&jobs[i], 1, "x");
     jobs[0].task = s_text ("");
     jobs[2].attempt = 0;
-    int32_t codes[] = {JR_EINVALID, 0, JR_EINVALID};
+    int32_t codes[] = { JR_EINVALID, 0, JR_EINVALID };
     s_store (jobs, 3, codes);
     cr_assert_eq (s_db_count (NULL), 1);
     cr_assert_eq (s_db_count (&jobs[1]), 1);
@@ -547,9 +549,9 @@ Test (ingester, two_clients_wait_for_the_same_id)
     jr_job_t job;
     s_job (&job, 1, "shared");
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *clients[] = {s_client, other};
+    zsock_t *clients[] = { s_client, other };
     for (int c = 0; c < 2; c++) {
-        s_send_fetch (clients[c], 100 + (uint64_t) c, &job, 1, 60000);
+        s_send_fetch (clients[c], 100 + (uint64_t)c, &job, 1, 60000);
         zframe_t *frame = s_recv (clients[c], msg, JR_MSG_RESULTS);
         cr_assert_eq (msg->marks[0].code, 0);
         zframe_destroy (&frame);
@@ -557,7 +559,7 @@ Test (ingester, two_clients_wait_for_the_same_id)
     s_store (&job, 1, NULL);
     for (int c = 0; c < 2; c++) {
         zframe_t *frame = s_recv (clients[c], msg, JR_MSG_RESULTS);
-        cr_assert_eq (msg->tag, 100 + (uint64_t) c);
+        cr_assert_eq (msg->tag, 100 + (uint64_t)c);
         cr_assert_eq (msg->njobs, 1);
         s_assert_same (&msg->jobs[0], &job);
         zframe_destroy (&frame);
@@ -620,7 +622,7 @@ Test (ingester, fetch_of_too_many_ids_is_refused)
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_FETCH);
     msg->tag = 11;
-    uint8_t id[JR_ID_SIZE] = {1};
+    uint8_t id[JR_ID_SIZE] = { 1 };
     for (int i = 0; i < N; i++)
         jr_msg_add_mark (msg, id, 0, 0);
     cr_assert_eq (jr_msg_send (msg, zsock_resolve (s_client), NULL, 0), 0);
@@ -701,7 +703,7 @@ Test (ingester_new, refuses_bad_config_db_and_endpoint)
     cr_assert (mkdtemp (dir));
     char db[96];
     snprintf (db, sizeof db, "%s/jr.db", dir);
-    jr_ingester_config_t cfg = {.bind = "tcp://127.0.0.1:*", .db = db, .sync = "sometimes"};
+    jr_ingester_config_t cfg = { .bind = "tcp://127.0.0.1:*", .db = db, .sync = "sometimes" };
     cr_assert_null (jr_ingester_new (&cfg));
     cfg.sync = "off";
     cfg.db = "/nonexistent-dir/jr.db";
@@ -722,7 +724,7 @@ Test (ingester_new, refuses_bad_config_db_and_endpoint)
     jr_ingester_destroy (&ingester);
     jr_ingester_destroy (&ingester);  //  idempotent
     char path[128];
-    const char *suffixes[] = {"", "-wal", "-shm"};
+    const char *suffixes[] = { "", "-wal", "-shm" };
     for (int i = 0; i < 3; i++) {
         snprintf (path, sizeof path, "%s%s", db, suffixes[i]);
         unlink (path);
@@ -776,11 +778,11 @@ Test (ingester, state_is_stored_and_returned)
     s_attempt (&jobs[2], 1, JR_STATE_SCHEDULED, "w1@host", "flaky");
     jobs[3].state = 0;  //  a worker that sets no state: its success decides
     s_store (jobs, 4, NULL);
-    const int want[] = {JR_STATE_DEAD, JR_STATE_CANCELLED, JR_STATE_SCHEDULED,
-                        JR_STATE_SUCCEEDED};
+    const int want[] = { JR_STATE_DEAD, JR_STATE_CANCELLED, JR_STATE_SCHEDULED,
+                         JR_STATE_SUCCEEDED };
     for (int i = 0; i < 4; i++) {
         cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &jobs[i]), want[i]);
-        jr_job_t *got = s_fetch_now (s_client, &jobs[i], 30 + (uint64_t) i);
+        jr_job_t *got = s_fetch_now (s_client, &jobs[i], 30 + (uint64_t)i);
         cr_assert_eq (got->state, want[i], "job %d: state %s", i, jr_state_name (got->state));
         jr_job_destroy (&got);
     }
@@ -795,11 +797,10 @@ Test (ingester, result_states_that_make_no_sense_are_refused_unknown_ones_derive
     jobs[1].state = JR_STATE_QUEUED;
     jobs[2].state = 42;  //  a state from a newer table: treated as unknown
     jobs[2].success = false;
-    int32_t codes[] = {JR_EINVALID, JR_EINVALID, 0};
+    int32_t codes[] = { JR_EINVALID, JR_EINVALID, 0 };
     s_store (jobs, 3, codes);
     cr_assert_eq (s_db_count (NULL), 1);
-    cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &jobs[2]),
-                  JR_STATE_FAILED);
+    cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &jobs[2]), JR_STATE_FAILED);
 }
 
 Test (ingester, every_attempt_is_kept_and_a_failure_shows_them_all)
@@ -810,7 +811,7 @@ Test (ingester, every_attempt_is_kept_and_a_failure_shows_them_all)
     s_store (&job, 1, NULL);
     //  one attempt: its own error, no history
     jr_job_t *got = s_fetch_now (s_client, &job, 1);
-    cr_assert (s_error_is (got, "boom"), "%.*s", (int) got->error.len, got->error.ptr);
+    cr_assert (s_error_is (got, "boom"), "%.*s", (int)got->error.len, got->error.ptr);
     jr_job_destroy (&got);
 
     s_attempt (&job, 2, JR_STATE_SCHEDULED, "w2@host", "boom");
@@ -826,11 +827,10 @@ Test (ingester, every_attempt_is_kept_and_a_failure_shows_them_all)
     cr_assert_eq (s_db_int ("SELECT count(*) FROM attempts WHERE id = ?1", &job), 3);
     cr_assert_eq (s_db_int ("SELECT state FROM attempts WHERE id = ?1 AND attempt = 2", &job),
                   JR_STATE_SCHEDULED);
-    cr_assert_eq (s_db_int ("SELECT success FROM attempts WHERE id = ?1 AND attempt = 3", &job),
-                  0);
-    cr_assert_eq (s_db_int ("SELECT completed_us FROM attempts WHERE id = ?1 AND attempt = 3",
-                            &job),
-                  job.completed_us);
+    cr_assert_eq (s_db_int ("SELECT success FROM attempts WHERE id = ?1 AND attempt = 3", &job), 0);
+    cr_assert_eq (
+        s_db_int ("SELECT completed_us FROM attempts WHERE id = ?1 AND attempt = 3", &job),
+        job.completed_us);
     //  the row keeps its own error; FETCH shows the history
     cr_assert_eq (s_db_int ("SELECT error = 'boom' FROM results WHERE id = ?1", &job), 1);
     got = s_fetch_now (s_client, &job, 2);
@@ -838,7 +838,7 @@ Test (ingester, every_attempt_is_kept_and_a_failure_shows_them_all)
     cr_assert_eq (got->state, JR_STATE_DEAD);
     const char *want = "attempt 1 (w1@host): boom\nattempt 2 (w2@host): boom\n"
                        "attempt 3 (w1@host): boom";
-    cr_assert (s_error_is (got, want), "%.*s", (int) got->error.len, got->error.ptr);
+    cr_assert (s_error_is (got, want), "%.*s", (int)got->error.len, got->error.ptr);
     jr_job_destroy (&got);
 
     //  a success keeps its own (empty) error however many attempts it took
@@ -864,7 +864,7 @@ Test (ingester, attempt_history_is_bounded)
     }
     jr_job_t *got = s_fetch_now (s_client, &job, 1);
     cr_assert_leq (got->error.len, JR_MAX_TEXT);
-    char *text = strndup ((const char *) got->error.ptr, got->error.len);
+    char *text = strndup ((const char *)got->error.ptr, got->error.len);
     cr_assert (text);
     int lines = 1;
     for (char *c = text; *c; c++)
@@ -934,7 +934,7 @@ Test (ingester, fetch_that_may_wait_parks_a_scheduled_row)
     cr_assert_eq (msg->njobs, 1);
     cr_assert_eq (msg->jobs[0].state, JR_STATE_DEAD);
     cr_assert (s_error_is (&msg->jobs[0], "attempt 1 (w1@host): boom\nattempt 2 (w2@host): bang"),
-               "%.*s", (int) msg->jobs[0].error.len, msg->jobs[0].error.ptr);
+               "%.*s", (int)msg->jobs[0].error.len, msg->jobs[0].error.ptr);
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
 }
@@ -1005,7 +1005,7 @@ Test (ingester_tuned, old_database_gets_the_state_column)
     jr_ingester_stop (s_ingester);
     pthread_join (s_thread, NULL);
     jr_ingester_destroy (&s_ingester);
-    jr_ingester_config_t cfg = {.bind = "tcp://127.0.0.1:*", .db = s_db, .sync = "normal"};
+    jr_ingester_config_t cfg = { .bind = "tcp://127.0.0.1:*", .db = s_db, .sync = "normal" };
     s_ingester = jr_ingester_new (&cfg);
     cr_assert (s_ingester);
     cr_assert (pthread_create (&s_thread, NULL, s_run, s_ingester) == 0);

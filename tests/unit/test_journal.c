@@ -25,8 +25,8 @@ s_count (const jr_rec_t *rec, void *arg)
     seen->last = *rec;
     if (rec->type == JR_REC_ACCEPT) {
         seen->accepts++;
-        snprintf (seen->last_task, sizeof seen->last_task, "%.*s", (int) rec->task.len,
-                  (const char *) rec->task.ptr);
+        snprintf (seen->last_task, sizeof seen->last_task, "%.*s", (int)rec->task.len,
+                  (const char *)rec->task.ptr);
     }
     seen->dispatches += rec->type == JR_REC_DISPATCH;
     seen->states += rec->type == JR_REC_STATE;
@@ -55,16 +55,20 @@ TestSuite (journal, .init = s_setup, .fini = s_teardown);
 static void
 s_write_jobs (int n)
 {
-    s_seen_t seen = {0};
+    s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
     cr_assert_not_null (j);
     for (int i = 0; i < n; i++) {
-        jr_rec_t rec = {.type = JR_REC_ACCEPT, .priority = -i, .timeout_ms = 500,
-                        .max_attempts = 3, .created_us = 1000 + i, .accepted_us = 2000 + i,
-                        .task = {(const uint8_t *) "echo", 4},
-                        .vars = {(const uint8_t *) "\x81\xa1k\xa1v", 5}};
-        rec.id[0] = (uint8_t) i;
-        rec.id[1] = (uint8_t) (i >> 8);
+        jr_rec_t rec = { .type = JR_REC_ACCEPT,
+                         .priority = -i,
+                         .timeout_ms = 500,
+                         .max_attempts = 3,
+                         .created_us = 1000 + i,
+                         .accepted_us = 2000 + i,
+                         .task = { (const uint8_t *)"echo", 4 },
+                         .vars = { (const uint8_t *)"\x81\xa1k\xa1v", 5 } };
+        rec.id[0] = (uint8_t)i;
+        rec.id[1] = (uint8_t)(i >> 8);
         jr_journal_append (j, &rec, true);
         rec.type = JR_REC_DISPATCH;
         rec.attempt = 1;
@@ -84,7 +88,7 @@ s_file (char *path, size_t size)
 Test (journal, round_trip)
 {
     s_write_jobs (100);
-    s_seen_t seen = {0};
+    s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_NEVER, 100, s_count, &seen);
     cr_assert_not_null (j);
     cr_assert_eq (seen.accepts, 100);
@@ -104,7 +108,7 @@ Test (journal, torn_tail_keeps_every_complete_record)
     cr_assert_eq (stat (path, &st), 0);
     //  Cut in the middle of the last record.
     cr_assert_eq (truncate (path, st.st_size - 7), 0);
-    s_seen_t seen = {0};
+    s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_NEVER, 100, s_count, &seen);
     cr_assert_not_null (j);
     cr_assert_eq (seen.accepts, 50);
@@ -112,7 +116,7 @@ Test (journal, torn_tail_keeps_every_complete_record)
     jr_journal_close (&j);
     printf ("journal: torn tail: %d of 100 records kept\n", seen.n);
     //  The damaged file was cut: a second open reads the same, cleanly.
-    s_seen_t again = {0};
+    s_seen_t again = { 0 };
     j = jr_journal_open (s_dir, JR_FSYNC_NEVER, 100, s_count, &again);
     cr_assert_eq (again.n, seen.n);
     jr_journal_close (&j);
@@ -133,7 +137,7 @@ Test (journal, flipped_byte_stops_replay_there)
     b ^= 0x40;
     cr_assert_eq (pwrite (fd, &b, 1, at), 1);
     close (fd);
-    s_seen_t seen = {0};
+    s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_NEVER, 100, s_count, &seen);
     cr_assert_not_null (j);
     cr_assert_gt (seen.n, 50, "records before the damage are kept");
@@ -145,17 +149,17 @@ Test (journal, flipped_byte_stops_replay_there)
 Test (journal, compaction_replaces_history)
 {
     s_write_jobs (200);
-    s_seen_t seen = {0};
+    s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
     uint64_t before = jr_journal_size (j);
     cr_assert_eq (jr_journal_compact_begin (j), 0);
-    jr_rec_t rec = {.type = JR_REC_ACCEPT, .task = {(const uint8_t *) "echo", 4}};
+    jr_rec_t rec = { .type = JR_REC_ACCEPT, .task = { (const uint8_t *)"echo", 4 } };
     rec.id[0] = 7;
     jr_journal_append (j, &rec, false);
     cr_assert_eq (jr_journal_compact_end (j), 0);
     cr_assert_lt (jr_journal_size (j), before);
     jr_journal_close (&j);
-    s_seen_t after = {0};
+    s_seen_t after = { 0 };
     j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &after);
     cr_assert_eq (after.n, 1, "only the snapshot is replayed");
     jr_journal_close (&j);
@@ -164,16 +168,16 @@ Test (journal, compaction_replaces_history)
 Test (journal, full_disk_leaves_nothing_half_written)
 {
     s_write_jobs (3);
-    s_seen_t seen = {0};
+    s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
-    jr_rec_t rec = {.type = JR_REC_ACCEPT, .task = {(const uint8_t *) "echo", 4}};
+    jr_rec_t rec = { .type = JR_REC_ACCEPT, .task = { (const uint8_t *)"echo", 4 } };
     jr_journal_append (j, &rec, true);
     jr_journal_fail_writes (j, 1, ENOSPC);
     cr_assert_eq (jr_journal_flush (j), JR_EDISK_FULL);
     jr_journal_discard (j);
     cr_assert (!jr_journal_pending (j));
     jr_journal_close (&j);
-    s_seen_t after = {0};
+    s_seen_t after = { 0 };
     j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &after);
     cr_assert_eq (after.accepts, 3, "the refused record is not there");
     jr_journal_close (&j);

@@ -49,21 +49,21 @@ TestSuite (mp, .fini = s_done);
 TestSuite (vars, .fini = s_done);
 
 //  Reads back one int written by a fixed-width packer; checks the tag byte.
-#define CHECK_INT(packer, value, tag)                                                        \
-    do {                                                                                     \
-        packer (s_reset (), value);                                                          \
-        cr_assert_eq (s_buf.data[0] & 0xff, (tag) & 0xff, #packer " tag %02x",               \
-                      s_buf.data[0] & 0xff);                                                 \
-        jr_mp_t r = s_reader ();                                                             \
-        cr_assert_eq (jr_mp_peek (&r), JR_MP_INT);                                           \
-        int64_t v;                                                                           \
-        cr_assert (jr_mp_int (&r, &v), #packer " " #value);                                  \
-        cr_assert_eq (v, (int64_t) (value), #packer ": %lld", (long long) v);               \
-        cr_assert_eq (jr_mp_left (&r), 0);                                                   \
-        r = s_reader ();                                                                     \
-        jr_bytes_t span;                                                                     \
-        cr_assert (jr_mp_skip (&r, &span));                                                  \
-        cr_assert_eq (span.len, s_buf.size);                                                 \
+#define CHECK_INT(packer, value, tag)                                                              \
+    do {                                                                                           \
+        packer (s_reset (), value);                                                                \
+        cr_assert_eq (s_buf.data[0] & 0xff, (tag)&0xff, #packer " tag %02x",                       \
+                      s_buf.data[0] & 0xff);                                                       \
+        jr_mp_t r = s_reader ();                                                                   \
+        cr_assert_eq (jr_mp_peek (&r), JR_MP_INT);                                                 \
+        int64_t v;                                                                                 \
+        cr_assert (jr_mp_int (&r, &v), #packer " " #value);                                        \
+        cr_assert_eq (v, (int64_t)(value), #packer ": %lld", (long long)v);                        \
+        cr_assert_eq (jr_mp_left (&r), 0);                                                         \
+        r = s_reader ();                                                                           \
+        jr_bytes_t span;                                                                           \
+        cr_assert (jr_mp_skip (&r, &span));                                                        \
+        cr_assert_eq (span.len, s_buf.size);                                                       \
     } while (0)
 
 Test (mp, ints_of_every_width)
@@ -157,7 +157,7 @@ s_check_blob (size_t len, bool bin, uint8_t tag)
 {
     uint8_t *body = malloc (len + 1);
     for (size_t i = 0; i < len; i++)
-        body[i] = (uint8_t) (i * 13);
+        body[i] = (uint8_t)(i * 13);
     msgpack_packer *pk = s_reset ();
     if (bin)
         msgpack_pack_bin_with_body (pk, body, len);
@@ -237,7 +237,7 @@ s_check_container (uint32_t n, bool map, uint8_t tag)
     jr_bytes_t span;
     cr_assert (jr_mp_skip (&r, &span));
     cr_assert_eq (span.len, s_buf.size);
-    cr_assert_eq ((const uint8_t *) span.ptr, s_copy);
+    cr_assert_eq ((const uint8_t *)span.ptr, s_copy);
 }
 
 Test (mp, arrays_and_maps)
@@ -256,8 +256,8 @@ Test (mp, arrays_and_maps)
 Test (mp, ext_nil_bool)
 {
     //  fixext 1, 2, 4, 8, 16 and ext 8, 16, 32
-    static const size_t lens[] = {1, 2, 4, 8, 16, 3, 300, 70000};
-    static const uint8_t tags[] = {0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xc7, 0xc8, 0xc9};
+    static const size_t lens[] = { 1, 2, 4, 8, 16, 3, 300, 70000 };
+    static const uint8_t tags[] = { 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xc7, 0xc8, 0xc9 };
     static uint8_t body[70000];
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         msgpack_packer *pk = s_reset ();
@@ -306,7 +306,7 @@ Test (mp, peek_every_byte)
 {
     //  Every first byte maps to exactly the family the spec gives it.
     for (int b = 0; b < 256; b++) {
-        uint8_t byte = (uint8_t) b;
+        uint8_t byte = (uint8_t)b;
         jr_mp_t r;
         jr_mp_init (&r, &byte, 1);
         jr_mp_kind_t want;
@@ -388,7 +388,7 @@ s_nest (uint8_t *out, int n)
     for (int i = 0; i < n; i++)
         out[i] = 0x91;
     out[n] = 0xc0;
-    return (size_t) n + 1;
+    return (size_t)n + 1;
 }
 
 Test (mp, skip_depth_limit)
@@ -442,31 +442,31 @@ Test (mp, counts_larger_than_input)
     jr_mp_t r;
     uint32_t n;
     //  array32 of 1000 with 10 bytes after the header
-    static const uint8_t arr[] = {0xdd, 0x00, 0x00, 0x03, 0xe8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    static const uint8_t arr[] = { 0xdd, 0x00, 0x00, 0x03, 0xe8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
     jr_mp_init (&r, arr, sizeof arr);
     cr_assert_not (jr_mp_array (&r, &n));
     cr_assert_eq (r.err, JR_EMALFORMED);
     //  exactly enough bytes for the count is accepted (one per element)
-    static const uint8_t arr3[] = {0x93, 1, 2, 3};
+    static const uint8_t arr3[] = { 0x93, 1, 2, 3 };
     jr_mp_init (&r, arr3, sizeof arr3);
     cr_assert (jr_mp_array (&r, &n));
     cr_assert_eq (n, 3);
     jr_mp_init (&r, arr3, 3);
     cr_assert_not (jr_mp_array (&r, &n));
     //  a map entry needs two bytes
-    static const uint8_t map3[] = {0x83, 1, 2, 3, 4, 5, 6};
+    static const uint8_t map3[] = { 0x83, 1, 2, 3, 4, 5, 6 };
     jr_mp_init (&r, map3, sizeof map3);
     cr_assert (jr_mp_map (&r, &n));
     cr_assert_eq (n, 3);
     jr_mp_init (&r, map3, 6);
     cr_assert_not (jr_mp_map (&r, &n));
     //  the largest counts in the smallest inputs
-    static const uint8_t huge_arr[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0};
-    static const uint8_t huge_map[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0};
-    static const uint8_t huge_str[] = {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
-    static const uint8_t huge_bin[] = {0xc6, 0xff, 0xff, 0xff, 0xff, 'a'};
-    static const uint8_t huge_ext[] = {0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 'a'};
-    static const uint8_t short_16[] = {0xdc, 0x00};
+    static const uint8_t huge_arr[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0 };
+    static const uint8_t huge_map[] = { 0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0 };
+    static const uint8_t huge_str[] = { 0xdb, 0xff, 0xff, 0xff, 0xff, 'a' };
+    static const uint8_t huge_bin[] = { 0xc6, 0xff, 0xff, 0xff, 0xff, 'a' };
+    static const uint8_t huge_ext[] = { 0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 'a' };
+    static const uint8_t short_16[] = { 0xdc, 0x00 };
     jr_mp_init (&r, huge_arr, sizeof huge_arr);
     cr_assert_not (jr_mp_array (&r, &n));
     jr_mp_init (&r, huge_map, sizeof huge_map);
@@ -480,9 +480,9 @@ Test (mp, counts_larger_than_input)
     cr_assert_not (jr_mp_skip (&r, NULL));
     jr_mp_init (&r, short_16, sizeof short_16);
     cr_assert_not (jr_mp_array (&r, &n));
-    const uint8_t *all[] = {huge_arr, huge_map, huge_str, huge_bin, huge_ext};
-    size_t sizes[] = {sizeof huge_arr, sizeof huge_map, sizeof huge_str, sizeof huge_bin,
-                      sizeof huge_ext};
+    const uint8_t *all[] = { huge_arr, huge_map, huge_str, huge_bin, huge_ext };
+    size_t sizes[] = { sizeof huge_arr, sizeof huge_map, sizeof huge_str, sizeof huge_bin,
+                       sizeof huge_ext };
     for (int i = 0; i < 5; i++) {
         jr_mp_init (&r, all[i], sizes[i]);
         cr_assert_not (jr_mp_skip (&r, NULL), "input %d", i);
@@ -549,8 +549,8 @@ s_vars (void)
     msgpack_pack_str_with_body (pk, "after", 5);
     msgpack_pack_str_with_body (pk, "found", 5);
     jr_mp_t r = s_reader ();
-    (void) r;
-    return (jr_bytes_t) {s_copy, s_buf.size};
+    (void)r;
+    return (jr_bytes_t){ s_copy, s_buf.size };
 }
 
 Test (vars, bytes)
@@ -599,22 +599,22 @@ Test (vars, empty_and_not_a_map)
     jr_bytes_t out;
     int64_t v;
     static const uint8_t none[1];
-    jr_bytes_t empty = {none, 0};
+    jr_bytes_t empty = { none, 0 };
     cr_assert_eq (jr_vars_bytes (empty, "a", &out), JR_ENOT_FOUND);
     cr_assert_eq (jr_vars_int (empty, "a", &v), JR_ENOT_FOUND);
-    static const uint8_t empty_map[] = {0x80};
-    cr_assert_eq (jr_vars_bytes ((jr_bytes_t) {empty_map, 1}, "a", &out), JR_ENOT_FOUND);
-    static const uint8_t array[] = {0x92, 0xa1, 'a', 0x01};
-    cr_assert_eq (jr_vars_int ((jr_bytes_t) {array, sizeof array}, "a", &v), JR_EINVALID);
-    static const uint8_t int_key[] = {0x81, 0x01, 0x02};
-    cr_assert_eq (jr_vars_int ((jr_bytes_t) {int_key, sizeof int_key}, "a", &v), JR_EINVALID);
+    static const uint8_t empty_map[] = { 0x80 };
+    cr_assert_eq (jr_vars_bytes ((jr_bytes_t){ empty_map, 1 }, "a", &out), JR_ENOT_FOUND);
+    static const uint8_t array[] = { 0x92, 0xa1, 'a', 0x01 };
+    cr_assert_eq (jr_vars_int ((jr_bytes_t){ array, sizeof array }, "a", &v), JR_EINVALID);
+    static const uint8_t int_key[] = { 0x81, 0x01, 0x02 };
+    cr_assert_eq (jr_vars_int ((jr_bytes_t){ int_key, sizeof int_key }, "a", &v), JR_EINVALID);
     //  Truncated after a key that is not the one wanted.
-    static const uint8_t cut[] = {0x82, 0xa1, 'b', 0xcd, 0x01};
-    cr_assert_lt (jr_vars_int ((jr_bytes_t) {cut, sizeof cut}, "a", &v), 0);
+    static const uint8_t cut[] = { 0x82, 0xa1, 'b', 0xcd, 0x01 };
+    cr_assert_lt (jr_vars_int ((jr_bytes_t){ cut, sizeof cut }, "a", &v), 0);
     //  The key is there but its value is cut.
-    static const uint8_t cut_value[] = {0x81, 0xa1, 'a', 0xcd, 0x01, 0x02};
-    cr_assert_eq (jr_vars_int ((jr_bytes_t) {cut_value, 5}, "a", &v), JR_EINVALID);
-    cr_assert_eq (jr_vars_int ((jr_bytes_t) {cut_value, sizeof cut_value}, "a", &v), 0);
+    static const uint8_t cut_value[] = { 0x81, 0xa1, 'a', 0xcd, 0x01, 0x02 };
+    cr_assert_eq (jr_vars_int ((jr_bytes_t){ cut_value, 5 }, "a", &v), JR_EINVALID);
+    cr_assert_eq (jr_vars_int ((jr_bytes_t){ cut_value, sizeof cut_value }, "a", &v), 0);
     cr_assert_eq (v, 0x0102);
 }
 
@@ -631,8 +631,8 @@ Test (vars, decimal_strings_strict, .disabled = true)
     msgpack_pack_str_with_body (pk, "min", 3);
     msgpack_pack_str_with_body (pk, "-9223372036854775808", 20);
     jr_mp_t r = s_reader ();
-    (void) r;
-    jr_bytes_t vars = {s_copy, s_buf.size};
+    (void)r;
+    jr_bytes_t vars = { s_copy, s_buf.size };
     int64_t v;
     cr_assert_eq (jr_vars_int (vars, "over", &v), JR_EINVALID);
     cr_assert_eq (jr_vars_int (vars, "blank", &v), JR_EINVALID);
@@ -644,7 +644,7 @@ Test (vars, decimal_strings_strict, .disabled = true)
 //  must be plain NOT_FOUND, also under UBSan (NULL + 0 is undefined in C).
 Test (vars, null_vars)
 {
-    jr_bytes_t none = {NULL, 0};
+    jr_bytes_t none = { NULL, 0 };
     jr_bytes_t out;
     int64_t v;
     cr_assert_eq (jr_vars_bytes (none, "a", &out), JR_ENOT_FOUND);

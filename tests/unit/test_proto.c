@@ -10,12 +10,12 @@
 //  -------------------------------------------------------------------------
 //  Helpers: views on static text, fillers, field-by-field comparison
 
-#define B(lit) ((jr_bytes_t) {(const uint8_t *) (lit), sizeof (lit) - 1})
+#define B(lit) ((jr_bytes_t){ (const uint8_t *)(lit), sizeof (lit) - 1 })
 
-static uint8_t s_big_payload[70000];   //  bin32 on the wire
-static uint8_t s_mid_payload[3000];    //  bin16
+static uint8_t s_big_payload[70000];  //  bin32 on the wire
+static uint8_t s_mid_payload[3000];   //  bin16
 static char s_long_task[JR_MAX_NAME + 2];
-static uint8_t s_vars[256];            //  {"name": "ada", "n": -42, ...}
+static uint8_t s_vars[256];  //  {"name": "ada", "n": -42, ...}
 static size_t s_vars_len;
 
 //  Packs the vars map used by the jobs below, once per process.
@@ -23,9 +23,9 @@ static void
 s_setup (void)
 {
     for (size_t i = 0; i < sizeof s_big_payload; i++)
-        s_big_payload[i] = (uint8_t) (i * 7 + 3);
+        s_big_payload[i] = (uint8_t)(i * 7 + 3);
     for (size_t i = 0; i < sizeof s_mid_payload; i++)
-        s_mid_payload[i] = (uint8_t) (255 - i % 251);
+        s_mid_payload[i] = (uint8_t)(255 - i % 251);
     memset (s_long_task, 't', sizeof s_long_task - 1);
     s_long_task[sizeof s_long_task - 1] = 0;
 
@@ -59,7 +59,7 @@ static void
 s_make_id (uint8_t id[JR_ID_SIZE], unsigned seed)
 {
     for (int i = 0; i < JR_ID_SIZE; i++)
-        id[i] = (uint8_t) (seed * 31 + (unsigned) i * 7 + 1);
+        id[i] = (uint8_t)(seed * 31 + (unsigned)i * 7 + 1);
 }
 
 //  A job with every field set; `big` adds payloads of bin16 and bin32 size.
@@ -67,18 +67,18 @@ static void
 s_fill_job (jr_job_t *job, unsigned i, bool big)
 {
     s_make_id (job->id, i);
-    job->task = i == 4 ? (jr_bytes_t) {(const uint8_t *) s_long_task, JR_MAX_NAME} : B ("sha256");
-    job->vars = i % 2 ? (jr_bytes_t) {s_vars, s_vars_len} : (jr_bytes_t) {NULL, 0};
-    job->priority = i == 3 ? INT32_MIN : -(int32_t) i * 1000 + 7;
+    job->task = i == 4 ? (jr_bytes_t){ (const uint8_t *)s_long_task, JR_MAX_NAME } : B ("sha256");
+    job->vars = i % 2 ? (jr_bytes_t){ s_vars, s_vars_len } : (jr_bytes_t){ NULL, 0 };
+    job->priority = i == 3 ? INT32_MIN : -(int32_t)i * 1000 + 7;
     job->timeout_ms = i == 3 ? UINT32_MAX : 1500 + i;
     job->max_attempts = 5 + i;
     job->attempt = i == 2 ? UINT32_MAX : 1 + i;
-    job->state = (int32_t) (i % 9);
+    job->state = (int32_t)(i % 9);
     job->success = i % 2 == 0;
     if (big && i == 2)
-        job->payload = (jr_bytes_t) {s_mid_payload, sizeof s_mid_payload};
+        job->payload = (jr_bytes_t){ s_mid_payload, sizeof s_mid_payload };
     else if (big && i == 3)
-        job->payload = (jr_bytes_t) {s_big_payload, sizeof s_big_payload};
+        job->payload = (jr_bytes_t){ s_big_payload, sizeof s_big_payload };
     else
         job->payload = B ("\x00\xff payload \x01");
     job->error = i % 2 ? B ("task failed: exit status 3") : B ("");
@@ -110,7 +110,7 @@ s_fill (jr_msg_t *msg, int type, bool big)
     if (fields & F_TASKS) {
         jr_msg_add_task (msg, B ("echo"));
         jr_msg_add_task (msg, B ("sleep"));
-        jr_msg_add_task (msg, (jr_bytes_t) {(const uint8_t *) s_long_task, JR_MAX_NAME});
+        jr_msg_add_task (msg, (jr_bytes_t){ (const uint8_t *)s_long_task, JR_MAX_NAME });
         jr_msg_add_task (msg, B (""));
     }
     if (fields & F_SLOTS)
@@ -124,7 +124,7 @@ s_fill (jr_msg_t *msg, int type, bool big)
         for (unsigned i = 0; i < 40; i++) {
             uint8_t id[JR_ID_SIZE];
             s_make_id (id, 100 + i);
-            int32_t code = i % 2 ? -(int32_t) (i % 19) : (int32_t) (i % 9);
+            int32_t code = i % 2 ? -(int32_t)(i % 19) : (int32_t)(i % 9);
             jr_msg_add_mark (msg, id, i == 39 ? UINT32_MAX : i * 1000 + 1, code);
         }
 }
@@ -248,10 +248,10 @@ s_pack_raw (msgpack_packer *pk, const void *data, size_t size)
 //  A job array by hand: nfields elements (18 is valid), an id of idlen
 //  bytes, raw vars bytes (NULL = nil), a task of tasklen bytes.
 static void
-s_pack_job (msgpack_packer *pk, uint32_t nfields, size_t idlen, const void *vars,
-            size_t varslen, size_t tasklen)
+s_pack_job (msgpack_packer *pk, uint32_t nfields, size_t idlen, const void *vars, size_t varslen,
+            size_t tasklen)
 {
-    static const uint8_t id[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17};
+    static const uint8_t id[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17 };
     char *task = malloc (tasklen + 1);
     memset (task, 'x', tasklen);
     msgpack_pack_array (pk, nfields);
@@ -266,12 +266,15 @@ s_pack_job (msgpack_packer *pk, uint32_t nfields, size_t idlen, const void *vars
                     msgpack_pack_nil (pk);
                 break;
             case 3: msgpack_pack_int32 (pk, -1); break;
-            case 4: case 5: case 6: msgpack_pack_uint32 (pk, 1); break;
+            case 4:
+            case 5:
+            case 6: msgpack_pack_uint32 (pk, 1); break;
             case 7: msgpack_pack_int32 (pk, JR_STATE_RUNNING); break;
             case 8: msgpack_pack_true (pk); break;
             case 9: msgpack_pack_bin_with_body (pk, "p", 1); break;
-            case 10: case 11: msgpack_pack_str_with_body (pk, "", 0); break;
-            default: msgpack_pack_int64 (pk, (int64_t) f); break;
+            case 10:
+            case 11: msgpack_pack_str_with_body (pk, "", 0); break;
+            default: msgpack_pack_int64 (pk, (int64_t)f); break;
         }
     }
     free (task);
@@ -279,8 +282,7 @@ s_pack_job (msgpack_packer *pk, uint32_t nfields, size_t idlen, const void *vars
 
 //  A SUBMIT around one hand-made job.
 static int
-s_submit_with_job (uint32_t nfields, size_t idlen, const void *vars, size_t varslen,
-                   size_t tasklen)
+s_submit_with_job (uint32_t nfields, size_t idlen, const void *vars, size_t varslen, size_t tasklen)
 {
     msgpack_packer *pk = s_begin (5, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_SUBMIT);
     msgpack_pack_uint64 (pk, 9);
@@ -294,7 +296,7 @@ static size_t
 s_deep_vars (uint8_t *out, size_t max, int depth)
 {
     size_t n = 0;
-    cr_assert_lt ((size_t) depth + 4, max);
+    cr_assert_lt ((size_t)depth + 4, max);
     out[n++] = 0x81;  //  map of one
     out[n++] = 0xa1;  //  fixstr "k"
     out[n++] = 'k';
@@ -322,7 +324,8 @@ Test (proto, model)
     cr_assert_eq (jr_msg_fields (JR_MSG_ERROR), F_TAG | F_CODE | F_TEXT);
     for (int type = 1; type < JR_MSG_COUNT; type++) {
         cr_assert_str_neq (jr_msg_name (type), "UNKNOWN", "type %d has no name", type);
-        cr_assert (type == JR_MSG_HEARTBEAT || type == JR_MSG_BYE || jr_msg_fields (type), "type %d", type);
+        cr_assert (type == JR_MSG_HEARTBEAT || type == JR_MSG_BYE || jr_msg_fields (type),
+                   "type %d", type);
     }
 }
 
@@ -393,10 +396,10 @@ Test (proto, roundtrip_large_batch)
 
 Test (proto, heartbeat_bytes)
 {
-    jr_msg_t msg = {.type = JR_MSG_HEARTBEAT};
+    jr_msg_t msg = { .type = JR_MSG_HEARTBEAT };
     uint8_t *data;
     size_t size = jr_msg_encode (&msg, &data);
-    static const uint8_t want[] = {0x93, 0xcd, 0x4a, 0x52, 0x01, 0x08};
+    static const uint8_t want[] = { 0x93, 0xcd, 0x4a, 0x52, 0x01, 0x08 };
     cr_assert_eq (size, sizeof want);
     cr_assert (memcmp (data, want, size) == 0);
     free (data);
@@ -443,11 +446,11 @@ Test (proto, refuses_bad_signature)
     msgpack_pack_uint8 (&s_pk, JR_MSG_HEARTBEAT);
     cr_assert_eq (s_end (NULL), JR_EMALFORMED);
     //  Not an array at all.
-    static const uint8_t map[] = {0x84, 0xcd, 0x4a, 0x52, 0x01, 0x08, 0xc0, 0xc0, 0xc0};
+    static const uint8_t map[] = { 0x84, 0xcd, 0x4a, 0x52, 0x01, 0x08, 0xc0, 0xc0, 0xc0 };
     jr_msg_t *msg = jr_msg_new ();
     cr_assert_eq (s_decode (msg, map, sizeof map), JR_EMALFORMED);
     //  An array too short for the header.
-    static const uint8_t two[] = {0x92, 0xcd, 0x4a, 0x52, 0x01};
+    static const uint8_t two[] = { 0x92, 0xcd, 0x4a, 0x52, 0x01 };
     cr_assert_eq (s_decode (msg, two, sizeof two), JR_EMALFORMED);
     jr_msg_destroy (&msg);
 }
@@ -490,8 +493,7 @@ Test (proto, refuses_wrong_field_count)
         memcpy (more, data, size);
         more[0]++;
         more[size] = 0xc0;
-        cr_assert_eq (s_decode (msg, more, size + 1), JR_EMALFORMED, "%s +1",
-                      jr_msg_name (type));
+        cr_assert_eq (s_decode (msg, more, size + 1), JR_EMALFORMED, "%s +1", jr_msg_name (type));
         //  One field fewer: same bytes, the count says one less (the last
         //  field is then trailing, which is refused as well).
         data[0]--;
@@ -562,26 +564,24 @@ Test (proto, refuses_bad_jobs)
 
 Test (proto, refuses_vars_that_are_not_a_map)
 {
-    static const uint8_t array[] = {0x91, 0x01};
-    static const uint8_t str[] = {0xa3, 'a', 'b', 'c'};
-    static const uint8_t integer[] = {0x2a};
-    static const uint8_t bin[] = {0xc4, 0x01, 0x00};
-    static const uint8_t reserved[] = {0xc1};
+    static const uint8_t array[] = { 0x91, 0x01 };
+    static const uint8_t str[] = { 0xa3, 'a', 'b', 'c' };
+    static const uint8_t integer[] = { 0x2a };
+    static const uint8_t bin[] = { 0xc4, 0x01, 0x00 };
+    static const uint8_t reserved[] = { 0xc1 };
     cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, array, sizeof array, 4),
                   JR_EMALFORMED);
-    cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, str, sizeof str, 4),
-                  JR_EMALFORMED);
+    cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, str, sizeof str, 4), JR_EMALFORMED);
     cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, integer, sizeof integer, 4),
                   JR_EMALFORMED);
-    cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, bin, sizeof bin, 4),
-                  JR_EMALFORMED);
+    cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, bin, sizeof bin, 4), JR_EMALFORMED);
     cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, reserved, sizeof reserved, 4),
                   JR_EMALFORMED);
     //  A map whose body is broken: a key without its value.
-    static const uint8_t half[] = {0x82, 0xa1, 'a', 0x01, 0xa1, 'b'};
+    static const uint8_t half[] = { 0x82, 0xa1, 'a', 0x01, 0xa1, 'b' };
     cr_assert_lt (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, half, sizeof half, 4), 0);
     //  An empty map is a map.
-    static const uint8_t empty[] = {0x80};
+    static const uint8_t empty[] = { 0x80 };
     cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, empty, sizeof empty, 4), 0);
 }
 
@@ -589,27 +589,27 @@ Test (proto, refuses_huge_declared_counts)
 {
     jr_msg_t *msg = jr_msg_new ();
     //  The whole body: an array of 2^32-1 elements in 10 bytes.
-    static const uint8_t outer[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0xcd, 0x4a, 0x52, 0x01, 0x08};
+    static const uint8_t outer[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0xcd, 0x4a, 0x52, 0x01, 0x08 };
     cr_assert_eq (s_decode (msg, outer, sizeof outer), JR_EMALFORMED);
     //  The jobs of a SUBMIT, marks of an ACK, tasks of a READY.
-    static const uint8_t jobs[] = {0x95, 0xcd, 0x4a, 0x52, 0x01, 0x01, 0x00,
-                                   0xdd, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t jobs[] = { 0x95, 0xcd, 0x4a, 0x52, 0x01, 0x01,
+                                    0x00, 0xdd, 0xff, 0xff, 0xff, 0xff };
     cr_assert_eq (s_decode (msg, jobs, sizeof jobs), JR_EMALFORMED);
     cr_assert_leq (msg->cap_jobs, 16, "allocated %u jobs", msg->cap_jobs);
-    static const uint8_t marks[] = {0x94, 0xcd, 0x4a, 0x52, 0x01, 0x0a,
-                                    0xdd, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t marks[] = { 0x94, 0xcd, 0x4a, 0x52, 0x01, 0x0a,
+                                     0xdd, 0xff, 0xff, 0xff, 0xff };
     cr_assert_eq (s_decode (msg, marks, sizeof marks), JR_EMALFORMED);
     cr_assert_leq (msg->cap_marks, 16);
-    static const uint8_t tasks[] = {0x97, 0xcd, 0x4a, 0x52, 0x01, 0x05, 0xa0, 0xa0,
-                                    0xdd, 0xff, 0xff, 0xff, 0xff, 0x00};
+    static const uint8_t tasks[] = { 0x97, 0xcd, 0x4a, 0x52, 0x01, 0x05, 0xa0,
+                                     0xa0, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x00 };
     cr_assert_eq (s_decode (msg, tasks, sizeof tasks), JR_EMALFORMED);
     cr_assert_leq (msg->cap_tasks, 16);
     //  A str32 and a bin32 that claim 4 GiB.
-    static const uint8_t text[] = {0x96, 0xcd, 0x4a, 0x52, 0x01, 0x0d, 0x00, 0xff,
-                                   0xdb, 0xff, 0xff, 0xff, 0xff, 'x'};
+    static const uint8_t text[] = { 0x96, 0xcd, 0x4a, 0x52, 0x01, 0x0d, 0x00,
+                                    0xff, 0xdb, 0xff, 0xff, 0xff, 0xff, 'x' };
     cr_assert_eq (s_decode (msg, text, sizeof text), JR_EMALFORMED);
     //  Vars: a map32 of 2^32-1 pairs.
-    static const uint8_t vars[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00};
+    static const uint8_t vars[] = { 0xdf, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 };
     cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, vars, sizeof vars, 4),
                   JR_EMALFORMED);
     jr_msg_destroy (&msg);
@@ -648,13 +648,12 @@ Test (proto, refuses_long_names)
     cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, NULL, 0, JR_MAX_NAME), 0);
     cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, NULL, 0, JR_MAX_NAME + 1),
                   JR_ETOOLARGE);
-    cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, NULL, 0, 100000),
-                  JR_ETOOLARGE);
+    cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, NULL, 0, 100000), JR_ETOOLARGE);
 
     //  READY: worker name, host and task names.
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_t *out = jr_msg_new ();
-    jr_bytes_t long_name = {(const uint8_t *) s_long_task, JR_MAX_NAME + 1};
+    jr_bytes_t long_name = { (const uint8_t *)s_long_task, JR_MAX_NAME + 1 };
     for (int which = 0; which < 3; which++) {
         s_fill (msg, JR_MSG_READY, false);
         if (which == 0)
@@ -672,7 +671,7 @@ Test (proto, refuses_long_names)
     char *text = malloc (JR_MAX_TEXT + 1);
     memset (text, 'e', JR_MAX_TEXT + 1);
     s_fill (msg, JR_MSG_ERROR, false);
-    msg->text = (jr_bytes_t) {(const uint8_t *) text, JR_MAX_TEXT + 1};
+    msg->text = (jr_bytes_t){ (const uint8_t *)text, JR_MAX_TEXT + 1 };
     uint8_t *data;
     size_t size = jr_msg_encode (msg, &data);
     cr_assert_eq (s_decode (out, data, size), JR_ETOOLARGE);
@@ -704,7 +703,7 @@ Test (proto, refuses_out_of_range_numbers)
     msgpack_pack_str_with_body (pk, "w", 1);
     msgpack_pack_str_with_body (pk, "h", 1);
     msgpack_pack_array (pk, 0);
-    msgpack_pack_uint64 (pk, (uint64_t) UINT32_MAX + 1);
+    msgpack_pack_uint64 (pk, (uint64_t)UINT32_MAX + 1);
     cr_assert_eq (s_end (NULL), JR_EMALFORMED);
     //  negative slots
     pk = s_begin (7, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_READY);
@@ -716,7 +715,7 @@ Test (proto, refuses_out_of_range_numbers)
     //  code over int32, and a code that is not an integer
     pk = s_begin (6, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_ERROR);
     msgpack_pack_uint64 (pk, 1);
-    msgpack_pack_int64 (pk, (int64_t) INT32_MIN - 1);
+    msgpack_pack_int64 (pk, (int64_t)INT32_MIN - 1);
     msgpack_pack_str_with_body (pk, "", 0);
     cr_assert_eq (s_end (NULL), JR_EMALFORMED);
     pk = s_begin (6, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_ERROR);
@@ -770,9 +769,9 @@ Test (proto, refused_request_keeps_its_tag)
 Test (proto, refuses_oversized_body)
 {
     jr_msg_t *msg = jr_msg_new ();
-    static const uint8_t heartbeat[] = {0x93, 0xcd, 0x4a, 0x52, 0x01, 0x08};
+    static const uint8_t heartbeat[] = { 0x93, 0xcd, 0x4a, 0x52, 0x01, 0x08 };
     //  The size check comes first: the bytes past the heartbeat are not read.
-    cr_assert_eq (jr_msg_decode (msg, heartbeat, (size_t) JR_MAX_FRAME + 1), JR_ETOOLARGE);
+    cr_assert_eq (jr_msg_decode (msg, heartbeat, (size_t)JR_MAX_FRAME + 1), JR_ETOOLARGE);
     cr_assert_eq (jr_msg_decode (msg, heartbeat, sizeof heartbeat), 0);
     //  Nothing at all (a zero-length frame arrives as NULL, 0 from some APIs).
     cr_assert_eq (jr_msg_decode (msg, NULL, 0), JR_EMALFORMED);
@@ -789,9 +788,9 @@ Test (proto, encode_refuses_oversized)
     jr_msg_reset (msg, JR_MSG_RESULT);
     for (int i = 0; i < 5; i++) {
         jr_job_t *job = jr_msg_add_job (msg);
-        job->payload = (jr_bytes_t) {payload, big};
+        job->payload = (jr_bytes_t){ payload, big };
     }
-    uint8_t *data = (uint8_t *) 1;
+    uint8_t *data = (uint8_t *)1;
     cr_assert_eq (jr_msg_encode (msg, &data), 0);
     cr_assert_null (data);
     cr_assert_eq (jr_msg_send (msg, NULL, NULL, 0), JR_ETOOLARGE);
@@ -903,8 +902,7 @@ Test (proto, send_dealer_router)
 
     //  ROUTER -> DEALER by routing id; the dealer sees the body alone.
     s_fill (msg, JR_MSG_DISPATCH, true);
-    cr_assert_eq (jr_msg_send (msg, zsock_resolve (router), zframe_data (peer),
-                               zframe_size (peer)),
+    cr_assert_eq (jr_msg_send (msg, zsock_resolve (router), zframe_data (peer), zframe_size (peer)),
                   0);
     zframe_t *frame;
     cr_assert_eq (s_recv_msg (dealer, got, &frame), 0);
@@ -925,8 +923,7 @@ Test (proto, send_dealer_router)
     //  A peer the router does not know: refused, not dropped in silence.
     cr_assert_eq (jr_msg_send (msg, zsock_resolve (router), "nobody", 6), JR_EUNKNOWN_PEER);
     //  ...and the router still works afterwards.
-    cr_assert_eq (jr_msg_send (msg, zsock_resolve (router), zframe_data (peer),
-                               zframe_size (peer)),
+    cr_assert_eq (jr_msg_send (msg, zsock_resolve (router), zframe_data (peer), zframe_size (peer)),
                   0);
     cr_assert_eq (s_recv_msg (dealer, got, &frame), 0);
     zframe_destroy (&frame);
@@ -943,7 +940,7 @@ Test (proto, send_without_peer_is_queue_full)
     //  A DEALER with no connection cannot queue anything: the send never
     //  blocks and says so.
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    jr_msg_t msg = {.type = JR_MSG_HEARTBEAT};
+    jr_msg_t msg = { .type = JR_MSG_HEARTBEAT };
     cr_assert_eq (jr_msg_send (&msg, zsock_resolve (dealer), NULL, 0), JR_EQUEUE_FULL);
     zsock_destroy (&dealer);
 }

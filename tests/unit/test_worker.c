@@ -33,7 +33,7 @@ s_vars (int npairs, ...)
     msgpack_sbuffer_init (&buf);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, (size_t) npairs);
+    msgpack_pack_map (&pk, (size_t)npairs);
     va_list args;
     va_start (args, npairs);
     for (int i = 0; i < npairs; i++) {
@@ -43,8 +43,7 @@ s_vars (int npairs, ...)
         msgpack_pack_str_body (&pk, key, strlen (key));
         if (value[0] == 'i')
             msgpack_pack_int64 (&pk, strtoll (value + 2, NULL, 10));
-        else
-        if (value[0] == 'b') {
+        else if (value[0] == 'b') {
             if (strcmp (value + 2, "true") == 0)
                 msgpack_pack_true (&pk);
             else
@@ -56,7 +55,7 @@ s_vars (int npairs, ...)
         }
     }
     va_end (args);
-    return (jr_bytes_t) {(const uint8_t *) buf.data, buf.size};
+    return (jr_bytes_t){ (const uint8_t *)buf.data, buf.size };
 }
 
 static void
@@ -112,7 +111,7 @@ s_hex (const char *text, size_t len, char hex[JR_SHA256_HEX])
 Test (worker_ctx, deadline_by_clock)
 {
     jr_job_t job;
-    s_job (&job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (&job, "echo", (jr_bytes_t){ NULL, 0 }, 0);
     jr_ctx_t *ctx = jr_ctx_new (&job, jr_clock_mono_us () + 10 * 1000000LL);
     cr_assert (ctx);
     cr_assert_eq (jr_ctx_job (ctx), &job);
@@ -133,7 +132,7 @@ Test (worker_ctx, deadline_by_clock)
 Test (worker_ctx, no_deadline)
 {
     jr_job_t job;
-    s_job (&job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (&job, "echo", (jr_bytes_t){ NULL, 0 }, 0);
     jr_ctx_t *ctx = jr_ctx_new (&job, 0);
     cr_assert_eq (jr_ctx_time_left_ms (ctx), INT64_MAX);
     cr_assert_eq (jr_ctx_sleep (ctx, 1), 0);
@@ -145,7 +144,7 @@ Test (worker_ctx, no_deadline)
 Test (worker_ctx, sleep_bounded_by_deadline)
 {
     jr_job_t job;
-    s_job (&job, "sleep", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (&job, "sleep", (jr_bytes_t){ NULL, 0 }, 0);
     //  A minute-long sleep under a short deadline returns with the deadline.
     jr_ctx_t *ctx = jr_ctx_new (&job, jr_clock_mono_us () + 20 * 1000);
     cr_assert_eq (jr_ctx_sleep (ctx, 60000), JR_EDEADLINE);
@@ -157,13 +156,13 @@ static void *
 s_sleeper (void *arg)
 {
     intptr_t rc = jr_ctx_sleep (arg, 60000);
-    return (void *) rc;
+    return (void *)rc;
 }
 
 Test (worker_ctx, cancel_wakes_sleep)
 {
     jr_job_t job;
-    s_job (&job, "sleep", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (&job, "sleep", (jr_bytes_t){ NULL, 0 }, 0);
     jr_ctx_t *ctx = jr_ctx_new (&job, 0);
     pthread_t thread;
     pthread_create (&thread, NULL, s_sleeper, ctx);
@@ -171,16 +170,16 @@ Test (worker_ctx, cancel_wakes_sleep)
     jr_ctx_cancel (ctx, JR_ECANCELLED);
     void *rc;
     pthread_join (thread, &rc);
-    cr_assert_eq ((intptr_t) rc, JR_ECANCELLED);
+    cr_assert_eq ((intptr_t)rc, JR_ECANCELLED);
     jr_ctx_destroy (&ctx);
 }
 
 Test (worker_ctx, fd_readable_after_cancel)
 {
     jr_job_t job;
-    s_job (&job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (&job, "echo", (jr_bytes_t){ NULL, 0 }, 0);
     jr_ctx_t *ctx = jr_ctx_new (&job, 0);
-    struct pollfd item = {.fd = jr_ctx_fd (ctx), .events = POLLIN};
+    struct pollfd item = { .fd = jr_ctx_fd (ctx), .events = POLLIN };
     cr_assert_eq (poll (&item, 1, 0), 0);
     jr_ctx_cancel (ctx, JR_ECANCELLED);
     jr_ctx_cancel (ctx, JR_EDEADLINE);  //  the first reason wins
@@ -271,19 +270,19 @@ Test (worker_sha256, streaming_matches_one_shot)
 Test (worker_tasks, registry)
 {
     cr_assert_geq (jr_tasks_count (), 4);
-    const char *want[] = {"echo", "sleep", "fail", "sha256"};
+    const char *want[] = { "echo", "sleep", "fail", "sha256" };
     for (int i = 0; i < 4; i++) {
         bool found = false;
         for (size_t k = 0; k < jr_tasks_count (); k++)
             found |= strcmp (jr_tasks_name (k), want[i]) == 0;
         cr_assert (found, "%s listed", want[i]);
     }
-    cr_assert_null (jr_tasks_find ((jr_bytes_t) {(const uint8_t *) "nope", 4}));
-    cr_assert_null (jr_tasks_find ((jr_bytes_t) {(const uint8_t *) "ech", 3}));
+    cr_assert_null (jr_tasks_find ((jr_bytes_t){ (const uint8_t *)"nope", 4 }));
+    cr_assert_null (jr_tasks_find ((jr_bytes_t){ (const uint8_t *)"ech", 3 }));
     cr_assert_eq (jr_tasks_register ("echo", jr_task_fail), JR_EINVALID);
     cr_assert_eq (jr_tasks_register ("", jr_task_fail), JR_EINVALID);
     cr_assert_eq (jr_tasks_register ("mine", jr_task_fail), 0);
-    cr_assert_eq (jr_tasks_find ((jr_bytes_t) {(const uint8_t *) "mine", 4}), jr_task_fail);
+    cr_assert_eq (jr_tasks_find ((jr_bytes_t){ (const uint8_t *)"mine", 4 }), jr_task_fail);
 }
 
 Test (worker_tasks, echo)
@@ -295,10 +294,10 @@ Test (worker_tasks, echo)
     jr_out_destroy (&out);
     //  No vars at all: an empty payload.
     out = jr_out_new (1024);
-    cr_assert (s_run_task ("echo", (jr_bytes_t) {NULL, 0}, out));
+    cr_assert (s_run_task ("echo", (jr_bytes_t){ NULL, 0 }, out));
     cr_assert_eq (jr_out_payload (out).len, 0);
     jr_out_destroy (&out);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 }
 
 Test (worker_tasks, sleep)
@@ -308,20 +307,20 @@ Test (worker_tasks, sleep)
     cr_assert (s_run_task ("sleep", vars, out));
     cr_assert (s_eq (jr_out_payload (out), "slept 5"));
     jr_out_destroy (&out);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 
     vars = s_vars (1, "ms", "s:nonsense");
     out = jr_out_new (1024);
     cr_assert_not (s_run_task ("sleep", vars, out));
     cr_assert (strstr (jr_out_error (out), "INVALID"));
     jr_out_destroy (&out);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 }
 
 Test (worker_tasks, fail)
 {
     jr_out_t *out = jr_out_new (1024);
-    cr_assert_not (s_run_task ("fail", (jr_bytes_t) {NULL, 0}, out));
+    cr_assert_not (s_run_task ("fail", (jr_bytes_t){ NULL, 0 }, out));
     cr_assert_str_eq (jr_out_error (out), "failed on purpose");
     jr_out_destroy (&out);
     jr_bytes_t vars = s_vars (1, "error", "s:boom");
@@ -329,7 +328,7 @@ Test (worker_tasks, fail)
     cr_assert_not (s_run_task ("fail", vars, out));
     cr_assert_str_eq (jr_out_error (out), "boom");
     jr_out_destroy (&out);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 }
 
 Test (worker_tasks, sha256)
@@ -340,7 +339,7 @@ Test (worker_tasks, sha256)
     cr_assert (s_eq (jr_out_payload (out),
                      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
     jr_out_destroy (&out);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 
     //  rounds = 3: digest of digest of digest.
     uint8_t digest[JR_SHA256_SIZE];
@@ -354,13 +353,13 @@ Test (worker_tasks, sha256)
     cr_assert (s_run_task ("sha256", vars, out));
     cr_assert (s_eq (jr_out_payload (out), hex));
     jr_out_destroy (&out);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 
     vars = s_vars (1, "rounds", "i:0");
     out = jr_out_new (1024);
     cr_assert_not (s_run_task ("sha256", vars, out));
     jr_out_destroy (&out);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 }
 
 //  -------------------------------------------------------------------------
@@ -378,8 +377,8 @@ Test (worker_run, deadline_result)
     cr_assert_eq (result->state, JR_STATE_FAILED);
     //  One prefix, then the task's own words.
     const char *want = "DEADLINE_EXCEEDED: timeout_ms=20; interrupted sleep of 60000 ms";
-    cr_assert (s_eq (result->error, want), "%.*s", (int) result->error.len,
-               (const char *) result->error.ptr);
+    cr_assert (s_eq (result->error, want), "%.*s", (int)result->error.len,
+               (const char *)result->error.ptr);
     cr_assert (s_eq (result->worker, "w@h"));
     cr_assert_eq (result->dispatched_us, job.dispatched_us);
     cr_assert_neq (result->started_us, 0);
@@ -388,7 +387,7 @@ Test (worker_run, deadline_result)
     jr_job_destroy (&result);
     jr_run_destroy (&run);
     cr_assert_null (run);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 }
 
 Test (worker_run, payload_too_large)
@@ -403,7 +402,7 @@ Test (worker_run, payload_too_large)
     cr_assert (s_starts (result->error, "TOO_LARGE"));
     jr_job_destroy (&result);
     jr_run_destroy (&run);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 }
 
 Test (worker_run, executor_returns_every_run)
@@ -418,7 +417,7 @@ Test (worker_run, executor_returns_every_run)
     }
     int64_t until = zclock_mono () + S_WAIT_MS;
     while (back < n && zclock_mono () < until) {
-        struct pollfd item = {.fd = jr_executor_fd (executor), .events = POLLIN};
+        struct pollfd item = { .fd = jr_executor_fd (executor), .events = POLLIN };
         poll (&item, 1, 100);
         jr_run_t *run = jr_executor_take (executor);
         while (run) {
@@ -433,18 +432,18 @@ Test (worker_run, executor_returns_every_run)
     cr_assert_eq (back, n);
     jr_executor_destroy (&executor, 1000);
     cr_assert_null (executor);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 }
 
 //  -------------------------------------------------------------------------
 //  The protocol, against a fake broker and a fake ingester (ROUTERs)
 
 typedef struct {
-    zsock_t *sock;       //  ROUTER
+    zsock_t *sock;  //  ROUTER
     char endpoint[64];
-    zmsg_t *zmsg;        //  last message received (keeps msg's views alive)
-    jr_msg_t *msg;       //  last message decoded
-    zframe_t *peer;      //  routing id of the last peer heard (owned copy)
+    zmsg_t *zmsg;    //  last message received (keeps msg's views alive)
+    jr_msg_t *msg;   //  last message decoded
+    zframe_t *peer;  //  routing id of the last peer heard (owned copy)
 } s_fake_t;
 
 static void
@@ -480,11 +479,11 @@ static bool
 s_from_worker (s_fake_t *self, zframe_t *peer)
 {
     const jr_msg_t *msg = self->msg;
-    bool ours = (msg->type == JR_MSG_READY && s_eq (msg->name, s_name))
-                || (msg->type == JR_MSG_RESULT && msg->njobs > 0
-                    && s_starts (msg->jobs[0].worker, s_name)
-                    && msg->jobs[0].worker.len > strlen (s_name)
-                    && msg->jobs[0].worker.ptr[strlen (s_name)] == '@');
+    bool ours =
+        (msg->type == JR_MSG_READY && s_eq (msg->name, s_name))
+        || (msg->type == JR_MSG_RESULT && msg->njobs > 0 && s_starts (msg->jobs[0].worker, s_name)
+            && msg->jobs[0].worker.len > strlen (s_name)
+            && msg->jobs[0].worker.ptr[strlen (s_name)] == '@');
     if (ours) {
         zframe_destroy (&self->peer);
         self->peer = zframe_dup (peer);
@@ -499,7 +498,7 @@ s_expect (s_fake_t *self, int type, int timeout_ms)
 {
     int64_t until = zclock_mono () + timeout_ms;
     while (zclock_mono () < until) {
-        zsock_set_rcvtimeo (self->sock, (int) (until - zclock_mono ()) + 1);
+        zsock_set_rcvtimeo (self->sock, (int)(until - zclock_mono ()) + 1);
         zmsg_destroy (&self->zmsg);
         self->zmsg = zmsg_recv (self->sock);
         if (!self->zmsg)
@@ -515,8 +514,8 @@ s_expect (s_fake_t *self, int type, int timeout_ms)
             return true;
         if (self->msg->type == JR_MSG_FREE || self->msg->type == JR_MSG_PROGRESS)
             continue;  //  slots given back early (the tests count DONEs), progress
-        cr_assert_eq (self->msg->type, JR_MSG_HEARTBEAT, "expected %s, got %s",
-                      jr_msg_name (type), jr_msg_name (self->msg->type));
+        cr_assert_eq (self->msg->type, JR_MSG_HEARTBEAT, "expected %s, got %s", jr_msg_name (type),
+                      jr_msg_name (self->msg->type));
     }
     return false;
 }
@@ -549,7 +548,7 @@ s_start (s_running_t *self, s_fake_t *broker, s_fake_t *ingester, jr_worker_conf
 {
     cfg.broker = broker->endpoint;
     cfg.ingester = ingester->endpoint;
-    snprintf (s_name, sizeof s_name, "tw-%d", (int) getpid ());
+    snprintf (s_name, sizeof s_name, "tw-%d", (int)getpid ());
     cfg.name = s_name;
     self->worker = jr_worker_new (&cfg);
     cr_assert (self->worker);
@@ -625,14 +624,14 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
     s_fake_init (&ingester);
     s_running_t w;
     s_start (&w, &broker, &ingester,
-             (jr_worker_config_t) {.concurrency = 4, .heartbeat_ms = 200, .liveness_ms = 60000,
-                                   .resend_ms = 60000});
+             (jr_worker_config_t){
+                 .concurrency = 4, .heartbeat_ms = 200, .liveness_ms = 60000, .resend_ms = 60000 });
 
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert (s_eq (broker.msg->name, s_name));
     cr_assert_gt (broker.msg->host.len, 0);
     cr_assert_eq (broker.msg->slots, 4);
-    for (const char **t = (const char *[]) {"echo", "sleep", "fail", "sha256", NULL}; *t; t++)
+    for (const char **t = (const char *[]){ "echo", "sleep", "fail", "sha256", NULL }; *t; t++)
         cr_assert (s_has_task (broker.msg, *t), "READY lists %s", *t);
 
     jr_bytes_t v_echo = s_vars (1, "msg", "s:hello");
@@ -674,8 +673,8 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
     jr_job_t *slept = s_find (results, 3, sent[2].id);
     cr_assert_not (slept->success);
     cr_assert_eq (slept->state, JR_STATE_DEAD);
-    cr_assert (s_starts (slept->error, "DEADLINE_EXCEEDED"), "error: %.*s",
-               (int) slept->error.len, (const char *) slept->error.ptr);
+    cr_assert (s_starts (slept->error, "DEADLINE_EXCEEDED"), "error: %.*s", (int)slept->error.len,
+               (const char *)slept->error.ptr);
 
     //  No DONE before the ACK: credit comes back only for stored results.
     jr_msg_reset (msg, JR_MSG_ACK);
@@ -695,9 +694,9 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
     for (int i = 0; i < 3; i++)
         jr_job_destroy (&results[i]);
     jr_msg_destroy (&msg);
-    free ((void *) v_echo.ptr);
-    free ((void *) v_fail.ptr);
-    free ((void *) v_sleep.ptr);
+    free ((void *)v_echo.ptr);
+    free ((void *)v_fail.ptr);
+    free ((void *)v_sleep.ptr);
     s_fake_destroy (&broker);
     s_fake_destroy (&ingester);
 }
@@ -709,13 +708,13 @@ Test (worker_protocol, resend_until_acked, .timeout = 60)
     s_fake_init (&ingester);
     s_running_t w;
     s_start (&w, &broker, &ingester,
-             (jr_worker_config_t) {.concurrency = 2, .liveness_ms = 60000, .resend_ms = 100});
+             (jr_worker_config_t){ .concurrency = 2, .liveness_ms = 60000, .resend_ms = 100 });
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
 
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
     jr_job_t *job = jr_msg_add_job (msg);
-    s_job (job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (job, "echo", (jr_bytes_t){ NULL, 0 }, 0);
     job->attempt = 3;
     uint8_t id[JR_ID_SIZE];
     memcpy (id, job->id, JR_ID_SIZE);
@@ -766,13 +765,13 @@ Test (worker_protocol, unknown_task_and_stale_ack, .timeout = 60)
     s_fake_init (&ingester);
     s_running_t w;
     s_start (&w, &broker, &ingester,
-             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000});
+             (jr_worker_config_t){ .concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000 });
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->slots, 1);
 
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
-    s_job (jr_msg_add_job (msg), "no-such-task", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (jr_msg_add_job (msg), "no-such-task", (jr_bytes_t){ NULL, 0 }, 0);
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
     s_fake_send (&broker, msg);
@@ -822,7 +821,7 @@ Test (worker_protocol, unknown_peer_ready_counts_held_jobs, .timeout = 60)
     s_fake_init (&ingester);
     s_running_t w;
     s_start (&w, &broker, &ingester,
-             (jr_worker_config_t) {.concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000});
+             (jr_worker_config_t){ .concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000 });
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->slots, 2);
     cr_assert (s_has_task (broker.msg, "gate"));
@@ -830,13 +829,13 @@ Test (worker_protocol, unknown_peer_ready_counts_held_jobs, .timeout = 60)
     //  One job running, then the broker says it does not know us.
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
-    s_job (jr_msg_add_job (msg), "gate", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (jr_msg_add_job (msg), "gate", (jr_bytes_t){ NULL, 0 }, 0);
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
     s_fake_send (&broker, msg);
     jr_msg_reset (msg, JR_MSG_ERROR);
     msg->code = JR_EUNKNOWN_PEER;
-    msg->text = (jr_bytes_t) {(const uint8_t *) "say READY", 9};
+    msg->text = (jr_bytes_t){ (const uint8_t *)"say READY", 9 };
     s_fake_send (&broker, msg);
 
     //  READY again, advertising only the free slot out of a capacity of 2:
@@ -868,7 +867,7 @@ Test (worker_protocol, silent_broker_reconnect, .timeout = 60)
     s_fake_init (&ingester);
     s_running_t w;
     s_start (&w, &broker, &ingester,
-             (jr_worker_config_t) {.concurrency = 1, .heartbeat_ms = 50, .liveness_ms = 300});
+             (jr_worker_config_t){ .concurrency = 1, .heartbeat_ms = 50, .liveness_ms = 300 });
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     zframe_t *first = zframe_dup (broker.peer);
     //  The fake broker never answers: the worker gives up on the connection
@@ -891,11 +890,11 @@ Test (worker_protocol, stop_hands_back, .timeout = 60)
     s_fake_init (&ingester);
     s_running_t w;
     s_start (&w, &broker, &ingester,
-             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000});
+             (jr_worker_config_t){ .concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000 });
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
-    s_job (jr_msg_add_job (msg), "gate", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (jr_msg_add_job (msg), "gate", (jr_bytes_t){ NULL, 0 }, 0);
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
     s_fake_send (&broker, msg);
@@ -920,20 +919,20 @@ Test (worker_protocol, stop_hands_back, .timeout = 60)
 
 Test (worker_protocol, bad_endpoint)
 {
-    cr_assert_null (jr_worker_new (&(jr_worker_config_t) {.broker = "nonsense://x"}));
-    cr_assert_null (jr_worker_new (&(jr_worker_config_t) {.ingester = "tcp://"}));
+    cr_assert_null (jr_worker_new (&(jr_worker_config_t){ .broker = "nonsense://x" }));
+    cr_assert_null (jr_worker_new (&(jr_worker_config_t){ .ingester = "tcp://" }));
 }
 
 Test (worker_protocol, serves_only_listed_tasks, .timeout = 60)
 {
-    cr_assert_null (jr_worker_new (&(jr_worker_config_t) {.tasks = "echo,no-such-task"}));
-    cr_assert_null (jr_worker_new (&(jr_worker_config_t) {.tasks = " , "}));
+    cr_assert_null (jr_worker_new (&(jr_worker_config_t){ .tasks = "echo,no-such-task" }));
+    cr_assert_null (jr_worker_new (&(jr_worker_config_t){ .tasks = " , " }));
     s_fake_t broker, ingester;
     s_fake_init (&broker);
     s_fake_init (&ingester);
     s_running_t w;
     s_start (&w, &broker, &ingester,
-             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .tasks = "echo"});
+             (jr_worker_config_t){ .concurrency = 1, .liveness_ms = 60000, .tasks = "echo" });
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->ntasks, 1);
     cr_assert (s_has_task (broker.msg, "echo"));
@@ -941,7 +940,7 @@ Test (worker_protocol, serves_only_listed_tasks, .timeout = 60)
     //  A registered task it was not asked to serve is refused like an unknown one.
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
-    s_job (jr_msg_add_job (msg), "sleep", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (jr_msg_add_job (msg), "sleep", (jr_bytes_t){ NULL, 0 }, 0);
     s_fake_send (&broker, msg);
     cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
     cr_assert (s_eq (ingester.msg->jobs[0].error, "UNKNOWN_TASK: sleep"));
@@ -1041,7 +1040,7 @@ Test (worker_retry, result_states, .timeout = 60)
     s_fake_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
-          (jr_worker_config_t) {.concurrency = 16, .liveness_ms = 60000, .resend_ms = 60000});
+          (jr_worker_config_t){ .concurrency = 16, .liveness_ms = 60000, .resend_ms = 60000 });
 
     jr_bytes_t v_fail = s_vars (1, "error", "s:boom");
     jr_bytes_t v_perm = s_vars (2, "error", "s:bad input", "permanent", "b:true");
@@ -1049,25 +1048,25 @@ Test (worker_retry, result_states, .timeout = 60)
     jr_bytes_t v_perm_text = s_vars (1, "permanent", "s:true");
     jr_bytes_t v_not_perm = s_vars (1, "permanent", "b:false");
     jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
-    jr_bytes_t none = {NULL, 0};
+    jr_bytes_t none = { NULL, 0 };
     const struct {
         const char *task;
         jr_bytes_t vars;
         uint32_t timeout_ms, attempt, max_attempts;
         int want;
     } cases[] = {
-        {"fail", v_fail, 0, 1, 3, JR_STATE_SCHEDULED},  //  attempts left: retry
-        {"fail", v_fail, 0, 2, 3, JR_STATE_SCHEDULED},
-        {"fail", v_fail, 0, 3, 3, JR_STATE_DEAD},       //  the last one
-        {"fail", v_fail, 0, 1, 0, JR_STATE_DEAD},       //  0 counts as 1
-        {"fail", v_perm, 0, 1, 3, JR_STATE_FAILED},     //  not worth retrying
-        {"fail", v_perm_int, 0, 1, 3, JR_STATE_FAILED},
-        {"fail", v_perm_text, 0, 1, 3, JR_STATE_FAILED},
-        {"fail", v_not_perm, 0, 1, 3, JR_STATE_SCHEDULED},
-        {"sleep", v_sleep, 20, 1, 2, JR_STATE_SCHEDULED},  //  a deadline is retryable
-        {"sleep", v_sleep, 20, 2, 2, JR_STATE_DEAD},
-        {"no-such-task", none, 0, 1, 3, JR_STATE_FAILED},  //  an unknown task is not
-        {"echo", none, 0, 3, 3, JR_STATE_SUCCEEDED},
+        { "fail", v_fail, 0, 1, 3, JR_STATE_SCHEDULED },  //  attempts left: retry
+        { "fail", v_fail, 0, 2, 3, JR_STATE_SCHEDULED },
+        { "fail", v_fail, 0, 3, 3, JR_STATE_DEAD },    //  the last one
+        { "fail", v_fail, 0, 1, 0, JR_STATE_DEAD },    //  0 counts as 1
+        { "fail", v_perm, 0, 1, 3, JR_STATE_FAILED },  //  not worth retrying
+        { "fail", v_perm_int, 0, 1, 3, JR_STATE_FAILED },
+        { "fail", v_perm_text, 0, 1, 3, JR_STATE_FAILED },
+        { "fail", v_not_perm, 0, 1, 3, JR_STATE_SCHEDULED },
+        { "sleep", v_sleep, 20, 1, 2, JR_STATE_SCHEDULED },  //  a deadline is retryable
+        { "sleep", v_sleep, 20, 2, 2, JR_STATE_DEAD },
+        { "no-such-task", none, 0, 1, 3, JR_STATE_FAILED },  //  an unknown task is not
+        { "echo", none, 0, 3, 3, JR_STATE_SUCCEEDED },
     };
     enum { N = sizeof cases / sizeof cases[0] };
     jr_msg_t *msg = jr_msg_new ();
@@ -1087,8 +1086,8 @@ Test (worker_retry, result_states, .timeout = 60)
     jr_msg_reset (msg, JR_MSG_ACK);
     for (int i = 0; i < N; i++) {
         jr_job_t *result = s_find (results, N, sent[i].id);
-        cr_assert_eq (result->state, cases[i].want, "case %d (%s, attempt %u of %u): state %s",
-                      i, cases[i].task, cases[i].attempt, cases[i].max_attempts,
+        cr_assert_eq (result->state, cases[i].want, "case %d (%s, attempt %u of %u): state %s", i,
+                      cases[i].task, cases[i].attempt, cases[i].max_attempts,
                       jr_state_name (result->state));
         cr_assert_eq (result->success, cases[i].want == JR_STATE_SUCCEEDED);
         jr_msg_add_mark (msg, result->id, result->attempt, 0);
@@ -1108,12 +1107,12 @@ Test (worker_retry, result_states, .timeout = 60)
     for (int i = 0; i < N; i++)
         jr_job_destroy (&results[i]);
     jr_msg_destroy (&msg);
-    free ((void *) v_fail.ptr);
-    free ((void *) v_perm.ptr);
-    free ((void *) v_perm_int.ptr);
-    free ((void *) v_perm_text.ptr);
-    free ((void *) v_not_perm.ptr);
-    free ((void *) v_sleep.ptr);
+    free ((void *)v_fail.ptr);
+    free ((void *)v_perm.ptr);
+    free ((void *)v_perm_int.ptr);
+    free ((void *)v_perm_text.ptr);
+    free ((void *)v_not_perm.ptr);
+    free ((void *)v_sleep.ptr);
     s_down (&broker, &ingester);
 }
 
@@ -1125,12 +1124,12 @@ Test (worker_cancel, stops_the_running_attempt_only, .timeout = 20)
     s_fake_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
-          (jr_worker_config_t) {.concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000});
+          (jr_worker_config_t){ .concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000 });
 
     jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
     uint8_t slept[JR_ID_SIZE], gated[JR_ID_SIZE], other[JR_ID_SIZE];
     s_dispatch_one (&broker, "sleep", v_sleep, slept);
-    s_dispatch_one (&broker, "gate", (jr_bytes_t) {NULL, 0}, gated);
+    s_dispatch_one (&broker, "gate", (jr_bytes_t){ NULL, 0 }, gated);
     jr_job_t unknown;
     jr_job_init (&unknown, "x");
     memcpy (other, unknown.id, JR_ID_SIZE);
@@ -1149,8 +1148,8 @@ Test (worker_cancel, stops_the_running_attempt_only, .timeout = 20)
     cr_assert_eq (memcmp (result->id, slept, JR_ID_SIZE), 0);
     cr_assert_not (result->success);
     cr_assert_eq (result->state, JR_STATE_CANCELLED);
-    cr_assert (s_starts (result->error, "CANCELLED"), "%.*s", (int) result->error.len,
-               (const char *) result->error.ptr);
+    cr_assert (s_starts (result->error, "CANCELLED"), "%.*s", (int)result->error.len,
+               (const char *)result->error.ptr);
     jr_job_destroy (&result);
     s_ack (&ingester, slept, 1, 0);
     s_expect_done (&broker, slept, JR_STATE_CANCELLED);
@@ -1167,7 +1166,7 @@ Test (worker_cancel, stops_the_running_attempt_only, .timeout = 20)
 
     cr_assert_eq (s_stop (&w), 0);
     jr_msg_destroy (&msg);
-    free ((void *) v_sleep.ptr);
+    free ((void *)v_sleep.ptr);
     s_down (&broker, &ingester);
 }
 
@@ -1177,17 +1176,20 @@ Test (worker_drain, running_job_finishes_late_dispatch_handed_back, .timeout = 6
     s_fake_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
-          (jr_worker_config_t) {.concurrency = 2, .heartbeat_ms = 50, .liveness_ms = 60000,
-                                .resend_ms = 60000, .grace_ms = 60000});
+          (jr_worker_config_t){ .concurrency = 2,
+                                .heartbeat_ms = 50,
+                                .liveness_ms = 60000,
+                                .resend_ms = 60000,
+                                .grace_ms = 60000 });
     uint8_t gated[JR_ID_SIZE], late[JR_ID_SIZE];
-    s_dispatch_one (&broker, "gate", (jr_bytes_t) {NULL, 0}, gated);
+    s_dispatch_one (&broker, "gate", (jr_bytes_t){ NULL, 0 }, gated);
     s_wait_gate_started ();
 
     jr_worker_drain (w.worker);
     cr_assert (s_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
 
     //  A DISPATCH that crossed the BYE: handed back at once, never run.
-    s_dispatch_one (&broker, "echo", (jr_bytes_t) {NULL, 0}, late);
+    s_dispatch_one (&broker, "echo", (jr_bytes_t){ NULL, 0 }, late);
     s_expect_done (&broker, late, JR_STATE_QUEUED);
     //  Still alive for the broker while it drains.
     cr_assert (s_expect (&broker, JR_MSG_HEARTBEAT, S_WAIT_MS));
@@ -1217,10 +1219,10 @@ s_drain_hands_back (int grace_ms, bool drain_twice)
     s_fake_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
-          (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000,
-                                .grace_ms = grace_ms});
+          (jr_worker_config_t){
+              .concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000, .grace_ms = grace_ms });
     uint8_t gated[JR_ID_SIZE];
-    s_dispatch_one (&broker, "gate", (jr_bytes_t) {NULL, 0}, gated);
+    s_dispatch_one (&broker, "gate", (jr_bytes_t){ NULL, 0 }, gated);
     s_wait_gate_started ();
 
     jr_worker_drain (w.worker);
@@ -1253,12 +1255,12 @@ s_listener (char endpoint[64])
 {
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_neq (fd, -1);
-    struct sockaddr_in addr = {.sin_family = AF_INET};
+    struct sockaddr_in addr = { .sin_family = AF_INET };
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
-    cr_assert_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    cr_assert_eq (bind (fd, (struct sockaddr *)&addr, sizeof addr), 0);
     cr_assert_eq (listen (fd, 64), 0);
-    cr_assert_eq (getsockname (fd, (struct sockaddr *) &addr, &len), 0);
+    cr_assert_eq (getsockname (fd, (struct sockaddr *)&addr, &len), 0);
     snprintf (endpoint, 64, "tcp://127.0.0.1:%d", ntohs (addr.sin_port));
     return fd;
 }
@@ -1294,14 +1296,14 @@ Test (worker_ingester, down_then_up, .timeout = 60)
     s_fake_open_on (&ingester, listener);
     s_running_t w;
     s_start (&w, &broker, &ingester,
-             (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 100,
-                                    .backlog = 1});
+             (jr_worker_config_t){
+                 .concurrency = 1, .liveness_ms = 60000, .resend_ms = 100, .backlog = 1 });
     cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->slots, 1);
 
     //  One job through while the ingester is up.
     uint8_t first[JR_ID_SIZE], held[JR_ID_SIZE], extra[JR_ID_SIZE];
-    s_dispatch_one (&broker, "echo", (jr_bytes_t) {NULL, 0}, first);
+    s_dispatch_one (&broker, "echo", (jr_bytes_t){ NULL, 0 }, first);
     cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
     s_ack (&ingester, first, 1, 0);
     s_expect_done (&broker, first, JR_STATE_SUCCEEDED);
@@ -1309,13 +1311,13 @@ Test (worker_ingester, down_then_up, .timeout = 60)
     //  The ingester goes away; the next result is held, so no DONE, so no
     //  credit back, for a good many resend periods.
     s_fake_close (&ingester);
-    s_dispatch_one (&broker, "echo", (jr_bytes_t) {NULL, 0}, held);
+    s_dispatch_one (&broker, "echo", (jr_bytes_t){ NULL, 0 }, held);
     cr_assert_not (s_expect (&broker, JR_MSG_DONE, 1500));
 
     //  With its backlog (1 here) full it takes no new job: a READY counts no
     //  free slot. (A job sent anyway, before the broker knew, would run: the
     //  executor is free.)
-    (void) extra;
+    (void)extra;
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_ERROR);
     msg->code = JR_EUNKNOWN_PEER;
@@ -1368,7 +1370,7 @@ s_reporter (void *arg)
 Test (worker_ctx, progress)
 {
     jr_job_t job;
-    s_job (&job, "echo", (jr_bytes_t) {NULL, 0}, 0);
+    s_job (&job, "echo", (jr_bytes_t){ NULL, 0 }, 0);
     jr_ctx_t *ctx = jr_ctx_new (&job, 0);
     cr_assert (ctx);
     int32_t value = -1;
@@ -1416,12 +1418,12 @@ Test (worker_ctx, progress)
     for (int i = 0; i < 100; i++)
         jr_ctx_progress (ctx, i, "n=%d", i);
     uint64_t count = 0;
-    cr_assert_eq (read (fd, &count, sizeof count), (ssize_t) sizeof count);
+    cr_assert_eq (read (fd, &count, sizeof count), (ssize_t)sizeof count);
     cr_assert_eq (count, 1);
     cr_assert (jr_ctx_progress_take (ctx, &value, text, &len));
     cr_assert_eq (value, 99);
     jr_ctx_progress (ctx, 100, "again");
-    cr_assert_eq (read (fd, &count, sizeof count), (ssize_t) sizeof count);
+    cr_assert_eq (read (fd, &count, sizeof count), (ssize_t)sizeof count);
     cr_assert_eq (count, 1);
     cr_assert (jr_ctx_progress_take (ctx, &value, text, &len));
 
@@ -1432,7 +1434,7 @@ Test (worker_ctx, progress)
     s_reporter_t reporters[THREADS];
     pthread_t threads[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        reporters[i] = (s_reporter_t) {ctx, CALLS};
+        reporters[i] = (s_reporter_t){ ctx, CALLS };
         pthread_create (&threads[i], NULL, s_reporter, &reporters[i]);
     }
     int takes = 0;
@@ -1469,7 +1471,7 @@ Test (worker_tasks, sleep_reports_progress)
     cr_assert_str_eq (text, "slept 250 of 250 ms");
     jr_out_destroy (&out);
     jr_ctx_destroy (&ctx);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 }
 
 //  A long sleep sends PROGRESS to the broker, with its id and attempt, and
@@ -1479,7 +1481,7 @@ Test (worker_protocol, progress_of_a_running_sleep, .timeout = 60)
     s_fake_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
-          (jr_worker_config_t) {.concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000});
+          (jr_worker_config_t){ .concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000 });
     jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
     uint8_t id[JR_ID_SIZE];
     s_dispatch_one (&broker, "sleep", v_sleep, id);
@@ -1497,8 +1499,8 @@ Test (worker_protocol, progress_of_a_running_sleep, .timeout = 60)
             cr_assert_gt (note->value, last, "progress grows: %d after %d", note->value, last);
             char want[64];
             snprintf (want, sizeof want, "slept %d of 60000 ms", note->value);
-            cr_assert (s_eq (note->text, want), "%.*s", (int) note->text.len,
-                       (const char *) note->text.ptr);
+            cr_assert (s_eq (note->text, want), "%.*s", (int)note->text.len,
+                       (const char *)note->text.ptr);
             last = note->value;
             seen++;
         }
@@ -1517,7 +1519,7 @@ Test (worker_protocol, progress_of_a_running_sleep, .timeout = 60)
     s_expect_done (&broker, id, JR_STATE_CANCELLED);
     cr_assert_eq (s_stop (&w), 0);
     jr_msg_destroy (&msg);
-    free ((void *) v_sleep.ptr);
+    free ((void *)v_sleep.ptr);
     s_down (&broker, &ingester);
 }
 
@@ -1529,12 +1531,14 @@ Test (worker_protocol, task_timeout_default, .timeout = 60)
     s_fake_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
-          (jr_worker_config_t) {.concurrency = 4, .liveness_ms = 60000, .resend_ms = 60000,
-                                .task_timeouts = "sleep=100, *=150,gate=0"});
+          (jr_worker_config_t){ .concurrency = 4,
+                                .liveness_ms = 60000,
+                                .resend_ms = 60000,
+                                .task_timeouts = "sleep=100, *=150,gate=0" });
     jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
     uint8_t slept[JR_ID_SIZE], own[JR_ID_SIZE], gated[JR_ID_SIZE];
     s_dispatch_one (&broker, "sleep", v_sleep, slept);
-    s_dispatch_one (&broker, "gate", (jr_bytes_t) {NULL, 0}, gated);
+    s_dispatch_one (&broker, "gate", (jr_bytes_t){ NULL, 0 }, gated);
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
     s_job (jr_msg_add_job (msg), "sleep", v_sleep, 120);
@@ -1549,10 +1553,10 @@ Test (worker_protocol, task_timeout_default, .timeout = 60)
     cr_assert_eq (r->timeout_ms, 0, "the job keeps its own field");
     cr_assert (s_eq (r->error, "DEADLINE_EXCEEDED: timeout_ms=100 (task default); "
                                "interrupted sleep of 60000 ms"),
-               "%.*s", (int) r->error.len, (const char *) r->error.ptr);
+               "%.*s", (int)r->error.len, (const char *)r->error.ptr);
     r = s_find (results, 2, own);
     cr_assert (s_eq (r->error, "DEADLINE_EXCEEDED: timeout_ms=120; interrupted sleep of 60000 ms"),
-               "%.*s", (int) r->error.len, (const char *) r->error.ptr);
+               "%.*s", (int)r->error.len, (const char *)r->error.ptr);
     for (int i = 0; i < 2; i++)
         jr_job_destroy (&results[i]);
     //  gate=0: no deadline, though "*" says 150. It ends when let go.
@@ -1569,7 +1573,7 @@ Test (worker_protocol, task_timeout_default, .timeout = 60)
     s_collect_done (&broker, marks, 3);
     cr_assert_eq (s_stop (&w), 0);
     jr_msg_destroy (&msg);
-    free ((void *) v_sleep.ptr);
+    free ((void *)v_sleep.ptr);
     s_down (&broker, &ingester);
 }
 
@@ -1578,37 +1582,40 @@ Test (worker_protocol, task_timeout_star, .timeout = 60)
 {
     s_fake_t broker, ingester;
     s_running_t w;
-    s_up (&broker, &ingester, &w,
-          (jr_worker_config_t) {.concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000,
-                                .task_timeouts = "*=50"});
+    s_up (
+        &broker, &ingester, &w,
+        (jr_worker_config_t){
+            .concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000, .task_timeouts = "*=50" });
     jr_bytes_t v_sleep = s_vars (1, "ms", "i:60000");
     uint8_t id[JR_ID_SIZE];
     s_dispatch_one (&broker, "sleep", v_sleep, id);
     jr_job_t *r;
     s_collect_results (&ingester, &r, 1);
     cr_assert (s_starts (r->error, "DEADLINE_EXCEEDED: timeout_ms=50 (task default)"), "%.*s",
-               (int) r->error.len, (const char *) r->error.ptr);
+               (int)r->error.len, (const char *)r->error.ptr);
     jr_job_destroy (&r);
     s_ack (&ingester, id, 1, 0);
     s_expect_done (&broker, id, JR_STATE_DEAD);
     cr_assert_eq (s_stop (&w), 0);
-    free ((void *) v_sleep.ptr);
+    free ((void *)v_sleep.ptr);
     s_down (&broker, &ingester);
 }
 
 Test (worker_protocol, task_timeout_refused)
 {
-    const char *bad[] = {"sleep",       "=5",        "sleep=",       "sleep=x",
-                         "sleep=-1",    "sleep=5ms", "sleep=4294967296", "no-such-task=5",
-                         "sleep=5,sleep=6", "*=1,*=2", "sleep= 5",   NULL};
+    const char *bad[] = { "sleep",           "=5",        "sleep=",           "sleep=x",
+                          "sleep=-1",        "sleep=5ms", "sleep=4294967296", "no-such-task=5",
+                          "sleep=5,sleep=6", "*=1,*=2",   "sleep= 5",         NULL };
     for (const char **spec = bad; *spec; spec++) {
-        jr_worker_config_t cfg = {.broker = "tcp://127.0.0.1:1", .ingester = "tcp://127.0.0.1:1",
-                                  .task_timeouts = *spec};
+        jr_worker_config_t cfg = { .broker = "tcp://127.0.0.1:1",
+                                   .ingester = "tcp://127.0.0.1:1",
+                                   .task_timeouts = *spec };
         jr_worker_t *worker = jr_worker_new (&cfg);
         cr_assert_null (worker, "refused: \"%s\"", *spec);
     }
-    jr_worker_config_t cfg = {.broker = "tcp://127.0.0.1:1", .ingester = "tcp://127.0.0.1:1",
-                              .task_timeouts = "sleep=4294967295,echo=0,*=10"};
+    jr_worker_config_t cfg = { .broker = "tcp://127.0.0.1:1",
+                               .ingester = "tcp://127.0.0.1:1",
+                               .task_timeouts = "sleep=4294967295,echo=0,*=10" };
     jr_worker_t *worker = jr_worker_new (&cfg);
     cr_assert (worker);
     jr_worker_destroy (&worker);

@@ -25,10 +25,10 @@
 //  Helpers
 
 typedef struct {
-    const char **argv;      //  NULL-terminated
-    const char **env;       //  name, value, ..., NULL; NULL = no env var
-    const char *input;      //  stdin; NULL = none
-    size_t input_len;       //  0 = strlen (input)
+    const char **argv;  //  NULL-terminated
+    const char **env;   //  name, value, ..., NULL; NULL = no env var
+    const char *input;  //  stdin; NULL = none
+    size_t input_len;   //  0 = strlen (input)
     const char *cwd;
     bool shell;
     const char *extra_key;  //  one more string var, to check it is ignored
@@ -88,7 +88,7 @@ s_vars (const s_cmd_t *cmd)
         s_str (&pk, "shell");
         msgpack_pack_true (&pk);
     }
-    return (jr_bytes_t) {(const uint8_t *) buf.data, buf.size};
+    return (jr_bytes_t){ (const uint8_t *)buf.data, buf.size };
 }
 
 //  Run a job of task through jr_run_* as an executor does; result owned.
@@ -116,7 +116,7 @@ s_exec (const s_cmd_t *cmd, uint32_t timeout_ms, size_t max_payload)
 {
     jr_bytes_t vars = s_vars (cmd);
     jr_job_t *result = s_run ("exec", vars, timeout_ms, max_payload);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
     return result;
 }
 
@@ -138,7 +138,7 @@ s_contains (jr_bytes_t bytes, const char *text)
     return bytes.len >= strlen (text) && memmem (bytes.ptr, bytes.len, text, strlen (text));
 }
 
-#define S_TEXT(b) (int) (b).len, (const char *) (b).ptr
+#define S_TEXT(b) (int)(b).len, (const char *)(b).ptr
 
 static int
 s_count_fds (void)
@@ -190,7 +190,7 @@ s_setup (void)
     snprintf (s_dir, sizeof s_dir, "/tmp/jr-exec-XXXXXX");
     cr_assert (mkdtemp (s_dir));
     //  A crash test must not leave core files behind.
-    struct rlimit none = {0, 0};
+    struct rlimit none = { 0, 0 };
     setrlimit (RLIMIT_CORE, &none);
 }
 
@@ -210,8 +210,8 @@ TestSuite (worker_exec, .init = s_setup, .fini = s_teardown, .timeout = 60);
 
 Test (worker_exec, stdout_is_the_payload)
 {
-    const char *argv[] = {"printf", "hello %s", "world", NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv, .extra_key = "other"}, 0, S_MAX);
+    const char *argv[] = { "printf", "hello %s", "world", NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv, .extra_key = "other" }, 0, S_MAX);
     cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
     cr_assert (s_eq (r->payload, "hello world"));
     cr_assert_eq (r->error.len, 0);
@@ -222,14 +222,14 @@ Test (worker_exec, stdout_is_the_payload)
 Test (worker_exec, no_shell_unless_asked)
 {
     //  Without a shell the metacharacters are plain bytes.
-    const char *argv[] = {"echo", "$HOME; `id`", NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv}, 0, S_MAX);
+    const char *argv[] = { "echo", "$HOME; `id`", NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 0, S_MAX);
     cr_assert (r->success);
     cr_assert (s_eq (r->payload, "$HOME; `id`\n"));
     jr_job_destroy (&r);
     //  With one, argv[0] is the script and the rest its $1, $2.
-    const char *script[] = {"echo \"$1-$2\" | tr a-z A-Z", "ab", "cd", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = script, .shell = true}, 0, S_MAX);
+    const char *script[] = { "echo \"$1-$2\" | tr a-z A-Z", "ab", "cd", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = script, .shell = true }, 0, S_MAX);
     cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
     cr_assert (s_eq (r->payload, "AB-CD\n"), "payload %.*s", S_TEXT (r->payload));
     jr_job_destroy (&r);
@@ -237,8 +237,8 @@ Test (worker_exec, no_shell_unless_asked)
 
 Test (worker_exec, stdin_written_then_closed)
 {
-    const char *argv[] = {"cat", NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv, .input = "line one\nline two\n"}, 0, S_MAX);
+    const char *argv[] = { "cat", NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv, .input = "line one\nline two\n" }, 0, S_MAX);
     cr_assert (r->success);
     cr_assert (s_eq (r->payload, "line one\nline two\n"));
     jr_job_destroy (&r);
@@ -247,22 +247,22 @@ Test (worker_exec, stdin_written_then_closed)
     size_t big = 3 << 20;
     char *data = malloc (big);
     for (size_t i = 0; i < big; i++)
-        data[i] = (char) ('a' + i % 26);
-    r = s_exec (&(s_cmd_t) {.argv = argv, .input = data, .input_len = big}, 0, 4 << 20);
+        data[i] = (char)('a' + i % 26);
+    r = s_exec (&(s_cmd_t){ .argv = argv, .input = data, .input_len = big }, 0, 4 << 20);
     cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
     cr_assert_eq (r->payload.len, big);
     cr_assert (memcmp (r->payload.ptr, data, big) == 0);
     jr_job_destroy (&r);
 
     //  A program that reads none of it: no SIGPIPE for the worker.
-    const char *none[] = {"true", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = none, .input = data, .input_len = big}, 0, S_MAX);
+    const char *none[] = { "true", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = none, .input = data, .input_len = big }, 0, S_MAX);
     cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
     free (data);
     jr_job_destroy (&r);
 
     //  Without stdin the program reads end of file at once.
-    r = s_exec (&(s_cmd_t) {.argv = argv}, 0, S_MAX);
+    r = s_exec (&(s_cmd_t){ .argv = argv }, 0, S_MAX);
     cr_assert (r->success);
     cr_assert_eq (r->payload.len, 0);
     jr_job_destroy (&r);
@@ -270,9 +270,9 @@ Test (worker_exec, stdin_written_then_closed)
 
 Test (worker_exec, env_is_exactly_the_map_plus_path)
 {
-    const char *argv[] = {"env", NULL};
-    const char *env[] = {"FOO", "bar baz", "EMPTY", "", NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv, .env = env}, 0, S_MAX);
+    const char *argv[] = { "env", NULL };
+    const char *env[] = { "FOO", "bar baz", "EMPTY", "", NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv, .env = env }, 0, S_MAX);
     cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
     cr_assert (s_contains (r->payload, "FOO=bar baz\n"));
     cr_assert (s_contains (r->payload, "EMPTY=\n"));
@@ -284,35 +284,35 @@ Test (worker_exec, env_is_exactly_the_map_plus_path)
     jr_job_destroy (&r);
 
     //  A PATH in the map is the one used, for the search too.
-    const char *own[] = {"PATH", "/nowhere", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = argv, .env = own}, 0, S_MAX);
+    const char *own[] = { "PATH", "/nowhere", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = argv, .env = own }, 0, S_MAX);
     cr_assert_not (r->success);
     cr_assert (s_contains (r->error, "not found in PATH"), "error: %.*s", S_TEXT (r->error));
     jr_job_destroy (&r);
-    const char *abs[] = {"/usr/bin/env", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = abs, .env = own}, 0, S_MAX);
+    const char *abs[] = { "/usr/bin/env", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = abs, .env = own }, 0, S_MAX);
     cr_assert (r->success);
     cr_assert (s_eq (r->payload, "PATH=/nowhere\n"), "env: %.*s", S_TEXT (r->payload));
     jr_job_destroy (&r);
 
     //  Without env, the worker's environment.
     setenv ("JR_TEST_INHERITED", "yes", 1);
-    r = s_exec (&(s_cmd_t) {.argv = argv}, 0, S_MAX);
+    r = s_exec (&(s_cmd_t){ .argv = argv }, 0, S_MAX);
     cr_assert (s_contains (r->payload, "JR_TEST_INHERITED=yes\n"));
     jr_job_destroy (&r);
 }
 
 Test (worker_exec, cwd)
 {
-    const char *argv[] = {"pwd", NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv, .cwd = s_dir}, 0, S_MAX);
+    const char *argv[] = { "pwd", NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv, .cwd = s_dir }, 0, S_MAX);
     cr_assert (r->success);
     char want[80];
     snprintf (want, sizeof want, "%s\n", s_dir);
     cr_assert (s_eq (r->payload, want), "pwd: %.*s", S_TEXT (r->payload));
     jr_job_destroy (&r);
 
-    r = s_exec (&(s_cmd_t) {.argv = argv, .cwd = "/no/such/dir"}, 0, S_MAX);
+    r = s_exec (&(s_cmd_t){ .argv = argv, .cwd = "/no/such/dir" }, 0, S_MAX);
     cr_assert_not (r->success);
     cr_assert (s_contains (r->error, "is not a directory"), "error: %.*s", S_TEXT (r->error));
     jr_job_destroy (&r);
@@ -320,8 +320,8 @@ Test (worker_exec, cwd)
 
 Test (worker_exec, exit_status_and_stderr_tail)
 {
-    const char *argv[] = {"sh", "-c", "echo partial; echo 'it broke' >&2; exit 3", NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv}, 0, S_MAX);
+    const char *argv[] = { "sh", "-c", "echo partial; echo 'it broke' >&2; exit 3", NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 0, S_MAX);
     cr_assert_not (r->success);
     cr_assert_eq (r->state, JR_STATE_FAILED);
     cr_assert (s_eq (r->error, "exit status 3: it broke"), "error: %.*s", S_TEXT (r->error));
@@ -329,9 +329,11 @@ Test (worker_exec, exit_status_and_stderr_tail)
     jr_job_destroy (&r);
 
     //  Only the last 4 KiB of a long stderr are kept.
-    const char *longer[] = {"sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x >&2; "
-                                        "echo THE-END >&2; exit 1", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = longer}, 0, S_MAX);
+    const char *longer[] = { "sh", "-c",
+                             "head -c 100000 /dev/zero | tr '\\0' x >&2; "
+                             "echo THE-END >&2; exit 1",
+                             NULL };
+    r = s_exec (&(s_cmd_t){ .argv = longer }, 0, S_MAX);
     cr_assert_not (r->success);
     cr_assert (s_starts (r->error, "exit status 1: xxxx"), "error: %.*s", S_TEXT (r->error));
     cr_assert (r->error.len > 4000 && r->error.len <= 4096 + 20, "len %zu", r->error.len);
@@ -339,16 +341,16 @@ Test (worker_exec, exit_status_and_stderr_tail)
     cr_assert_eq (r->error.ptr[r->error.len - 1], 'D');
     jr_job_destroy (&r);
 
-    const char *quiet[] = {"false", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = quiet}, 0, S_MAX);
+    const char *quiet[] = { "false", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = quiet }, 0, S_MAX);
     cr_assert (s_eq (r->error, "exit status 1"), "error: %.*s", S_TEXT (r->error));
     jr_job_destroy (&r);
 }
 
 Test (worker_exec, killed_by_signal)
 {
-    const char *argv[] = {"sh", "-c", "echo dying >&2; kill -SEGV $$", NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv}, 0, S_MAX);
+    const char *argv[] = { "sh", "-c", "echo dying >&2; kill -SEGV $$", NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 0, S_MAX);
     cr_assert_not (r->success);
     cr_assert (s_starts (r->error, "killed by signal SIGSEGV"), "error: %.*s", S_TEXT (r->error));
     cr_assert (s_contains (r->error, ": dying"));
@@ -358,16 +360,16 @@ Test (worker_exec, killed_by_signal)
 Test (worker_exec, max_payload_kills_the_child)
 {
     //  yes(1) writes forever: only the limit stops it.
-    const char *argv[] = {"yes", NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv}, 0, 100000);
+    const char *argv[] = { "yes", NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 0, 100000);
     cr_assert_not (r->success);
     cr_assert (s_starts (r->error, "TOO_LARGE"), "error: %.*s", S_TEXT (r->error));
     cr_assert_leq (r->payload.len, 100000);
     jr_job_destroy (&r);
 
     //  Exactly the limit is fine.
-    const char *exact[] = {"head", "-c", "100000", "/dev/zero", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = exact}, 0, 100000);
+    const char *exact[] = { "head", "-c", "100000", "/dev/zero", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = exact }, 0, 100000);
     cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
     cr_assert_eq (r->payload.len, 100000);
     jr_job_destroy (&r);
@@ -399,9 +401,9 @@ Test (worker_exec, deadline_kills_the_group)
     snprintf (pidfile, sizeof pidfile, "%s/pid", s_dir);
     snprintf (script, sizeof script,
               "trap '' TERM; sleep 30 & echo $$ > %s; echo started >&2; wait", pidfile);
-    const char *argv[] = {"sh", "-c", script, NULL};
+    const char *argv[] = { "sh", "-c", script, NULL };
     int64_t start = jr_clock_mono_us ();
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv}, 300, S_MAX);
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 300, S_MAX);
     int64_t took_ms = (jr_clock_mono_us () - start) / 1000;
     cr_assert_not (r->success);
     cr_assert (s_starts (r->error, "DEADLINE_EXCEEDED"), "error: %.*s", S_TEXT (r->error));
@@ -420,9 +422,9 @@ Test (worker_exec, deadline_kills_the_group)
 Test (worker_exec, sigterm_is_enough_for_a_polite_child)
 {
     jr_exec_set_kill_grace (20000);
-    const char *argv[] = {"sleep", "30", NULL};
+    const char *argv[] = { "sleep", "30", NULL };
     int64_t start = jr_clock_mono_us ();
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv}, 200, S_MAX);
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 200, S_MAX);
     cr_assert_not (r->success);
     cr_assert (s_starts (r->error, "DEADLINE_EXCEEDED"));
     cr_assert_not (s_contains (r->error, "SIGKILL"), "error: %.*s", S_TEXT (r->error));
@@ -439,21 +441,21 @@ static void *
 s_cancel_later (void *arg)
 {
     s_cancel_t *c = arg;
-    usleep ((useconds_t) c->ms * 1000);
+    usleep ((useconds_t)c->ms * 1000);
     jr_ctx_cancel (c->ctx, JR_ECANCELLED);
     return NULL;
 }
 
 Test (worker_exec, cancel_stops_it)
 {
-    const char *argv[] = {"sleep", "30", NULL};
-    jr_bytes_t vars = s_vars (&(s_cmd_t) {.argv = argv});
+    const char *argv[] = { "sleep", "30", NULL };
+    jr_bytes_t vars = s_vars (&(s_cmd_t){ .argv = argv });
     jr_job_t job;
     jr_job_init (&job, "exec");
     job.vars = vars;
     job.attempt = 1;
     jr_run_t *run = jr_run_new (&job, jr_task_exec, S_MAX);
-    s_cancel_t c = {run->ctx, 200};
+    s_cancel_t c = { run->ctx, 200 };
     pthread_t thread;
     pthread_create (&thread, NULL, s_cancel_later, &c);
     jr_run_execute (run);
@@ -464,7 +466,7 @@ Test (worker_exec, cancel_stops_it)
                S_TEXT (r->error));
     jr_job_destroy (&r);
     jr_run_destroy (&run);
-    free ((void *) vars.ptr);
+    free ((void *)vars.ptr);
 }
 
 Test (worker_exec, leftovers_of_the_group_are_killed_at_exit)
@@ -472,8 +474,8 @@ Test (worker_exec, leftovers_of_the_group_are_killed_at_exit)
     char pidfile[128], script[256];
     snprintf (pidfile, sizeof pidfile, "%s/bg", s_dir);
     snprintf (script, sizeof script, "sleep 30 >/dev/null 2>&1 & echo $! > %s", pidfile);
-    const char *argv[] = {"sh", "-c", script, NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv}, 0, S_MAX);
+    const char *argv[] = { "sh", "-c", script, NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 0, S_MAX);
     cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
     pid_t bg = s_read_pid (pidfile);
     cr_assert_gt (bg, 0);
@@ -485,18 +487,18 @@ Test (worker_exec, leftovers_of_the_group_are_killed_at_exit)
 Test (worker_exec, no_descriptor_leaks)
 {
     //  The child sees 0, 1 and 2 only (its own listing adds the one it reads).
-    const char *argv[] = {"sh", "-c", "ls /proc/self/fd", NULL};
-    jr_job_t *r = s_exec (&(s_cmd_t) {.argv = argv}, 0, S_MAX);
+    const char *argv[] = { "sh", "-c", "ls /proc/self/fd", NULL };
+    jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 0, S_MAX);
     cr_assert (r->success);
     cr_assert (s_eq (r->payload, "0\n1\n2\n3\n"), "fds: %.*s", S_TEXT (r->payload));
     jr_job_destroy (&r);
 
-    const char *small[] = {"true", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = small}, 0, S_MAX);  //  warm up lazy state
+    const char *small[] = { "true", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = small }, 0, S_MAX);  //  warm up lazy state
     jr_job_destroy (&r);
     int before = s_count_fds ();
     for (int i = 0; i < 50; i++) {
-        r = s_exec (&(s_cmd_t) {.argv = small, .input = "x"}, 1000 * 60, S_MAX);
+        r = s_exec (&(s_cmd_t){ .argv = small, .input = "x" }, 1000 * 60, S_MAX);
         cr_assert (r->success);
         jr_job_destroy (&r);
     }
@@ -506,25 +508,25 @@ Test (worker_exec, no_descriptor_leaks)
 
 Test (worker_exec, bad_vars_are_refused)
 {
-    jr_job_t *r = s_exec (&(s_cmd_t) {.extra_key = "x"}, 0, S_MAX);
+    jr_job_t *r = s_exec (&(s_cmd_t){ .extra_key = "x" }, 0, S_MAX);
     cr_assert (s_starts (r->error, "INVALID: var argv"), "error: %.*s", S_TEXT (r->error));
     jr_job_destroy (&r);
-    const char *empty[] = {NULL};
-    r = s_exec (&(s_cmd_t) {.argv = empty}, 0, S_MAX);
+    const char *empty[] = { NULL };
+    r = s_exec (&(s_cmd_t){ .argv = empty }, 0, S_MAX);
     cr_assert (s_starts (r->error, "INVALID: var argv"), "error: %.*s", S_TEXT (r->error));
     jr_job_destroy (&r);
-    const char *env[] = {"A=B", "x", NULL};
-    const char *argv[] = {"true", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = argv, .env = env}, 0, S_MAX);
+    const char *env[] = { "A=B", "x", NULL };
+    const char *argv[] = { "true", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = argv, .env = env }, 0, S_MAX);
     cr_assert (s_starts (r->error, "INVALID: env"), "error: %.*s", S_TEXT (r->error));
     jr_job_destroy (&r);
-    const char *missing[] = {"no-such-program-jr", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = missing}, 0, S_MAX);
-    cr_assert (s_eq (r->error, "cannot run 'no-such-program-jr': not found in PATH"),
-               "error: %.*s", S_TEXT (r->error));
+    const char *missing[] = { "no-such-program-jr", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = missing }, 0, S_MAX);
+    cr_assert (s_eq (r->error, "cannot run 'no-such-program-jr': not found in PATH"), "error: %.*s",
+               S_TEXT (r->error));
     jr_job_destroy (&r);
-    const char *notexec[] = {"/etc/hostname", NULL};
-    r = s_exec (&(s_cmd_t) {.argv = notexec}, 0, S_MAX);
+    const char *notexec[] = { "/etc/hostname", NULL };
+    r = s_exec (&(s_cmd_t){ .argv = notexec }, 0, S_MAX);
     cr_assert (s_starts (r->error, "cannot run '/etc/hostname': "), "error: %.*s",
                S_TEXT (r->error));
     jr_job_destroy (&r);
@@ -562,7 +564,7 @@ s_isolated (const char *task, const char *key, const char *value, uint32_t timeo
     }
     jr_job_t job;
     jr_job_init (&job, task);
-    job.vars = (jr_bytes_t) {(const uint8_t *) buf.data, buf.size};
+    job.vars = (jr_bytes_t){ (const uint8_t *)buf.data, buf.size };
     job.timeout_ms = timeout_ms;
     job.attempt = 1;
     //  Not registered here: the child finds it by name (builtin or plugin).
@@ -642,7 +644,7 @@ Test (worker_isolate, payload_limit_holds)
     s_str (&pk, big);
     jr_job_t job;
     jr_job_init (&job, "echo");
-    job.vars = (jr_bytes_t) {(const uint8_t *) buf.data, buf.size};
+    job.vars = (jr_bytes_t){ (const uint8_t *)buf.data, buf.size };
     job.attempt = 1;
     jr_run_t *run = jr_run_new (&job, jr_task_isolated, 1000);
     jr_run_execute (run);
@@ -658,16 +660,15 @@ Test (worker_isolate, payload_limit_holds)
 Test (worker_isolate, registry_routes_isolated_tasks)
 {
     cr_assert_eq (jr_tasks_set_isolated ("no-such-task"), JR_ENOT_FOUND);
-    jr_bytes_t echo = {(const uint8_t *) "echo", 4};
-    jr_bytes_t exec = {(const uint8_t *) "exec", 4};
+    jr_bytes_t echo = { (const uint8_t *)"echo", 4 };
+    jr_bytes_t exec = { (const uint8_t *)"exec", 4 };
     cr_assert_not (jr_tasks_isolated (echo));
     cr_assert_eq (jr_tasks_set_isolated ("echo"), 0);
     cr_assert (jr_tasks_isolated (echo));
     cr_assert_eq (jr_tasks_set_isolated ("all"), 0);
     cr_assert_not (jr_tasks_isolated (exec), "exec runs in a child anyway");
     //  jr_run_new picks the isolated runner, and it works end to end.
-    jr_job_t *r = s_run ("echo", (jr_bytes_t) {(const uint8_t *) "\x81\xa3msg\xa2ok", 8}, 0,
-                         S_MAX);
+    jr_job_t *r = s_run ("echo", (jr_bytes_t){ (const uint8_t *)"\x81\xa3msg\xa2ok", 8 }, 0, S_MAX);
     cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
     cr_assert (s_eq (r->payload, "ok"));
     jr_job_destroy (&r);
