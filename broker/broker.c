@@ -631,47 +631,59 @@ s_list_one (jr_bjob_t *job, void *arg)
         jr_msg_add_mark (list->out, job->id, job->attempt, job->state);
 }
 
+//  Handles a decoded message (type NONE if it did not decode); false if it
+//  has no business here, and is refused.
+typedef bool (s_handler_fn) (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int type);
+
+//  Read what one socket has (up to JR_DRAIN_MAX messages) and hand each to
+//  handle; refusals get an ERROR with the decoder's code.
 static void
-s_client_turn (jr_broker_t *self)
+s_drain (jr_broker_t *self, zsock_t *sock, const char *role, s_handler_fn *handle)
 {
     uint8_t rid[JR_MAX_ROUTING_ID];
     size_t rid_len;
     zmq_msg_t body;
-    void *sock = zsock_resolve (self->clients);
     for (int n = 0; n < JR_DRAIN_MAX; n++) {
-        int got = s_recv (self, self->clients, rid, &rid_len, &body);
+        int got = s_recv (self, sock, rid, &rid_len, &body);
         if (got == 0)
             break;
         if (got < 0)
             continue;
         int rc = jr_msg_decode (self->in, zmq_msg_data (&body), zmq_msg_size (&body));
-        int type = rc == 0 ? self->in->type : JR_MSG_NONE;
-        if (type == JR_MSG_SUBMIT)
-            s_on_submit (self, rid, rid_len);
-        else if (type == JR_MSG_STATUS || type == JR_MSG_CANCEL || type == JR_MSG_RETRY
-                 || type == JR_MSG_LIST) {
-            jr_msg_t *out = s_reply_msg (self, JR_MSG_STATE, self->in->tag);
-            if (type == JR_MSG_STATUS)
-                s_on_status (self, out);
-            else if (type == JR_MSG_CANCEL)
-                s_on_cancel (self, out);
-            else if (type == JR_MSG_RETRY)
-                s_on_retry (self, out);
-            else {
-                s_list_t list = { self->in->code, out };
-                jr_jobtab_each (self->jobs, s_list_one, &list);
-            }
-            s_reply_later (self, rid, rid_len, out);
-        }
-        else {
+        if (!handle (self, rid, rid_len, rc == 0 ? self->in->type : JR_MSG_NONE)) {
             self->stats.malformed++;
             int code = rc ? rc : JR_EUNKNOWN_TYPE;
-            const char *why = rc ? jr_strerror (rc) : "not a client request";
-            jr_debug ("code=%s: refused a client message: %s", jr_errname (code), why);
-            jr_msg_send_error (sock, rid, rid_len, self->in->tag, code, why);
+            const char *why = rc ? jr_strerror (rc) : "not for this socket";
+            jr_debug ("role=%s code=%s: refused a message: %s", role, jr_errname (code), why);
+            jr_msg_send_error (zsock_resolve (sock), rid, rid_len, self->in->tag, code, why);
         }
         zmq_msg_close (&body);
     }
+}
+
+static bool
+s_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int type)
+{
+    if (type == JR_MSG_SUBMIT) {
+        s_on_submit (self, rid, rid_len);
+        return true;
+    }
+    if (type != JR_MSG_STATUS && type != JR_MSG_CANCEL && type != JR_MSG_RETRY
+        && type != JR_MSG_LIST)
+        return false;
+    jr_msg_t *out = s_reply_msg (self, JR_MSG_STATE, self->in->tag);
+    if (type == JR_MSG_STATUS)
+        s_on_status (self, out);
+    else if (type == JR_MSG_CANCEL)
+        s_on_cancel (self, out);
+    else if (type == JR_MSG_RETRY)
+        s_on_retry (self, out);
+    else {
+        s_list_t list = { self->in->code, out };
+        jr_jobtab_each (self->jobs, s_list_one, &list);
+    }
+    s_reply_later (self, rid, rid_len, out);
+    return true;
 }
 
 //  -------------------------------------------------------------------------
@@ -803,54 +815,38 @@ s_on_progress (jr_broker_t *self, jr_worker_t *w)
     }
 }
 
-static void
-s_worker_turn (jr_broker_t *self)
+static bool
+s_worker_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int type)
 {
-    uint8_t rid[JR_MAX_ROUTING_ID];
-    size_t rid_len;
-    zmq_msg_t body;
-    void *sock = zsock_resolve (self->workers_sock);
-    for (int n = 0; n < JR_DRAIN_MAX; n++) {
-        int got = s_recv (self, self->workers_sock, rid, &rid_len, &body);
-        if (got == 0)
-            break;
-        if (got < 0)
-            continue;
-        int rc = jr_msg_decode (self->in, zmq_msg_data (&body), zmq_msg_size (&body));
-        jr_worker_t *w = s_worker_find (self, rid, rid_len);
-        if (w)
-            w->last_recv = jr_clock_mono_us ();
-        int type = rc == 0 ? self->in->type : JR_MSG_NONE;
-        if (type == JR_MSG_READY)
-            s_on_ready (self, w, rid, rid_len);
-        else if (type == JR_MSG_DONE)
-            s_on_done (self, w);
-        else if (type == JR_MSG_FREE && w)
-            s_on_free (self, w);
-        else if (type == JR_MSG_PROGRESS && w)
-            s_on_progress (self, w);
-        else if (type == JR_MSG_BYE && w) {
-            w->draining = true;
-            w->capacity = w->credit = 0;
-            jr_info ("worker=%s running=%u: worker draining", w->name, w->running);
-            if (w->running == 0)
-                s_worker_forget (self, w, "drained");
-        }
-        else if (type != JR_MSG_HEARTBEAT && type != JR_MSG_BYE && type != JR_MSG_FREE
-                 && type != JR_MSG_PROGRESS) {
-            self->stats.malformed++;
-            int code = rc ? rc : JR_EUNKNOWN_TYPE;
-            const char *why = rc ? jr_strerror (rc) : "not a worker message";
-            jr_debug ("code=%s: refused a worker message: %s", jr_errname (code), why);
-            jr_msg_send_error (sock, rid, rid_len, self->in->tag, code, why);
-            w = NULL;  //  no second answer below
-        }
-        if (!w
-            && (type == JR_MSG_HEARTBEAT || type == JR_MSG_DONE || type == JR_MSG_BYE
-                || type == JR_MSG_FREE || type == JR_MSG_PROGRESS))
-            jr_msg_send_error (sock, rid, rid_len, 0, JR_EUNKNOWN_PEER, "say READY");
-        zmq_msg_close (&body);
+    jr_worker_t *w = s_worker_find (self, rid, rid_len);
+    if (w)
+        w->last_recv = jr_clock_mono_us ();
+    if (type == JR_MSG_READY) {
+        s_on_ready (self, w, rid, rid_len);
+        return true;
     }
+    if (type == JR_MSG_DONE)
+        s_on_done (self, w);  //  a DONE ends its jobs even from a stranger
+    else if (type != JR_MSG_HEARTBEAT && type != JR_MSG_BYE && type != JR_MSG_FREE
+             && type != JR_MSG_PROGRESS)
+        return false;
+    if (!w) {  //  the broker restarted, or forgot it: it must say READY
+        jr_msg_send_error (zsock_resolve (self->workers_sock), rid, rid_len, 0, JR_EUNKNOWN_PEER,
+                           "say READY");
+        return true;
+    }
+    if (type == JR_MSG_FREE)
+        s_on_free (self, w);
+    else if (type == JR_MSG_PROGRESS)
+        s_on_progress (self, w);
+    else if (type == JR_MSG_BYE) {
+        w->draining = true;
+        w->capacity = w->credit = 0;
+        jr_info ("worker=%s running=%u: worker draining", w->name, w->running);
+        if (w->running == 0)
+            s_worker_forget (self, w, "drained");
+    }
+    return true;
 }
 
 //  -------------------------------------------------------------------------
@@ -1360,9 +1356,9 @@ jr_broker_run (jr_broker_t *self)
         if (zmq_poll (items, 2, busy ? 0 : 100) == -1 && errno != EINTR)
             break;
         if (items[1].revents & ZMQ_POLLIN)
-            s_worker_turn (self);
+            s_drain (self, self->workers_sock, "workers", s_worker_message);
         if (items[0].revents & ZMQ_POLLIN)
-            s_client_turn (self);
+            s_drain (self, self->clients, "clients", s_client_message);
         s_commit (self);
         s_dispatch (self);
         int64_t now = jr_clock_mono_us ();

@@ -544,17 +544,18 @@ jr_client_submit (jr_client_t *self, jr_job_t *job)
 //  -------------------------------------------------------------------------
 //  Status
 
-//  STATUS of one id: its STATE mark, and the note that comes with it (value
-//  0 and no text when the broker sent none: no progress, or an older broker).
+//  A request about one id (STATUS, CANCEL, RETRY), answered by STATE: its
+//  mark, and the note that comes with it (value 0 and no text when the
+//  broker sent none: no progress, or an older broker).
 static int
-s_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t *attempt,
-          int32_t *value, char *text, size_t text_size)
+s_one_request (jr_client_t *self, int type, const uint8_t id[JR_ID_SIZE], int *state,
+               uint32_t *attempt, int32_t *value, char *text, size_t text_size)
 {
     assert (self);
     assert (id);
     if (!s_broker (self))
         return JR_EINVALID;
-    jr_msg_reset (self->out, JR_MSG_STATUS);
+    jr_msg_reset (self->out, type);
     jr_msg_add_mark (self->out, id, 0, 0);
     zmq_msg_t frame;
     int rc = s_request (self, &self->broker, &frame);
@@ -596,43 +597,26 @@ s_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t 
 int
 jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t *attempt)
 {
-    return s_status (self, id, state, attempt, NULL, NULL, 0);
+    return s_one_request (self, JR_MSG_STATUS, id, state, attempt, NULL, NULL, 0);
 }
 
 int
 jr_client_progress (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state, uint32_t *attempt,
                     int32_t *value, char *text, size_t text_size)
 {
-    return s_status (self, id, state, attempt, value, text, text_size);
+    return s_one_request (self, JR_MSG_STATUS, id, state, attempt, value, text, text_size);
 }
 
 //  -------------------------------------------------------------------------
 //  Cancel, retry, list: one request to the broker, answered by STATE
 
-//  Send a request about one id (CANCEL or RETRY) and read its STATE mark.
-//  A mark with a negative code is the broker refusing that id.
+//  CANCEL or RETRY of one id. A mark with a negative code is the broker
+//  refusing that id.
 static int
 s_mark_request (jr_client_t *self, int type, const uint8_t id[JR_ID_SIZE], int *state)
 {
-    assert (self);
-    assert (id);
-    if (!s_broker (self))
-        return JR_EINVALID;
-    jr_msg_reset (self->out, type);
-    jr_msg_add_mark (self->out, id, 0, 0);
-    zmq_msg_t frame;
-    int rc = s_request (self, &self->broker, &frame);
-    if (rc)
-        return rc;
     int found = JR_STATE_UNKNOWN;
-    if (self->in->type == JR_MSG_STATE) {
-        for (uint32_t i = 0; i < self->in->nmarks; i++)
-            if (memcmp (self->in->marks[i].id, id, JR_ID_SIZE) == 0)
-                found = self->in->marks[i].code;
-    }
-    else
-        rc = JR_EMALFORMED;
-    zmq_msg_close (&frame);
+    int rc = s_one_request (self, type, id, &found, NULL, NULL, NULL, 0);
     if (rc == 0 && found < 0) {
         rc = found;
         found = JR_STATE_UNKNOWN;
