@@ -50,4 +50,15 @@ void jr_h_bin (char *out, size_t size, const char *bin);
 bool jr_h_wait_tcp (const char *host, int port, int timeout_ms);
 //  Stop tracking a process reaped by other means (waitpid by the caller).
 void jr_h_forget (pid_t pid);
+//  In a Criterion test: on failure, show where the logs are and their tails,
+//  then fail. Each test file defines CHECK on it with its own env.
+#define JR_H_CHECK(env, cond, ...)                                                                 \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf ("test: logs in %s\n", (env)->dir);                                             \
+            fflush (stdout);                                                                       \
+            jr_h_dump_logs (env);                                                                  \
+            cr_assert_fail (__VA_ARGS__);                                                          \
+        }                                                                                          \
+    } while (0)
 #endif

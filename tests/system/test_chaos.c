@@ -14,15 +14,7 @@ s_fini (void)
     jr_h_cleanup ();
 }
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf ("chaos: logs in %s\n", env.dir);                                               \
-            fflush (stdout);                                                                       \
-            jr_h_dump_logs (&env);                                                                 \
-            cr_assert_fail (__VA_ARGS__);                                                          \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond, ...) JR_H_CHECK (&env, cond, __VA_ARGS__)
 
 TestSuite (chaos, .fini = s_fini, .timeout = 240);
 

@@ -15,15 +15,7 @@ s_fini (void)
         ns_teardown ();
 }
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf ("hosts: logs in %s\n", env.dir);                                               \
-            fflush (stdout);                                                                       \
-            jr_h_dump_logs (&env);                                                                 \
-            cr_assert_fail (__VA_ARGS__);                                                          \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond, ...) JR_H_CHECK (&env, cond, __VA_ARGS__)
 
 TestSuite (hosts, .fini = s_fini, .timeout = 180);
 

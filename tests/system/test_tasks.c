@@ -30,13 +30,7 @@ s_fini (void)
     jr_h_cleanup ();
 }
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            jr_h_dump_logs (&env);                                                                 \
-            cr_assert_fail (__VA_ARGS__);                                                          \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond, ...) JR_H_CHECK (&env, cond, __VA_ARGS__)
 
 #define S_TEXT(b) (int)(b).len, (const char *)(b).ptr
 
