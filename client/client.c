@@ -4,6 +4,7 @@
 #include "proto/proto.h"
 #include <czmq.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define JR_CLIENT_TIMEOUT     5000       //  default wait for an answer, ms
 #define JR_CLIENT_RESENDS     3          //  resends of an unanswered request
@@ -103,8 +104,12 @@ s_ingester (jr_client_t *self)
     self->ingester = s_connect (self->ingester_ep);
     if (!self->ingester)
         return NULL;
-    char endpoint[64];
-    snprintf (endpoint, sizeof endpoint, "inproc://jr-client-monitor-%p", (void *)self);
+    //  A monitor left from a socket s_request dropped watches nothing now.
+    zsock_destroy (&self->monitor);
+    static atomic_uint monitors;
+    char endpoint[80];
+    snprintf (endpoint, sizeof endpoint, "inproc://jr-client-monitor-%p-%u", (void *)self,
+              atomic_fetch_add (&monitors, 1));
     self->connects = 0;
     if (zmq_socket_monitor (zsock_resolve (self->ingester), endpoint, ZMQ_EVENT_CONNECTED) == 0)
         self->monitor = zsock_new_pair (endpoint);
