@@ -95,8 +95,7 @@ jr_h_spawn (jr_h_env_t *env, const char *label, const char *bin, ...)
     char *argv[64];
     int argc = 0;
     char path[512];
-    const char *dir = getenv ("JR_BIN");
-    snprintf (path, sizeof path, "%s/%s", dir ? dir : ".", bin);
+    jr_h_bin (path, sizeof path, bin);
     argv[argc++] = path;
     va_list args;
     va_start (args, bin);
@@ -105,24 +104,7 @@ jr_h_spawn (jr_h_env_t *env, const char *label, const char *bin, ...)
         argv[argc++] = arg;
     va_end (args);
     argv[argc] = NULL;
-    char log[512];
-    snprintf (log, sizeof log, "%s/%s.log", env->dir, label);
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2 (fd, 1);
-        dup2 (fd, 2);
-        close (fd);
-        execv (path, argv);
-        fprintf (stderr, "cannot exec %s: %s\n", path, strerror (errno));
-        _exit (127);
-    }
-    s_track (pid);
-    return pid;
+    return jr_h_spawn_argv (env, label, argv);
 }
 
 pid_t
