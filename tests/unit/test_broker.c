@@ -62,6 +62,9 @@ Test (queue, priority_then_arrival)
 //  A broker on a thread, with a fake worker and client over inproc.
 
 static jr_broker_t *s_broker;
+//  Endpoints new for each start: a restarted broker must not race the
+//  previous one's sockets, which libzmq closes in the background.
+static char s_clients[64], s_workers[64];
 static pthread_t s_thread;
 
 static void *
@@ -79,8 +82,12 @@ s_start_with (int liveness_ms, const char *journal)
     config.journal = journal;
     config.retry_base_ms = 1;
     config.retry_max_ms = 1;
-    config.clients = "inproc://clients";
-    config.workers = "inproc://workers";
+    static int starts;
+    starts++;
+    snprintf (s_clients, sizeof s_clients, "inproc://clients-%d", starts);
+    snprintf (s_workers, sizeof s_workers, "inproc://workers-%d", starts);
+    config.clients = s_clients;
+    config.workers = s_workers;
     config.heartbeat_ms = 100;
     config.liveness_ms = liveness_ms;
     s_broker = jr_broker_new (&config);
@@ -144,7 +151,7 @@ s_expect (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms)
 static zsock_t *
 s_worker (jr_msg_t *msg, const char *task, uint32_t slots)
 {
-    zsock_t *sock = zsock_new_dealer ("inproc://workers");
+    zsock_t *sock = zsock_new_dealer (s_workers);
     jr_msg_reset (msg, JR_MSG_READY);
     msg->name = (jr_bytes_t){ (const uint8_t *)"fake", 4 };
     msg->host = (jr_bytes_t){ (const uint8_t *)"test", 4 };
@@ -194,7 +201,7 @@ Test (broker, dispatch_never_exceeds_credit)
 {
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_t *client = zsock_new_dealer (s_clients);
     s_submit (client, msg, 5, 0, "echo");
     zsock_t *worker = s_worker (msg, "echo", 2);
     jr_mark_t first;
@@ -214,7 +221,7 @@ Test (broker, free_gives_the_slot_back_once)
 {
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_t *client = zsock_new_dealer (s_clients);
     s_submit (client, msg, 5, 0, "echo");
     zsock_t *worker = s_worker (msg, "echo", 1);
     jr_mark_t first;
@@ -241,7 +248,7 @@ Test (broker, higher_priority_first_and_unserved_task_waits)
 {
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_t *client = zsock_new_dealer (s_clients);
     s_submit (client, msg, 1, 0, "echo");
     s_submit (client, msg, 1, 0, "other");
     s_submit (client, msg, 1, 9, "echo");
@@ -263,7 +270,7 @@ Test (broker, silent_worker_is_forgotten_and_its_job_requeued)
 {
     s_start (300);
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_t *client = zsock_new_dealer (s_clients);
     s_submit (client, msg, 1, 0, "echo");
     zsock_t *silent = s_worker (msg, "echo", 1);
     zframe_t *frame = s_expect_ex (silent, msg, JR_MSG_DISPATCH, 2000, false);
@@ -292,7 +299,7 @@ Test (broker, malformed_and_status)
 {
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_t *client = zsock_new_dealer (s_clients);
     zsock_send (client, "b", "\x93\x01\x02", (size_t)3);
     zframe_t *frame = s_expect (client, msg, JR_MSG_ERROR, 2000);
     cr_assert_not_null (frame);
@@ -358,7 +365,7 @@ Test (broker_journal, restart_requeues_running_with_next_attempt)
     s_journal_dir ();
     s_start_with (5000, s_dir);
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_t *client = zsock_new_dealer (s_clients);
     s_submit (client, msg, 3, 0, "echo");
     zsock_t *worker = s_worker (msg, "echo", 1);
     zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
@@ -372,7 +379,7 @@ Test (broker_journal, restart_requeues_running_with_next_attempt)
 
     s_start_with (5000, s_dir);
     cr_assert_eq (jr_broker_live (s_broker), 3);
-    client = zsock_new_dealer ("inproc://clients");
+    client = zsock_new_dealer (s_clients);
     int state;
     uint32_t attempt;
     s_status (client, msg, running, JR_MSG_STATUS, &state, &attempt);
@@ -395,7 +402,7 @@ Test (broker_journal, same_id_three_times_is_one_job)
     s_journal_dir ();
     s_start_with (5000, s_dir);
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_t *client = zsock_new_dealer (s_clients);
     jr_job_t job;
     jr_job_init (&job, "echo");
     for (int round = 0; round < 3; round++) {
@@ -432,7 +439,7 @@ Test (broker_journal, failures_retry_then_dead_then_retry_and_cancel)
     s_journal_dir ();
     s_start_with (5000, s_dir);
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_t *client = zsock_new_dealer (s_clients);
     s_submit (client, msg, 1, 0, "echo");
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->marks[0].id, JR_ID_SIZE);
@@ -462,7 +469,7 @@ Test (broker_journal, failures_retry_then_dead_then_retry_and_cancel)
     zsock_destroy (&client);
     s_stop ();
     s_start_with (5000, s_dir);
-    client = zsock_new_dealer ("inproc://clients");
+    client = zsock_new_dealer (s_clients);
     s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
     cr_assert_eq (state, JR_STATE_DEAD);
     //  jr retry: once more, as attempt 4.
@@ -486,7 +493,7 @@ Test (broker_journal, failures_retry_then_dead_then_retry_and_cancel)
     s_stop ();
     //  ... and stays cancelled after a restart.
     s_start_with (5000, s_dir);
-    client = zsock_new_dealer ("inproc://clients");
+    client = zsock_new_dealer (s_clients);
     s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
     cr_assert_eq (state, JR_STATE_CANCELLED);
     cr_assert_eq (jr_broker_live (s_broker), 0);
@@ -500,7 +507,7 @@ Test (broker_journal, cancel_queued_never_runs_and_bye_hands_back)
     s_journal_dir ();
     s_start_with (5000, s_dir);
     jr_msg_t *msg = jr_msg_new ();
-    zsock_t *client = zsock_new_dealer ("inproc://clients");
+    zsock_t *client = zsock_new_dealer (s_clients);
     s_submit (client, msg, 2, 0, "echo");
     uint8_t first[JR_ID_SIZE], second[JR_ID_SIZE];
     memcpy (first, msg->marks[0].id, JR_ID_SIZE);
