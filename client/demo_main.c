@@ -96,6 +96,9 @@ main (int argc, char **argv)
             msgpack_pack_map (&pk, 1);
             s_pack_str (&pk, "error");
             s_pack_str (&pk, "failing on purpose");
+            //  One attempt: with the default three, the retries' backoff
+            //  (seconds) would be most of what the summary shows.
+            jobs[i].max_attempts = 1;
         }
         jobs[i].vars = (jr_bytes_t){ (const uint8_t *)vars[i].data, vars[i].size };
         memcpy (ids[i], jobs[i].id, JR_ID_SIZE);
