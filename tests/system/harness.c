@@ -211,6 +211,33 @@ jr_h_cleanup (void)
     }
 }
 
+int
+jr_h_zombies (pid_t parent)
+{
+    DIR *dir = opendir ("/proc");
+    if (!dir)
+        return -1;
+    int n = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        char path[300], line[512];
+        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            continue;
+        //  The command name may hold spaces and parentheses: parse after the last ')'.
+        char *paren = fgets (line, sizeof line, file) ? strrchr (line, ')') : NULL;
+        char state;
+        int ppid;
+        if (paren && sscanf (paren + 2, "%c %d", &state, &ppid) == 2 && ppid == parent
+            && state == 'Z')
+            n++;
+        fclose (file);
+    }
+    closedir (dir);
+    return n;
+}
+
 void
 jr_h_dump_logs (jr_h_env_t *env)
 {

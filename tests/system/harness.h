@@ -38,6 +38,9 @@ bool jr_h_wait_exit (pid_t pid, int timeout_ms, int *status);
 void jr_h_cleanup (void);
 //  Milliseconds sleep.
 void jr_h_sleep_ms (int ms);
+//  Zombie children of a process (as /proc shows them), or -1 if /proc
+//  cannot be read.
+int jr_h_zombies (pid_t parent);
 //  Print the tail of a process log (for failed tests).
 void jr_h_dump_logs (jr_h_env_t *env);
 //  Like jr_h_spawn, but argv[0] is run as given (searched in $PATH), e.g.

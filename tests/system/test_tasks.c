@@ -146,33 +146,6 @@ s_count_fds (pid_t pid)
 }
 
 //  Zombie children of pid (state Z, ppid = pid) in /proc/*/stat.
-static int
-s_zombies (pid_t parent)
-{
-    DIR *dir = opendir ("/proc");
-    CHECK (dir, "open /proc");
-    int n = 0;
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        char path[300], line[512];
-        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
-        FILE *file = fopen (path, "r");
-        if (!file)
-            continue;
-        if (fgets (line, sizeof line, file)) {
-            char *paren = strrchr (line, ')');
-            char state;
-            int ppid;
-            if (paren && sscanf (paren + 2, "%c %d", &state, &ppid) == 2 && ppid == parent
-                && state == 'Z')
-                n++;
-        }
-        fclose (file);
-    }
-    closedir (dir);
-    return n;
-}
-
 static bool
 s_slurp (const char *path, char *buf, size_t size)
 {
@@ -251,7 +224,7 @@ Test (tasks, exec_process_group_killed_after_grace)
     CHECK (pgid > 1, "pgid %s", text);
     //  The worker reaps the group before it reports, so it is gone by now.
     CHECK (kill (-pgid, 0) == -1 && errno == ESRCH, "process group %d still there", (int)pgid);
-    CHECK (s_zombies (worker) == 0, "zombie children of the worker");
+    CHECK (jr_h_zombies (worker) == 0, "zombie children of the worker");
     CHECK (kill (worker, 0) == 0, "worker alive");
     jr_job_destroy (&r);
     msgpack_sbuffer_destroy (&vars);
@@ -277,7 +250,7 @@ Test (tasks, isolated_crash_is_a_failure_worker_survives)
     CHECK (r->success, "echo after the crash: %.*s", S_TEXT (r->error));
     CHECK (s_eq (r->payload, "still here"), "payload %.*s", S_TEXT (r->payload));
     CHECK (kill (worker, 0) == 0, "worker alive");
-    CHECK (s_zombies (worker) == 0, "zombie children of the worker");
+    CHECK (jr_h_zombies (worker) == 0, "zombie children of the worker");
     jr_job_destroy (&r);
     msgpack_sbuffer_destroy (&vars);
     jr_client_destroy (&client);
@@ -376,7 +349,7 @@ Test (tasks, thousand_execs_leave_no_fds_or_zombies)
     CHECK (r->success, "warm-up exec: %.*s", S_TEXT (r->error));
     jr_job_destroy (&r);
     int fds_before = s_count_fds (worker);
-    CHECK (s_zombies (worker) == 0, "no zombies before");
+    CHECK (jr_h_zombies (worker) == 0, "no zombies before");
 
     enum { N = 1000 };
     static jr_job_t jobs[N];
@@ -400,7 +373,7 @@ Test (tasks, thousand_execs_leave_no_fds_or_zombies)
     //  pidfd closed: the worker holds what it held before, not one more.
     int fds_after = s_count_fds (worker);
     CHECK (fds_after == fds_before, "fds before %d, after %d", fds_before, fds_after);
-    CHECK (s_zombies (worker) == 0, "zombie children of the worker");
+    CHECK (jr_h_zombies (worker) == 0, "zombie children of the worker");
     msgpack_sbuffer_destroy (&vars);
     jr_client_destroy (&client);
 }

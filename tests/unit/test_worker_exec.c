@@ -6,6 +6,7 @@
 #include "worker/executor.h"
 #include "worker/isolate.h"
 #include "worker/tasks.h"
+#include "tests/system/harness.h"
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -155,33 +156,6 @@ s_count_fds (void)
 }
 
 //  Children of this process that are zombies.
-static int
-s_zombies (void)
-{
-    DIR *dir = opendir ("/proc");
-    cr_assert (dir);
-    int n = 0;
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        char path[300], line[512];
-        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
-        FILE *file = fopen (path, "r");
-        if (!file)
-            continue;
-        if (fgets (line, sizeof line, file)) {
-            char *close_paren = strrchr (line, ')');
-            char state;
-            int ppid;
-            if (close_paren && sscanf (close_paren + 2, "%c %d", &state, &ppid) == 2
-                && ppid == getpid () && state == 'Z')
-                n++;
-        }
-        fclose (file);
-    }
-    closedir (dir);
-    return n;
-}
-
 static char s_dir[64];
 
 static void
@@ -415,7 +389,7 @@ Test (worker_exec, deadline_kills_the_group)
     cr_assert_gt (pgid, 0);
     cr_assert_eq (kill (-pgid, 0), -1, "process group %d still there", pgid);
     cr_assert_eq (errno, ESRCH);
-    cr_assert_eq (s_zombies (), 0);
+    cr_assert_eq (jr_h_zombies (getpid ()), 0);
     jr_job_destroy (&r);
 }
 
@@ -480,7 +454,7 @@ Test (worker_exec, leftovers_of_the_group_are_killed_at_exit)
     pid_t bg = s_read_pid (pidfile);
     cr_assert_gt (bg, 0);
     cr_assert_eq (kill (bg, 0), -1, "background child %d still there", bg);
-    cr_assert_eq (s_zombies (), 0);
+    cr_assert_eq (jr_h_zombies (getpid ()), 0);
     jr_job_destroy (&r);
 }
 
@@ -503,7 +477,7 @@ Test (worker_exec, no_descriptor_leaks)
         jr_job_destroy (&r);
     }
     cr_assert_eq (s_count_fds (), before);
-    cr_assert_eq (s_zombies (), 0);
+    cr_assert_eq (jr_h_zombies (getpid ()), 0);
 }
 
 Test (worker_exec, bad_vars_are_refused)
@@ -602,7 +576,7 @@ Test (worker_isolate, crash_names_the_signal)
     cr_assert (s_starts (r->error, "isolated task killed by signal SIGSEGV"), "error: %.*s",
                S_TEXT (r->error));
     jr_job_destroy (&r);
-    cr_assert_eq (s_zombies (), 0);
+    cr_assert_eq (jr_h_zombies (getpid ()), 0);
 }
 
 Test (worker_isolate, deadline_stops_a_polite_task)
@@ -626,7 +600,7 @@ Test (worker_isolate, deadline_kills_a_stubborn_task)
     cr_assert (s_contains (r->error, "SIGKILL"), "error: %.*s", S_TEXT (r->error));
     cr_assert_lt ((jr_clock_mono_us () - start) / 1000, 300 + 300 + 5000);
     jr_job_destroy (&r);
-    cr_assert_eq (s_zombies (), 0);
+    cr_assert_eq (jr_h_zombies (getpid ()), 0);
 }
 
 Test (worker_isolate, payload_limit_holds)
