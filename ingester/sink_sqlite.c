@@ -197,7 +197,10 @@ jr_sink_new (const char *path, const char *sync)
             jr_warn ("db=%s journal_mode=%s: WAL not available", path, mode ? mode : "?");
         sqlite3_finalize (wal);
     }
-    if (s_exec (self, pragma) || s_exec (self, s_schema) || s_migrate (self)
+    //  The id index takes random UUID keys, so an insert lands on any page
+    //  of it: kept in memory, an insert reads nothing from the file.
+    if (s_exec (self, pragma) || s_exec (self, "PRAGMA cache_size=-65536")
+        || s_exec (self, s_schema) || s_migrate (self)
         || s_prepare (self, "BEGIN IMMEDIATE", &self->begin)
         || s_prepare (self, "COMMIT", &self->commit)
         || s_prepare (self, "ROLLBACK", &self->rollback)

@@ -151,13 +151,20 @@ jr_run_result (const jr_run_t *self, const char *worker)
 
 //  -------------------------------------------------------------------------
 
+//  Wake-ups are the cost of a thread pool when tasks are short: a thread that
+//  finishes a run takes the next one without sleeping, and at most one
+//  sleeping thread is being woken at any time. The woken one wakes the next
+//  if work is still waiting, so long tasks fan out over every thread within
+//  a few wake-up latencies while a stream of short ones is run by as few
+//  threads as keep up with it.
 struct _jr_executor_t {
     pthread_mutex_t lock;        //  guards everything below but fd
     pthread_cond_t wake;         //  signals a queued run or stop
-    pthread_cond_t idle;         //  signals a thread that finished a run
+    pthread_cond_t exit;         //  signals a thread that left its loop
     jr_run_t *todo, *todo_tail;  //  runs waiting for a thread
     jr_run_t *done, *done_tail;  //  finished runs waiting for the loop
-    size_t busy;                 //  threads inside a task
+    size_t sleeping;             //  threads waiting on wake
+    bool waking;                 //  a signal to wake is on its way
     size_t exited;               //  threads that left their loop
     bool stop;                   //  threads exit when todo is empty
     size_t nthreads;
@@ -176,30 +183,45 @@ s_push (jr_run_t **head, jr_run_t **tail, jr_run_t *run)
     *tail = run;
 }
 
+//  Called with the lock held: wake one sleeping thread for waiting work,
+//  unless one is already being woken.
+static void
+s_wake_one (jr_executor_t *self)
+{
+    if (self->todo && self->sleeping && !self->waking) {
+        self->waking = true;
+        pthread_cond_signal (&self->wake);
+    }
+}
+
 static void *
 s_thread (void *arg)
 {
     jr_executor_t *self = arg;
     pthread_mutex_lock (&self->lock);
     while (true) {
-        while (!self->todo && !self->stop)
-            pthread_cond_wait (&self->wake, &self->lock);
+        if (!self->todo && !self->stop) {
+            self->sleeping++;
+            while (!self->todo && !self->stop) {
+                pthread_cond_wait (&self->wake, &self->lock);
+                self->waking = false;  //  ours, or one that found nothing
+            }
+            self->sleeping--;
+        }
         if (!self->todo)
             break;
         jr_run_t *run = self->todo;
         self->todo = run->next;
         if (!self->todo)
             self->todo_tail = NULL;
-        self->busy++;
+        s_wake_one (self);
         pthread_mutex_unlock (&self->lock);
 
         jr_run_execute (run);
 
         pthread_mutex_lock (&self->lock);
-        self->busy--;
         bool was_empty = self->done == NULL;
         s_push (&self->done, &self->done_tail, run);
-        pthread_cond_broadcast (&self->idle);
         if (was_empty) {
             //  One wake-up per batch is enough: the loop takes them all.
             uint64_t one = 1;
@@ -208,7 +230,7 @@ s_thread (void *arg)
         }
     }
     self->exited++;
-    pthread_cond_broadcast (&self->idle);
+    pthread_cond_broadcast (&self->exit);
     pthread_mutex_unlock (&self->lock);
     return NULL;
 }
@@ -224,7 +246,7 @@ jr_executor_new (size_t threads)
     pthread_condattr_t attr;
     pthread_condattr_init (&attr);
     pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    pthread_cond_init (&self->idle, &attr);
+    pthread_cond_init (&self->exit, &attr);
     pthread_condattr_destroy (&attr);
     self->fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert (self->fd != -1);
@@ -257,7 +279,7 @@ jr_executor_destroy (jr_executor_t **self_p, int grace_ms)
     pthread_cond_broadcast (&self->wake);
     int rc = 0;
     while (self->exited < self->nthreads && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait (&self->idle, &self->lock, &until);
+        rc = pthread_cond_timedwait (&self->exit, &self->lock, &until);
     bool stuck = self->exited < self->nthreads;
     pthread_mutex_unlock (&self->lock);
     if (stuck) {
@@ -276,7 +298,7 @@ jr_executor_destroy (jr_executor_t **self_p, int grace_ms)
     }
     pthread_mutex_destroy (&self->lock);
     pthread_cond_destroy (&self->wake);
-    pthread_cond_destroy (&self->idle);
+    pthread_cond_destroy (&self->exit);
     close (self->fd);
     free (self->threads);
     free (self);
@@ -288,7 +310,7 @@ jr_executor_submit (jr_executor_t *self, jr_run_t *run)
     pthread_mutex_lock (&self->lock);
     assert (!self->stop);
     s_push (&self->todo, &self->todo_tail, run);
-    pthread_cond_signal (&self->wake);
+    s_wake_one (self);
     pthread_mutex_unlock (&self->lock);
 }
 
