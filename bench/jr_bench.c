@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <jr/jr.h>
 #include <netinet/in.h>
-#include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +15,14 @@
 #include <unistd.h>
 
 static const char *s_usage =
-    "usage: jr-bench COMMAND [--broker EP] [--ingester EP] [--jobs N] [--overlap] [--id UUID]\n"
+    "usage: jr-bench COMMAND [--broker EP] [--ingester EP] [--jobs N] [--db PATH] [--id UUID]\n"
     "                [--timeout-ms MS]\n"
     "commands:\n"
     "  free-port     print a free TCP port on 127.0.0.1\n"
     "  throughput    submit_many N reference jobs, wait_many their results\n"
-    "                (--overlap: a second client waits while the first submits)\n"
+    "                (--db: watch the ingester's database, read-only, for the\n"
+    "                results' rows and check them there, instead of fetching\n"
+    "                them through the ingester with wait_many)\n"
     "  latency       N jobs one at a time: submit, then wait for the stored result\n"
     "  submit        submit_many N reference jobs and wait for nothing (memory run)\n"
     "  status-wait   ask the broker for --id until it says QUEUED\n"
@@ -31,7 +33,7 @@ typedef struct {
     const char *broker;
     const char *ingester;
     size_t jobs;
-    bool overlap;
+    const char *db;
     const char *id;
     int timeout_ms;
 } s_args_t;
@@ -133,22 +135,45 @@ s_tally (const jr_job_t *job, void *arg)
     return true;
 }
 
-typedef struct {
-    const s_args_t *args;
-    s_batch_t *batch;
-    s_tally_t tally;
-    int rc;
-} s_waiter_t;
-
-static void *
-s_waiter (void *arg)
+//  Rows in the ingester's table: rowids only grow, and nothing is deleted
+//  from a benchmark's fresh database, so the largest is the count. -1 on error.
+static int64_t
+s_rows (sqlite3 *db)
 {
-    s_waiter_t *w = arg;
-    jr_client_t *client = s_client (w->args);
-    w->rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])w->batch->ids, w->batch->n,
-                                 600000, s_tally, &w->tally);
-    jr_client_destroy (&client);
-    return NULL;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2 (db, "SELECT max(rowid) FROM results", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int64_t rows = sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : -1;
+    sqlite3_finalize (st);
+    return rows;
+}
+
+//  The same tally from the rows stored after rowid rows0, read from the
+//  database instead of fetched through the ingester.
+static int
+s_tally_db (sqlite3 *db, int64_t rows0, s_tally_t *t)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2 (db,
+                            "SELECT count(*), count(*) - total(success),"
+                            " count(*) - total(length(payload) = ?2), max(ingested_us),"
+                            " min(ingested_us) FROM results WHERE rowid > ?1",
+                            -1, &st, NULL)
+        != SQLITE_OK)
+        return JR_EIO;
+    sqlite3_bind_int64 (st, 1, rows0);
+    sqlite3_bind_int (st, 2, BENCH_MSG_LEN);
+    int rc = JR_EIO;
+    if (sqlite3_step (st) == SQLITE_ROW) {
+        t->seen = (size_t)sqlite3_column_int64 (st, 0);
+        t->failed = (size_t)sqlite3_column_int64 (st, 1);
+        t->bad_payload = (size_t)sqlite3_column_int64 (st, 2);
+        t->last_ingested_us = sqlite3_column_int64 (st, 3);
+        t->first_ingested_us = sqlite3_column_int64 (st, 4);
+        rc = 0;
+    }
+    sqlite3_finalize (st);
+    return rc;
 }
 
 static int
@@ -157,16 +182,15 @@ s_throughput (const s_args_t *a)
     s_batch_t b;
     s_batch_make (&b, a->jobs, 0);
     jr_client_t *client = s_client (a);
-    s_waiter_t waiter = { a, &b, { 0 }, 0 };
-    pthread_t thread;
-    double cpu0 = s_cpu_self ();
-    if (a->overlap) {
-        //  The waiter parks every id first, so results are pushed as they
-        //  are stored instead of looked up afterwards.
-        if (pthread_create (&thread, NULL, s_waiter, &waiter) != 0)
-            abort ();
-        usleep (200000);
+    sqlite3 *db = NULL;
+    int64_t rows0 = 0;
+    if (a->db
+        && (sqlite3_open_v2 (a->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK
+            || (rows0 = s_rows (db)) < 0)) {
+        fprintf (stderr, "jr-bench: cannot read %s: %s\n", a->db, sqlite3_errmsg (db));
+        return 1;
     }
+    double cpu0 = s_cpu_self ();
     int64_t t0 = s_wall_us ();
     int64_t m0 = s_mono_us ();
     for (size_t i = 0; i < b.n; i++)
@@ -177,14 +201,23 @@ s_throughput (const s_args_t *a)
         fprintf (stderr, "jr-bench: submit failed: %s\n", jr_strerror (rc));
         return 1;
     }
-    if (a->overlap)
-        pthread_join (thread, NULL);
-    else
-        waiter.rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])b.ids, b.n, 600000,
-                                         s_tally, &waiter.tally);
-    int64_t m1 = s_mono_us ();
+    int64_t rows = rows0;
+    while (db && rows >= 0 && rows < rows0 + (int64_t)b.n) {
+        usleep (2000);
+        rows = s_rows (db);
+    }
     double cpu1 = s_cpu_self ();
-    s_tally_t *t = &waiter.tally;
+    s_tally_t tally = { 0 };
+    int wait_rc = db ? s_tally_db (db, rows0, &tally)
+                     : jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])b.ids, b.n,
+                                            600000, s_tally, &tally);
+    sqlite3_close (db);
+    if (!db)
+        cpu1 = s_cpu_self ();  //  the wait was the run's end
+    int64_t m1 = s_mono_us ();
+    if (!a->db)
+        cpu1 = s_cpu_self ();  //  the wait was the run's end
+    s_tally_t *t = &tally;
     double secs = (double)(t->last_ingested_us - t0) / 1e6;
     printf ("throughput jobs=%zu stored=%zu failed=%zu bad_payload=%zu secs=%.3f rate=%.0f"
             " submit_secs=%.3f wait_returned_secs=%.3f client_cpu=%.3f\n",
@@ -192,8 +225,8 @@ s_throughput (const s_args_t *a)
             (double)(m_submitted - m0) / 1e6, (double)(m1 - m0) / 1e6, cpu1 - cpu0);
     jr_client_destroy (&client);
     s_batch_free (&b);
-    if (waiter.rc || t->seen != a->jobs) {
-        fprintf (stderr, "jr-bench: %s waiting for results (%zu of %zu)\n", jr_strerror (waiter.rc),
+    if (wait_rc || t->seen != a->jobs) {
+        fprintf (stderr, "jr-bench: %s waiting for results (%zu of %zu)\n", jr_strerror (wait_rc),
                  t->seen, a->jobs);
         return 1;
     }
@@ -319,9 +352,7 @@ main (int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp (arg, "--overlap") == 0)
-            a.overlap = true;
-        else if (strcmp (arg, "--help") == 0) {
+        if (strcmp (arg, "--help") == 0) {
             fputs (s_usage, stdout);
             return 0;
         }
@@ -337,6 +368,8 @@ main (int argc, char **argv)
             a.jobs = strtoul (val, NULL, 10), i++;
         else if (strcmp (arg, "--id") == 0)
             a.id = val, i++;
+        else if (strcmp (arg, "--db") == 0)
+            a.db = val, i++;
         else if (strcmp (arg, "--timeout-ms") == 0)
             a.timeout_ms = atoi (val), i++;
         else if (!a.command && arg[0] != '-')

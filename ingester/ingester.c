@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "ingester/sink.h"
+#include "ingester/writer.h"
 #include "proto/proto.h"
 #include <czmq.h>
 #include <stdatomic.h>
@@ -11,17 +12,6 @@
 #define S_STATS_US      (10 * 1000000LL)    //  stats line period
 #define S_RESULTS_SPLIT (JR_MAX_FRAME / 2)  //  a RESULTS is sent before it grows past this
 #define S_JOB_OVERHEAD  160                 //  msgpack bytes of a job besides its byte fields
-#define S_STORED        1                   //  internal code: stored now, so waiters hear of it
-
-//  One message drained this turn. Kept until the end of the turn because the
-//  decoded views point into its body; allocated once and reused, never moved.
-typedef struct {
-    zmq_msg_t peer;      //  routing id
-    zmq_msg_t body;      //  the frame the decoded views point into
-    jr_msg_t *msg;       //  decoded RESULT or FETCH
-    int32_t *codes;      //  per job of a RESULT: ACK code, or S_STORED
-    uint32_t cap_codes;  //  allocated codes
-} entry_t;
 
 typedef struct _fetch_t fetch_t;
 
@@ -57,33 +47,35 @@ typedef struct {
 //  Counters for the periodic stats line, reset after each line.
 typedef struct {
     uint64_t stored, dup, stale, invalid, acks, malformed, bad, fetches, served, expired, sendfail,
-        batchfail;
+        batchfail, commits;
 } stats_t;
 
 struct _jr_ingester_t {
-    zsock_t *router;               //  the one socket, for workers and clients
-    void *handle;                  //  its libzmq handle
-    char endpoint[256];            //  as bound (port resolved)
-    jr_sink_t *sink;               //  where results go
-    int batch_max;                 //  results per transaction
-    size_t max_waiters;            //  bound on parked ids
-    atomic_bool stopping;          //  set by jr_ingester_stop
-    jr_msg_t *reply;               //  reused for ACK and immediate RESULTS
-    entry_t **entries;             //  messages drained this turn (a pool)
-    size_t nentries, cap_entries;  //  in use, allocated
-    jr_job_t **found;              //  copies of stored results for one reply
-    size_t nfound, cap_found;      //  in use, allocated
-    jr_job_t **reread;             //  stored results re-read for waiters this turn
-    size_t nreread, cap_reread;    //  in use, allocated
-    uint64_t turn;                 //  turns so far
-    zhashx_t *parked;              //  id -> parked_t
-    size_t nwaiters;               //  parked ids over all fetches
-    fetch_t *fetches;              //  all fetches with pending ids
-    fetch_t **dirty;               //  fetches with RESULTS to send this turn
-    size_t ndirty, cap_dirty;      //  in use, allocated
-    int64_t next_expiry_us;        //  earliest fetch deadline, or INT64_MAX
-    int64_t next_stats_us;         //  when the next stats line is due
-    stats_t stats;                 //  since the last stats line
+    zsock_t *router;             //  the one socket, for workers and clients
+    void *handle;                //  its libzmq handle
+    char endpoint[256];          //  as bound (port resolved)
+    jr_sink_t *sink;             //  reads for FETCH; the writer has its own connection
+    jr_writer_t *writer;         //  stores one batch at a time
+    jr_batch_t batches[2];       //  one filling, one in the writer (or both idle)
+    jr_batch_t *filling;         //  drained into now
+    jr_batch_t *writing;         //  in the writer, or NULL
+    int batch_max;               //  results per transaction
+    size_t max_waiters;          //  bound on parked ids
+    atomic_bool stopping;        //  set by jr_ingester_stop
+    jr_msg_t *reply;             //  reused for ACK and immediate RESULTS
+    jr_job_t **found;            //  copies of stored results for one reply
+    size_t nfound, cap_found;    //  in use, allocated
+    jr_job_t **reread;           //  stored results re-read for waiters this turn
+    size_t nreread, cap_reread;  //  in use, allocated
+    uint64_t turn;               //  turns so far
+    zhashx_t *parked;            //  id -> parked_t
+    size_t nwaiters;             //  parked ids over all fetches
+    fetch_t *fetches;            //  all fetches with pending ids
+    fetch_t **dirty;             //  fetches with RESULTS to send this turn
+    size_t ndirty, cap_dirty;    //  in use, allocated
+    int64_t next_expiry_us;      //  earliest fetch deadline, or INT64_MAX
+    int64_t next_stats_us;       //  when the next stats line is due
+    stats_t stats;               //  since the last stats line
 };
 
 //  -------------------------------------------------------------------------
@@ -167,11 +159,13 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     zhashx_set_key_destructor (self->parked, s_id_free);
     zhashx_set_destructor (self->parked, s_parked_free);
 
+    self->filling = &self->batches[0];
     self->sink = jr_sink_new (c.db, c.sync);
     if (!self->sink) {
         jr_ingester_destroy (&self);
         return NULL;
     }
+    self->writer = jr_writer_new (self->sink);
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
     self->handle = zsock_resolve (self->router);
@@ -222,12 +216,9 @@ jr_ingester_destroy (jr_ingester_t **self_p)
         while (self->fetches)
             s_fetch_destroy (self, self->fetches);
         zhashx_destroy (&self->parked);
-        for (size_t i = 0; i < self->cap_entries; i++) {
-            jr_msg_destroy (&self->entries[i]->msg);
-            free (self->entries[i]->codes);
-            free (self->entries[i]);
-        }
-        free (self->entries);
+        jr_writer_destroy (&self->writer);  //  waits for a batch being stored
+        jr_batch_free (&self->batches[0]);
+        jr_batch_free (&self->batches[1]);
         free (self->found);
         while (self->nreread)
             jr_job_destroy (&self->reread[--self->nreread]);
@@ -370,7 +361,7 @@ s_final (int state)
 }
 
 //  A stored result in a final state reaches every fetch parked on its id.
-//  Called with the last stored result of each id first (see s_store).
+//  Called with the last stored result of each id first (see s_acknowledge).
 static void
 s_notify (jr_ingester_t *self, const jr_job_t *job)
 {
@@ -463,37 +454,20 @@ s_expire (jr_ingester_t *self)
 //  -------------------------------------------------------------------------
 //  One turn: drain, store, ACK, answer fetches
 
-static entry_t *
-s_entry_next (jr_ingester_t *self)
-{
-    if (self->nentries == self->cap_entries) {
-        size_t cap = self->cap_entries ? self->cap_entries * 2 : 64;
-        self->entries = realloc (self->entries, cap * sizeof *self->entries);
-        assert (self->entries);
-        for (size_t i = self->cap_entries; i < cap; i++) {
-            self->entries[i] = calloc (1, sizeof (entry_t));
-            assert (self->entries[i]);
-            self->entries[i]->msg = jr_msg_new ();
-        }
-        self->cap_entries = cap;
-    }
-    return self->entries[self->nentries];
-}
-
 static void
-s_entry_close (entry_t *entry)
+s_entry_close (jr_entry_t *entry)
 {
     zmq_msg_close (&entry->peer);
     zmq_msg_close (&entry->body);
 }
 
-//  Receive one whole message into the next entry. Returns false when
-//  nothing is left; *kept tells whether the entry holds a request to serve.
+//  Receive one whole message into the next entry of the filling batch.
+//  Returns false when nothing is left.
 static bool
-s_recv_one (jr_ingester_t *self, bool *kept)
+s_recv_one (jr_ingester_t *self)
 {
-    *kept = false;
-    entry_t *entry = s_entry_next (self);
+    jr_batch_t *batch = self->filling;
+    jr_entry_t *entry = jr_batch_next (batch);
     zmq_msg_init (&entry->peer);
     zmq_msg_init (&entry->body);
     if (zmq_msg_recv (&entry->peer, self->handle, ZMQ_DONTWAIT) == -1) {
@@ -550,8 +524,9 @@ s_recv_one (jr_ingester_t *self, bool *kept)
         assert (entry->codes);
         entry->cap_codes = msg->njobs;
     }
-    self->nentries++;
-    *kept = true;
+    batch->nentries++;
+    if (msg->type == JR_MSG_RESULT)
+        batch->njobs += msg->njobs;
     return true;
 }
 
@@ -582,97 +557,70 @@ s_result_state (const jr_job_t *job)
     return job->success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
 }
 
-//  Store every RESULT of the turn in one transaction; ACK only after COMMIT.
+//  Before the writer: refuse what no retry can fix, stamp the rest.
 static void
-s_store (jr_ingester_t *self)
+s_prepare (jr_batch_t *batch)
 {
-    size_t nput = 0;
-    for (size_t e = 0; e < self->nentries; e++) {
-        entry_t *entry = self->entries[e];
+    int64_t now = jr_clock_wall_us ();
+    for (size_t e = 0; e < batch->nentries; e++) {
+        jr_entry_t *entry = batch->entries[e];
         if (entry->msg->type != JR_MSG_RESULT)
             continue;
         for (uint32_t i = 0; i < entry->msg->njobs; i++) {
-            entry->codes[i] = s_validate (&entry->msg->jobs[i]);
-            nput += entry->codes[i] == 0;
-        }
-    }
-    size_t nstored = 0, ndup = 0, nstale = 0;
-    if (nput) {
-        int64_t now = jr_clock_wall_us ();
-        int rc = jr_sink_begin (self->sink);
-        for (size_t e = 0; e < self->nentries && rc == 0; e++) {
-            entry_t *entry = self->entries[e];
-            if (entry->msg->type != JR_MSG_RESULT)
-                continue;
-            for (uint32_t i = 0; i < entry->msg->njobs && rc == 0; i++) {
-                if (entry->codes[i])
-                    continue;
-                jr_job_t *job = &entry->msg->jobs[i];
+            jr_job_t *job = &entry->msg->jobs[i];
+            entry->codes[i] = s_validate (job);
+            if (entry->codes[i] == 0) {
                 job->ingested_us = now;
                 job->state = s_result_state (job);
-                int put = jr_sink_put (self->sink, job);
-                if (put == JR_SINK_STORED) {
-                    entry->codes[i] = S_STORED;
-                    nstored++;
-                }
-                else if (put == JR_SINK_DUPLICATE)
-                    ndup++;
-                else if (put == JR_ESTALE) {
-                    char id[37];
-                    jr_id_format (job->id, id);
-                    jr_info ("id=%s attempt=%u: stale result refused, a newer attempt is stored",
-                             id, job->attempt);
-                    entry->codes[i] = JR_ESTALE;
-                    nstale++;
-                }
-                else
-                    rc = put;
+                batch->nput++;
             }
         }
-        if (rc == 0)
-            rc = jr_sink_commit (self->sink);
-        if (rc) {
-            //  Nothing is ACKed, so every worker resends and nothing is lost.
-            jr_error ("results=%zu code=%s error=\"%s\": batch not stored, nothing ACKed", nput,
-                      jr_errname (rc), jr_sink_errmsg (self->sink));
-            jr_sink_rollback (self->sink);
-            self->stats.batchfail++;
-            return;
-        }
-        self->stats.stored += nstored;
-        self->stats.dup += ndup;
-        self->stats.stale += nstale;
     }
-    for (size_t e = 0; e < self->nentries; e++) {
-        entry_t *entry = self->entries[e];
+}
+
+//  After the writer: ACK what the commit made durable (nothing if it
+//  failed: every worker resends) and wake the fetches parked on it.
+static void
+s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
+{
+    if (batch->rc) {
+        self->stats.batchfail++;
+        return;
+    }
+    self->stats.stored += batch->nstored;
+    self->stats.dup += batch->ndup;
+    self->stats.stale += batch->nstale;
+    self->stats.commits += batch->nput > 0;
+    for (size_t e = 0; e < batch->nentries; e++) {
+        jr_entry_t *entry = batch->entries[e];
         jr_msg_t *msg = entry->msg;
         if (msg->type != JR_MSG_RESULT)
             continue;
         jr_msg_reset (self->reply, JR_MSG_ACK);
         for (uint32_t i = 0; i < msg->njobs; i++) {
-            int32_t code = entry->codes[i] == S_STORED ? 0 : entry->codes[i];
+            int32_t code = entry->codes[i] == JR_STORED ? 0 : entry->codes[i];
             self->stats.invalid += code == JR_EINVALID;
             jr_msg_add_mark (self->reply, msg->jobs[i].id, msg->jobs[i].attempt, code);
         }
         s_send (self, self->reply, zmq_msg_data (&entry->peer), zmq_msg_size (&entry->peer));
         self->stats.acks++;
     }
-    //  Backwards, so when one turn stored two attempts of an id, the later
+    //  Backwards, so when one batch stored two attempts of an id, the later
     //  one, which is the row that stays, decides whether waiters wake.
-    if (self->nwaiters && nstored)
-        for (size_t e = self->nentries; e-- > 0;) {
-            entry_t *entry = self->entries[e];
+    if (self->nwaiters && batch->nstored)
+        for (size_t e = batch->nentries; e-- > 0;) {
+            jr_entry_t *entry = batch->entries[e];
             if (entry->msg->type != JR_MSG_RESULT)
                 continue;
             for (uint32_t i = entry->msg->njobs; i-- > 0;)
-                if (entry->codes[i] == S_STORED)
+                if (entry->codes[i] == JR_STORED)
                     s_notify (self, &entry->msg->jobs[i]);
         }
 }
 
 //  Answer a FETCH at once with what is stored; park the rest if it may wait.
 static void
-s_fetch (jr_ingester_t *self, entry_t *entry)
+s_fetch (jr_ingester_t *self, jr_entry_t *entry)
 {
     const jr_msg_t *msg = entry->msg;
     const void *peer = zmq_msg_data (&entry->peer);
@@ -730,28 +678,57 @@ s_fetch (jr_ingester_t *self, entry_t *entry)
     self->nfound = 0;
 }
 
+//  A batch is finished once stored: ACKs, then its FETCHes, which so see
+//  its results and never one that could still be rolled back.
 static void
-s_turn (jr_ingester_t *self)
+s_finish (jr_ingester_t *self, jr_batch_t *batch)
 {
-    size_t njobs = 0;
-    bool kept;
     self->turn++;
-    while (self->nentries < (size_t)self->batch_max && njobs < (size_t)self->batch_max
-           && s_recv_one (self, &kept))
-        if (kept && self->entries[self->nentries - 1]->msg->type == JR_MSG_RESULT)
-            njobs += self->entries[self->nentries - 1]->msg->njobs;
-    s_store (self);
-    //  After the commit, so a fetch sees this turn's results and never a
-    //  result that could still be rolled back.
-    for (size_t e = 0; e < self->nentries; e++)
-        if (self->entries[e]->msg->type == JR_MSG_FETCH)
-            s_fetch (self, self->entries[e]);
+    s_acknowledge (self, batch);
+    for (size_t e = 0; e < batch->nentries; e++)
+        if (batch->entries[e]->msg->type == JR_MSG_FETCH)
+            s_fetch (self, batch->entries[e]);
     s_flush_dirty (self);
     while (self->nreread)
         jr_job_destroy (&self->reread[--self->nreread]);
-    for (size_t e = 0; e < self->nentries; e++)
-        s_entry_close (self->entries[e]);
-    self->nentries = 0;
+    jr_batch_clear (batch);
+}
+
+//  While the writer is idle, what was drained goes to it (a batch without
+//  results is finished at once); what arrives meanwhile fills the other
+//  batch, so under load each transaction carries more results.
+static void
+s_kick (jr_ingester_t *self)
+{
+    jr_batch_t *batch = self->filling;
+    if (self->writing || batch->nentries == 0)
+        return;
+    s_prepare (batch);
+    if (batch->nput == 0) {
+        s_finish (self, batch);
+        return;
+    }
+    jr_writer_submit (self->writer, batch);
+    self->writing = batch;
+    self->filling = batch == &self->batches[0] ? &self->batches[1] : &self->batches[0];
+}
+
+static bool
+s_room (const jr_ingester_t *self)
+{
+    const jr_batch_t *batch = self->filling;
+    return batch->nentries < (size_t)self->batch_max && batch->njobs < (size_t)self->batch_max;
+}
+
+static void
+s_written (jr_ingester_t *self)
+{
+    jr_batch_t *batch = jr_writer_take (self->writer);
+    if (batch) {
+        assert (batch == self->writing);
+        self->writing = NULL;
+        s_finish (self, batch);
+    }
 }
 
 static void
@@ -767,9 +744,9 @@ s_stats (jr_ingester_t *self)
         jr_info ("stored=%" PRIu64 " dup=%" PRIu64 " stale=%" PRIu64 " invalid=%" PRIu64
                  " acks=%" PRIu64 " malformed=%" PRIu64 " bad=%" PRIu64 " fetches=%" PRIu64
                  " served=%" PRIu64 " expired=%" PRIu64 " sendfail=%" PRIu64 " batchfail=%" PRIu64
-                 " parked=%zu: stats",
+                 " commits=%" PRIu64 " parked=%zu: stats",
                  s->stored, s->dup, s->stale, s->invalid, s->acks, s->malformed, s->bad, s->fetches,
-                 s->served, s->expired, s->sendfail, s->batchfail, self->nwaiters);
+                 s->served, s->expired, s->sendfail, s->batchfail, s->commits, self->nwaiters);
     memset (s, 0, sizeof *s);
 }
 
@@ -787,10 +764,14 @@ int
 jr_ingester_run (jr_ingester_t *self)
 {
     assert (self);
-    zmq_pollitem_t item = { self->handle, 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t items[] = { { self->handle, 0, ZMQ_POLLIN, 0 },
+                               { NULL, jr_writer_fd (self->writer), ZMQ_POLLIN, 0 } };
     int rc = 0;
     while (!zsys_interrupted && !atomic_load (&self->stopping)) {
-        int n = zmq_poll (&item, 1, s_timeout_ms (self));
+        //  A full batch stops the reading: the socket's queue, then the
+        //  workers' backlogs, hold the rest.
+        items[0].events = s_room (self) ? ZMQ_POLLIN : 0;
+        int n = zmq_poll (items, 2, s_timeout_ms (self));
         if (n == -1) {
             if (zmq_errno () == EINTR)
                 continue;  //  a signal: the loop condition decides
@@ -798,10 +779,22 @@ jr_ingester_run (jr_ingester_t *self)
             rc = JR_EIO;
             break;
         }
-        if (n > 0)
-            s_turn (self);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_written (self);
+        if (items[0].revents & ZMQ_POLLIN)
+            while (s_room (self) && s_recv_one (self))
+                ;
+        s_kick (self);
         s_expire (self);
         s_stats (self);
+    }
+    //  What is being stored gets its ACKs; what was drained but not stored
+    //  is dropped unACKed and the workers resend it to the next ingester.
+    if (self->writing) {
+        jr_batch_t *batch = jr_writer_wait (self->writer);
+        self->writing = NULL;
+        if (batch)
+            s_finish (self, batch);
     }
     jr_info ("bind=%s parked=%zu: stopping", self->endpoint, self->nwaiters);
     return rc;
