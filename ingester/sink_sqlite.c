@@ -198,10 +198,14 @@ jr_sink_new (const char *path, const char *sync)
         sqlite3_finalize (wal);
     }
     //  The id index takes random UUID keys, so an insert lands on any page
-    //  of it: kept in memory, an insert reads nothing from the file.
+    //  of it and nearly every row dirties a page of its own. Kept in memory,
+    //  an insert reads nothing from the file; and a checkpoint every 16384
+    //  WAL frames (64 MiB) instead of SQLite's 1000 copies each hot page
+    //  into the database once per many commits: bench/run went from 52-69k
+    //  to 80-93k jobs/s with this alone.
     if (s_exec (self, pragma) || s_exec (self, "PRAGMA cache_size=-65536")
-        || s_exec (self, s_schema) || s_migrate (self)
-        || s_prepare (self, "BEGIN IMMEDIATE", &self->begin)
+        || s_exec (self, "PRAGMA wal_autocheckpoint=16384") || s_exec (self, s_schema)
+        || s_migrate (self) || s_prepare (self, "BEGIN IMMEDIATE", &self->begin)
         || s_prepare (self, "COMMIT", &self->commit)
         || s_prepare (self, "ROLLBACK", &self->rollback)
         || s_prepare (self, s_upsert_sql, &self->upsert)
