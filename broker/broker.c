@@ -1267,7 +1267,7 @@ jr_broker_new (const jr_broker_config_t *config)
     self->jobs = jr_jobtab_new ();
     self->task_index = zhashx_new ();
     self->in = jr_msg_new ();
-    self->delayed.before = jr_queue_due_before;
+    self->delayed.by_due = true;
     self->replay_task = -1;
     s_ring_init (&self->finished, config->remember);
     s_ring_init (&self->dead, config->max_dead);

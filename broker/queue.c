@@ -9,48 +9,42 @@ jr_queue_before (const jr_bjob_t *a, const jr_bjob_t *b)
     return a->priority != b->priority ? a->priority > b->priority : a->seq < b->seq;
 }
 
-bool
-jr_queue_due_before (const jr_bjob_t *a, const jr_bjob_t *b)
-{
-    return a->at_us != b->at_us ? a->at_us < b->at_us : a->seq < b->seq;
-}
-
 static bool
-s_before (const jr_queue_t *self, const jr_bjob_t *a, const jr_bjob_t *b)
+s_before (const jr_queue_entry_t *a, const jr_queue_entry_t *b)
 {
-    return self->before ? self->before (a, b) : jr_queue_before (a, b);
+    return a->first != b->first ? a->first < b->first : a->seq < b->seq;
 }
 
 static void
 s_up (jr_queue_t *self, size_t i)
 {
-    jr_bjob_t *job = self->heap[i];
+    jr_queue_entry_t entry = self->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!s_before (self, job, self->heap[parent]))
+        if (!s_before (&entry, &self->heap[parent]))
             break;
         self->heap[i] = self->heap[parent];
         i = parent;
     }
-    self->heap[i] = job;
+    self->heap[i] = entry;
 }
 
 static void
 s_down (jr_queue_t *self, size_t i)
 {
-    jr_bjob_t *job = self->heap[i];
+    jr_queue_entry_t entry = self->heap[i];
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= self->size)
             break;
-        if (child + 1 < self->size && s_before (self, self->heap[child + 1], self->heap[child]))
+        if (child + 1 < self->size && s_before (&self->heap[child + 1], &self->heap[child]))
             child++;
-        if (!s_before (self, self->heap[child], job))
+        if (!s_before (&self->heap[child], &entry))
             break;
         self->heap[i] = self->heap[child];
         i = child;
     }
-    self->heap[i] = job;
+    self->heap[i] = entry;
 }
 
 void
@@ -61,14 +55,15 @@ jr_queue_push (jr_queue_t *self, jr_bjob_t *job)
         self->heap = realloc (self->heap, self->cap * sizeof *self->heap);
         assert (self->heap);
     }
-    self->heap[self->size++] = job;
+    self->heap[self->size++] =
+        (jr_queue_entry_t){ self->by_due ? job->at_us : -(int64_t)job->priority, job->seq, job };
     s_up (self, self->size - 1);
 }
 
 jr_bjob_t *
 jr_queue_peek (const jr_queue_t *self)
 {
-    return self->size ? self->heap[0] : NULL;
+    return self->size ? self->heap[0].job : NULL;
 }
 
 static void
@@ -87,7 +82,7 @@ jr_queue_pop (jr_queue_t *self)
 {
     if (!self->size)
         return NULL;
-    jr_bjob_t *job = self->heap[0];
+    jr_bjob_t *job = self->heap[0].job;
     s_take (self, 0);
     return job;
 }
@@ -96,7 +91,7 @@ bool
 jr_queue_remove (jr_queue_t *self, const jr_bjob_t *job)
 {
     for (size_t i = 0; i < self->size; i++)
-        if (self->heap[i] == job) {
+        if (self->heap[i].job == job) {
             s_take (self, i);
             return true;
         }

@@ -3,16 +3,22 @@
 #define JR_BROKER_QUEUE_H
 #include "broker/job.h"
 
-//  Orders two jobs: true if a comes out before b.
-typedef bool (jr_queue_order_fn) (const jr_bjob_t *a, const jr_bjob_t *b);
+//  A heap entry carries its job's sort key, so sifting compares within the
+//  array instead of reading two jobs scattered over the heap per level.
+typedef struct {
+    int64_t first;   //  -priority, or not-before time for the delayed queue
+    uint64_t seq;    //  arrival order, breaks ties
+    jr_bjob_t *job;  //
+} jr_queue_entry_t;
 
 typedef struct {
-    jr_bjob_t **heap;  //  heap[0] comes out next
+    jr_queue_entry_t *heap;  //  heap[0] comes out next
     size_t size;
     size_t cap;
-    jr_queue_order_fn *before;  //  NULL: jr_queue_before (priority, arrival)
+    bool by_due;  //  false: priority, then arrival; true: not-before, then arrival
 } jr_queue_t;
 
+//  The key is taken now: a queued job's priority and at_us must not change.
 void jr_queue_push (jr_queue_t *self, jr_bjob_t *job);
 //  The job that runs next, or NULL.
 jr_bjob_t *jr_queue_peek (const jr_queue_t *self);
@@ -22,7 +28,5 @@ jr_bjob_t *jr_queue_pop (jr_queue_t *self);
 bool jr_queue_remove (jr_queue_t *self, const jr_bjob_t *job);
 //  True if a runs before b: priority, then arrival.
 bool jr_queue_before (const jr_bjob_t *a, const jr_bjob_t *b);
-//  True if a is due before b (delayed jobs, by not-before time).
-bool jr_queue_due_before (const jr_bjob_t *a, const jr_bjob_t *b);
 void jr_queue_free (jr_queue_t *self);
 #endif

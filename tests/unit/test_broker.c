@@ -35,6 +35,30 @@ Test (jobtab, insert_find_remove_many)
     jr_jobtab_destroy (&tab);
 }
 
+Test (queue, delayed_by_not_before_then_arrival)
+{
+    jr_queue_t queue = { .by_due = true };
+    int64_t at[] = { 30, 10, 20, 10, 5 };
+    jr_bjob_t *recs[5];
+    for (int i = 0; i < 5; i++) {
+        jr_job_t job;
+        jr_job_init (&job, "t");
+        job.priority = 9 - i;  //  ignored by this order
+        recs[i] = jr_bjob_new (&job, 0);
+        recs[i]->seq = (uint64_t)i;
+        recs[i]->at_us = at[i];
+        jr_queue_push (&queue, recs[i]);
+    }
+    cr_assert_eq (jr_queue_peek (&queue), recs[4]);
+    int order[] = { 4, 1, 3, 2, 0 };
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq (jr_queue_pop (&queue), recs[order[i]], "position %d", i);
+    cr_assert_null (jr_queue_peek (&queue));
+    for (int i = 0; i < 5; i++)
+        jr_bjob_destroy (&recs[i]);
+    jr_queue_free (&queue);
+}
+
 Test (queue, priority_then_arrival)
 {
     jr_queue_t queue = { 0 };
