@@ -174,7 +174,14 @@ jr_sink_new (const char *path, const char *sync)
     }
     jr_sink_t *self = calloc (1, sizeof *self);
     assert (self);
-    int rc = sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    //  No statistics of SQLite's own allocations: by default each of them
+    //  takes a process-wide mutex. Only possible before the first open; a
+    //  later call is refused and changes nothing.
+    sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
+    //  NOMUTEX: one thread at a time uses a connection (the ingester hands
+    //  it between its loop and its writer), so SQLite need not lock each call.
+    int rc = sqlite3_open_v2 (
+        path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         jr_error ("db=%s error=\"%s\": cannot open database", path,
                   self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc));
