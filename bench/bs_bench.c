@@ -24,6 +24,7 @@
 #define S_RESULT_BODY (S_ID_SIZE + BENCH_MSG_LEN)
 #define S_WINDOW      1000  //  puts sent before their replies are read
 #define S_MAX_WORKERS 64
+#define S_MAX_THREADS 1024  //  connections per worker process
 
 static const char *s_usage =
     "usage: bs-bench throughput|latency --port P [--jobs N] [--workers W] [--concurrency C]\n"
@@ -227,7 +228,7 @@ s_worker_start (int port, int threads)
     pid_t pid = fork ();
     if (pid != 0)
         return pid;
-    pthread_t t[64];
+    pthread_t t[S_MAX_THREADS];
     for (int i = 0; i < threads; i++)
         if (pthread_create (&t[i], NULL, s_worker_thread, (void *)(intptr_t)port) != 0)
             abort ();
@@ -435,7 +436,8 @@ main (int argc, char **argv)
         }
     }
     if (!command || a.port <= 0 || a.port > 65535 || a.jobs < 1 || a.jobs > 100000000
-        || a.workers < 1 || a.workers > S_MAX_WORKERS || a.concurrency < 1 || a.concurrency > 64) {
+        || a.workers < 1 || a.workers > S_MAX_WORKERS || a.concurrency < 1
+        || a.concurrency > S_MAX_THREADS) {
         fputs (s_usage, stderr);
         return 2;
     }
