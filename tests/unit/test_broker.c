@@ -35,6 +35,35 @@ Test (jobtab, insert_find_remove_many)
     jr_jobtab_destroy (&tab);
 }
 
+//  Ids that share their first 8 bytes share a hash: one long probe run,
+//  told apart by the rest of the id, across growth and removals.
+Test (jobtab, same_hash_ids_stay_apart)
+{
+    jr_jobtab_t *tab = jr_jobtab_new ();
+    enum { N = 3000 };
+    static jr_bjob_t *recs[N];
+    for (int i = 0; i < N; i++) {
+        jr_job_t job;
+        jr_job_init (&job, "t");
+        memset (job.id, 0xAB, 8);
+        job.id[14] = (uint8_t)(i >> 8);
+        job.id[15] = (uint8_t)i;
+        recs[i] = jr_bjob_new (&job, 0);
+        jr_jobtab_insert (tab, recs[i]);
+    }
+    for (int i = 0; i < N; i += 3) {
+        cr_assert (jr_jobtab_remove (tab, recs[i]));
+        jr_bjob_destroy (&recs[i]);
+    }
+    for (int i = 0; i < N; i++)
+        cr_assert_eq (jr_jobtab_find (tab, recs[i] ? recs[i]->id : (uint8_t[JR_ID_SIZE]){ 0 }),
+                      recs[i], "id %d", i);
+    uint8_t absent[JR_ID_SIZE];
+    memset (absent, 0xAB, sizeof absent);
+    cr_assert_null (jr_jobtab_find (tab, absent));
+    jr_jobtab_destroy (&tab);
+}
+
 Test (queue, delayed_by_not_before_then_arrival)
 {
     jr_queue_t queue = { .by_due = true };
