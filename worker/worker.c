@@ -416,9 +416,11 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
                             false);
                 continue;
             }
-            s_slot_t *slot = calloc (1, sizeof *slot);
+            s_slot_t *slot = malloc (sizeof *slot);  //  note[] is written before read
             assert (slot);
             slot->run = run;
+            slot->cancelled = slot->handed_back = false;
+            slot->progress_us = 0;
             run->handle = zlistx_add_end (self->running, slot);
             jr_ctx_set_notify (run->ctx, self->wake_fd);
             int64_t deadline = jr_ctx_deadline (run->ctx);
