@@ -56,13 +56,20 @@ typedef struct {
 } s_task_timeout_t;
 
 //  A result sent (or about to be sent) to the ingester and not yet ACKed.
-typedef struct {
+typedef struct _s_result_t s_result_t;
+struct _s_result_t {
     uint8_t key[S_KEY_SIZE];  //  the results table key
     jr_job_t *job;            //  owned result
     int64_t sent_us;          //  monotonic, last send; 0 = never sent
-    zlistx_t *list;           //  fresh or unacked, whichever holds it
-    void *handle;             //  its place in that list
-} s_result_t;
+    struct _s_list_t *list;   //  fresh or unacked, whichever holds it
+    s_result_t *prev, *next;  //  its neighbours there
+};
+
+//  A list of results linked through themselves: no allocation per result.
+typedef struct _s_list_t {
+    s_result_t *head, *tail;
+    size_t size;
+} s_list_t;
 
 struct _jr_worker_t {
     char *broker_ep;  //  endpoints (owned copies)
@@ -94,8 +101,8 @@ struct _jr_worker_t {
     jr_msg_t *progress;  //  PROGRESS being built
     zlistx_t *running;   //  s_slot_t of runs in executors
     zhashx_t *results;   //  key -> s_result_t, every result not ACKed
-    zlistx_t *fresh;     //  s_result_t finished this turn, never sent
-    zlistx_t *unacked;   //  s_result_t sent, oldest send first
+    s_list_t fresh;      //  results finished this turn, never sent
+    s_list_t unacked;    //  results sent, oldest send first
 
     bool need_ready;           //  send READY at the end of this turn
     bool broker_heard;         //  something arrived since the last (re)connect
@@ -142,10 +149,43 @@ s_key_make (uint8_t key[S_KEY_SIZE], const uint8_t id[JR_ID_SIZE], uint32_t atte
 }
 
 static void
+s_list_unlink (s_result_t *rec)
+{
+    s_list_t *list = rec->list;
+    if (rec->prev)
+        rec->prev->next = rec->next;
+    else
+        list->head = rec->next;
+    if (rec->next)
+        rec->next->prev = rec->prev;
+    else
+        list->tail = rec->prev;
+    list->size--;
+    rec->list = NULL;
+}
+
+//  Append rec to list, taking it out of the list it is in, if any.
+static void
+s_list_append (s_list_t *list, s_result_t *rec)
+{
+    if (rec->list)
+        s_list_unlink (rec);
+    rec->list = list;
+    rec->prev = list->tail;
+    rec->next = NULL;
+    if (list->tail)
+        list->tail->next = rec;
+    else
+        list->head = rec;
+    list->tail = rec;
+    list->size++;
+}
+
+static void
 s_result_drop (jr_worker_t *self, s_result_t *rec)
 {
     zhashx_delete (self->results, rec->key);
-    zlistx_delete (rec->list, rec->handle);
+    s_list_unlink (rec);
     jr_job_destroy (&rec->job);
     free (rec);
 }
@@ -230,8 +270,7 @@ s_result_add (jr_worker_t *self, jr_job_t *job)
         s_result_drop (self, old);
     }
     zhashx_insert (self->results, rec->key, rec);
-    rec->list = self->fresh;
-    rec->handle = zlistx_add_end (self->fresh, rec);
+    s_list_append (&self->fresh, rec);
 }
 
 //  -------------------------------------------------------------------------
@@ -666,7 +705,7 @@ s_batch_add (jr_worker_t *self, s_result_t *rec, size_t *estimate, int64_t now)
     *jr_msg_add_job (self->out) = *job;
     *estimate += size;
     rec->sent_us = now;
-    zlistx_move_end (self->unacked, rec->handle);
+    s_list_append (&self->unacked, rec);
 }
 
 //  True if the ingester socket takes a message now. With ZMQ_IMMEDIATE it
@@ -690,8 +729,8 @@ s_ingester_ready (jr_worker_t *self)
 static void
 s_flush_results (jr_worker_t *self, int64_t now)
 {
-    s_result_t *oldest = zlistx_first (self->unacked);
-    bool due = zlistx_size (self->fresh) || (oldest && oldest->sent_us + self->resend_us <= now);
+    s_result_t *oldest = self->unacked.head;
+    bool due = self->fresh.size || (oldest && oldest->sent_us + self->resend_us <= now);
     if (!due) {
         if (self->ingester_blocked)
             s_ingester_ready (self);  //  else POLLOUT keeps waking the loop
@@ -704,7 +743,7 @@ s_flush_results (jr_worker_t *self, int64_t now)
     //  Resends first: the unacked list is in send order, so stop at the first
     //  one not yet due. A resent one moves to the end with sent_us = now.
     s_result_t *rec;
-    while ((rec = zlistx_first (self->unacked)) && rec->sent_us + self->resend_us <= now) {
+    while ((rec = self->unacked.head) && rec->sent_us + self->resend_us <= now) {
         if (jr_log_enabled (JR_LOG_DEBUG)) {
             char id[37];
             jr_id_format (rec->job->id, id);
@@ -713,12 +752,8 @@ s_flush_results (jr_worker_t *self, int64_t now)
         self->n_resent++;
         s_batch_add (self, rec, &estimate, now);
     }
-    while ((rec = zlistx_first (self->fresh))) {
-        zlistx_delete (self->fresh, rec->handle);
-        rec->list = self->unacked;
-        rec->handle = zlistx_add_end (self->unacked, rec);
-        s_batch_add (self, rec, &estimate, now);
-    }
+    while ((rec = self->fresh.head))
+        s_batch_add (self, rec, &estimate, now);  //  moves it to unacked
     s_send_results (self, &estimate);
 }
 
@@ -838,7 +873,7 @@ s_timeout_ms (const jr_worker_t *self, int64_t now)
         if (at[i] && at[i] < next)
             next = at[i];
     //  While the ingester is blocked, its POLLOUT wakes us, not the resend time.
-    s_result_t *oldest = zlistx_head (self->unacked);
+    s_result_t *oldest = self->unacked.head;
     if (oldest && !self->ingester_blocked && oldest->sent_us + self->resend_us < next)
         next = oldest->sent_us + self->resend_us;
     return next <= now ? 0 : (int)((next - now + 999) / 1000);
@@ -898,7 +933,7 @@ s_hand_back_held (jr_worker_t *self)
     for (s_slot_t *slot = zlistx_first (self->running); slot; slot = zlistx_next (self->running))
         s_hand_back (self, slot->run->job, "still running at exit");
     s_result_t *rec;
-    while ((rec = zlistx_first (self->fresh)) || (rec = zlistx_first (self->unacked))) {
+    while ((rec = self->fresh.head) || (rec = self->unacked.head)) {
         s_hand_back (self, rec->job, "result not acknowledged at exit");
         s_result_drop (self, rec);
     }
@@ -1134,8 +1169,6 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->done = jr_msg_new ();
     jr_msg_reset (self->done, JR_MSG_DONE);
     self->running = zlistx_new ();
-    self->fresh = zlistx_new ();
-    self->unacked = zlistx_new ();
     self->results = zhashx_new ();
     zhashx_set_key_hasher (self->results, s_key_hash);
     zhashx_set_key_comparator (self->results, s_key_compare);
@@ -1207,11 +1240,9 @@ jr_worker_destroy (jr_worker_t **self_p)
              slot = zlistx_next (self->running))
             free (slot);
     s_result_t *rec;
-    while ((rec = zlistx_first (self->fresh)) || (rec = zlistx_first (self->unacked)))
+    while ((rec = self->fresh.head) || (rec = self->unacked.head))
         s_result_drop (self, rec);
     zhashx_destroy (&self->results);
-    zlistx_destroy (&self->fresh);
-    zlistx_destroy (&self->unacked);
     zlistx_destroy (&self->running);
     zlistx_destroy (&self->served);
     zlistx_destroy (&self->timeouts);
