@@ -55,8 +55,8 @@ struct _jr_writer_t {
     jr_sink_t *sink;   //  owned, used by the thread only
     pthread_t thread;  //
     pthread_mutex_t lock;
-    pthread_cond_t cond;  //  signals todo, done or stop
-    jr_batch_t *todo;     //  submitted, not yet taken by the thread
+    pthread_cond_t cond;  //  signals pending, done or stop
+    jr_batch_t *pending;  //  submitted, not yet taken by the thread
     jr_batch_t *busy;     //  being stored
     jr_batch_t *done;     //  stored, not yet taken by the loop
     bool stop;
@@ -115,12 +115,12 @@ s_thread (void *arg)
     jr_writer_t *self = arg;
     pthread_mutex_lock (&self->lock);
     while (true) {
-        while (!self->todo && !self->stop)
+        while (!self->pending && !self->stop)
             pthread_cond_wait (&self->cond, &self->lock);
-        if (!self->todo)
+        if (!self->pending)
             break;
-        self->busy = self->todo;
-        self->todo = NULL;
+        self->busy = self->pending;
+        self->pending = NULL;
         pthread_mutex_unlock (&self->lock);
 
         s_write (self->sink, self->busy);
@@ -176,8 +176,8 @@ void
 jr_writer_submit (jr_writer_t *self, jr_batch_t *batch)
 {
     pthread_mutex_lock (&self->lock);
-    assert (!self->todo && !self->busy && !self->done && !self->stop);
-    self->todo = batch;
+    assert (!self->pending && !self->busy && !self->done && !self->stop);
+    self->pending = batch;
     pthread_cond_broadcast (&self->cond);
     pthread_mutex_unlock (&self->lock);
 }
@@ -205,7 +205,7 @@ jr_batch_t *
 jr_writer_wait (jr_writer_t *self)
 {
     pthread_mutex_lock (&self->lock);
-    while (self->todo || self->busy)
+    while (self->pending || self->busy)
         pthread_cond_wait (&self->cond, &self->lock);
     pthread_mutex_unlock (&self->lock);
     return jr_writer_take (self);
