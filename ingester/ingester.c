@@ -54,7 +54,7 @@ struct _jr_ingester_t {
     zsock_t *router;             //  the one socket, for workers and clients
     void *handle;                //  its libzmq handle
     char endpoint[256];          //  as bound (port resolved)
-    jr_sink_t *sink;             //  reads for FETCH; the writer has its own connection
+    jr_sink_t *sink;             //  the writer's while it stores a batch, else the loop's
     jr_writer_t *writer;         //  stores one batch at a time
     jr_batch_t batches[2];       //  one filling, one in the writer (or both idle)
     jr_batch_t *filling;         //  drained into now
