@@ -22,7 +22,7 @@ static const char *s_usage =
     "  throughput    submit_many N reference jobs, wait_many their results\n"
     "                (--db: watch the ingester's database, read-only, for the\n"
     "                results' rows and check them there, instead of fetching\n"
-    "                them through the ingester with wait_many)\n"
+    "                them through the ingester with wait_many; --timeout-ms bounds it)\n"
     "  latency       N jobs one at a time: submit, then wait for the stored result\n"
     "  submit        submit_many N reference jobs and wait for nothing (memory run)\n"
     "  status-wait   ask the broker for --id until it says QUEUED\n"
@@ -201,8 +201,8 @@ s_throughput (const s_args_t *a)
         fprintf (stderr, "jr-bench: submit failed: %s\n", jr_strerror (rc));
         return 1;
     }
-    int64_t rows = rows0;
-    while (db && rows >= 0 && rows < rows0 + (int64_t)b.n) {
+    int64_t rows = rows0, until = m0 + (int64_t)a->timeout_ms * 1000;
+    while (db && rows >= 0 && rows < rows0 + (int64_t)b.n && s_mono_us () < until) {
         usleep (2000);
         rows = s_rows (db);
     }
