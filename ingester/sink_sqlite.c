@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "proto/proto.h"
 #include <assert.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,16 @@ s_step_done (sqlite3_stmt *stmt)
     return rc == SQLITE_DONE ? 0 : s_code (rc);
 }
 
+//  No statistics of SQLite's own allocations: by default each of them takes
+//  a process-wide mutex. Only possible before SQLite's first use in the
+//  process (later it is refused and changes nothing), and not while another
+//  thread uses SQLite: hence once, before the first open.
+static void
+s_configure (void)
+{
+    sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 jr_sink_t *
 jr_sink_new (const char *path, const char *sync)
 {
@@ -174,10 +185,8 @@ jr_sink_new (const char *path, const char *sync)
     }
     jr_sink_t *self = calloc (1, sizeof *self);
     assert (self);
-    //  No statistics of SQLite's own allocations: by default each of them
-    //  takes a process-wide mutex. Only possible before the first open; a
-    //  later call is refused and changes nothing.
-    sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once (&once, s_configure);
     //  NOMUTEX: one thread at a time uses a connection (the ingester hands
     //  it between its loop and its writer), so SQLite need not lock each call.
     int rc = sqlite3_open_v2 (
