@@ -454,13 +454,6 @@ s_expire (jr_ingester_t *self)
 //  -------------------------------------------------------------------------
 //  One turn: drain, store, ACK, answer fetches
 
-static void
-s_entry_close (jr_entry_t *entry)
-{
-    zmq_msg_close (&entry->peer);
-    zmq_msg_close (&entry->body);
-}
-
 //  Receive one whole message into the next entry of the filling batch.
 //  Returns false when nothing is left.
 static bool
@@ -471,7 +464,7 @@ s_recv_one (jr_ingester_t *self)
     zmq_msg_init (&entry->peer);
     zmq_msg_init (&entry->body);
     if (zmq_msg_recv (&entry->peer, self->handle, ZMQ_DONTWAIT) == -1) {
-        s_entry_close (entry);
+        jr_entry_close (entry);
         return false;  //  EAGAIN: drained; EINTR: the loop looks at its flags
     }
     //  A multipart message arrives whole, so the other parts are there.
@@ -495,7 +488,7 @@ s_recv_one (jr_ingester_t *self)
     if (frames != 2) {
         self->stats.malformed++;
         jr_debug ("frames=%zu: dropped a message that is not [routing-id, body]", frames);
-        s_entry_close (entry);
+        jr_entry_close (entry);
         return true;
     }
     const void *peer = zmq_msg_data (&entry->peer);
@@ -516,7 +509,7 @@ s_recv_one (jr_ingester_t *self)
         jr_debug ("size=%zu code=%s: refused a message", zmq_msg_size (&entry->body),
                   jr_errname (rc));
         jr_msg_send_error (self->handle, peer, peer_size, msg->tag, rc, why);
-        s_entry_close (entry);
+        jr_entry_close (entry);
         return true;
     }
     if (msg->type == JR_MSG_RESULT && entry->cap_codes < msg->njobs) {

@@ -25,12 +25,17 @@ jr_batch_next (jr_batch_t *self)
 }
 
 void
+jr_entry_close (jr_entry_t *entry)
+{
+    zmq_msg_close (&entry->peer);
+    zmq_msg_close (&entry->body);
+}
+
+void
 jr_batch_clear (jr_batch_t *self)
 {
-    for (size_t e = 0; e < self->nentries; e++) {
-        zmq_msg_close (&self->entries[e]->peer);
-        zmq_msg_close (&self->entries[e]->body);
-    }
+    for (size_t e = 0; e < self->nentries; e++)
+        jr_entry_close (self->entries[e]);
     self->nentries = self->njobs = self->nput = 0;
     self->rc = 0;
     self->nstored = self->ndup = self->nstale = 0;

@@ -32,6 +32,8 @@ typedef struct {
 //  The next unused entry (the pool grows); the caller fills it and counts
 //  it in nentries.
 jr_entry_t *jr_batch_next (jr_batch_t *self);
+//  Close an entry's frames (an entry given up before it was counted).
+void jr_entry_close (jr_entry_t *entry);
 //  Close the frames of the entries in use; the pool is kept.
 void jr_batch_clear (jr_batch_t *self);
 //  Free the pool.
