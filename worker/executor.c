@@ -62,7 +62,9 @@ void
 jr_run_execute (jr_run_t *self)
 {
     self->started_us = jr_clock_wall_us ();
-    self->success = self->fn (self->ctx, self->out);
+    //  Cancelled or out of time while it waited for a thread (prefetch): it
+    //  does not start, and its result says why.
+    self->success = !jr_ctx_done (self->ctx) && self->fn (self->ctx, self->out);
     self->completed_us = jr_clock_wall_us ();
 }
 

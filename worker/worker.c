@@ -78,6 +78,7 @@ struct _jr_worker_t {
     char *host;       //  gethostname
     char *ident;      //  "name@host", stamped on results
     int concurrency;  //  executor threads, the most jobs running at once
+    int slots;        //  jobs held at once: concurrency + prefetch
     int64_t heartbeat_us;
     int64_t liveness_us;
     int64_t resend_us;
@@ -197,15 +198,17 @@ s_held (const jr_worker_t *self)
     return zlistx_size (self->running) + zhashx_size (self->results);
 }
 
-//  A slot is an executor: a result waiting for its ACK holds none, up to a
-//  bounded backlog; past it the ingester is behind and we take nothing new.
+//  A slot holds a job from dispatch until its run ends: an executor, or a
+//  place in the executor's queue (prefetch). A result waiting for its ACK
+//  holds none, up to a bounded backlog; past it the ingester is behind and
+//  we take nothing new.
 static uint32_t
 s_free_slots (const jr_worker_t *self)
 {
     if (zhashx_size (self->results) >= self->backlog)
         return 0;
     size_t running = zlistx_size (self->running);
-    return running < (size_t)self->concurrency ? (uint32_t)(self->concurrency - running) : 0;
+    return running < (size_t)self->slots ? (uint32_t)(self->slots - running) : 0;
 }
 
 //  A DONE mark for a result the ingester settled. Each gives the broker one
@@ -346,7 +349,7 @@ s_send_ready (jr_worker_t *self)
     }
     bool active = self->phase == S_ACTIVE;
     msg->slots = active ? s_free_slots (self) : 0;
-    msg->capacity = active ? (uint32_t)self->concurrency : 0;
+    msg->capacity = active ? (uint32_t)self->slots : 0;
     int rc = s_send_broker (self, msg);
     if (rc) {
         jr_warn ("broker=%s error=%s: READY not sent, will retry", self->broker_ep,
@@ -444,8 +447,8 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
                       (const char *)job->task.ptr);
             s_fail_job (self, job, error, true);
         }
-        else if (zlistx_size (self->running) >= (size_t)self->concurrency)
-            //  Past our credit: every executor is busy.
+        else if (zlistx_size (self->running) >= (size_t)self->slots)
+            //  Past our credit: every slot is taken.
             s_hand_back (self, job, "no free slot");
         else {
             jr_run_t *run =
@@ -468,7 +471,7 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
             if (jr_log_enabled (JR_LOG_DEBUG)) {
                 char id[37];
                 jr_id_format (job->id, id);
-                jr_debug ("id=%s task=%.*s attempt=%u: job started", id, (int)job->task.len,
+                jr_debug ("id=%s task=%.*s attempt=%u: job taken", id, (int)job->task.len,
                           (const char *)job->task.ptr, job->attempt);
             }
             jr_executor_submit (self->executor, run);
@@ -1122,8 +1125,9 @@ jr_worker_t *
 jr_worker_new (const jr_worker_config_t *cfg)
 {
     jr_worker_config_t c = cfg ? *cfg : (jr_worker_config_t){ 0 };
-    if (c.concurrency < 0 || c.heartbeat_ms < 0 || c.liveness_ms < 0 || c.resend_ms < 0) {
-        jr_error ("concurrency, heartbeat, liveness and resend must not be negative");
+    if (c.concurrency < 0 || c.prefetch < 0 || c.heartbeat_ms < 0 || c.liveness_ms < 0
+        || c.resend_ms < 0) {
+        jr_error ("concurrency, prefetch, heartbeat, liveness and resend must not be negative");
         return NULL;
     }
     if (c.name && strlen (c.name) > JR_MAX_NAME) {
@@ -1151,6 +1155,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
         s_strdup (c.ingester && *c.ingester ? c.ingester : JR_WORKER_DEFAULT_INGESTER);
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
     self->concurrency = c.concurrency ? c.concurrency : (cores > 0 ? (int)cores : 1);
+    self->slots = self->concurrency + c.prefetch;
     self->heartbeat_us = (c.heartbeat_ms ? c.heartbeat_ms : 1000) * 1000LL;
     self->liveness_us = (c.liveness_ms ? c.liveness_ms : 5000) * 1000LL;
     self->resend_us = (c.resend_ms ? c.resend_ms : 2000) * 1000LL;
@@ -1212,8 +1217,9 @@ jr_worker_new (const jr_worker_config_t *cfg)
         return NULL;
     }
     self->executor = jr_executor_new ((size_t)self->concurrency);
-    jr_info ("name=%s broker=%s ingester=%s concurrency=%d: connecting", self->ident,
-             self->broker_ep, self->ingester_ep, self->concurrency);
+    jr_info ("name=%s broker=%s ingester=%s concurrency=%d prefetch=%d: connecting", self->ident,
+             self->broker_ep, self->ingester_ep, self->concurrency,
+             self->slots - self->concurrency);
     return self;
 }
 

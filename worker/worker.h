@@ -13,6 +13,8 @@ typedef struct {
     const char *broker;         //  endpoint, default JR_WORKER_DEFAULT_BROKER
     const char *ingester;       //  endpoint, default JR_WORKER_DEFAULT_INGESTER
     int concurrency;            //  executor threads, default the number of cores
+    int prefetch;               //  jobs held beyond concurrency, waiting for a thread,
+                                //  default 0. Their deadlines run while they wait
     const char *name;           //  default "<host>-<pid>"
     int heartbeat_ms;           //  HEARTBEAT to the broker when idle this long, default 1000
     int liveness_ms;            //  reconnect when the broker is silent this long, default 5000

@@ -44,6 +44,9 @@ main (int argc, char **argv)
         { "broker", "JR_WORKER_BROKER", JR_WORKER_DEFAULT_BROKER, "broker endpoint for workers" },
         { "ingester", "JR_INGESTER", JR_WORKER_DEFAULT_INGESTER, "ingester endpoint" },
         { "concurrency", "JR_CONCURRENCY", NULL, "tasks run at once (default: number of cores)" },
+        { "prefetch", "JR_PREFETCH", "0",
+          "jobs taken beyond --concurrency, to start the moment a task ends; their"
+          " deadlines run while they wait (for short tasks)" },
         { "name", "JR_WORKER_NAME", NULL, "worker name (default: <host>-<pid>)" },
         { "tasks", "JR_WORKER_TASKS", NULL,
           "comma-separated tasks to serve (default: all but exec, which runs programs)" },
@@ -66,6 +69,7 @@ main (int argc, char **argv)
         O_BROKER,
         O_INGESTER,
         O_CONCURRENCY,
+        O_PREFETCH,
         O_NAME,
         O_TASKS,
         O_PLUGIN,
@@ -105,6 +109,7 @@ main (int argc, char **argv)
         .task_timeouts = opts[O_TASK_TIMEOUT].value,
         .max_payload = (size_t)jr_opts_int (&opts[O_MAX_PAYLOAD], 1, JR_MAX_PAYLOAD),
         .backlog = (size_t)jr_opts_int (&opts[O_BACKLOG], 1, 10000000),
+        .prefetch = (int)jr_opts_int (&opts[O_PREFETCH], 0, 4096),
     };
     if (opts[O_CONCURRENCY].value)
         cfg.concurrency = (int)jr_opts_int (&opts[O_CONCURRENCY], 1, 4096);

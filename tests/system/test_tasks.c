@@ -449,6 +449,68 @@ Test (tasks, cancel_running_exec_and_queued_job)
 }
 
 //  -------------------------------------------------------------------------
+//  Prefetch: the worker holds jobs beyond its threads, so the next starts
+//  the moment a task ends; a held job's deadline runs while it waits.
+
+static void
+s_submit_sleep (jr_client_t *client, jr_job_t *job, msgpack_sbuffer *vars, uint32_t timeout_ms)
+{
+    jr_job_init (job, "sleep");
+    job->vars = (jr_bytes_t){ (const uint8_t *)vars->data, vars->size };
+    job->timeout_ms = timeout_ms;
+    job->max_attempts = 1;
+    CHECK (jr_client_submit (client, job) == 0, "submit sleep");
+}
+
+Test (tasks, prefetch_holds_jobs_runs_them_one_at_a_time)
+{
+    jr_h_env_init (&env, "prefetch");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    s_worker ("w1", "1", "--prefetch", "2", NULL, NULL, NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+    msgpack_sbuffer vars;
+    s_vars1 (&vars, "ms", "300");
+    jr_job_t jobs[3];
+    for (int i = 0; i < 3; i++)
+        s_submit_sleep (client, &jobs[i], &vars, 10000);
+    jr_job_t *r[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK (jr_client_wait (client, jobs[i].id, 30000, &r[i]) == 0, "result %d", i);
+        CHECK (r[i]->success, "job %d: %.*s", i, S_TEXT (r[i]->error));
+    }
+    //  One thread: the runs follow each other, in the order they came.
+    for (int i = 1; i < 3; i++)
+        CHECK (r[i]->started_us >= r[i - 1]->completed_us, "run %d overlaps run %d", i, i - 1);
+    //  All three were held at once: the last came before the first ended.
+    CHECK (r[2]->dispatched_us < r[0]->completed_us,
+           "the third job was dispatched %lld us after the first ended",
+           (long long)(r[2]->dispatched_us - r[0]->completed_us));
+    for (int i = 0; i < 3; i++)
+        jr_job_destroy (&r[i]);
+
+    //  A held job whose deadline passes before a thread is free never starts.
+    jr_job_t slow, late;
+    msgpack_sbuffer_destroy (&vars);
+    s_vars1 (&vars, "ms", "600");
+    s_submit_sleep (client, &slow, &vars, 10000);
+    msgpack_sbuffer_destroy (&vars);
+    s_vars1 (&vars, "ms", "10");
+    s_submit_sleep (client, &late, &vars, 200);
+    jr_job_t *rs = NULL, *rl = NULL;
+    CHECK (jr_client_wait (client, slow.id, 30000, &rs) == 0, "result of the slow job");
+    CHECK (jr_client_wait (client, late.id, 30000, &rl) == 0, "result of the late job");
+    CHECK (rs->success, "slow job: %.*s", S_TEXT (rs->error));
+    CHECK (!rl->success && s_starts (rl->error, "DEADLINE_EXCEEDED"), "late job: %.*s",
+           S_TEXT (rl->error));
+    CHECK (rl->started_us >= rs->completed_us, "the late job waited for the thread");
+    jr_job_destroy (&rs);
+    jr_job_destroy (&rl);
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
+
+//  -------------------------------------------------------------------------
 //  Progress: a running sleep reports how far it got, which the client sees
 //  through the broker while the job runs; then the job completes.
 

@@ -405,6 +405,56 @@ Test (worker_run, payload_too_large)
     free ((void *)vars.ptr);
 }
 
+static atomic_int s_calls;
+
+static bool
+s_counted (jr_ctx_t *ctx, jr_out_t *out)
+{
+    (void)ctx;
+    (void)out;
+    atomic_fetch_add (&s_calls, 1);
+    return true;
+}
+
+//  A prefetched run can be cancelled, or run out of time, while it waits
+//  for a thread: then its task is never called, and its result says why.
+Test (worker_run, run_ended_before_its_start_does_not_start)
+{
+    jr_bytes_t vars = s_vars (1, "msg", "s:x");
+    jr_job_t job;
+    s_job (&job, "echo", vars, 0);
+    jr_run_t *run = jr_run_new (&job, s_counted, 1024);
+    jr_ctx_cancel (run->ctx, JR_ECANCELLED);
+    jr_run_execute (run);
+    jr_job_t *result = jr_run_result (run, "w@h");
+    cr_assert_eq (atomic_load (&s_calls), 0);
+    cr_assert_not (result->success);
+    cr_assert (s_starts (result->error, "CANCELLED"), "%.*s", (int)result->error.len,
+               (const char *)result->error.ptr);
+    jr_job_destroy (&result);
+    jr_run_destroy (&run);
+
+    s_job (&job, "echo", vars, 1);
+    run = jr_run_new (&job, s_counted, 1024);
+    zclock_sleep (5);
+    jr_run_execute (run);
+    result = jr_run_result (run, "w@h");
+    cr_assert_eq (atomic_load (&s_calls), 0);
+    cr_assert_not (result->success);
+    cr_assert (s_starts (result->error, "DEADLINE_EXCEEDED"), "%.*s", (int)result->error.len,
+               (const char *)result->error.ptr);
+    jr_job_destroy (&result);
+    jr_run_destroy (&run);
+
+    s_job (&job, "echo", vars, 0);
+    run = jr_run_new (&job, s_counted, 1024);
+    jr_run_execute (run);
+    cr_assert (run->success);
+    cr_assert_eq (atomic_load (&s_calls), 1);
+    jr_run_destroy (&run);
+    free ((void *)vars.ptr);
+}
+
 Test (worker_run, executor_returns_every_run)
 {
     jr_executor_t *executor = jr_executor_new (3);
