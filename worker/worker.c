@@ -1159,7 +1159,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->heartbeat_us = (c.heartbeat_ms ? c.heartbeat_ms : 1000) * 1000LL;
     self->liveness_us = (c.liveness_ms ? c.liveness_ms : 5000) * 1000LL;
     self->resend_us = (c.resend_ms ? c.resend_ms : 2000) * 1000LL;
-    self->backlog = c.backlog ? c.backlog : 4096;
+    self->backlog = c.backlog ? c.backlog : JR_WORKER_DEFAULT_BACKLOG;
     self->grace_us = c.grace_ms < 0 ? 0 : (c.grace_ms ? c.grace_ms : 10000) * 1000LL;
     self->max_payload =
         c.max_payload && c.max_payload < JR_MAX_PAYLOAD ? c.max_payload : JR_MAX_PAYLOAD;

@@ -10,6 +10,9 @@
 #include <signal.h>
 #include <stdio.h>
 
+#define S_STR(x)  #x
+#define S_XSTR(x) S_STR (x)  //  a macro's value as a string literal
+
 //  The worker a signal drains: the first SIGTERM or SIGINT starts a drain,
 //  the second skips what is left of its grace.
 static jr_worker_t *s_worker;
@@ -60,7 +63,7 @@ main (int argc, char **argv)
         { "max-payload", "JR_MAX_PAYLOAD", "16777216", "largest payload of one job, bytes" },
         { "grace", "JR_GRACE_MS", "10000",
           "ms a SIGTERM lets running jobs finish before handing them back" },
-        { "backlog", "JR_BACKLOG", "4096",
+        { "backlog", "JR_BACKLOG", S_XSTR (JR_WORKER_DEFAULT_BACKLOG),
           "results waiting for the ingester's ACK before no new job is taken" },
         { "verbose", NULL, NULL, "log at debug level", true },
         { "run-task", NULL, NULL, "internal: run one job from stdin (for --isolate)", true },
