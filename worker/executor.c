@@ -196,6 +196,20 @@ s_wake_one (jr_executor_t *self)
     }
 }
 
+//  Called with the lock held: a finished run for the loop.
+static void
+s_finish (jr_executor_t *self, jr_run_t *run)
+{
+    bool was_empty = self->done == NULL;
+    s_push (&self->done, &self->done_tail, run);
+    if (was_empty) {
+        //  One wake-up per batch is enough: the loop takes them all.
+        uint64_t one = 1;
+        ssize_t rc = write (self->fd, &one, sizeof one);
+        (void)rc;
+    }
+}
+
 static void *
 s_thread (void *arg)
 {
@@ -222,14 +236,7 @@ s_thread (void *arg)
         jr_run_execute (run);
 
         pthread_mutex_lock (&self->lock);
-        bool was_empty = self->done == NULL;
-        s_push (&self->done, &self->done_tail, run);
-        if (was_empty) {
-            //  One wake-up per batch is enough: the loop takes them all.
-            uint64_t one = 1;
-            ssize_t rc = write (self->fd, &one, sizeof one);
-            (void)rc;
-        }
+        s_finish (self, run);
     }
     self->exited++;
     pthread_cond_broadcast (&self->exit);
@@ -314,6 +321,30 @@ jr_executor_submit (jr_executor_t *self, jr_run_t *run)
     s_push (&self->todo, &self->todo_tail, run);
     s_wake_one (self);
     pthread_mutex_unlock (&self->lock);
+}
+
+size_t
+jr_executor_sweep (jr_executor_t *self)
+{
+    size_t n = 0;
+    pthread_mutex_lock (&self->lock);
+    jr_run_t **link = &self->todo, *prev = NULL;
+    while (*link) {
+        jr_run_t *run = *link;
+        if (!jr_ctx_done (run->ctx)) {
+            prev = run;
+            link = &run->next;
+            continue;
+        }
+        *link = run->next;
+        if (self->todo_tail == run)
+            self->todo_tail = prev;
+        jr_run_execute (run);  //  stamps it; the task is not called
+        s_finish (self, run);
+        n++;
+    }
+    pthread_mutex_unlock (&self->lock);
+    return n;
 }
 
 jr_run_t *

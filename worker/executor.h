@@ -51,6 +51,10 @@ jr_executor_t *jr_executor_new (size_t threads);
 void jr_executor_destroy (jr_executor_t **self_p, int grace_ms);
 //  Queue a run (ownership passes until it comes back from jr_executor_take).
 void jr_executor_submit (jr_executor_t *self, jr_run_t *run);
+//  Take back every queued run no thread has started whose context is done
+//  (cancelled, or past its deadline while it waited for a thread): they
+//  come back through jr_executor_take at once, unrun. Returns how many.
+size_t jr_executor_sweep (jr_executor_t *self);
 //  All finished runs, oldest first, linked by next; NULL if none. Clears the fd.
 jr_run_t *jr_executor_take (jr_executor_t *self);
 //  Readable while finished runs wait to be taken. Borrowed.

@@ -508,6 +508,8 @@ s_cancel (jr_worker_t *self, const jr_msg_t *msg)
         slot->cancelled = true;
         jr_ctx_cancel (slot->run->ctx, JR_ECANCELLED);
     }
+    //  What was still waiting for a thread (prefetch) comes back unrun.
+    jr_executor_sweep (self->executor);
 }
 
 static void
@@ -678,6 +680,8 @@ s_check_deadlines (jr_worker_t *self, int64_t now)
             next = deadline;
     }
     self->next_deadline_us = next;
+    //  What was still waiting for a thread (prefetch) comes back unrun.
+    jr_executor_sweep (self->executor);
 }
 
 //  -------------------------------------------------------------------------
@@ -908,6 +912,7 @@ s_begin_hand_back (jr_worker_t *self, int64_t now, const char *why)
         slot->handed_back = !slot->cancelled;
         jr_ctx_cancel (slot->run->ctx, JR_ECANCELLED);
     }
+    jr_executor_sweep (self->executor);
 }
 
 //  The phase table's drain events; true when the loop should exit.
