@@ -32,6 +32,19 @@ s_now_ns (void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+//  Stages started by the client, killed on its way out (none in a stage).
+static pid_t s_children[S_STAGES];
+
+static void
+s_kill_children (void)
+{
+    for (int k = 1; k < S_STAGES; k++)
+        if (s_children[k] > 0) {
+            kill (s_children[k], SIGKILL);
+            waitpid (s_children[k], NULL, 0);
+        }
+}
+
 //  A PULL bound to a free loopback port; its endpoint goes into ep.
 static void *
 s_pull (void *ctx, char *ep, size_t size)
@@ -43,6 +56,7 @@ s_pull (void *ctx, char *ep, size_t size)
     if (!pull || zmq_bind (pull, "tcp://127.0.0.1:*") != 0
         || zmq_getsockopt (pull, ZMQ_LAST_ENDPOINT, ep, &size) != 0) {
         fprintf (stderr, "jr-zmq-floor: cannot bind: %s\n", zmq_strerror (errno));
+        s_kill_children ();
         exit (1);
     }
     return pull;
@@ -52,10 +66,11 @@ static void *
 s_push (void *ctx, const char *ep)
 {
     void *push = zmq_socket (ctx, ZMQ_PUSH);
-    int zero = 0;
-    zmq_setsockopt (push, ZMQ_LINGER, &zero, sizeof zero);
+    int linger = 1000;  //  the stop message must get through before the exit
+    zmq_setsockopt (push, ZMQ_LINGER, &linger, sizeof linger);
     if (!push || zmq_connect (push, ep) != 0) {
         fprintf (stderr, "jr-zmq-floor: cannot connect to %s: %s\n", ep, zmq_strerror (errno));
+        s_kill_children ();
         exit (1);
     }
     return push;
@@ -97,18 +112,6 @@ s_cmp (const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-static pid_t s_children[S_STAGES];
-
-static void
-s_kill_children (void)
-{
-    for (int k = 1; k < S_STAGES; k++)
-        if (s_children[k] > 0) {
-            kill (s_children[k], SIGKILL);
-            waitpid (s_children[k], NULL, 0);
-        }
-}
-
 //  Start stage k (its next stage's endpoint known), return its endpoint.
 static void
 s_start (const char *self, int k, const char *next, char *ep, size_t size)
@@ -118,12 +121,12 @@ s_start (const char *self, int k, const char *next, char *ep, size_t size)
         perror ("jr-zmq-floor: pipe");
         exit (1);
     }
+    char stage[8], fd[16];  //  made before the fork: only exec after it
+    snprintf (stage, sizeof stage, "%d", k);
+    snprintf (fd, sizeof fd, "%d", fds[1]);
     pid_t pid = fork ();
     if (pid == 0) {
         close (fds[0]);
-        char stage[8], fd[16];
-        snprintf (stage, sizeof stage, "%d", k);
-        snprintf (fd, sizeof fd, "%d", fds[1]);
         execl (self, self, "--stage", stage, "--next", next, "--fd", fd, (char *)NULL);
         _exit (127);
     }
@@ -176,6 +179,11 @@ main (int argc, char **argv)
     void *push = s_push (ctx, ep[1]);
 
     int64_t *lat = calloc ((size_t)jobs, sizeof *lat);
+    if (!lat) {
+        fprintf (stderr, "jr-zmq-floor: out of memory\n");
+        s_kill_children ();
+        return 1;
+    }
     uint8_t buf[S_SIZE] = { 0 };
     int rc = 0;
     for (long i = -S_WARMUP; i < jobs && rc == 0; i++) {

@@ -28,9 +28,9 @@ struct _jr_worker_t {
     uint16_t *tasks;                 //  tasks it serves
     uint32_t ntasks;
     uint32_t credit;          //  jobs we may still send it
-    uint32_t capacity;        //  executors it has in all
+    uint32_t capacity;        //  job slots it has in all
     uint32_t running;         //  jobs dispatched and not DONE
-    uint32_t freed;           //  of those, out of their executors (FREE)
+    uint32_t freed;           //  of those, out of their slots (FREE)
     bool draining;            //  said BYE: nothing more for it
     jr_bjob_t *running_head;  //  those jobs
     int64_t last_recv;        //  mono us, any message from it

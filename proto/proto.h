@@ -69,9 +69,9 @@ typedef struct {
     jr_bytes_t text;    //  error text
     jr_bytes_t name;    //  worker name
     jr_bytes_t host;    //  worker host
-    uint32_t slots;     //  free executor slots
+    uint32_t slots;     //  free job slots
     uint32_t wait_ms;   //  how long FETCH may wait
-    uint32_t capacity;  //  executors in all
+    uint32_t capacity;  //  job slots in all (executors + prefetch)
     jr_bytes_t *tasks;  //  task names
     uint32_t ntasks, cap_tasks;
     jr_job_t *jobs;  //  jobs

@@ -324,14 +324,15 @@ jr_executor_submit (jr_executor_t *self, jr_run_t *run)
 }
 
 size_t
-jr_executor_sweep (jr_executor_t *self)
+jr_executor_sweep (jr_executor_t *self, bool all)
 {
     size_t n = 0;
     pthread_mutex_lock (&self->lock);
     jr_run_t **link = &self->todo, *prev = NULL;
     while (*link) {
         jr_run_t *run = *link;
-        if (!jr_ctx_done (run->ctx)) {
+        bool done = jr_ctx_done (run->ctx);
+        if (!done && !all) {
             prev = run;
             link = &run->next;
             continue;
@@ -339,7 +340,8 @@ jr_executor_sweep (jr_executor_t *self)
         *link = run->next;
         if (self->todo_tail == run)
             self->todo_tail = prev;
-        jr_run_execute (run);  //  stamps it; the task is not called
+        if (done)
+            jr_run_execute (run);  //  stamps it; the task is not called
         s_finish (self, run);
         n++;
     }

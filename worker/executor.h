@@ -29,7 +29,9 @@ jr_run_t *jr_run_new_timeout (const jr_job_t *job, jr_task_fn *fn, size_t max_pa
                               uint32_t default_timeout_ms);
 //  Destroy a run and all it owns; nulls the pointer.
 void jr_run_destroy (jr_run_t **self_p);
-//  Run the task on the calling thread, stamping start and end.
+//  Run the task on the calling thread, stamping start and end; a run whose
+//  context is done already (cancelled, or past its deadline) is stamped but
+//  the task is not called.
 void jr_run_execute (jr_run_t *self);
 //  The result of a finished run as a job the caller owns (free with
 //  jr_job_destroy): success, payload, error, state, worker and stamps. A run
@@ -51,10 +53,12 @@ jr_executor_t *jr_executor_new (size_t threads);
 void jr_executor_destroy (jr_executor_t **self_p, int grace_ms);
 //  Queue a run (ownership passes until it comes back from jr_executor_take).
 void jr_executor_submit (jr_executor_t *self, jr_run_t *run);
-//  Take back every queued run no thread has started whose context is done
-//  (cancelled, or past its deadline while it waited for a thread): they
-//  come back through jr_executor_take at once, unrun. Returns how many.
-size_t jr_executor_sweep (jr_executor_t *self);
+//  Take back queued runs no thread has started: each whose context is done
+//  (cancelled, or past its deadline while it waited for a thread), stamped
+//  as run so its result says why; with all, every other one too, unstamped
+//  (started_us 0: never started, to be handed back). They come back through
+//  jr_executor_take at once; the task is not called. Returns how many.
+size_t jr_executor_sweep (jr_executor_t *self, bool all);
 //  All finished runs, oldest first, linked by next; NULL if none. Clears the fd.
 jr_run_t *jr_executor_take (jr_executor_t *self);
 //  Readable while finished runs wait to be taken. Borrowed.

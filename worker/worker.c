@@ -381,6 +381,9 @@ s_reconnect (jr_worker_t *self)
     self->last_rx_us = jr_clock_mono_us ();
     self->broker_heard = false;
     s_forgotten (self);
+    //  The broker may have given up on us and sent our jobs elsewhere: held
+    //  ones no thread started go back rather than run late.
+    jr_executor_sweep (self->executor, true);
 }
 
 //  -------------------------------------------------------------------------
@@ -509,7 +512,7 @@ s_cancel (jr_worker_t *self, const jr_msg_t *msg)
         jr_ctx_cancel (slot->run->ctx, JR_ECANCELLED);
     }
     //  What was still waiting for a thread (prefetch) comes back unrun.
-    jr_executor_sweep (self->executor);
+    jr_executor_sweep (self->executor, false);
 }
 
 static void
@@ -630,9 +633,11 @@ s_take_finished (jr_worker_t *self)
         bool cancelled = slot->cancelled, handed_back = slot->handed_back;
         zlistx_delete (self->running, run->handle);
         free (slot);
-        if (handed_back) {
-            //  Stopped by a drain: it runs again elsewhere, this result is not kept.
-            s_hand_back (self, run->job, "stopped by the drain");
+        if (handed_back || run->started_us == 0) {
+            //  Stopped by a drain, or swept back unstarted: it runs again
+            //  elsewhere, and no result of this attempt is kept.
+            s_hand_back (self, run->job,
+                         handed_back ? "stopped by the drain" : "held, not started");
             jr_run_destroy (&run);
             run = next;
             continue;
@@ -681,7 +686,7 @@ s_check_deadlines (jr_worker_t *self, int64_t now)
     }
     self->next_deadline_us = next;
     //  What was still waiting for a thread (prefetch) comes back unrun.
-    jr_executor_sweep (self->executor);
+    jr_executor_sweep (self->executor, false);
 }
 
 //  -------------------------------------------------------------------------
@@ -896,6 +901,8 @@ s_begin_drain (jr_worker_t *self, int64_t now)
              zlistx_size (self->running), zhashx_size (self->results),
              (long long)(self->grace_us / 1000));
     s_send_bye (self);
+    //  The grace is for running jobs: held ones no thread started go back now.
+    jr_executor_sweep (self->executor, true);
 }
 
 //  Grace over or asked again (DRAINING to HANDING_BACK): stop what still
@@ -912,7 +919,7 @@ s_begin_hand_back (jr_worker_t *self, int64_t now, const char *why)
         slot->handed_back = !slot->cancelled;
         jr_ctx_cancel (slot->run->ctx, JR_ECANCELLED);
     }
-    jr_executor_sweep (self->executor);
+    jr_executor_sweep (self->executor, false);
 }
 
 //  The phase table's drain events; true when the loop should exit.
@@ -1133,6 +1140,11 @@ jr_worker_new (const jr_worker_config_t *cfg)
     if (c.concurrency < 0 || c.prefetch < 0 || c.heartbeat_ms < 0 || c.liveness_ms < 0
         || c.resend_ms < 0) {
         jr_error ("concurrency, prefetch, heartbeat, liveness and resend must not be negative");
+        return NULL;
+    }
+    if (c.concurrency > JR_WORKER_MAX_CONCURRENCY || c.prefetch > JR_WORKER_MAX_PREFETCH) {
+        jr_error ("concurrency=%d prefetch=%d: at most %d and %d", c.concurrency, c.prefetch,
+                  JR_WORKER_MAX_CONCURRENCY, JR_WORKER_MAX_PREFETCH);
         return NULL;
     }
     if (c.name && strlen (c.name) > JR_MAX_NAME) {

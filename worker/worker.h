@@ -12,6 +12,8 @@
 //  time) results out: at 60k jobs/s and 20-60 ms, up to 3600. At 4096 the
 //  workers of bench/run kept stopping for ACKs (103k jobs/s against 119-133k).
 #define JR_WORKER_DEFAULT_BACKLOG 16384
+#define JR_WORKER_MAX_CONCURRENCY 4096  //  threads
+#define JR_WORKER_MAX_PREFETCH    4096  //  jobs held beyond them
 
 //  Zero or NULL fields take their defaults.
 typedef struct {

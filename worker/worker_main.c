@@ -112,10 +112,10 @@ main (int argc, char **argv)
         .task_timeouts = opts[O_TASK_TIMEOUT].value,
         .max_payload = (size_t)jr_opts_int (&opts[O_MAX_PAYLOAD], 1, JR_MAX_PAYLOAD),
         .backlog = (size_t)jr_opts_int (&opts[O_BACKLOG], 1, 10000000),
-        .prefetch = (int)jr_opts_int (&opts[O_PREFETCH], 0, 4096),
+        .prefetch = (int)jr_opts_int (&opts[O_PREFETCH], 0, JR_WORKER_MAX_PREFETCH),
     };
     if (opts[O_CONCURRENCY].value)
-        cfg.concurrency = (int)jr_opts_int (&opts[O_CONCURRENCY], 1, 4096);
+        cfg.concurrency = (int)jr_opts_int (&opts[O_CONCURRENCY], 1, JR_WORKER_MAX_CONCURRENCY);
     long grace = jr_opts_int (&opts[O_GRACE], 0, 24L * 3600 * 1000);
     cfg.grace_ms = grace ? (int)grace : -1;  //  0: hand back at once
     //  Our handler, not czmq's (a flag it sets once): every signal counts.

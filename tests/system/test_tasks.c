@@ -515,6 +515,47 @@ Test (tasks, prefetch_holds_jobs_runs_them_one_at_a_time)
     jr_client_destroy (&client);
 }
 
+//  A drain lets the running job finish and hands the held ones back at once:
+//  they run on another worker, not here during the grace.
+Test (tasks, drain_hands_back_prefetched_jobs_at_once)
+{
+    jr_h_env_init (&env, "prefetch-drain");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    pid_t w1 = s_worker ("w1", "1", "--prefetch", "2", "--grace", "30000", NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+    msgpack_sbuffer vars;
+    s_vars1 (&vars, "ms", "1000");
+    jr_job_t jobs[3];
+    for (int i = 0; i < 3; i++)
+        s_submit_sleep (client, &jobs[i], &vars, 30000);
+    for (int i = 0; i < 3; i++) {
+        int state = JR_STATE_UNKNOWN;
+        for (int t = 0; t < 1000 && state != JR_STATE_RUNNING; t++) {
+            if (t)
+                jr_h_sleep_ms (10);
+            CHECK (jr_client_status (client, jobs[i].id, &state, &(uint32_t){ 0 }) == 0, "status");
+        }
+        CHECK (state == JR_STATE_RUNNING, "job %d held by w1: %s", i, jr_state_name (state));
+    }
+    jr_h_sleep_ms (200);  //  the first one is in its sleep
+    CHECK (kill (w1, SIGTERM) == 0, "SIGTERM");
+    s_worker ("w2", "1", NULL, NULL, NULL, NULL, NULL, NULL);
+    for (int i = 0; i < 3; i++) {
+        jr_job_t *r = NULL;
+        CHECK (jr_client_wait (client, jobs[i].id, 30000, &r) == 0, "result %d", i);
+        CHECK (r->success, "job %d: %.*s", i, S_TEXT (r->error));
+        const char *want = i == 0 ? "w1@" : "w2@";
+        CHECK (s_starts (r->worker, want), "job %d ran on %.*s, not %s", i, S_TEXT (r->worker),
+               want);
+        jr_job_destroy (&r);
+    }
+    int status = 0;
+    CHECK (jr_h_wait_exit (w1, 10000, &status), "w1 exited once its running job ended");
+    msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
+
 //  -------------------------------------------------------------------------
 //  Progress: a running sleep reports how far it got, which the client sees
 //  through the broker while the job runs; then the job completes.

@@ -455,46 +455,68 @@ Test (worker_run, run_ended_before_its_start_does_not_start)
     free ((void *)vars.ptr);
 }
 
-//  A run waiting for a thread whose context ends is swept back unrun; the
-//  one a thread has is left to its task.
-Test (worker_run, executor_sweeps_back_a_waiting_run_that_ended)
+static atomic_bool s_in_task;
+
+//  Holds its thread until its context ends.
+static bool
+s_block (jr_ctx_t *ctx, jr_out_t *out)
+{
+    (void)out;
+    atomic_store (&s_in_task, true);
+    while (!jr_ctx_done (ctx))
+        zclock_sleep (1);
+    return false;
+}
+
+//  A run waiting for a thread whose context ends is swept back unrun, and
+//  a sweep of all takes back every waiting run, unstamped; the run a thread
+//  has is left to its task.
+Test (worker_run, executor_sweeps_back_waiting_runs)
 {
     jr_executor_t *executor = jr_executor_new (1);
-    jr_bytes_t vars = s_vars (1, "ms", "i:60000");
+    jr_bytes_t vars = s_vars (1, "msg", "s:x");
     jr_job_t job;
-    s_job (&job, "sleep", vars, 0);
-    jr_run_t *busy = jr_run_new (&job, jr_task_sleep, 1024);
-    jr_run_t *waiting = jr_run_new (&job, s_counted, 1024);
-    jr_run_t *next = jr_run_new (&job, s_counted, 1024);
+    s_job (&job, "echo", vars, 0);
+    jr_run_t *busy = jr_run_new (&job, s_block, 1024);
+    jr_run_t *ended = jr_run_new (&job, s_counted, 1024);
+    jr_run_t *held = jr_run_new (&job, s_counted, 1024);
     jr_executor_submit (executor, busy);
-    jr_executor_submit (executor, waiting);
-    jr_executor_submit (executor, next);
-    cr_assert_eq (jr_executor_sweep (executor), 0, "nothing has ended");
-    int before = atomic_load (&s_calls);
-    jr_ctx_cancel (waiting->ctx, JR_ECANCELLED);
-    cr_assert_eq (jr_executor_sweep (executor), 1);
+    jr_executor_submit (executor, ended);
+    jr_executor_submit (executor, held);
+    int64_t until = zclock_mono () + S_WAIT_MS;
+    while (!atomic_load (&s_in_task) && zclock_mono () < until)
+        zclock_sleep (1);
+    cr_assert (atomic_load (&s_in_task), "the thread took the first run");
+    cr_assert_eq (jr_executor_sweep (executor, false), 0, "nothing has ended");
+    jr_ctx_cancel (ended->ctx, JR_ECANCELLED);
+    cr_assert_eq (jr_executor_sweep (executor, false), 1);
     jr_run_t *back = jr_executor_take (executor);
-    cr_assert_eq (back, waiting);
+    cr_assert_eq (back, ended);
     cr_assert_null (back->next);
     cr_assert_not (back->success);
+    cr_assert_neq (back->started_us, 0, "stamped: its result says why it ended");
     jr_run_destroy (&back);
-    //  The thread is still in the sleep: ending it lets the next one run.
+
+    cr_assert_eq (jr_executor_sweep (executor, true), 1, "the busy run is the thread's");
+    back = jr_executor_take (executor);
+    cr_assert_eq (back, held);
+    cr_assert_null (back->next);
+    cr_assert_eq (back->started_us, 0, "never started");
+    jr_run_destroy (&back);
+
+    //  The thread is still in its task; it comes back once cancelled.
     jr_ctx_cancel (busy->ctx, JR_ECANCELLED);
-    int got = 0;
-    int64_t until = zclock_mono () + S_WAIT_MS;
-    while (got < 2 && zclock_mono () < until) {
+    back = NULL;
+    until = zclock_mono () + S_WAIT_MS;
+    while (!back && zclock_mono () < until) {
         struct pollfd item = { .fd = jr_executor_fd (executor), .events = POLLIN };
         poll (&item, 1, 100);
-        for (jr_run_t *run = jr_executor_take (executor), *after; run; run = after) {
-            after = run->next;
-            cr_assert (run == busy || run == next);
-            cr_assert_eq (run->success, run == next);
-            jr_run_destroy (&run);
-            got++;
-        }
+        back = jr_executor_take (executor);
     }
-    cr_assert_eq (got, 2);
-    cr_assert_eq (atomic_load (&s_calls), before + 1, "only the last run's task was called");
+    cr_assert_eq (back, busy);
+    cr_assert_null (back->next);
+    jr_run_destroy (&back);
+    cr_assert_eq (atomic_load (&s_calls), 0, "no waiting run's task was called");
     jr_executor_destroy (&executor, 1000);
     free ((void *)vars.ptr);
 }
