@@ -23,9 +23,10 @@ struct _jr_sink_t {
 };
 
 #define S_BUSY_TIMEOUT_MS  5000
-#define S_HISTORY_MAX      20     //  attempts shown in a failed result's error
-#define S_HISTORY_OWN_TEXT 30000  //  bytes kept of the stored attempt's own error
-#define S_HISTORY_TEXT     1000   //  bytes kept of each earlier attempt's error
+#define S_WAL_BYTES        (64 << 20)  //  WAL size that starts a checkpoint
+#define S_HISTORY_MAX      20          //  attempts shown in a failed result's error
+#define S_HISTORY_OWN_TEXT 30000       //  bytes kept of the stored attempt's own error
+#define S_HISTORY_TEXT     1000        //  bytes kept of each earlier attempt's error
 
 static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS results ("
@@ -149,6 +150,20 @@ s_prepare (jr_sink_t *self, const char *sql, sqlite3_stmt **stmt)
     return 0;
 }
 
+//  The database's page size (SQLite's default if it cannot be read).
+static int
+s_page_size (jr_sink_t *self)
+{
+    sqlite3_stmt *st;
+    int size = 4096;
+    if (sqlite3_prepare_v2 (self->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step (st) == SQLITE_ROW && sqlite3_column_int (st, 0) > 0)
+            size = sqlite3_column_int (st, 0);
+        sqlite3_finalize (st);
+    }
+    return size;
+}
+
 //  Run a statement that returns no rows, leaving it reset for reuse.
 static int
 s_step_done (sqlite3_stmt *stmt)
@@ -198,6 +213,15 @@ jr_sink_new (const char *path, const char *sync)
         return NULL;
     }
     sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
+    //  A new database gets 16 KiB pages (an existing one keeps its own): the
+    //  id index then has a quarter of the pages and a level less, and a
+    //  commit writes fewer, larger WAL frames. bench/run, 200k jobs, A/B in
+    //  turn: ingester CPU per job 7-18% lower; with fsync always 10-17% more
+    //  jobs/s. Set before WAL, which fixes the page size.
+    if (s_exec (self, "PRAGMA page_size=16384")) {
+        jr_sink_destroy (&self);
+        return NULL;
+    }
     //  journal_mode answers with the mode it got: a memory db cannot do WAL.
     sqlite3_stmt *wal = NULL;
     if (s_prepare (self, "PRAGMA journal_mode=WAL", &wal) == 0) {
@@ -215,13 +239,16 @@ jr_sink_new (const char *path, const char *sync)
     }
     //  The id index takes random UUID keys, so an insert lands on any page
     //  of it and nearly every row dirties a page of its own. Kept in memory,
-    //  an insert reads nothing from the file; and a checkpoint every 16384
-    //  WAL frames (64 MiB) instead of SQLite's 1000 copies each hot page
-    //  into the database once per many commits: bench/run went from 52-69k
-    //  to 80-93k jobs/s with this alone.
+    //  an insert reads nothing from the file; and a checkpoint every 64 MiB
+    //  of WAL instead of SQLite's 1000 frames copies each hot page into the
+    //  database once per many commits: bench/run went from 52-69k to 80-93k
+    //  jobs/s with this alone.
+    char checkpoint[64];
+    snprintf (checkpoint, sizeof checkpoint, "PRAGMA wal_autocheckpoint=%d",
+              S_WAL_BYTES / s_page_size (self));
     if (s_exec (self, pragma) || s_exec (self, "PRAGMA cache_size=-65536")
-        || s_exec (self, "PRAGMA wal_autocheckpoint=16384") || s_exec (self, s_schema)
-        || s_migrate (self) || s_prepare (self, "BEGIN IMMEDIATE", &self->begin)
+        || s_exec (self, checkpoint) || s_exec (self, s_schema) || s_migrate (self)
+        || s_prepare (self, "BEGIN IMMEDIATE", &self->begin)
         || s_prepare (self, "COMMIT", &self->commit)
         || s_prepare (self, "ROLLBACK", &self->rollback)
         || s_prepare (self, s_upsert_sql, &self->upsert)
