@@ -1,4 +1,5 @@
 /*  bs_bench.c - bs-bench: the reference workload on beanstalkd, over its text protocol  */
+#include "bench/percentile.h"
 #include "bench/refjob.h"
 #include <arpa/inet.h>
 #include <assert.h>
@@ -358,13 +359,6 @@ s_throughput (const s_args_t *a)
 }
 
 static int
-s_cmp (const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return (a > b) - (a < b);
-}
-
-static int
 s_latency (const s_args_t *a)
 {
     pid_t workers[S_MAX_WORKERS];
@@ -397,10 +391,9 @@ s_latency (const s_args_t *a)
     }
     struct rusage ru;
     s_stop_workers (workers, a->workers, &ru);
-    qsort (lat, (size_t)a->jobs, sizeof *lat, s_cmp);
-    long p99 = a->jobs * 99 / 100 < a->jobs ? a->jobs * 99 / 100 : a->jobs - 1;
-    printf ("latency jobs=%ld p50_us=%lld p99_us=%lld\n", a->jobs, (long long)lat[a->jobs / 2],
-            (long long)lat[p99]);
+    bench_pct_t pct = bench_percentiles (lat, (size_t)a->jobs);
+    printf ("latency jobs=%ld p50_us=%lld p99_us=%lld\n", a->jobs, (long long)pct.p50,
+            (long long)pct.p99);
     free (lat);
     return 0;
 }

@@ -1,4 +1,5 @@
 /*  jr_bench.c - jr-bench: the reference workload through libjr (throughput, latency, memory, replay)  */
+#include "bench/percentile.h"
 #include "bench/refjob.h"
 #include <arpa/inet.h>
 #include <assert.h>
@@ -237,13 +238,6 @@ s_throughput (const s_args_t *a)
 //  latency
 
 static int
-s_cmp (const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return (a > b) - (a < b);
-}
-
-static int
 s_latency (const s_args_t *a)
 {
     s_batch_t b;
@@ -268,12 +262,9 @@ s_latency (const s_args_t *a)
         stored[i] = result->ingested_us - job->created_us;
         jr_job_destroy (&result);
     }
-    qsort (stored, b.n, sizeof *stored, s_cmp);
-    qsort (seen, b.n, sizeof *seen, s_cmp);
-    size_t p99 = b.n * 99 / 100 < b.n ? b.n * 99 / 100 : b.n - 1;
+    bench_pct_t st = bench_percentiles (stored, b.n), se = bench_percentiles (seen, b.n);
     printf ("latency jobs=%zu p50_us=%lld p99_us=%lld client_p50_us=%lld client_p99_us=%lld\n", b.n,
-            (long long)stored[b.n / 2], (long long)stored[p99], (long long)seen[b.n / 2],
-            (long long)seen[p99]);
+            (long long)st.p50, (long long)st.p99, (long long)se.p50, (long long)se.p99);
     free (stored);
     free (seen);
     jr_client_destroy (&client);

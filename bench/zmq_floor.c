@@ -4,6 +4,7 @@
 //  next round. One 150-byte message in flight. It prints the p50 and p99 of
 //  client send to ingester receive: the span of bench/run's latency row,
 //  with nothing done at any stage. Our latency cannot go below it.
+#include "bench/percentile.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -105,13 +106,6 @@ s_stage (int stage, const char *next, int report_fd)
     return 0;
 }
 
-static int
-s_cmp (const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return (a > b) - (a < b);
-}
-
 //  Start stage k (its next stage's endpoint known), return its endpoint.
 static void
 s_start (const char *self, int k, const char *next, char *ep, size_t size)
@@ -207,10 +201,9 @@ main (int argc, char **argv)
             waitpid (s_children[k], NULL, 0);
             s_children[k] = 0;
         }
-        qsort (lat, (size_t)jobs, sizeof *lat, s_cmp);
-        long p99 = jobs * 99 / 100 < jobs ? jobs * 99 / 100 : jobs - 1;
+        bench_pct_t pct = bench_percentiles (lat, (size_t)jobs);
         printf ("zmq-floor hops=3 jobs=%ld p50_us=%lld p99_us=%lld\n", jobs,
-                (long long)(lat[jobs / 2] / 1000), (long long)(lat[p99] / 1000));
+                (long long)(pct.p50 / 1000), (long long)(pct.p99 / 1000));
     }
     s_kill_children ();
     free (lat);
