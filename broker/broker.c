@@ -8,11 +8,14 @@
 #include <czmq.h>
 #include <stdatomic.h>
 
-#define JR_MAX_TASKS      65535   //  distinct task names the broker tracks
-#define JR_MAX_ROUTING_ID 255     //  libzmq's own limit
-#define JR_DRAIN_MAX      1000    //  messages read per socket per loop turn
-#define JR_MAX_SLOTS      10000   //  credit one worker may hold
-#define JR_MAX_LIST       100000  //  ids in one LIST answer
+#define JR_MAX_TASKS      65535       //  distinct task names the broker tracks
+#define JR_MAX_ROUTING_ID 255         //  libzmq's own limit
+#define JR_DRAIN_MAX      1000        //  messages read per socket per loop turn
+#define JR_MAX_SLOTS      10000       //  credit one worker may hold
+#define JR_MAX_LIST       100000      //  ids in one LIST answer
+#define JR_PEER_BYTES     (64 << 20)  //  replies one client may have unread
+#define JR_BATCH_BYTES    (8 << 20)   //  a DISPATCH stops growing past this
+#define JR_JOB_OVERHEAD   128         //  a job's encoded bytes beyond task and vars
 
 typedef struct {
     char *name;        //  task name
@@ -36,6 +39,7 @@ struct _jr_worker_t {
     int64_t last_recv;        //  mono us, any message from it
     int64_t last_send;        //  mono us, any message to it
     jr_msg_t *batch;          //  DISPATCH being built
+    size_t batch_bytes;       //  its encoded size, about
 };
 
 //  Ids in arrival order, to forget the oldest finished or dead jobs.
@@ -53,7 +57,7 @@ typedef struct {
 
 typedef struct {
     uint64_t accepted, refused, dispatched, done, requeued, retried, dead, cancelled, expired,
-        malformed, stale;
+        malformed, stale, unread;  //  unread: replies dropped, their client read too little
 } s_stats_t;
 
 struct _jr_broker_t {
@@ -63,10 +67,12 @@ struct _jr_broker_t {
     jr_journal_t *journal;  //  NULL when running without one
     jr_jobtab_t *jobs;      //  every job we hold, live or remembered
     size_t live;            //  jobs not finished
+    uint64_t queued_bytes;  //  vars of the jobs held with their vars
     s_task_t *tasks;        //  by index
     uint32_t ntasks;
     zhashx_t *task_index;   //  name -> index + 1
     jr_queue_t delayed;     //  scheduled retries, by not-before
+    jr_queue_t cancelled;   //  cancelled jobs waiting for a worker to store their record
     s_ring_t finished;      //  finished ids, oldest first
     s_ring_t dead;          //  dead ids, oldest first
     jr_worker_t **workers;  //  connected workers
@@ -81,13 +87,17 @@ struct _jr_broker_t {
     jr_msg_t **msg_pool;  //  spare messages for replies
     size_t npool;
     jr_msg_t *in;          //  decoded input (reused)
+    zhashx_t *budgets;     //  hex routing id -> jr_budget_t, of clients we answer
     jr_bjob_t **replayed;  //  jobs made by replay, in journal order
     size_t nreplayed, cap_replayed;
     int replay_task;          //  task of the last ACCEPT replayed, a cache
     s_stats_t stats, logged;  //  counters, and as of the last stats line
     int64_t next_stats;       //  mono us
+    int64_t next_sweep;       //  mono us, of budgets
     atomic_bool stop;
 };
+
+static void s_commit (jr_broker_t *self);
 
 static bool
 s_final (int state)
@@ -144,7 +154,7 @@ s_router (const char *endpoint, const char *role)
     zsock_t *sock = zsock_new (ZMQ_ROUTER);
     assert (sock);
     zsock_set_router_mandatory (sock, 1);
-    zsock_set_maxmsgsize (sock, JR_MAX_FRAME + 1024);
+    zsock_set_maxmsgsize (sock, JR_MAX_FRAME);  //  larger: libzmq drops the connection
     zsock_set_sndhwm (sock, 100000);
     zsock_set_rcvhwm (sock, 100000);
     zsock_set_linger (sock, 1000);
@@ -325,7 +335,7 @@ s_running_unlink (jr_bjob_t *job)
         job->next->prev = job->prev;
     job->prev = job->next = NULL;
     job->worker = NULL;
-    job->lease_us = 0;
+    job->due_us = 0;
     free (job->progress);  //  it belonged to that attempt
     job->progress = NULL;
     w->running--;
@@ -351,6 +361,14 @@ s_credit (jr_broker_t *self, jr_worker_t *w)
     }
 }
 
+//  The queue a waiting job belongs in: its task's, or for a cancelled one
+//  the queue any worker takes from first, to store its CANCELLED record.
+static jr_queue_t *
+s_queue_of (jr_broker_t *self, const jr_bjob_t *job)
+{
+    return job->cancel ? &self->cancelled : &self->tasks[job->task].queue;
+}
+
 //  Take a job out of whatever holds it (a worker, a queue, the delay heap).
 static void
 s_detach (jr_broker_t *self, jr_bjob_t *job)
@@ -358,7 +376,7 @@ s_detach (jr_broker_t *self, jr_bjob_t *job)
     if (job->state == JR_STATE_RUNNING && job->worker)
         s_running_unlink (job);
     else if (job->state == JR_STATE_QUEUED)
-        jr_queue_remove (&self->tasks[job->task].queue, job);
+        jr_queue_remove (s_queue_of (self, job), job);
     else if (job->state == JR_STATE_SCHEDULED)
         jr_queue_remove (&self->delayed, job);
 }
@@ -367,8 +385,25 @@ static void
 s_enqueue (jr_broker_t *self, jr_bjob_t *job)
 {
     job->state = JR_STATE_QUEUED;
-    jr_queue_push (&self->tasks[job->task].queue, job);
+    jr_queue_push (s_queue_of (self, job), job);
     self->dirty = true;
+}
+
+//  A cancelled job waits for any worker to store its CANCELLED record.
+static void
+s_enqueue_cancelled (jr_broker_t *self, jr_bjob_t *job)
+{
+    job->cancel = true;
+    s_enqueue (self, job);
+}
+
+//  Let go of a job record entirely.
+static void
+s_drop (jr_broker_t *self, jr_bjob_t *job)
+{
+    jr_jobtab_remove (self->jobs, job);
+    self->queued_bytes -= job->vars_len;
+    jr_bjob_destroy (&job);
 }
 
 //  Keep only the id and the outcome of a finished job, so a resubmitted id
@@ -377,6 +412,7 @@ static void
 s_remember (jr_broker_t *self, jr_bjob_t *job)
 {
     jr_jobtab_remove (self->jobs, job);
+    self->queued_bytes -= job->vars_len;
     jr_bjob_t *small = realloc (job, sizeof *job);
     assert (small);
     small->vars_len = 0;
@@ -384,10 +420,8 @@ s_remember (jr_broker_t *self, jr_bjob_t *job)
     uint8_t old[JR_ID_SIZE];
     if (s_ring_push (&self->finished, small->id, old)) {
         jr_bjob_t *gone = jr_jobtab_find (self->jobs, old);
-        if (gone && s_final (gone->state)) {
-            jr_jobtab_remove (self->jobs, gone);
-            jr_bjob_destroy (&gone);
-        }
+        if (gone && s_final (gone->state))
+            s_drop (self, gone);
     }
 }
 
@@ -421,8 +455,7 @@ s_make_dead (jr_broker_t *self, jr_bjob_t *job)
     if (s_ring_push (&self->dead, job->id, old)) {
         jr_bjob_t *gone = jr_jobtab_find (self->jobs, old);
         if (gone && gone->state == JR_STATE_DEAD) {
-            jr_jobtab_remove (self->jobs, gone);
-            jr_bjob_destroy (&gone);
+            s_drop (self, gone);
             self->live--;
         }
     }
@@ -446,7 +479,10 @@ s_schedule (jr_broker_t *self, jr_bjob_t *job)
 {
     s_detach (self, job);
     job->state = JR_STATE_SCHEDULED;
-    job->at_us = jr_clock_wall_us () + s_backoff_us (self, job->attempt);
+    int64_t delay = s_backoff_us (self, job->attempt);
+    job->at_us = jr_clock_wall_us () + delay;  //  for the journal, across restarts
+    job->due_us = jr_clock_mono_us ()
+                  + delay;  //  what the timer follows: steps of the wall clock do not move it
     jr_queue_push (&self->delayed, job);
     s_log_state (self, job, false);
     self->stats.retried++;
@@ -454,14 +490,10 @@ s_schedule (jr_broker_t *self, jr_bjob_t *job)
 
 //  Put a running job back in its queue (worker lost, lease over, handed
 //  back): its next dispatch is the next attempt. A job cancelled meanwhile
-//  ends here instead.
+//  goes to the cancelled queue, for its record.
 static void
 s_requeue (jr_broker_t *self, jr_bjob_t *job)
 {
-    if (job->cancel) {
-        s_finish (self, job, JR_STATE_CANCELLED, true);
-        return;
-    }
     s_detach (self, job);
     s_enqueue (self, job);
     self->stats.requeued++;
@@ -504,7 +536,116 @@ s_worker_forget (jr_broker_t *self, jr_worker_t *w, const char *why)
 }
 
 //  -------------------------------------------------------------------------
+//  What each client has unread, so one that never reads cannot pile up
+//  replies in our memory
+
+static void
+s_budget_free (void **item)
+{
+    jr_budget_release ((jr_budget_t **)item);
+}
+
+static jr_budget_t *
+s_budget (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
+{
+    char key[2 * JR_MAX_ROUTING_ID + 1];
+    for (size_t i = 0; i < rid_len; i++)
+        snprintf (key + 2 * i, 3, "%02x", rid[i]);
+    key[2 * rid_len] = 0;
+    jr_budget_t *budget = zhashx_lookup (self->budgets, key);
+    if (!budget) {
+        budget = jr_budget_new (JR_PEER_BYTES);
+        zhashx_insert (self->budgets, key, budget);
+    }
+    budget->used_us = jr_clock_mono_us ();
+    return budget;
+}
+
+//  Forget clients with nothing unread that we have not answered for a
+//  while; libzmq frees what a departed client left unread.
+static void
+s_budgets_sweep (jr_broker_t *self)
+{
+    int64_t now = jr_clock_mono_us ();
+    if (now < self->next_sweep)
+        return;
+    self->next_sweep = now + 10 * 1000000;
+    int64_t old = now - 10 * 1000000;
+    zlistx_t *keys = zhashx_keys (self->budgets);
+    for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
+        jr_budget_t *budget = zhashx_lookup (self->budgets, key);
+        if (atomic_load (&budget->queued) == 0 && budget->used_us < old)
+            zhashx_delete (self->budgets, key);
+    }
+    zlistx_destroy (&keys);
+}
+
+//  Send a client its reply, within what it may have unread; the message
+//  goes back to the pool unless it grew large (a LIST answer), so a burst
+//  of big answers does not stay in memory.
+static void
+s_answer (jr_broker_t *self, const uint8_t *rid, size_t rid_len, jr_msg_t *msg)
+{
+    jr_budget_t *budget = s_budget (self, rid, rid_len);
+    int sent = jr_msg_send_counted (msg, zsock_resolve (self->clients), rid, rid_len, budget);
+    if (sent == JR_EQUEUE_FULL)
+        self->stats.unread++;
+    if (sent)  //  accepted jobs stay accepted; a client that resubmits gets code 0
+        jr_debug ("code=%s: cannot answer a client", jr_errname (sent));
+    if (self->npool < self->cap_replies && msg->cap_marks <= 4096)
+        self->msg_pool[self->npool++] = msg;
+    else
+        jr_msg_destroy (&msg);
+}
+
+//  -------------------------------------------------------------------------
 //  Clients
+
+//  0 if a submitted job may be queued, else the code of its mark: fields
+//  over their limits, an id or a stamp no client can have made.
+static int
+s_check_submit (const jr_job_t *job)
+{
+    static const uint8_t nil_id[JR_ID_SIZE] = { 0 };
+    int rc = jr_job_check (job);
+    if (rc)
+        return rc;
+    if (memcmp (job->id, nil_id, JR_ID_SIZE) == 0 || job->created_us <= 0 || job->task.len == 0
+        || memchr (job->task.ptr, 0, job->task.len))
+        return JR_EINVALID;
+    return 0;
+}
+
+//  A new job, held from now on but queued only once the journal has it.
+static int
+s_accept (jr_broker_t *self, const jr_job_t *job, int64_t now)
+{
+    if (self->live >= self->config.max_jobs
+        || self->queued_bytes + job->vars.len > self->config.max_queued_bytes)
+        return JR_EQUEUE_FULL;
+    int task = s_task (self, job->task);
+    if (task < 0)
+        return JR_EQUEUE_FULL;  //  the task table is full
+    jr_bjob_t *rec = jr_bjob_new (job, (uint16_t)task);
+    rec->attempt = 0;
+    rec->accepted_us = now;
+    rec->seq = ++self->seq;
+    if (rec->max_attempts == 0)
+        rec->max_attempts = self->config.max_attempts;
+    rec->state = JR_STATE_UNKNOWN;  //  until the journal has it
+    jr_jobtab_insert (self->jobs, rec);
+    self->live++;
+    self->queued_bytes += rec->vars_len;
+    s_log_accept (self, rec, true);
+    if (self->npending == self->cap_pending) {
+        self->cap_pending = self->cap_pending ? self->cap_pending * 2 : 1024;
+        self->pending = realloc (self->pending, self->cap_pending * sizeof (void *));
+        assert (self->pending);
+    }
+    self->pending[self->npending++] = rec;
+    self->stats.accepted++;
+    return 0;
+}
 
 static void
 s_on_submit (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
@@ -514,41 +655,29 @@ s_on_submit (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
     int64_t now = jr_clock_wall_us ();
     for (uint32_t i = 0; i < in->njobs; i++) {
         const jr_job_t *job = &in->jobs[i];
-        int code = 0;
-        int task = -1;
-        jr_bjob_t *known = jr_jobtab_find (self->jobs, job->id);
-        if (known)  //  submitting again is harmless: the mark says its attempt
+        int code = s_check_submit (job);
+        jr_bjob_t *known = code ? NULL : jr_jobtab_find (self->jobs, job->id);
+        if (known) {  //  submitting again is harmless: the mark says its attempt
             jr_msg_add_mark (out, job->id, known->attempt, 0);
-        else {
-            if ((task = s_task (self, job->task)) < 0)
-                code = JR_EINVALID;
-            else if (self->live >= self->config.max_jobs)
-                code = JR_EQUEUE_FULL;
-            else {
-                jr_bjob_t *rec = jr_bjob_new (job, (uint16_t)task);
-                rec->attempt = 0;
-                rec->accepted_us = now;
-                rec->seq = ++self->seq;
-                if (rec->max_attempts == 0)
-                    rec->max_attempts = self->config.max_attempts;
-                rec->state = JR_STATE_UNKNOWN;  //  until the journal has it
-                jr_jobtab_insert (self->jobs, rec);
-                self->live++;
-                s_log_accept (self, rec, true);
-                if (self->npending == self->cap_pending) {
-                    self->cap_pending = self->cap_pending ? self->cap_pending * 2 : 1024;
-                    self->pending = realloc (self->pending, self->cap_pending * sizeof (void *));
-                    assert (self->pending);
-                }
-                self->pending[self->npending++] = rec;
-                self->stats.accepted++;
-            }
-            if (code)
-                self->stats.refused++;
-            jr_msg_add_mark (out, job->id, 0, code);
+            continue;
         }
+        if (code == 0)
+            code = s_accept (self, job, now);
+        if (code)
+            self->stats.refused++;
+        jr_msg_add_mark (out, job->id, 0, code);
     }
     s_reply_later (self, rid, rid_len, out);
+}
+
+//  The state a client is told: a cancelled job is CANCELLED from the moment
+//  the cancel is journaled, though it is held until its record is stored.
+static int
+s_told_state (const jr_bjob_t *job)
+{
+    if (!job)
+        return JR_STATE_UNKNOWN;
+    return job->cancel ? JR_STATE_CANCELLED : job->state;
 }
 
 static void
@@ -557,65 +686,102 @@ s_on_status (jr_broker_t *self, jr_msg_t *out)
     jr_msg_t *in = self->in;
     for (uint32_t i = 0; i < in->nmarks; i++) {
         jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
-        int state = !job || job->state == JR_STATE_UNKNOWN ? JR_STATE_UNKNOWN : job->state;
-        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, state);
+        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, s_told_state (job));
         jr_progress_t *p = job ? job->progress : NULL;
         jr_msg_add_note (out, p ? p->value : 0,
                          p ? (jr_bytes_t){ (const uint8_t *)p->text, p->len } : (jr_bytes_t){ 0 });
     }
 }
 
-static void
-s_on_cancel (jr_broker_t *self, jr_msg_t *out)
+//  True if a CANCEL changes this job: it is held and not already ending.
+static bool
+s_cancellable (const jr_bjob_t *job)
 {
-    jr_msg_t *in = self->in;
-    for (uint32_t i = 0; i < in->nmarks; i++) {
-        jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
-        if (job && job->state == JR_STATE_RUNNING && !job->cancel) {
-            //  Stopped through the worker (the same path as a deadline); the
-            //  journal says cancelled now, so a restart does not revive it.
-            job->cancel = true;
-            jr_bjob_t copy = *job;
-            copy.state = JR_STATE_CANCELLED;
-            copy.at_us = jr_clock_wall_us ();
-            s_log_state (self, &copy, true);
-            if (job->worker)
-                s_send_cancel (self, job->worker, job);
-            jr_msg_add_mark (out, job->id, job->attempt, JR_STATE_CANCELLED);
-            continue;
-        }
-        if (job
-            && (job->state == JR_STATE_QUEUED || job->state == JR_STATE_SCHEDULED
-                || job->state == JR_STATE_DEAD)) {
-            jr_bjob_t copy = *job;
-            copy.state = JR_STATE_CANCELLED;
-            copy.at_us = jr_clock_wall_us ();
-            s_log_state (self, &copy, true);
-            jr_msg_add_mark (out, job->id, job->attempt, JR_STATE_CANCELLED);
-            s_finish (self, job, JR_STATE_CANCELLED, false);
-            continue;
-        }
-        int state = job && job->state != JR_STATE_UNKNOWN ? job->state : JR_STATE_UNKNOWN;
-        if (job && job->cancel)
-            state = JR_STATE_CANCELLED;
-        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, state);
-    }
+    return job && !job->cancel
+           && (job->state == JR_STATE_QUEUED || job->state == JR_STATE_SCHEDULED
+               || job->state == JR_STATE_RUNNING || job->state == JR_STATE_DEAD);
 }
 
-static void
-s_on_retry (jr_broker_t *self, jr_msg_t *out)
+//  Write the records a request promises, before anything changes: what
+//  this turn already holds is committed first, so a failed write undoes
+//  only these records, and a refused request changes nothing.
+static int
+s_journal_first (jr_broker_t *self, jr_rec_type_t type, bool (*applies) (const jr_bjob_t *))
 {
+    if (!self->journal)
+        return 0;
+    s_commit (self);
     jr_msg_t *in = self->in;
     for (uint32_t i = 0; i < in->nmarks; i++) {
         jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
-        if (job && job->state == JR_STATE_DEAD) {
+        if (!applies (job))
+            continue;
+        if (type == JR_REC_ACCEPT) {
+            jr_bjob_t copy = *job;
+            copy.max_attempts = job->attempt + 1;
+            s_log_accept (self, &copy, true);
+        }
+        else {
+            jr_rec_t rec = { .type = (int)type, .attempt = job->attempt };
+            memcpy (rec.id, job->id, JR_ID_SIZE);
+            jr_journal_append (self->journal, &rec, true);
+        }
+    }
+    int rc = s_flush (self);
+    if (rc)
+        jr_journal_discard (self->journal);
+    return rc;
+}
+
+//  A running job is stopped through its worker (the same path as a
+//  deadline); any other is taken out of its queue. Either way it waits in
+//  the cancelled queue (or on its worker) until a worker has stored its
+//  CANCELLED record, so the ingester's waiters learn of it too.
+static int
+s_on_cancel (jr_broker_t *self, jr_msg_t *out)
+{
+    int rc = s_journal_first (self, JR_REC_CANCEL, s_cancellable);
+    if (rc)
+        return rc;
+    jr_msg_t *in = self->in;
+    for (uint32_t i = 0; i < in->nmarks; i++) {
+        jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
+        if (s_cancellable (job)) {
+            if (job->state == JR_STATE_RUNNING && job->worker)
+                s_send_cancel (self, job->worker, job);
+            else {
+                s_detach (self, job);  //  from the queue it is in before the cancel
+                s_enqueue_cancelled (self, job);
+            }
+            job->cancel = true;
+        }
+        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, s_told_state (job));
+    }
+    return 0;
+}
+
+static bool
+s_retryable (const jr_bjob_t *job)
+{
+    return job && job->state == JR_STATE_DEAD && !job->cancel;
+}
+
+static int
+s_on_retry (jr_broker_t *self, jr_msg_t *out)
+{
+    int rc = s_journal_first (self, JR_REC_ACCEPT, s_retryable);
+    if (rc)
+        return rc;
+    jr_msg_t *in = self->in;
+    for (uint32_t i = 0; i < in->nmarks; i++) {
+        jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
+        if (s_retryable (job)) {
             job->max_attempts = job->attempt + 1;  //  one more try
             s_enqueue (self, job);
-            s_log_accept (self, job, true);
         }
-        int state = job && job->state != JR_STATE_UNKNOWN ? job->state : JR_STATE_UNKNOWN;
-        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, state);
+        jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, s_told_state (job));
     }
+    return 0;
 }
 
 typedef struct {
@@ -650,9 +816,13 @@ s_drain (jr_broker_t *self, zsock_t *sock, const char *role, s_handler_fn *handl
         if (got < 0)
             continue;
         int rc = jr_msg_decode (self->in, zmq_msg_data (&body), zmq_msg_size (&body));
-        if (!handle (self, rid, rid_len, rc == 0 ? self->in->type : JR_MSG_NONE)) {
+        if (rc == 0 && self->in->type == JR_MSG_ERROR) {
+            self->stats.malformed++;  //  never answered, so two peers cannot loop
+            jr_debug ("role=%s code=%d: ignored an ERROR", role, self->in->code);
+        }
+        else if (!handle (self, rid, rid_len, rc == 0 ? self->in->type : JR_MSG_NONE)) {
             self->stats.malformed++;
-            int code = rc ? rc : JR_EUNKNOWN_TYPE;
+            int code = rc ? rc : JR_EINVALID;
             const char *why = rc ? jr_strerror (rc) : "not for this socket";
             jr_debug ("role=%s code=%s: refused a message: %s", role, jr_errname (code), why);
             jr_msg_send_error (zsock_resolve (sock), rid, rid_len, self->in->tag, code, why);
@@ -672,17 +842,26 @@ s_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int typ
         && type != JR_MSG_LIST)
         return false;
     jr_msg_t *out = s_reply_msg (self, JR_MSG_STATE, self->in->tag);
+    int rc = 0;
     if (type == JR_MSG_STATUS)
         s_on_status (self, out);
     else if (type == JR_MSG_CANCEL)
-        s_on_cancel (self, out);
+        rc = s_on_cancel (self, out);
     else if (type == JR_MSG_RETRY)
-        s_on_retry (self, out);
+        rc = s_on_retry (self, out);
     else {
         s_list_t list = { self->in->code, out };
         jr_jobtab_each (self->jobs, s_list_one, &list);
     }
-    s_reply_later (self, rid, rid_len, out);
+    if (rc) {
+        jr_warn ("code=%s: refused a %s the journal could not store", jr_errname (rc),
+                 jr_msg_name (type));
+        jr_msg_send_error (zsock_resolve (self->clients), rid, rid_len, self->in->tag, rc,
+                           "the journal could not store this change");
+        jr_msg_destroy (&out);
+    }
+    else  //  durable already (CANCEL, RETRY) or nothing to wait for
+        s_answer (self, rid, rid_len, out);
     return true;
 }
 
@@ -729,26 +908,21 @@ s_on_ready (jr_broker_t *self, jr_worker_t *w, const uint8_t *rid, size_t rid_le
              w->capacity, w->ntasks);
 }
 
-//  One attempt ended (its result is stored) or was handed back.
+//  One attempt ended (its result is stored) or was handed back. Only the
+//  worker that holds that very attempt may end it: a mark from anyone else
+//  (a stranger that learned ids from LIST, a worker whose attempt was taken
+//  back) changes nothing and is counted.
 static void
-s_on_mark (jr_broker_t *self, const jr_mark_t *mark)
+s_on_mark (jr_broker_t *self, jr_worker_t *w, const jr_mark_t *mark)
 {
     jr_bjob_t *job = jr_jobtab_find (self->jobs, mark->id);
-    if (!job || s_final (job->state) || job->state == JR_STATE_UNKNOWN) {
+    if (!job || job->state != JR_STATE_RUNNING || job->worker != w
+        || job->attempt != mark->attempt) {
         self->stats.stale++;
         return;
     }
-    bool current = job->attempt == mark->attempt;
-    //  A result of an older attempt that is stored while the job waits for
-    //  its next run (its worker was lost, the broker restarted) still ends it.
-    bool stored_while_waiting = job->state == JR_STATE_QUEUED && mark->attempt < job->attempt
-                                && (s_final (mark->code) || mark->code == JR_STATE_DEAD);
-    if (!current && !stored_while_waiting) {
-        self->stats.stale++;
-        return;
-    }
-    if (job->cancel)  //  the client was told so; the journal says so
-        s_finish (self, job, JR_STATE_CANCELLED, false);
+    if (job->cancel)  //  the client was told so; its record is stored now
+        s_finish (self, job, JR_STATE_CANCELLED, true);
     else if (s_final (mark->code))
         s_finish (self, job, mark->code, true);
     else if (mark->code == JR_STATE_DEAD)
@@ -768,14 +942,14 @@ s_on_done (jr_broker_t *self, jr_worker_t *w)
     for (uint32_t i = 0; i < in->nmarks; i++) {
         //  One DONE per dispatched job gives its slot back, even for a job
         //  held across a reconnect (READY did not count it as free), unless
-        //  FREE gave it back already.
+        //  FREE gave it back already. s_credit keeps it within capacity.
         jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
         bool freed = job && job->worker == w && job->freed && job->attempt == in->marks[i].attempt;
-        s_on_mark (self, &in->marks[i]);
-        if (w && !freed)
+        s_on_mark (self, w, &in->marks[i]);
+        if (!freed)
             s_credit (self, w);
     }
-    if (w && w->draining && w->running == 0)
+    if (w->draining && w->running == 0)
         s_worker_forget (self, w, "drained");
 }
 
@@ -825,17 +999,17 @@ s_worker_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int typ
         s_on_ready (self, w, rid, rid_len);
         return true;
     }
-    if (type == JR_MSG_DONE)
-        s_on_done (self, w);  //  a DONE ends its jobs even from a stranger
-    else if (type != JR_MSG_HEARTBEAT && type != JR_MSG_BYE && type != JR_MSG_FREE
-             && type != JR_MSG_PROGRESS)
+    if (type != JR_MSG_HEARTBEAT && type != JR_MSG_BYE && type != JR_MSG_FREE
+        && type != JR_MSG_PROGRESS && type != JR_MSG_DONE)
         return false;
     if (!w) {  //  the broker restarted, or forgot it: it must say READY
         jr_msg_send_error (zsock_resolve (self->workers_sock), rid, rid_len, 0, JR_EUNKNOWN_PEER,
                            "say READY");
         return true;
     }
-    if (type == JR_MSG_FREE)
+    if (type == JR_MSG_DONE)
+        s_on_done (self, w);
+    else if (type == JR_MSG_FREE)
         s_on_free (self, w);
     else if (type == JR_MSG_PROGRESS)
         s_on_progress (self, w);
@@ -870,8 +1044,7 @@ s_commit (jr_broker_t *self)
             }
         }
         for (size_t i = 0; i < self->npending; i++) {
-            jr_jobtab_remove (self->jobs, self->pending[i]);
-            jr_bjob_destroy (&self->pending[i]);
+            s_drop (self, self->pending[i]);
             self->live--;
         }
         jr_warn ("jobs=%zu code=%s: refused jobs the journal could not store", self->npending,
@@ -881,19 +1054,8 @@ s_commit (jr_broker_t *self)
         for (size_t i = 0; i < self->npending; i++)
             s_enqueue (self, self->pending[i]);
     self->npending = 0;
-    void *sock = zsock_resolve (self->clients);
-    for (size_t i = 0; i < self->nreplies; i++) {
-        s_reply_t *reply = &self->replies[i];
-        if (rc && reply->msg->type != JR_MSG_ACCEPTED)
-            jr_msg_send_error (sock, reply->rid, reply->rid_len, reply->msg->tag, rc,
-                               "the journal could not store this change");
-        else {
-            int sent = jr_msg_send (reply->msg, sock, reply->rid, reply->rid_len);
-            if (sent)  //  the jobs stay accepted; a client that resubmits gets code 0
-                jr_debug ("code=%s: cannot answer a client", jr_errname (sent));
-        }
-        self->msg_pool[self->npool++] = reply->msg;
-    }
+    for (size_t i = 0; i < self->nreplies; i++)
+        s_answer (self, self->replies[i].rid, self->replies[i].rid_len, self->replies[i].msg);
     self->nreplies = 0;
 }
 
@@ -923,13 +1085,14 @@ s_add_dispatch (jr_broker_t *self, jr_worker_t *w, jr_bjob_t *job, int64_t now)
     s_running_link (w, job);
     w->credit--;
     if (job->timeout_ms)
-        job->lease_us =
+        job->due_us =
             jr_clock_mono_us () + ((int64_t)job->timeout_ms + self->config.lease_grace_ms) * 1000;
     if (self->journal) {
         jr_rec_t rec = { .type = JR_REC_DISPATCH, .attempt = job->attempt };
         memcpy (rec.id, job->id, JR_ID_SIZE);
         jr_journal_append (self->journal, &rec, false);
     }
+    w->batch_bytes += JR_JOB_OVERHEAD + strlen (self->tasks[job->task].name) + job->vars_len;
     jr_job_t *out = jr_msg_add_job (w->batch);
     memcpy (out->id, job->id, JR_ID_SIZE);
     const char *name = self->tasks[job->task].name;
@@ -939,7 +1102,7 @@ s_add_dispatch (jr_broker_t *self, jr_worker_t *w, jr_bjob_t *job, int64_t now)
     out->timeout_ms = job->timeout_ms;
     out->max_attempts = job->max_attempts;
     out->attempt = job->attempt;
-    out->state = JR_STATE_RUNNING;
+    out->state = job->cancel ? JR_STATE_CANCELLED : JR_STATE_RUNNING;  //  store, do not run
     out->created_us = job->created_us;
     out->accepted_us = job->accepted_us;
     out->dispatched_us = job->dispatched_us;
@@ -985,12 +1148,16 @@ s_flush_batch (jr_broker_t *self, jr_worker_t *w)
 static void
 s_dispatch (jr_broker_t *self)
 {
-    if (!self->dirty || self->nworkers == 0)
+    if (!self->dirty)
         return;
-    self->dirty = false;
+    self->dirty = false;  //  with no worker, nothing to do until one comes
+    if (self->nworkers == 0)
+        return;
     int64_t now = jr_clock_wall_us ();
-    for (uint32_t i = 0; i < self->nworkers; i++)
+    for (uint32_t i = 0; i < self->nworkers; i++) {
         jr_msg_reset (self->workers[i]->batch, JR_MSG_DISPATCH);
+        self->workers[i]->batch_bytes = 0;
+    }
     bool progress = true;
     while (progress) {
         progress = false;
@@ -998,10 +1165,17 @@ s_dispatch (jr_broker_t *self)
             jr_worker_t *w = self->workers[(self->rr + k) % self->nworkers];
             if (w->credit == 0)
                 continue;
-            s_task_t *task = s_best_task (self, w);
-            if (!task)
+            if (w->batch_bytes >= JR_BATCH_BYTES) {
+                self->dirty = true;  //  the rest goes in the next turn's batch
                 continue;
-            s_add_dispatch (self, w, jr_queue_pop (&task->queue), now);
+            }
+            s_task_t *task = s_best_task (self, w);
+            jr_queue_t *from = jr_queue_peek (&self->cancelled) ? &self->cancelled
+                               : task                           ? &task->queue
+                                                                : NULL;
+            if (!from)
+                continue;
+            s_add_dispatch (self, w, jr_queue_pop (from), now);
             progress = true;
         }
     }
@@ -1036,7 +1210,7 @@ s_heartbeats (jr_broker_t *self)
         //  deadline long ago. Tell it to stop, run the job elsewhere.
         for (jr_bjob_t *job = w->running_head, *next; job; job = next) {
             next = job->next;
-            if (job->lease_us && now > job->lease_us) {
+            if (job->due_us && now > job->due_us) {
                 char id[37];
                 jr_id_format (job->id, id);
                 jr_warn ("id=%s attempt=%u worker=%s: lease expired, job requeued", id,
@@ -1059,9 +1233,9 @@ s_heartbeats (jr_broker_t *self)
 static void
 s_timers (jr_broker_t *self)
 {
-    int64_t wall = jr_clock_wall_us ();
+    int64_t wall = jr_clock_wall_us (), mono = jr_clock_mono_us ();
     jr_bjob_t *job;
-    while ((job = jr_queue_peek (&self->delayed)) && job->at_us <= wall) {
+    while ((job = jr_queue_peek (&self->delayed)) && job->due_us <= mono) {
         jr_queue_pop (&self->delayed);
         s_enqueue (self, job);
     }
@@ -1074,8 +1248,7 @@ s_timers (jr_broker_t *self)
             break;
         s_ring_pop (&self->dead);
         if (job && job->state == JR_STATE_DEAD) {
-            jr_jobtab_remove (self->jobs, job);
-            jr_bjob_destroy (&job);
+            s_drop (self, job);
             self->live--;
         }
     }
@@ -1119,16 +1292,12 @@ s_compact (jr_broker_t *self)
             continue;
         if (!s_final (job->state))
             s_log_accept (self, job, false);
-        if (job->state != JR_STATE_QUEUED && job->state != JR_STATE_RUNNING) {
-            jr_bjob_t copy = *job;
-            if (job->cancel)
-                copy.state = JR_STATE_CANCELLED;
-            s_log_state (self, &copy, false);
-        }
-        else if (job->cancel) {
-            jr_bjob_t copy = *job;
-            copy.state = JR_STATE_CANCELLED;
-            s_log_state (self, &copy, false);
+        if (job->state != JR_STATE_QUEUED && job->state != JR_STATE_RUNNING)
+            s_log_state (self, job, false);
+        if (job->cancel) {
+            jr_rec_t rec = { .type = JR_REC_CANCEL, .attempt = job->attempt };
+            memcpy (rec.id, job->id, JR_ID_SIZE);
+            jr_journal_append (self->journal, &rec, false);
         }
     }
     free (all.jobs);
@@ -1148,10 +1317,10 @@ s_log_stats (jr_broker_t *self)
     jr_info ("live=%zu workers=%u accepted=%" PRIu64 " refused=%" PRIu64 " dispatched=%" PRIu64
              " done=%" PRIu64 " requeued=%" PRIu64 " retried=%" PRIu64 " dead=%" PRIu64
              " cancelled=%" PRIu64 " expired=%" PRIu64 " stale=%" PRIu64 " malformed=%" PRIu64
-             " journal_bytes=%" PRIu64 ": stats",
+             " unread=%" PRIu64 " journal_bytes=%" PRIu64 ": stats",
              self->live, self->nworkers, s->accepted, s->refused, s->dispatched, s->done,
              s->requeued, s->retried, s->dead, s->cancelled, s->expired, s->stale, s->malformed,
-             self->journal ? jr_journal_size (self->journal) : 0);
+             s->unread, self->journal ? jr_journal_size (self->journal) : 0);
     self->logged = self->stats;
 }
 
@@ -1164,6 +1333,7 @@ s_replayed (jr_broker_t *self, jr_bjob_t *job)
 {
     job->seq = ++self->seq;
     jr_jobtab_insert (self->jobs, job);
+    self->queued_bytes += job->vars_len;
     if (self->nreplayed == self->cap_replayed) {
         self->cap_replayed = self->cap_replayed ? self->cap_replayed * 2 : 4096;
         self->replayed = realloc (self->replayed, self->cap_replayed * sizeof (void *));
@@ -1203,6 +1373,8 @@ s_replay (const jr_rec_t *rec, void *arg)
         job->max_attempts = rec->max_attempts;
         job->state = JR_STATE_QUEUED;
     }
+    else if (rec->type == JR_REC_CANCEL && job && !s_final (job->state))
+        job->cancel = true;
     else if (rec->type == JR_REC_DISPATCH && job && !s_final (job->state)) {
         job->attempt = rec->attempt > job->attempt ? rec->attempt : job->attempt;
         job->state = JR_STATE_RUNNING;
@@ -1224,6 +1396,18 @@ s_replay (const jr_rec_t *rec, void *arg)
     }
 }
 
+//  A retry journaled with its wall-clock time runs that much later from
+//  now, and never later than the longest backoff (the clock may have been
+//  wrong on either side of the restart).
+static void
+s_delay_replayed (jr_broker_t *self, jr_bjob_t *job)
+{
+    int64_t left = job->at_us - jr_clock_wall_us ();
+    int64_t most = (int64_t)self->config.retry_max_ms * 1000;
+    job->due_us = jr_clock_mono_us () + (left < 0 ? 0 : left > most ? most : left);
+    jr_queue_push (&self->delayed, job);
+}
+
 //  After replay: running jobs lost their workers; put every job where it
 //  belongs, oldest first.
 static void
@@ -1237,12 +1421,14 @@ s_settle (jr_broker_t *self)
             s_remember (self, job);
         else {
             self->live++;
-            if (job->state == JR_STATE_DEAD) {
+            if (job->cancel)
+                s_enqueue (self, job);  //  its CANCELLED record is still to be stored
+            else if (job->state == JR_STATE_DEAD) {
                 uint8_t old[JR_ID_SIZE];
                 s_ring_push (&self->dead, job->id, old);
             }
             else if (job->state == JR_STATE_SCHEDULED)
-                jr_queue_push (&self->delayed, job);
+                s_delay_replayed (self, job);
             else
                 s_enqueue (self, job);
         }
@@ -1266,6 +1452,8 @@ jr_broker_new (const jr_broker_config_t *config)
     self->config = *config;
     self->jobs = jr_jobtab_new ();
     self->task_index = zhashx_new ();
+    self->budgets = zhashx_new ();
+    zhashx_set_destructor (self->budgets, s_budget_free);
     self->in = jr_msg_new ();
     self->delayed.by_due = true;
     self->replay_task = -1;
@@ -1310,6 +1498,7 @@ jr_broker_destroy (jr_broker_t **self_p)
         free (self->tasks[i].name);
     }
     jr_queue_free (&self->delayed);
+    jr_queue_free (&self->cancelled);
     free (self->tasks);
     free (self->workers);
     free (self->pending);
@@ -1327,6 +1516,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     jr_journal_close (&self->journal);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->workers_sock);
+    zhashx_destroy (&self->budgets);  //  frames libzmq still holds keep theirs
     free (self);
     *self_p = NULL;
 }
@@ -1368,6 +1558,7 @@ jr_broker_run (jr_broker_t *self)
             s_timers (self);
             s_compact (self);
             s_log_stats (self);
+            s_budgets_sweep (self);
         }
     }
     s_commit (self);

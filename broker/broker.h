@@ -6,27 +6,28 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *clients;    //  ROUTER endpoint for clients
-    const char *workers;    //  ROUTER endpoint for workers
-    int heartbeat_ms;       //  heartbeat to each worker when idle
-    int liveness_ms;        //  a worker silent this long is forgotten
-    size_t max_jobs;        //  live jobs at most; more get QUEUE_FULL
-    const char *journal;    //  journal directory; NULL = none (tests only)
-    jr_fsync_t fsync;       //  when the journal syncs
-    int fsync_ms;           //  interval for JR_FSYNC_BATCH
-    int lease_grace_ms;     //  a lease is the job's timeout plus this
-    int retry_base_ms;      //  first retry delay; doubles per attempt
-    int retry_max_ms;       //  longest retry delay
-    uint32_t max_attempts;  //  for jobs that say 0
-    size_t max_dead;        //  dead jobs kept at most
-    int dead_ttl_s;         //  dead jobs kept this long at most
-    size_t remember;        //  finished ids kept for idempotent submit
+    const char *clients;        //  ROUTER endpoint for clients
+    const char *workers;        //  ROUTER endpoint for workers
+    int heartbeat_ms;           //  heartbeat to each worker when idle
+    int liveness_ms;            //  a worker silent this long is forgotten
+    size_t max_jobs;            //  live jobs at most; more get QUEUE_FULL
+    const char *journal;        //  journal directory; NULL = none (tests only)
+    jr_fsync_t fsync;           //  when the journal syncs
+    int fsync_ms;               //  interval for JR_FSYNC_BATCH
+    int lease_grace_ms;         //  a lease is the job's timeout plus this
+    int retry_base_ms;          //  first retry delay; doubles per attempt
+    int retry_max_ms;           //  longest retry delay
+    uint32_t max_attempts;      //  for jobs that say 0
+    size_t max_dead;            //  dead jobs kept at most
+    int dead_ttl_s;             //  dead jobs kept this long at most
+    size_t remember;            //  finished ids kept for idempotent submit
+    uint64_t max_queued_bytes;  //  vars of live jobs at most; more get QUEUE_FULL
 } jr_broker_config_t;
 
 #define JR_BROKER_CONFIG_DEFAULT                                                                   \
     {                                                                                              \
         "tcp://*:5570", "tcp://*:5571", 1000, 5000, 10000000, NULL, JR_FSYNC_ALWAYS, 100, 10000,   \
-            1000, 300000, 3, 100000, 7 * 86400, 100000                                             \
+            1000, 300000, 3, 100000, 7 * 86400, 100000, 2ull << 30                                 \
     }
 
 typedef struct _jr_broker_t jr_broker_t;

@@ -26,6 +26,8 @@ main (int argc, char **argv)
         { "dead-ttl", "JR_DEAD_TTL_S", "604800", "dead jobs kept this long at most, s" },
         { "remember", "JR_REMEMBER", "100000",
           "finished ids kept so a resubmit does not run again" },
+        { "max-queued-bytes", "JR_MAX_QUEUED_BYTES", "2147483648",
+          "bytes of vars the live jobs may hold; more get QUEUE_FULL" },
         { "verbose", "JR_VERBOSE", NULL, "log every event (debug)", true },
     };
     int nopts = sizeof opts / sizeof opts[0];
@@ -60,7 +62,8 @@ main (int argc, char **argv)
     config.max_dead = (size_t)jr_opts_int (&opts[12], 1, 100000000);
     config.dead_ttl_s = (int)jr_opts_int (&opts[13], 1, 365 * 86400);
     config.remember = (size_t)jr_opts_int (&opts[14], 1, 100000000);
-    jr_log_init ("broker", opts[15].value ? JR_LOG_DEBUG : JR_LOG_INFO);
+    config.max_queued_bytes = (uint64_t)jr_opts_int (&opts[15], 1 << 20, INT64_MAX);
+    jr_log_init ("broker", opts[16].value ? JR_LOG_DEBUG : JR_LOG_INFO);
     zsys_init ();
     zsys_set_logstream (NULL);
     jr_broker_t *broker = jr_broker_new (&config);

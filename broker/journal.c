@@ -18,7 +18,7 @@
 //  little-endian. Body: u8 type, 16-byte id, u32 attempt, then by type:
 //  ACCEPT   i32 priority, u32 timeout_ms, u32 max_attempts, i64 created_us,
 //           i64 accepted_us, u16 task length, task, u32 vars length, vars
-//  DISPATCH nothing more
+//  DISPATCH, CANCEL nothing more
 //  STATE    u8 state, i64 at_us
 //  Files are named journal-<16 digit sequence>.log and replayed in order.
 #define S_HEADER      8
@@ -127,7 +127,7 @@ s_decode (const uint8_t *p, size_t len, jr_rec_t *rec)
     memcpy (rec->id, p, JR_ID_SIZE);
     rec->attempt = (uint32_t)s_get (p + JR_ID_SIZE, 4);
     p += JR_ID_SIZE + 4;
-    if (rec->type == JR_REC_DISPATCH)
+    if (rec->type == JR_REC_DISPATCH || rec->type == JR_REC_CANCEL)
         return p == end;
     if (rec->type == JR_REC_STATE) {
         if (end - p != 9)

@@ -9,6 +9,7 @@ typedef enum {
     JR_REC_ACCEPT = 1,    //  a job entered the broker (all its fields)
     JR_REC_DISPATCH = 2,  //  an attempt was handed to a worker
     JR_REC_STATE = 3,     //  the job moved to `state` (at_us: when, or not-before)
+    JR_REC_CANCEL = 4,    //  a client cancelled the job; it ends once its record is stored
 } jr_rec_type_t;
 
 //  One record. Byte views point into the journal's buffers: copy to keep.

@@ -56,7 +56,7 @@ jr_queue_push (jr_queue_t *self, jr_bjob_t *job)
         assert (self->heap);
     }
     self->heap[self->size++] =
-        (jr_queue_entry_t){ self->by_due ? job->at_us : -(int64_t)job->priority, job->seq, job };
+        (jr_queue_entry_t){ self->by_due ? job->due_us : -(int64_t)job->priority, job->seq, job };
     s_up (self, self->size - 1);
 }
 

@@ -18,7 +18,7 @@ typedef struct {
     bool by_due;  //  false: priority, then arrival; true: not-before, then arrival
 } jr_queue_t;
 
-//  The key is taken now: a queued job's priority and at_us must not change.
+//  The key is taken now: a queued job's priority and due_us must not change.
 void jr_queue_push (jr_queue_t *self, jr_bjob_t *job);
 //  The job that runs next, or NULL.
 jr_bjob_t *jr_queue_peek (const jr_queue_t *self);

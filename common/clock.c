@@ -3,7 +3,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-static _Atomic int64_t s_shift;
+static _Atomic int64_t s_shift, s_wall_shift;
 
 static int64_t
 s_read (clockid_t id)
@@ -16,7 +16,7 @@ s_read (clockid_t id)
 int64_t
 jr_clock_wall_us (void)
 {
-    return s_read (CLOCK_REALTIME);
+    return s_read (CLOCK_REALTIME) + atomic_load_explicit (&s_wall_shift, memory_order_relaxed);
 }
 
 int64_t
@@ -29,4 +29,10 @@ void
 jr_clock_mono_shift_us (int64_t delta)
 {
     atomic_fetch_add (&s_shift, delta);
+}
+
+void
+jr_clock_wall_shift_us (int64_t delta)
+{
+    atomic_fetch_add (&s_wall_shift, delta);
 }

@@ -9,4 +9,6 @@ int64_t jr_clock_wall_us (void);
 int64_t jr_clock_mono_us (void);
 //  Tests may shift the monotonic clock forward to expire leases at once.
 void jr_clock_mono_shift_us (int64_t delta);
+//  Tests may step the wall clock, as an operator or NTP would.
+void jr_clock_wall_shift_us (int64_t delta);
 #endif

@@ -1,5 +1,6 @@
 /*  codec.c - encode, decode and print messages, all driven by messages.def  */
 #include "proto/proto.h"
+#include <stdatomic.h>
 #include "common/mp.h"
 #include <assert.h>
 #include <msgpack.h>
@@ -290,6 +291,18 @@ s_count (jr_mp_t *r, uint32_t *n)
     return *n <= JR_MAX_ITEMS || jr_mp_fail (r, JR_ETOOLARGE);
 }
 
+int
+jr_job_check (const jr_job_t *job)
+{
+    if (job->task.len > JR_MAX_NAME || job->vars.len > JR_MAX_VARS
+        || job->payload.len > JR_MAX_PAYLOAD || job->error.len > JR_MAX_TEXT
+        || job->worker.len > JR_MAX_NAME * 2)
+        return JR_ETOOLARGE;
+    return 0;
+}
+
+//  A job's fields are read whatever their size (the frame bounds them);
+//  their limits are checked by jr_job_check.
 static bool
 s_job (jr_mp_t *r, jr_job_t *job)
 {
@@ -298,7 +311,7 @@ s_job (jr_mp_t *r, jr_job_t *job)
         return false;
     if (n != JR_JOB_FIELDS)
         return jr_mp_fail (r, JR_EMALFORMED);
-    if (!s_id (r, job->id) || !s_str (r, &job->task, JR_MAX_NAME))
+    if (!s_id (r, job->id) || !jr_mp_str (r, &job->task))
         return false;
     if (jr_mp_nil (r))
         job->vars = (jr_bytes_t){ NULL, 0 };
@@ -307,18 +320,14 @@ s_job (jr_mp_t *r, jr_job_t *job)
             return jr_mp_fail (r, JR_EMALFORMED);
         if (!jr_mp_skip (r, &job->vars))
             return false;
-        if (job->vars.len > JR_MAX_VARS)
-            return jr_mp_fail (r, JR_ETOOLARGE);
     }
     int64_t *stamps[] = { &job->created_us, &job->accepted_us,  &job->dispatched_us,
                           &job->started_us, &job->completed_us, &job->ingested_us };
     if (!s_i32 (r, &job->priority) || !s_u32 (r, &job->timeout_ms) || !s_u32 (r, &job->max_attempts)
         || !s_u32 (r, &job->attempt) || !s_i32 (r, &job->state) || !jr_mp_bool (r, &job->success)
-        || !jr_mp_bytes (r, &job->payload) || !s_str (r, &job->error, JR_MAX_TEXT)
-        || !s_str (r, &job->worker, JR_MAX_NAME * 2))
+        || !jr_mp_bytes (r, &job->payload) || !jr_mp_str (r, &job->error)
+        || !jr_mp_str (r, &job->worker))
         return false;
-    if (job->payload.len > JR_MAX_PAYLOAD)
-        return jr_mp_fail (r, JR_ETOOLARGE);
     for (int i = 0; i < 6; i++)
         if (!jr_mp_int (r, stamps[i]))
             return false;
@@ -356,9 +365,16 @@ s_fields (jr_mp_t *r, jr_msg_t *self, unsigned fields)
     if (fields & F_JOBS) {
         if (!s_count (r, &n))
             return false;
-        for (uint32_t i = 0; i < n; i++)
-            if (!s_job (r, jr_msg_add_job (self)))
+        //  A SUBMIT's over-limit job is refused alone, by the broker; in any
+        //  other message it refuses the message.
+        for (uint32_t i = 0; i < n; i++) {
+            jr_job_t *job = jr_msg_add_job (self);
+            if (!s_job (r, job))
                 return false;
+            int rc = self->type == JR_MSG_SUBMIT ? 0 : jr_job_check (job);
+            if (rc)
+                return jr_mp_fail (r, rc);
+        }
     }
     if (fields & F_MARKS) {
         if (!s_count (r, &n))
@@ -453,24 +469,84 @@ s_errno_code (void)
     return JR_EIO;
 }
 
-int
-jr_msg_send (const jr_msg_t *self, void *socket, const void *peer, size_t peer_size)
+jr_budget_t *
+jr_budget_new (size_t limit)
+{
+    jr_budget_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->limit = limit;
+    atomic_init (&self->refs, 1);
+    return self;
+}
+
+void
+jr_budget_release (jr_budget_t **self_p)
+{
+    if (*self_p && atomic_fetch_sub (&(*self_p)->refs, 1) == 1)
+        free (*self_p);
+    *self_p = NULL;
+}
+
+//  A frame counted against its peer's budget until libzmq lets go of it.
+typedef struct {
+    jr_budget_t *budget;
+    size_t size;
+} s_counted_t;
+
+static void
+s_free_counted (void *data, void *hint)
+{
+    s_counted_t *counted = hint;  //  called by libzmq's I/O thread, maybe
+    free (data);
+    atomic_fetch_sub (&counted->budget->queued, counted->size);
+    jr_budget_release (&counted->budget);
+    free (counted);
+}
+
+static int
+s_send (const jr_msg_t *self, void *socket, const void *peer, size_t peer_size, jr_budget_t *budget)
 {
     uint8_t *data;
     size_t size = jr_msg_encode (self, &data);
     if (!data)
         return JR_ETOOLARGE;
+    if (budget && atomic_load (&budget->queued) + size > budget->limit) {
+        free (data);
+        return JR_EQUEUE_FULL;
+    }
     if (peer && zmq_send (socket, peer, peer_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
         free (data);
         return s_errno_code ();
     }
     zmq_msg_t frame;
-    zmq_msg_init_data (&frame, data, size, s_free, NULL);  //  no copy
+    if (budget) {
+        s_counted_t *counted = malloc (sizeof *counted);
+        assert (counted);
+        *counted = (s_counted_t){ budget, size };
+        atomic_fetch_add (&budget->refs, 1);
+        atomic_fetch_add (&budget->queued, size);
+        zmq_msg_init_data (&frame, data, size, s_free_counted, counted);
+    }
+    else
+        zmq_msg_init_data (&frame, data, size, s_free, NULL);  //  no copy
     if (zmq_msg_send (&frame, socket, ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&frame);
+        zmq_msg_close (&frame);  //  which frees and uncounts it
         return s_errno_code ();
     }
     return 0;
+}
+
+int
+jr_msg_send (const jr_msg_t *self, void *socket, const void *peer, size_t peer_size)
+{
+    return s_send (self, socket, peer, peer_size, NULL);
+}
+
+int
+jr_msg_send_counted (const jr_msg_t *self, void *socket, const void *peer, size_t peer_size,
+                     jr_budget_t *budget)
+{
+    return s_send (self, socket, peer, peer_size, budget);
 }
 
 void

@@ -2,10 +2,11 @@
 #ifndef JR_PROTO_H
 #define JR_PROTO_H
 #include <jr/jr.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #define JR_PROTO_SIGNATURE 0x4A52  //  "JR"
-#define JR_PROTO_VERSION   1
+#define JR_PROTO_VERSION   2
 
 //  Limits every decoder enforces (and every socket's ZMQ_MAXMSGSIZE).
 #define JR_MAX_FRAME   (64 << 20)  //  one message body
@@ -102,6 +103,10 @@ unsigned jr_msg_fields (int type);
 //  JR_EUNKNOWN_TYPE. On failure self->tag holds the tag if it was read, so
 //  the ERROR reply can carry it.
 int jr_msg_decode (jr_msg_t *self, const void *data, size_t size);
+//  0, or JR_ETOOLARGE when a field of the job is over its limit (section 7
+//  of PROTOCOL.md). The decoder applies it to every job except a SUBMIT's,
+//  whose receiver refuses over-limit jobs one by one.
+int jr_job_check (const jr_job_t *job);
 //  Encode into a buffer the caller frees with free(); returns its size, or
 //  0 and NULL on failure (oversized).
 size_t jr_msg_encode (const jr_msg_t *self, uint8_t **data_p);
@@ -111,6 +116,23 @@ size_t jr_msg_encode (const jr_msg_t *self, uint8_t **data_p);
 //  JR_EUNKNOWN_PEER (no such peer, with ZMQ_ROUTER_MANDATORY) or
 //  JR_EQUEUE_FULL (high-water mark), JR_ETOOLARGE or JR_EIO.
 int jr_msg_send (const jr_msg_t *self, void *socket, const void *peer, size_t peer_size);
+
+//  Bytes one peer has in frames that libzmq still holds (its pipe, the
+//  encoder), shared with libzmq's I/O thread; freed with its last frame.
+typedef struct {
+    _Atomic size_t queued;  //  bytes sent and not yet released by libzmq
+    _Atomic int refs;       //  the owner's, plus one per frame in flight
+    size_t limit;           //  a send that would pass it is refused
+    int64_t used_us;        //  the owner's: last use, for forgetting idle peers
+} jr_budget_t;
+
+jr_budget_t *jr_budget_new (size_t limit);
+//  Drop the caller's reference; nulls the pointer.
+void jr_budget_release (jr_budget_t **self_p);
+//  jr_msg_send, with the frame counted in the budget until libzmq lets go
+//  of it; JR_EQUEUE_FULL (nothing sent) when it would pass the limit.
+int jr_msg_send_counted (const jr_msg_t *self, void *socket, const void *peer, size_t peer_size,
+                         jr_budget_t *budget);
 
 //  Write a one-line description to a buffer (truncated to size).
 void jr_msg_print (const jr_msg_t *self, char *buf, size_t size);

@@ -408,6 +408,17 @@ s_fail_job (jr_worker_t *self, const jr_job_t *job, const char *error, bool perm
     s_result_add (self, result);
 }
 
+//  A job cancelled before it ran comes only for its record: it is stored
+//  as CANCELLED, never run, whether or not this worker serves its task.
+static void
+s_record_cancelled (jr_worker_t *self, const jr_job_t *job)
+{
+    jr_job_t *result = jr_result_failed (job, self->ident, "CANCELLED: cancelled before it ran");
+    result->state = JR_STATE_CANCELLED;
+    result->started_us = result->completed_us = 0;  //  it never ran
+    s_result_add (self, result);
+}
+
 //  The deadline of a job of this task sent with timeout_ms 0 (0 = none).
 static uint32_t
 s_task_timeout (jr_worker_t *self, jr_bytes_t name)
@@ -445,6 +456,8 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
         if (self->phase != S_ACTIVE)
             //  Sent before the broker read our BYE.
             s_hand_back (self, job, "worker is draining");
+        else if (job->state == JR_STATE_CANCELLED)
+            s_record_cancelled (self, job);
         else if (!fn) {
             snprintf (error, sizeof error, "UNKNOWN_TASK: %.*s", (int)job->task.len,
                       (const char *)job->task.ptr);

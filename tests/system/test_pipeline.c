@@ -232,7 +232,7 @@ s_garbage (const char *endpoint)
             case 2: zsock_send (sock, "bb", valid, valid_size, noise, (size_t)8); break;
             case 3: {  //  huge declared counts in few bytes
                 uint8_t bomb[] = {
-                    0x94, 0xcd, 0x4a, 0x52, 0x01, 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff
+                    0x94, 0xcd, 0x4a, 0x52, 0x02, 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff
                 };
                 zsock_send (sock, "b", bomb, sizeof bomb);
                 break;

@@ -439,8 +439,12 @@ Test (tasks, cancel_running_exec_and_queued_job)
     CHECK (jr_client_submit (client, &after) == 0, "submit after");
     CHECK (jr_client_wait (client, after.id, 30000, &r) == 0, "the later job ran");
     jr_job_destroy (&r);
-    CHECK (jr_client_result (client, queued.id, &r) == JR_ENOT_FOUND,
-           "the cancelled job never ran");
+    //  It has a stored result all the same, so waiters learn it was cancelled.
+    CHECK (jr_client_wait (client, queued.id, 30000, &r) == 0, "result of the cancelled job");
+    CHECK (r->state == JR_STATE_CANCELLED, "state %s", jr_state_name (r->state));
+    CHECK (r->started_us == 0, "the cancelled job never ran");
+    CHECK (s_starts (r->error, "CANCELLED"), "error: %.*s", S_TEXT (r->error));
+    jr_job_destroy (&r);
     CHECK (jr_client_status (client, queued.id, &state, &(uint32_t){ 0 }) == 0, "status");
     CHECK (state == JR_STATE_CANCELLED, "status %s", jr_state_name (state));
     CHECK (kill (worker, 0) == 0, "worker alive");

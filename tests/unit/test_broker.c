@@ -2,10 +2,12 @@
 #include "broker/broker.h"
 #include "broker/jobtab.h"
 #include "broker/queue.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "proto/proto.h"
 #include <criterion/criterion.h>
 #include <czmq.h>
+#include <inttypes.h>
 #include <pthread.h>
 
 Test (jobtab, insert_find_remove_many)
@@ -75,7 +77,7 @@ Test (queue, delayed_by_not_before_then_arrival)
         job.priority = 9 - i;  //  ignored by this order
         recs[i] = jr_bjob_new (&job, 0);
         recs[i]->seq = (uint64_t)i;
-        recs[i]->at_us = at[i];
+        recs[i]->due_us = at[i];
         jr_queue_push (&queue, recs[i]);
     }
     cr_assert_eq (jr_queue_peek (&queue), recs[4]);
@@ -127,10 +129,10 @@ s_run (void *arg)
     return NULL;
 }
 
-static void
-s_start_with (int liveness_ms, const char *journal)
+//  The tests' broker: quick heartbeats and retries, inproc endpoints.
+static jr_broker_config_t
+s_config (int liveness_ms, const char *journal)
 {
-    jr_log_init ("broker", JR_LOG_WARN);
     jr_broker_config_t config = JR_BROKER_CONFIG_DEFAULT;
     config.journal = journal;
     config.retry_base_ms = 1;
@@ -143,9 +145,23 @@ s_start_with (int liveness_ms, const char *journal)
     config.workers = s_workers;
     config.heartbeat_ms = 100;
     config.liveness_ms = liveness_ms;
-    s_broker = jr_broker_new (&config);
+    return config;
+}
+
+static void
+s_launch (const jr_broker_config_t *config)
+{
+    jr_log_init ("broker", JR_LOG_WARN);
+    s_broker = jr_broker_new (config);
     cr_assert_not_null (s_broker);
     pthread_create (&s_thread, NULL, s_run, s_broker);
+}
+
+static void
+s_start_with (int liveness_ms, const char *journal)
+{
+    jr_broker_config_t config = s_config (liveness_ms, journal);
+    s_launch (&config);
 }
 
 static void
@@ -540,7 +556,26 @@ Test (broker_journal, failures_retry_then_dead_then_retry_and_cancel)
     cr_assert_not_null (frame);
     cr_assert_eq (msg->marks[0].attempt, 4);
     zframe_destroy (&frame);
-    s_done (worker, msg, id, 4, JR_STATE_CANCELLED);
+    //  The worker and the broker stop before its DONE arrives: after the
+    //  restart the job is still cancelled, and its CANCELLED record goes to
+    //  the next worker as a new attempt that is stored, not run.
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    s_stop ();
+    s_start_with (5000, s_dir);
+    client = zsock_new_dealer (s_clients);
+    s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
+    cr_assert_eq (state, JR_STATE_CANCELLED);
+    worker = s_worker (msg, "other", 1);
+    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame, "the cancelled job's record goes to any worker");
+    cr_assert_eq (msg->jobs[0].attempt, 5);
+    cr_assert_eq (msg->jobs[0].state, JR_STATE_CANCELLED);
+    zframe_destroy (&frame);
+    s_done (worker, msg, id, 5, JR_STATE_CANCELLED);
+    s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);  //  after the DONE
+    cr_assert_eq (state, JR_STATE_CANCELLED);
+    cr_assert_eq (jr_broker_live (s_broker), 0);
     zsock_destroy (&worker);
     zsock_destroy (&client);
     s_stop ();
@@ -571,9 +606,14 @@ Test (broker_journal, cancel_queued_never_runs_and_bye_hands_back)
     cr_assert_eq (state, JR_STATE_CANCELLED);
     zsock_t *worker = s_worker (msg, "echo", 4);
     zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
-    cr_assert_eq (msg->njobs, 1, "the cancelled job is not dispatched");
-    cr_assert (memcmp (msg->jobs[0].id, second, JR_ID_SIZE) == 0);
+    cr_assert_eq (msg->njobs, 2, "got %u, first state %d", msg->njobs, msg->jobs[0].state);
+    //  The cancelled job comes first, only to be stored as CANCELLED.
+    cr_assert (memcmp (msg->jobs[0].id, first, JR_ID_SIZE) == 0);
+    cr_assert_eq (msg->jobs[0].state, JR_STATE_CANCELLED);
+    cr_assert (memcmp (msg->jobs[1].id, second, JR_ID_SIZE) == 0);
+    cr_assert_eq (msg->jobs[1].state, JR_STATE_RUNNING);
     zframe_destroy (&frame);
+    s_done (worker, msg, first, 1, JR_STATE_CANCELLED);
     //  The worker drains and hands the job back: it is queued again at once.
     jr_msg_reset (msg, JR_MSG_BYE);
     s_send (worker, msg);
@@ -586,6 +626,402 @@ Test (broker_journal, cancel_queued_never_runs_and_bye_hands_back)
     zframe_destroy (&frame);
     zsock_destroy (&worker);
     zsock_destroy (&other);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  -------------------------------------------------------------------------
+//  Hostile or buggy peers: each test fails on a broker without its guard
+
+//  Submit jobs whose ids the test keeps; returns how many were accepted.
+static int
+s_submit_ids (zsock_t *client, jr_msg_t *msg, int n, const char *task, size_t vars_len,
+              uint8_t (*ids)[JR_ID_SIZE])
+{
+    uint8_t *vars = calloc (1, vars_len + 8);
+    size_t len = 0;
+    if (vars_len) {  //  {"b": bin32 of the rest}
+        vars[len++] = 0x81, vars[len++] = 0xa1, vars[len++] = 'b', vars[len++] = 0xc6;
+        uint32_t body = (uint32_t)(vars_len - 8);
+        for (int i = 3; i >= 0; i--)
+            vars[len++] = (uint8_t)(body >> (8 * i));
+        len += body;
+    }
+    jr_msg_reset (msg, JR_MSG_SUBMIT);
+    msg->tag = 5;
+    for (int i = 0; i < n; i++) {
+        jr_job_t *job = jr_msg_add_job (msg);
+        jr_job_init (job, task);
+        job->vars = (jr_bytes_t){ len ? vars : NULL, len };
+        if (ids)
+            memcpy (ids[i], job->id, JR_ID_SIZE);
+    }
+    s_send (client, msg);
+    free (vars);
+    zframe_t *reply = s_expect (client, msg, JR_MSG_ACCEPTED, 5000);
+    cr_assert_not_null (reply);
+    int accepted = 0;
+    for (uint32_t i = 0; i < msg->nmarks; i++)
+        accepted += msg->marks[i].code == 0;
+    zframe_destroy (&reply);
+    return accepted;
+}
+
+Test (broker_guard, done_from_a_peer_that_does_not_hold_the_attempt_changes_nothing)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    enum { N = 50 };
+    uint8_t ids[N][JR_ID_SIZE];
+    cr_assert_eq (s_submit_ids (client, msg, N, "echo", 0, ids), N);
+    //  A connection that never said READY, and a worker that serves another
+    //  task, each claim every queued job succeeded, at attempts 0 and 1.
+    zsock_t *stranger = zsock_new_dealer (s_workers);
+    zsock_t *other = s_worker (msg, "other", 1);
+    for (uint32_t attempt = 0; attempt < 2; attempt++) {
+        jr_msg_reset (msg, JR_MSG_DONE);
+        for (int i = 0; i < N; i++)
+            jr_msg_add_mark (msg, ids[i], attempt, JR_STATE_SUCCEEDED);
+        s_send (stranger, msg);
+        s_send (other, msg);
+    }
+    zframe_t *frame = s_expect (stranger, msg, JR_MSG_ERROR, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->code, JR_EUNKNOWN_PEER);
+    zframe_destroy (&frame);
+    for (int i = 0; i < N; i++) {
+        int state;
+        uint32_t attempt;
+        s_status (client, msg, ids[i], JR_MSG_STATUS, &state, &attempt);
+        cr_assert_eq (state, JR_STATE_QUEUED, "job %d ended by a peer that never held it", i);
+    }
+    //  The real worker still gets every job.
+    zsock_t *worker = s_worker (msg, "echo", N);
+    cr_assert_eq (s_drain_dispatch (worker, msg, 500, NULL), N);
+    zsock_destroy (&worker);
+    zsock_destroy (&other);
+    zsock_destroy (&stranger);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker_guard, invalid_and_over_limit_jobs_get_their_own_marks)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    char long_task[JR_MAX_NAME + 2];
+    memset (long_task, 't', sizeof long_task - 1);
+    long_task[sizeof long_task - 1] = 0;
+    jr_msg_reset (msg, JR_MSG_SUBMIT);
+    msg->tag = 8;
+    const char *tasks[] = { "echo", "echo", "echo", long_task, "echo" };
+    for (int i = 0; i < 5; i++)
+        jr_job_init (jr_msg_add_job (msg), tasks[i]);
+    memset (msg->jobs[1].id, 0, JR_ID_SIZE);  //  nil id
+    msg->jobs[2].created_us = 0;              //  no stamp; [3]: 257 bytes
+    s_send (client, msg);
+    zframe_t *frame = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
+    cr_assert_not_null (frame, "the whole SUBMIT was refused");
+    cr_assert_eq (msg->tag, 8);
+    cr_assert_eq (msg->nmarks, 5);
+    int want[] = { 0, JR_EINVALID, JR_EINVALID, JR_ETOOLARGE, 0 };
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq (msg->marks[i].code, want[i], "job %d: %d", i, msg->marks[i].code);
+    zframe_destroy (&frame);
+    cr_assert_eq (jr_broker_live (s_broker), 2);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker_guard, queued_bytes_are_bounded)
+{
+    jr_broker_config_t config = s_config (5000, NULL);
+    config.max_queued_bytes = 3 << 20;
+    s_launch (&config);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    cr_assert_eq (s_submit_ids (client, msg, 5, "echo", JR_MAX_VARS, NULL), 3);
+    cr_assert_eq (msg->marks[3].code, JR_EQUEUE_FULL);
+    cr_assert_eq (s_submit_ids (client, msg, 1, "echo", 100, NULL), 0, "still full");
+    //  One job done: room for one more.
+    zsock_t *worker = s_worker (msg, "echo", 1);
+    jr_mark_t first;
+    cr_assert_eq (s_drain_dispatch (worker, msg, 300, &first), 1);
+    s_done (worker, msg, first.id, first.attempt, JR_STATE_SUCCEEDED);
+    int accepted = 0;
+    for (int tries = 0; tries < 50 && !accepted; tries++)
+        accepted = s_submit_ids (client, msg, 1, "echo", JR_MAX_VARS, NULL);
+    cr_assert_eq (accepted, 1);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker_guard, dispatch_batches_are_bounded_by_bytes)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    enum { N = 400 };  //  400 x 200 KB: more than one frame holds
+    for (int i = 0; i < N / 100; i++)
+        cr_assert_eq (s_submit_ids (client, msg, 100, "echo", 200 << 10, NULL), 100);
+    zsock_t *worker = s_worker (msg, "echo", 512);
+    int got = 0, batches = 0;
+    zframe_t *frame;
+    while (got < N && (frame = s_expect (worker, msg, JR_MSG_DISPATCH, 5000))) {
+        cr_assert_lt (zframe_size (frame), JR_MAX_FRAME);
+        got += (int)msg->njobs;
+        batches++;
+        zframe_destroy (&frame);
+    }
+    cr_assert_eq (got, N, "dispatched %d of %d", got, N);
+    cr_assert_gt (batches, 1);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  Process CPU time, us.
+static int64_t
+s_cpu_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+Test (broker_guard, idle_with_queued_jobs_and_no_worker)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit_ids (client, msg, 10, "echo", 0, NULL);
+    zclock_sleep (200);
+    int64_t cpu = s_cpu_us ();
+    zclock_sleep (1000);
+    cpu = s_cpu_us () - cpu;
+    cr_assert_lt (cpu, 300000, "the broker spun: %" PRId64 " us of CPU in 1 s idle", cpu);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker_guard, retry_timer_ignores_wall_clock_steps)
+{
+    jr_broker_config_t config = s_config (5000, NULL);
+    config.retry_base_ms = config.retry_max_ms = 500;
+    s_launch (&config);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    uint8_t id[1][JR_ID_SIZE];
+    s_submit_ids (client, msg, 1, "echo", 0, id);
+    zsock_t *worker = s_worker (msg, "echo", 1);
+    cr_assert_eq (s_drain_dispatch (worker, msg, 200, NULL), 1);
+    s_done (worker, msg, id[0], 1, JR_STATE_SCHEDULED);
+    int state;
+    uint32_t attempt;
+    do
+        s_status (client, msg, id[0], JR_MSG_STATUS, &state, &attempt);
+    while (state == JR_STATE_RUNNING);
+    cr_assert_eq (state, JR_STATE_SCHEDULED);
+    jr_clock_wall_shift_us (-3600LL * 1000000);  //  the clock steps back an hour
+    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 5000);
+    jr_clock_wall_shift_us (3600LL * 1000000);
+    cr_assert_not_null (frame, "the retry waits for the wall clock");
+    cr_assert_eq (msg->jobs[0].attempt, 2);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker_guard, errors_are_never_answered_and_strays_are_invalid)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    zsock_t *worker = zsock_new_dealer (s_workers);
+    jr_msg_t error = { .type = JR_MSG_ERROR, .tag = 4, .code = JR_EINVALID };
+    s_send (client, &error);
+    s_send (worker, &error);
+    //  A DISPATCH has no business on the client socket: INVALID, tag 0.
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    s_send (client, msg);
+    zframe_t *frame = s_expect (client, msg, JR_MSG_ERROR, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->code, JR_EINVALID, "got %s", jr_errname (msg->code));
+    cr_assert_eq (msg->tag, 0, "the ERROR was answered");
+    zframe_destroy (&frame);
+    jr_msg_reset (msg, JR_MSG_HEARTBEAT);
+    s_send (worker, msg);
+    frame = s_expect (worker, msg, JR_MSG_ERROR, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->code, JR_EUNKNOWN_PEER, "the ERROR was answered: %s",
+                  jr_errname (msg->code));
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+static long
+s_rss_kb (void)
+{
+    FILE *f = fopen ("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets (line, sizeof line, f))
+        if (sscanf (line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose (f);
+    return kb;
+}
+
+Test (broker_guard, a_client_that_never_reads_cannot_pile_up_replies)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    for (int i = 0; i < 10; i++)
+        s_submit_ids (client, msg, 10000, "echo", 0, NULL);
+    long before = s_rss_kb ();
+    zsock_t *lazy = zsock_new_dealer (s_clients);
+    zsock_set_rcvhwm (lazy, 0);  //  no limit of its own: only the broker's holds
+    jr_msg_reset (msg, JR_MSG_LIST);
+    msg->code = JR_STATE_QUEUED;
+    for (int i = 0; i < 300; i++)  //  300 answers of 100000 ids: 690 MB unbounded
+        s_send (lazy, msg);
+    //  The broker has read them all once it answers the next one.
+    msg->tag = 99;
+    s_send (client, msg);
+    zframe_t *frame = s_expect (client, msg, JR_MSG_STATE, 30000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->nmarks, 100000);
+    zframe_destroy (&frame);
+    long grown_mb = (s_rss_kb () - before) / 1024;
+    cr_assert_lt (grown_mb, 300, "unread replies took %ld MB", grown_mb);
+    zsock_destroy (&lazy);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  A journal on a small tmpfs of its own, to fill; false where mounting is
+//  not allowed (not root).
+static bool
+s_small_disk (char *dir)
+{
+    strcpy (dir, "/tmp/jr-full-XXXXXX");
+    cr_assert_not_null (mkdtemp (dir));
+    char cmd[128];
+    snprintf (cmd, sizeof cmd, "mount -t tmpfs -o size=4m tmpfs %s 2>/dev/null", dir);
+    if (system (cmd) == 0)
+        return true;
+    rmdir (dir);
+    *dir = 0;
+    return false;
+}
+
+static void
+s_fill_disk (const char *dir, bool full)
+{
+    char cmd[160];
+    if (full)
+        snprintf (cmd, sizeof cmd, "dd if=/dev/zero of=%s/filler bs=64k 2>/dev/null; true", dir);
+    else
+        snprintf (cmd, sizeof cmd, "rm -f %s/filler", dir);
+    cr_assert_eq (system (cmd), 0);
+}
+
+static char s_mounted[64];
+
+//  Runs even when the test fails: the mount goes with it.
+static void
+s_unmount (void)
+{
+    char cmd[160];
+    snprintf (cmd, sizeof cmd, "umount %s && rmdir %s", s_mounted, s_mounted);
+    if (*s_mounted && system (cmd) != 0)
+        fprintf (stderr, "cannot unmount %s\n", s_mounted);
+}
+
+Test (broker_guard, a_cancel_the_journal_refused_changes_nothing, .fini = s_unmount)
+{
+    char *dir = s_mounted;
+    if (!s_small_disk (dir))
+        cr_skip_test ("needs root to mount a small tmpfs");
+    s_start_with (5000, dir);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    enum { N = 200 };  //  their cancel records fill more than the page the journal ends in
+    uint8_t ids[N][JR_ID_SIZE];
+    cr_assert_eq (s_submit_ids (client, msg, N, "echo", 0, ids), N);
+    s_fill_disk (dir, true);
+    jr_msg_reset (msg, JR_MSG_CANCEL);
+    msg->tag = 21;
+    for (int i = 0; i < N; i++)
+        jr_msg_add_mark (msg, ids[i], 0, 0);
+    s_send (client, msg);
+    zframe_t *frame = s_expect (client, msg, JR_MSG_ERROR, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->code, JR_EDISK_FULL);
+    cr_assert_eq (msg->tag, 21);
+    zframe_destroy (&frame);
+    s_fill_disk (dir, false);
+    for (int restarted = 0; restarted < 2; restarted++) {
+        for (int i = 0; i < N; i++) {
+            int state;
+            uint32_t attempt;
+            s_status (client, msg, ids[i], JR_MSG_STATUS, &state, &attempt);
+            cr_assert_eq (state, JR_STATE_QUEUED, "job %d: state %d", i, state);
+        }
+        zsock_destroy (&client);
+        s_stop ();
+        s_start_with (5000, dir);
+        client = zsock_new_dealer (s_clients);
+    }
+    zsock_t *worker = s_worker (msg, "echo", N);
+    cr_assert_eq (s_drain_dispatch (worker, msg, 300, NULL), N);
+    cr_assert_eq (msg->jobs[0].state, JR_STATE_RUNNING);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker_guard, an_oversized_frame_drops_the_connection_unanswered)
+{
+    jr_broker_config_t config = s_config (5000, NULL);
+    int port = 20000 + (int)(getpid () % 20000);
+    char endpoint[64], connect[64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf (connect, sizeof connect, "tcp://127.0.0.1:%d", port);
+    config.clients = endpoint;
+    s_launch (&config);
+    zsock_t *client = zsock_new_dealer (connect);
+    size_t size = JR_MAX_FRAME + 1;
+    uint8_t *big = calloc (1, size);
+    big[0] = 0x93;  //  whatever it holds, it is too large to read
+    zframe_t *frame = zframe_new (big, size);
+    free (big);
+    cr_assert_eq (zframe_send (&frame, client, 0), 0);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_set_rcvtimeo (client, 1500);
+    frame = zframe_recv (client);
+    cr_assert_null (frame, "an oversized frame was answered (%zu bytes)",
+                    frame ? zframe_size (frame) : 0);
+    //  The connection comes back, and serves.
+    s_submit (client, msg, 1, 0, "echo");
     zsock_destroy (&client);
     jr_msg_destroy (&msg);
     s_stop ();

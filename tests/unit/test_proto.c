@@ -280,7 +280,9 @@ s_pack_job (msgpack_packer *pk, uint32_t nfields, size_t idlen, const void *vars
     free (task);
 }
 
-//  A SUBMIT around one hand-made job.
+//  A SUBMIT around one hand-made job: the decoder's verdict, or for a
+//  SUBMIT that decodes, the broker's check of its job (an over-limit job is
+//  refused alone, not the whole SUBMIT).
 static int
 s_submit_with_job (uint32_t nfields, size_t idlen, const void *vars, size_t varslen, size_t tasklen)
 {
@@ -288,6 +290,21 @@ s_submit_with_job (uint32_t nfields, size_t idlen, const void *vars, size_t vars
     msgpack_pack_uint64 (pk, 9);
     msgpack_pack_array (pk, 1);
     s_pack_job (pk, nfields, idlen, vars, varslen, tasklen);
+    jr_msg_t *msg;
+    int rc = s_end (&msg);
+    if (rc == 0)
+        rc = jr_job_check (&msg->jobs[0]);
+    jr_msg_destroy (&msg);
+    return rc;
+}
+
+//  The same job in a DISPATCH, which the decoder refuses whole.
+static int
+s_dispatch_with_job (size_t varslen, const void *vars, size_t tasklen)
+{
+    msgpack_packer *pk = s_begin (4, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_DISPATCH);
+    msgpack_pack_array (pk, 1);
+    s_pack_job (pk, JR_JOB_FIELDS, JR_ID_SIZE, vars, varslen, tasklen);
     return s_end (NULL);
 }
 
@@ -399,7 +416,7 @@ Test (proto, heartbeat_bytes)
     jr_msg_t msg = { .type = JR_MSG_HEARTBEAT };
     uint8_t *data;
     size_t size = jr_msg_encode (&msg, &data);
-    static const uint8_t want[] = { 0x93, 0xcd, 0x4a, 0x52, 0x01, 0x08 };
+    static const uint8_t want[] = { 0x93, 0xcd, 0x4a, 0x52, 0x02, 0x08 };
     cr_assert_eq (size, sizeof want);
     cr_assert (memcmp (data, want, size) == 0);
     free (data);
@@ -446,25 +463,27 @@ Test (proto, refuses_bad_signature)
     msgpack_pack_uint8 (&s_pk, JR_MSG_HEARTBEAT);
     cr_assert_eq (s_end (NULL), JR_EMALFORMED);
     //  Not an array at all.
-    static const uint8_t map[] = { 0x84, 0xcd, 0x4a, 0x52, 0x01, 0x08, 0xc0, 0xc0, 0xc0 };
+    static const uint8_t map[] = { 0x84, 0xcd, 0x4a, 0x52, 0x02, 0x08, 0xc0, 0xc0, 0xc0 };
     jr_msg_t *msg = jr_msg_new ();
     cr_assert_eq (s_decode (msg, map, sizeof map), JR_EMALFORMED);
     //  An array too short for the header.
-    static const uint8_t two[] = { 0x92, 0xcd, 0x4a, 0x52, 0x01 };
+    static const uint8_t two[] = { 0x92, 0xcd, 0x4a, 0x52, 0x02 };
     cr_assert_eq (s_decode (msg, two, sizeof two), JR_EMALFORMED);
     jr_msg_destroy (&msg);
 }
 
 Test (proto, refuses_bad_version)
 {
-    s_begin (3, JR_PROTO_SIGNATURE, 2, JR_MSG_HEARTBEAT);
+    s_begin (3, JR_PROTO_SIGNATURE, JR_PROTO_VERSION + 1, JR_MSG_HEARTBEAT);
+    cr_assert_eq (s_end (NULL), JR_EVERSION);
+    s_begin (3, JR_PROTO_SIGNATURE, JR_PROTO_VERSION - 1, JR_MSG_HEARTBEAT);
     cr_assert_eq (s_end (NULL), JR_EVERSION);
     s_begin (3, JR_PROTO_SIGNATURE, 0, JR_MSG_HEARTBEAT);
     cr_assert_eq (s_end (NULL), JR_EVERSION);
     s_begin (3, JR_PROTO_SIGNATURE, 257, JR_MSG_HEARTBEAT);
     cr_assert_eq (s_end (NULL), JR_EVERSION);
     //  Version is checked before the type and the field count.
-    s_begin (3, JR_PROTO_SIGNATURE, 2, 200);
+    s_begin (3, JR_PROTO_SIGNATURE, JR_PROTO_VERSION + 1, 200);
     cr_assert_eq (s_end (NULL), JR_EVERSION);
 }
 
@@ -589,23 +608,23 @@ Test (proto, refuses_huge_declared_counts)
 {
     jr_msg_t *msg = jr_msg_new ();
     //  The whole body: an array of 2^32-1 elements in 10 bytes.
-    static const uint8_t outer[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0xcd, 0x4a, 0x52, 0x01, 0x08 };
+    static const uint8_t outer[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0xcd, 0x4a, 0x52, 0x02, 0x08 };
     cr_assert_eq (s_decode (msg, outer, sizeof outer), JR_EMALFORMED);
     //  The jobs of a SUBMIT, marks of an ACK, tasks of a READY.
-    static const uint8_t jobs[] = { 0x95, 0xcd, 0x4a, 0x52, 0x01, 0x01,
+    static const uint8_t jobs[] = { 0x95, 0xcd, 0x4a, 0x52, 0x02, 0x01,
                                     0x00, 0xdd, 0xff, 0xff, 0xff, 0xff };
     cr_assert_eq (s_decode (msg, jobs, sizeof jobs), JR_EMALFORMED);
     cr_assert_leq (msg->cap_jobs, 16, "allocated %u jobs", msg->cap_jobs);
-    static const uint8_t marks[] = { 0x94, 0xcd, 0x4a, 0x52, 0x01, 0x0a,
+    static const uint8_t marks[] = { 0x94, 0xcd, 0x4a, 0x52, 0x02, 0x0a,
                                      0xdd, 0xff, 0xff, 0xff, 0xff };
     cr_assert_eq (s_decode (msg, marks, sizeof marks), JR_EMALFORMED);
     cr_assert_leq (msg->cap_marks, 16);
-    static const uint8_t tasks[] = { 0x97, 0xcd, 0x4a, 0x52, 0x01, 0x05, 0xa0,
+    static const uint8_t tasks[] = { 0x97, 0xcd, 0x4a, 0x52, 0x02, 0x05, 0xa0,
                                      0xa0, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x00 };
     cr_assert_eq (s_decode (msg, tasks, sizeof tasks), JR_EMALFORMED);
     cr_assert_leq (msg->cap_tasks, 16);
     //  A str32 and a bin32 that claim 4 GiB.
-    static const uint8_t text[] = { 0x96, 0xcd, 0x4a, 0x52, 0x01, 0x0d, 0x00,
+    static const uint8_t text[] = { 0x96, 0xcd, 0x4a, 0x52, 0x02, 0x0d, 0x00,
                                     0xff, 0xdb, 0xff, 0xff, 0xff, 0xff, 'x' };
     cr_assert_eq (s_decode (msg, text, sizeof text), JR_EMALFORMED);
     //  Vars: a map32 of 2^32-1 pairs.
@@ -649,6 +668,8 @@ Test (proto, refuses_long_names)
     cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, NULL, 0, JR_MAX_NAME + 1),
                   JR_ETOOLARGE);
     cr_assert_eq (s_submit_with_job (JR_JOB_FIELDS, JR_ID_SIZE, NULL, 0, 100000), JR_ETOOLARGE);
+    cr_assert_eq (s_dispatch_with_job (0, NULL, JR_MAX_NAME), 0);
+    cr_assert_eq (s_dispatch_with_job (0, NULL, JR_MAX_NAME + 1), JR_ETOOLARGE);
 
     //  READY: worker name, host and task names.
     jr_msg_t *msg = jr_msg_new ();
@@ -769,7 +790,7 @@ Test (proto, refused_request_keeps_its_tag)
 Test (proto, refuses_oversized_body)
 {
     jr_msg_t *msg = jr_msg_new ();
-    static const uint8_t heartbeat[] = { 0x93, 0xcd, 0x4a, 0x52, 0x01, 0x08 };
+    static const uint8_t heartbeat[] = { 0x93, 0xcd, 0x4a, 0x52, 0x02, 0x08 };
     //  The size check comes first: the bytes past the heartbeat are not read.
     cr_assert_eq (jr_msg_decode (msg, heartbeat, (size_t)JR_MAX_FRAME + 1), JR_ETOOLARGE);
     cr_assert_eq (jr_msg_decode (msg, heartbeat, sizeof heartbeat), 0);
