@@ -631,6 +631,16 @@ s_list_one (jr_bjob_t *job, void *arg)
         jr_msg_add_mark (list->out, job->id, job->attempt, job->state);
 }
 
+//  The states LIST serves: those the broker holds jobs in. Finished jobs are
+//  only remembered ids, so a resubmit is not run again; outcomes are the
+//  ingester's to tell.
+static bool
+s_listable (int state)
+{
+    return state == JR_STATE_QUEUED || state == JR_STATE_SCHEDULED || state == JR_STATE_RUNNING
+           || state == JR_STATE_DEAD;
+}
+
 //  Handles a decoded message (type NONE if it did not decode); false if it
 //  has no business here, and is refused.
 typedef bool (s_handler_fn) (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int type);
@@ -671,6 +681,11 @@ s_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int typ
     if (type != JR_MSG_STATUS && type != JR_MSG_CANCEL && type != JR_MSG_RETRY
         && type != JR_MSG_LIST)
         return false;
+    if (type == JR_MSG_LIST && !s_listable (self->in->code)) {
+        jr_msg_send_error (zsock_resolve (self->clients), rid, rid_len, self->in->tag, JR_EINVALID,
+                           "LIST serves queued, scheduled, running and dead");
+        return true;
+    }
     jr_msg_t *out = s_reply_msg (self, JR_MSG_STATE, self->in->tag);
     if (type == JR_MSG_STATUS)
         s_on_status (self, out);

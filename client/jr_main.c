@@ -694,7 +694,7 @@ s_cmd_list (int argc, char **argv)
     jr_opt_t opts[] = {
         GLOBAL_OPTS,
         { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
-        { "state", NULL, NULL, "the state: queued, scheduled, running, dead, ...", false, NULL },
+        { "state", NULL, NULL, "the state: queued, scheduled, running or dead", false, NULL },
     };
     int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                                "jr list [flags] --state STATE\n"

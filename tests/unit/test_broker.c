@@ -590,3 +590,63 @@ Test (broker_journal, cancel_queued_never_runs_and_bye_hands_back)
     jr_msg_destroy (&msg);
     s_stop ();
 }
+
+//  -------------------------------------------------------------------------
+//  LIST serves the states the broker holds jobs in; resubmits change nothing
+
+//  LIST(code): the STATE's marks, or the ERROR's code as a negative count.
+static int
+s_list (zsock_t *client, jr_msg_t *msg, int state)
+{
+    jr_msg_reset (msg, JR_MSG_LIST);
+    msg->tag = 21;
+    msg->code = state;
+    s_send (client, msg);
+    int64_t deadline = zclock_mono () + 2000;
+    zframe_t *frame = NULL;
+    while (!frame && zclock_mono () < deadline) {
+        zsock_set_rcvtimeo (client, 2000);
+        frame = zframe_recv (client);
+    }
+    cr_assert_not_null (frame);
+    cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
+    zframe_destroy (&frame);
+    cr_assert_eq (msg->tag, 21);
+    if (msg->type == JR_MSG_ERROR)
+        return msg->code;
+    cr_assert_eq (msg->type, JR_MSG_STATE);
+    return (int)msg->nmarks;
+}
+
+Test (broker, list_refuses_states_it_does_not_hold)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit (client, msg, 2, 0, "echo");
+    uint8_t done[JR_ID_SIZE];
+    memcpy (done, msg->marks[0].id, JR_ID_SIZE);
+    zsock_t *worker = s_worker (msg, "echo", 1);
+    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert (memcmp (msg->jobs[0].id, done, JR_ID_SIZE) == 0);
+    zframe_destroy (&frame);
+    s_done (worker, msg, done, 1, JR_STATE_SUCCEEDED);
+    //  The second job runs now: the first is finished (remembered only).
+    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    zframe_destroy (&frame);
+    cr_assert_eq (s_list (client, msg, JR_STATE_RUNNING), 1);
+    cr_assert_eq (s_list (client, msg, JR_STATE_QUEUED), 0);
+    cr_assert_eq (s_list (client, msg, JR_STATE_SCHEDULED), 0);
+    cr_assert_eq (s_list (client, msg, JR_STATE_DEAD), 0);
+    int refused[] = {
+        0, -1, 1000, JR_STATE_SUCCEEDED, JR_STATE_FAILED, JR_STATE_CANCELLED, JR_STATE_EXPIRED
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        cr_assert_eq (s_list (client, msg, refused[i]), JR_EINVALID, "state %d", refused[i]);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
