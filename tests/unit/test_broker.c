@@ -650,3 +650,46 @@ Test (broker, list_refuses_states_it_does_not_hold)
     jr_msg_destroy (&msg);
     s_stop ();
 }
+
+Test (broker, resubmit_with_other_task_and_vars_changes_nothing)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    static const uint8_t first_vars[] = { 0x81, 0xA1, 'a', 0x01 };  //  {"a": 1}
+    static const uint8_t other_vars[] = { 0x81, 0xA1, 'b', 0x02 };  //  {"b": 2}
+    jr_job_t job;
+    jr_job_init (&job, "echo");
+    for (int round = 0; round < 2; round++) {
+        jr_msg_reset (msg, JR_MSG_SUBMIT);
+        jr_job_t *out = jr_msg_add_job (msg);
+        *out = job;
+        if (round == 1)
+            out->task = (jr_bytes_t){ (const uint8_t *)"other", 5 };
+        out->vars = round == 0 ? (jr_bytes_t){ first_vars, sizeof first_vars }
+                               : (jr_bytes_t){ other_vars, sizeof other_vars };
+        s_send (client, msg);
+        zframe_t *frame = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
+        cr_assert_not_null (frame);
+        cr_assert_eq (msg->marks[0].code, 0, "round %d", round);
+        zframe_destroy (&frame);
+    }
+    cr_assert_eq (jr_broker_live (s_broker), 1);
+    //  A worker of the new task gets nothing; one of the first gets the first vars.
+    zsock_t *other = s_worker (msg, "other", 1);
+    cr_assert_eq (s_drain_dispatch (other, msg, 300, NULL), 0);
+    zsock_t *echo = s_worker (msg, "echo", 1);
+    zframe_t *frame = s_expect (echo, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->njobs, 1);
+    cr_assert (memcmp (msg->jobs[0].id, job.id, JR_ID_SIZE) == 0);
+    cr_assert_eq (msg->jobs[0].task.len, 4);
+    cr_assert_eq (msg->jobs[0].vars.len, sizeof first_vars);
+    cr_assert (memcmp (msg->jobs[0].vars.ptr, first_vars, sizeof first_vars) == 0);
+    zframe_destroy (&frame);
+    zsock_destroy (&echo);
+    zsock_destroy (&other);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
