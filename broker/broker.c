@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 
 #define JR_MAX_TASKS      65535   //  distinct task names the broker tracks
+#define JR_NO_TASK        65535   //  a job's task when it holds none (finished)
+#define JR_READY_TASKS    1024    //  tasks one READY may name
 #define JR_MAX_ROUTING_ID 255     //  libzmq's own limit
 #define JR_DRAIN_MAX      1000    //  messages read per socket per loop turn
 #define JR_MAX_SLOTS      10000   //  credit one worker may hold
@@ -18,6 +20,9 @@ typedef struct {
     char *name;        //  task name
     jr_queue_t queue;  //  waiting jobs
     uint32_t workers;  //  connected workers that serve it
+    uint32_t refs;     //  held jobs (not finished) and workers that use it
+    uint32_t seen;     //  the READY that named it last, to drop repeats
+    bool spare;        //  on the spare list: reusable once refs is 0
 } s_task_t;
 
 //  A connected worker, as the broker sees it.
@@ -87,6 +92,9 @@ struct _jr_broker_t {
     s_stats_t stats, logged;  //  counters, and as of the last stats line
     int64_t next_stats;       //  mono us
     atomic_bool stop;
+    uint16_t *spare;     //  task entries that may have no refs, newest last
+    uint32_t nspare;     //
+    uint32_t ready_seq;  //  READYs seen, to drop repeated names in one
 };
 
 static bool
@@ -263,8 +271,47 @@ s_flush (jr_broker_t *self)
 //  -------------------------------------------------------------------------
 //  Tasks, workers, job moves
 
+//  Put an entry on the spare list, once.
+static void
+s_task_spare (jr_broker_t *self, uint32_t t)
+{
+    if (!self->tasks[t].spare) {
+        self->tasks[t].spare = true;
+        self->spare[self->nspare++] = (uint16_t)t;
+    }
+}
+
+//  A free entry for a new name: a spare one nothing uses any more (its old
+//  name forgotten), else a new one; -1 when all are in use. Spares that
+//  got used again meanwhile leave the list; their release puts them back.
+static int
+s_task_slot (jr_broker_t *self)
+{
+    while (self->nspare) {
+        uint32_t t = self->spare[--self->nspare];
+        s_task_t *task = &self->tasks[t];
+        task->spare = false;
+        if (task->refs == 0) {
+            zhashx_delete (self->task_index, task->name);
+            free (task->name);
+            task->name = NULL;
+            return (int)t;  //  its queue is empty; its heap is kept for reuse
+        }
+    }
+    if (self->ntasks == JR_MAX_TASKS)
+        return -1;
+    if ((self->ntasks & (self->ntasks - 1)) == 0) {  //  grow at powers of two
+        size_t cap = self->ntasks ? self->ntasks * 2 : 8;
+        self->tasks = realloc (self->tasks, cap * sizeof *self->tasks);
+        self->spare = realloc (self->spare, cap * sizeof *self->spare);
+        assert (self->tasks && self->spare);
+    }
+    memset (&self->tasks[self->ntasks], 0, sizeof *self->tasks);
+    return (int)self->ntasks++;
+}
+
 //  Index of a task by name, created on first use; -1 when the table is full
-//  or the name is not acceptable.
+//  or the name is not acceptable. The entry is the caller's to hold.
 static int
 s_task (jr_broker_t *self, jr_bytes_t name)
 {
@@ -276,18 +323,40 @@ s_task (jr_broker_t *self, jr_bytes_t name)
     uintptr_t found = (uintptr_t)zhashx_lookup (self->task_index, key);
     if (found)
         return (int)found - 1;
-    if (self->ntasks == JR_MAX_TASKS)
+    int t = s_task_slot (self);
+    if (t < 0)
         return -1;
-    if ((self->ntasks & (self->ntasks - 1)) == 0) {  //  grow at powers of two
-        size_t cap = self->ntasks ? self->ntasks * 2 : 8;
-        self->tasks = realloc (self->tasks, cap * sizeof *self->tasks);
-        assert (self->tasks);
-    }
-    s_task_t *task = &self->tasks[self->ntasks];
-    memset (task, 0, sizeof *task);
+    s_task_t *task = &self->tasks[t];
     task->name = strdup (key);
-    zhashx_insert (self->task_index, key, (void *)(uintptr_t)(self->ntasks + 1));
-    return (int)self->ntasks++;
+    assert (task->name);
+    zhashx_insert (self->task_index, key, (void *)(uintptr_t)(t + 1));
+    s_task_spare (self, (uint32_t)t);  //  nothing uses it until the caller holds it
+    return t;
+}
+
+//  A job or a worker starts using a task entry.
+static void
+s_task_hold (jr_broker_t *self, uint32_t t)
+{
+    self->tasks[t].refs++;
+}
+
+//  ... and stops: an entry nothing uses may be given to another name.
+static void
+s_task_release (jr_broker_t *self, uint32_t t)
+{
+    assert (self->tasks[t].refs > 0);
+    if (--self->tasks[t].refs == 0)
+        s_task_spare (self, t);
+}
+
+//  A job leaves the broker's hands (finished, forgotten): its task goes.
+static void
+s_job_release (jr_broker_t *self, jr_bjob_t *job)
+{
+    if (job->task != JR_NO_TASK)
+        s_task_release (self, job->task);
+    job->task = JR_NO_TASK;
 }
 
 static jr_worker_t *
@@ -376,6 +445,7 @@ s_enqueue (jr_broker_t *self, jr_bjob_t *job)
 static void
 s_remember (jr_broker_t *self, jr_bjob_t *job)
 {
+    s_job_release (self, job);  //  nothing reads a finished job's task
     jr_jobtab_remove (self->jobs, job);
     jr_bjob_t *small = realloc (job, sizeof *job);
     assert (small);
@@ -421,6 +491,7 @@ s_make_dead (jr_broker_t *self, jr_bjob_t *job)
     if (s_ring_push (&self->dead, job->id, old)) {
         jr_bjob_t *gone = jr_jobtab_find (self->jobs, old);
         if (gone && gone->state == JR_STATE_DEAD) {
+            s_job_release (self, gone);
             jr_jobtab_remove (self->jobs, gone);
             jr_bjob_destroy (&gone);
             self->live--;
@@ -487,8 +558,10 @@ s_worker_forget (jr_broker_t *self, jr_worker_t *w, const char *why)
     uint32_t requeued = w->running;
     while (w->running_head)
         s_requeue (self, w->running_head);
-    for (uint32_t i = 0; i < w->ntasks; i++)
+    for (uint32_t i = 0; i < w->ntasks; i++) {
         self->tasks[w->tasks[i]].workers--;
+        s_task_release (self, w->tasks[i]);
+    }
     for (uint32_t i = 0; i < self->nworkers; i++)
         if (self->workers[i] == w) {
             self->workers[i] = self->workers[--self->nworkers];
@@ -526,6 +599,7 @@ s_on_submit (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
                 code = JR_EQUEUE_FULL;
             else {
                 jr_bjob_t *rec = jr_bjob_new (job, (uint16_t)task);
+                s_task_hold (self, (uint32_t)task);
                 rec->attempt = 0;
                 rec->accepted_us = now;
                 rec->seq = ++self->seq;
@@ -704,30 +778,56 @@ s_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int typ
 //  -------------------------------------------------------------------------
 //  Workers
 
+//  A READY that names more tasks than the bound is refused whole: serving
+//  part of what a worker says it serves would strand the rest unnoticed.
+static bool
+s_ready_refused (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
+{
+    jr_msg_t *in = self->in;
+    if (in->ntasks <= JR_READY_TASKS)
+        return false;
+    jr_warn ("worker=%.*s@%.*s tasks=%u: READY refused, more than %d tasks", (int)in->name.len,
+             (const char *)in->name.ptr, (int)in->host.len, (const char *)in->host.ptr, in->ntasks,
+             JR_READY_TASKS);
+    jr_msg_send_error (zsock_resolve (self->workers_sock), rid, rid_len, 0, JR_EINVALID,
+                       "READY names more than 1024 tasks");
+    return true;
+}
+
+//  The tasks a READY names, each once (a name said twice counts once).
+static void
+s_ready_tasks (jr_broker_t *self, jr_worker_t *w)
+{
+    jr_msg_t *in = self->in;
+    uint32_t seq = ++self->ready_seq;
+    w->tasks = calloc (in->ntasks + 1, sizeof *w->tasks);
+    assert (w->tasks);
+    for (uint32_t i = 0; i < in->ntasks; i++) {
+        int t = s_task (self, in->tasks[i]);
+        if (t < 0 || self->tasks[t].seen == seq)
+            continue;
+        self->tasks[t].seen = seq;
+        s_task_hold (self, (uint32_t)t);
+        self->tasks[t].workers++;
+        w->tasks[w->ntasks++] = (uint16_t)t;
+    }
+}
+
 static void
 s_on_ready (jr_broker_t *self, jr_worker_t *w, const uint8_t *rid, size_t rid_len)
 {
     jr_msg_t *in = self->in;
     if (w)  //  it reconnected or restarted: start over with what it says now
         s_worker_forget (self, w, "it said READY again");
+    if (s_ready_refused (self, rid, rid_len))
+        return;
     w = calloc (1, sizeof *w);
     assert (w);
     memcpy (w->rid, rid, rid_len);
     w->rid_len = rid_len;
     snprintf (w->name, sizeof w->name, "%.*s@%.*s", (int)in->name.len, (const char *)in->name.ptr,
               (int)in->host.len, (const char *)in->host.ptr);
-    w->tasks = calloc (in->ntasks + 1, sizeof *w->tasks);
-    assert (w->tasks);
-    for (uint32_t i = 0; i < in->ntasks; i++) {
-        int t = s_task (self, in->tasks[i]);
-        bool seen = false;
-        for (uint32_t k = 0; k < w->ntasks; k++)
-            seen = seen || w->tasks[k] == t;
-        if (t >= 0 && !seen) {
-            w->tasks[w->ntasks++] = (uint16_t)t;
-            self->tasks[t].workers++;
-        }
-    }
+    s_ready_tasks (self, w);
     //  A DISPATCH must stay a valid message however many slots are claimed.
     w->capacity = in->capacity < JR_MAX_SLOTS ? in->capacity : JR_MAX_SLOTS;
     w->credit = in->slots < w->capacity ? in->slots : w->capacity;
@@ -885,6 +985,7 @@ s_commit (jr_broker_t *self)
             }
         }
         for (size_t i = 0; i < self->npending; i++) {
+            s_job_release (self, self->pending[i]);
             jr_jobtab_remove (self->jobs, self->pending[i]);
             jr_bjob_destroy (&self->pending[i]);
             self->live--;
@@ -1089,6 +1190,7 @@ s_timers (jr_broker_t *self)
             break;
         s_ring_pop (&self->dead);
         if (job && job->state == JR_STATE_DEAD) {
+            s_job_release (self, job);
             jr_jobtab_remove (self->jobs, job);
             jr_bjob_destroy (&job);
             self->live--;
@@ -1211,6 +1313,7 @@ s_replay (const jr_rec_t *rec, void *arg)
                               .vars = rec->vars };
             memcpy (wire.id, rec->id, JR_ID_SIZE);
             job = jr_bjob_new (&wire, (uint16_t)task);
+            s_task_hold (self, (uint32_t)task);
             job->accepted_us = rec->accepted_us;
             s_replayed (self, job);
         }
@@ -1228,7 +1331,7 @@ s_replay (const jr_rec_t *rec, void *arg)
                 return;
             jr_job_t wire = { 0 };
             memcpy (wire.id, rec->id, JR_ID_SIZE);
-            job = jr_bjob_new (&wire, 0);
+            job = jr_bjob_new (&wire, JR_NO_TASK);
             s_replayed (self, job);
         }
         if (s_final (job->state))
@@ -1326,6 +1429,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     }
     jr_queue_free (&self->delayed);
     free (self->tasks);
+    free (self->spare);
     free (self->workers);
     free (self->pending);
     for (size_t i = 0; i < self->nreplies; i++)

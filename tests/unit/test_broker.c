@@ -693,3 +693,127 @@ Test (broker, resubmit_with_other_task_and_vars_changes_nothing)
     jr_msg_destroy (&msg);
     s_stop ();
 }
+
+//  -------------------------------------------------------------------------
+//  The task table: bounded READYs, entries nothing uses are reused
+
+static char s_names[1100][32];
+
+//  A worker announcing n tasks named prefix-0 ... prefix-(n-1), each told
+//  copies times.
+static zsock_t *
+s_worker_many (jr_msg_t *msg, const char *prefix, int n, int copies, uint32_t slots)
+{
+    zsock_t *sock = zsock_new_dealer (s_workers);
+    jr_msg_reset (msg, JR_MSG_READY);
+    msg->name = (jr_bytes_t){ (const uint8_t *)"many", 4 };
+    msg->host = (jr_bytes_t){ (const uint8_t *)"test", 4 };
+    msg->slots = msg->capacity = slots;
+    for (int i = 0; i < n; i++)
+        snprintf (s_names[i], sizeof s_names[i], "%.16s-%d", prefix, i);
+    for (int i = 0; i < copies * n; i++) {
+        const char *name = s_names[i % n];
+        jr_msg_add_task (msg, (jr_bytes_t){ (const uint8_t *)name, strlen (name) });
+    }
+    s_send (sock, msg);
+    return sock;
+}
+
+//  Submit n jobs of tasks prefix-0 ... prefix-(n-1); the codes go to codes.
+static void
+s_submit_many (zsock_t *client, jr_msg_t *msg, const char *prefix, int n, int *codes,
+               uint8_t (*ids)[JR_ID_SIZE])
+{
+    jr_msg_reset (msg, JR_MSG_SUBMIT);
+    msg->tag = 8;
+    for (int i = 0; i < n; i++) {
+        snprintf (s_names[i], sizeof s_names[i], "%.16s-%d", prefix, i);
+        jr_job_init (jr_msg_add_job (msg), s_names[i]);
+    }
+    s_send (client, msg);
+    zframe_t *reply = s_expect (client, msg, JR_MSG_ACCEPTED, 5000);
+    cr_assert_not_null (reply);
+    cr_assert_eq (msg->nmarks, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        codes[i] = msg->marks[i].code;
+        memcpy (ids[i], msg->marks[i].id, JR_ID_SIZE);
+    }
+    zframe_destroy (&reply);
+}
+
+Test (broker, ready_with_too_many_tasks_is_refused)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *worker = s_worker_many (msg, "t", 1025, 1, 1);
+    zframe_t *frame = s_expect (worker, msg, JR_MSG_ERROR, 2000);
+    cr_assert_not_null (frame, "a READY of 1025 tasks was taken");
+    cr_assert_eq (msg->code, JR_EINVALID);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    //  1024 are served.
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit (client, msg, 1, 0, "t-1023");
+    worker = s_worker_many (msg, "t", 1024, 1, 1);
+    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->njobs, 1);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  More distinct task names over time than the table holds (65535): those
+//  of workers gone and of jobs finished are given to new names, those of
+//  jobs still held are not.
+Test (broker, task_entries_nothing_uses_are_reused, .timeout = 60)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit (client, msg, 1, 0, "keep");
+    static int codes[1000];
+    static uint8_t ids[1000][JR_ID_SIZE];
+    char prefix[32];
+    for (int round = 0; round < 50; round++) {
+        //  A worker of 512 new tasks (each named twice) comes and goes.
+        snprintf (prefix, sizeof prefix, "w%d", round);
+        zsock_t *worker = s_worker_many (msg, prefix, 512, 2, 0);
+        jr_msg_reset (msg, JR_MSG_BYE);
+        s_send (worker, msg);
+        jr_msg_reset (msg, JR_MSG_HEARTBEAT);
+        s_send (worker, msg);
+        zframe_t *frame = s_expect (worker, msg, JR_MSG_ERROR, 2000);
+        cr_assert_not_null (frame, "round %d: the worker was not forgotten", round);
+        cr_assert_eq (msg->code, JR_EUNKNOWN_PEER);
+        zframe_destroy (&frame);
+        zsock_destroy (&worker);
+        //  1000 jobs of new tasks are accepted, then cancelled.
+        snprintf (prefix, sizeof prefix, "s%d", round);
+        s_submit_many (client, msg, prefix, 1000, codes, ids);
+        jr_msg_reset (msg, JR_MSG_CANCEL);
+        msg->tag = 9;
+        for (int i = 0; i < 1000; i++) {
+            cr_assert_eq (codes[i], 0, "round %d job %d refused", round, i);
+            jr_msg_add_mark (msg, ids[i], 0, 0);
+        }
+        s_send (client, msg);
+        frame = s_expect (client, msg, JR_MSG_STATE, 5000);
+        cr_assert_not_null (frame);
+        cr_assert_eq (msg->marks[0].code, JR_STATE_CANCELLED);
+        zframe_destroy (&frame);
+    }
+    //  The queued job kept its task through all that.
+    zsock_t *worker = s_worker (msg, "keep", 1);
+    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->jobs[0].task.len, 4);
+    cr_assert (memcmp (msg->jobs[0].task.ptr, "keep", 4) == 0);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
