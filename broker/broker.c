@@ -23,7 +23,11 @@ typedef struct {
     uint32_t refs;     //  held jobs (not finished) and workers that use it
     uint32_t seen;     //  the READY that named it last, to drop repeats
     bool spare;        //  on the spare list: reusable once refs is 0
+    bool warned;       //  logged that no worker serves it, since one did
+    char *note;        //  "no worker serves task NAME": name points into it
 } s_task_t;
+
+#define S_UNSERVED "no worker serves task "  //  the STATUS note of such jobs
 
 //  A connected worker, as the broker sees it.
 struct _jr_worker_t {
@@ -95,6 +99,7 @@ struct _jr_broker_t {
     uint16_t *spare;     //  task entries that may have no refs, newest last
     uint32_t nspare;     //
     uint32_t ready_seq;  //  READYs seen, to drop repeated names in one
+    jr_msg_t *status;    //  STATE answering a STATUS, sent at once
 };
 
 static bool
@@ -293,8 +298,9 @@ s_task_slot (jr_broker_t *self)
         task->spare = false;
         if (task->refs == 0) {
             zhashx_delete (self->task_index, task->name);
-            free (task->name);
-            task->name = NULL;
+            free (task->note);
+            task->note = task->name = NULL;
+            task->warned = false;
             return (int)t;  //  its queue is empty; its heap is kept for reuse
         }
     }
@@ -327,8 +333,10 @@ s_task (jr_broker_t *self, jr_bytes_t name)
     if (t < 0)
         return -1;
     s_task_t *task = &self->tasks[t];
-    task->name = strdup (key);
-    assert (task->name);
+    task->note = malloc (strlen (S_UNSERVED) + name.len + 1);
+    assert (task->note);
+    task->name = stpcpy (task->note, S_UNSERVED);
+    memcpy (task->name, key, name.len + 1);
     zhashx_insert (self->task_index, key, (void *)(uintptr_t)(t + 1));
     s_task_spare (self, (uint32_t)t);  //  nothing uses it until the caller holds it
     return t;
@@ -432,11 +440,24 @@ s_detach (jr_broker_t *self, jr_bjob_t *job)
         jr_queue_remove (&self->delayed, job);
 }
 
+//  Jobs wait for a worker of their task to connect; say so once, and again
+//  only after a worker served the task and left. Jobs restored at start are
+//  not news: workers have not connected yet.
+static void
+s_unserved (jr_broker_t *self, s_task_t *task)
+{
+    if (task->workers || task->warned || self->replayed)
+        return;
+    task->warned = true;
+    jr_warn ("task=%s: queued jobs for a task no connected worker serves", task->name);
+}
+
 static void
 s_enqueue (jr_broker_t *self, jr_bjob_t *job)
 {
     job->state = JR_STATE_QUEUED;
     jr_queue_push (&self->tasks[job->task].queue, job);
+    s_unserved (self, &self->tasks[job->task]);
     self->dirty = true;
 }
 
@@ -634,9 +655,29 @@ s_on_status (jr_broker_t *self, jr_msg_t *out)
         int state = !job || job->state == JR_STATE_UNKNOWN ? JR_STATE_UNKNOWN : job->state;
         jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, state);
         jr_progress_t *p = job ? job->progress : NULL;
-        jr_msg_add_note (out, p ? p->value : 0,
-                         p ? (jr_bytes_t){ (const uint8_t *)p->text, p->len } : (jr_bytes_t){ 0 });
+        s_task_t *task = job && state == JR_STATE_QUEUED ? &self->tasks[job->task] : NULL;
+        if (task && task->workers == 0)
+            jr_msg_add_note (out, 0,
+                             (jr_bytes_t){ (const uint8_t *)task->note, strlen (task->note) });
+        else
+            jr_msg_add_note (out, p ? p->value : 0,
+                             p ? (jr_bytes_t){ (const uint8_t *)p->text, p->len }
+                               : (jr_bytes_t){ 0 });
     }
+}
+
+//  STATUS waits for nothing in the journal, and its notes borrow texts (a
+//  progress, a task's note) that a later message of this turn may free: it
+//  is answered at once.
+static void
+s_status_reply (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
+{
+    jr_msg_reset (self->status, JR_MSG_STATE);
+    self->status->tag = self->in->tag;
+    s_on_status (self, self->status);
+    int rc = jr_msg_send (self->status, zsock_resolve (self->clients), rid, rid_len);
+    if (rc)  //  the client asks again after its timeout
+        jr_debug ("code=%s: cannot answer a client", jr_errname (rc));
 }
 
 static void
@@ -755,15 +796,17 @@ s_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int typ
     if (type != JR_MSG_STATUS && type != JR_MSG_CANCEL && type != JR_MSG_RETRY
         && type != JR_MSG_LIST)
         return false;
+    if (type == JR_MSG_STATUS) {
+        s_status_reply (self, rid, rid_len);
+        return true;
+    }
     if (type == JR_MSG_LIST && !s_listable (self->in->code)) {
         jr_msg_send_error (zsock_resolve (self->clients), rid, rid_len, self->in->tag, JR_EINVALID,
                            "LIST serves queued, scheduled, running and dead");
         return true;
     }
     jr_msg_t *out = s_reply_msg (self, JR_MSG_STATE, self->in->tag);
-    if (type == JR_MSG_STATUS)
-        s_on_status (self, out);
-    else if (type == JR_MSG_CANCEL)
+    if (type == JR_MSG_CANCEL)
         s_on_cancel (self, out);
     else if (type == JR_MSG_RETRY)
         s_on_retry (self, out);
@@ -807,6 +850,7 @@ s_ready_tasks (jr_broker_t *self, jr_worker_t *w)
         if (t < 0 || self->tasks[t].seen == seq)
             continue;
         self->tasks[t].seen = seq;
+        self->tasks[t].warned = false;
         s_task_hold (self, (uint32_t)t);
         self->tasks[t].workers++;
         w->tasks[w->ntasks++] = (uint16_t)t;
@@ -1385,6 +1429,7 @@ jr_broker_new (const jr_broker_config_t *config)
     self->jobs = jr_jobtab_new ();
     self->task_index = zhashx_new ();
     self->in = jr_msg_new ();
+    self->status = jr_msg_new ();
     self->delayed.by_due = true;
     self->replay_task = -1;
     s_ring_init (&self->finished, config->remember);
@@ -1425,7 +1470,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     }
     for (uint32_t i = 0; i < self->ntasks; i++) {
         jr_queue_free (&self->tasks[i].queue);
-        free (self->tasks[i].name);
+        free (self->tasks[i].note);
     }
     jr_queue_free (&self->delayed);
     free (self->tasks);
@@ -1443,6 +1488,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     zhashx_destroy (&self->task_index);
     jr_jobtab_destroy (&self->jobs);
     jr_msg_destroy (&self->in);
+    jr_msg_destroy (&self->status);
     jr_journal_close (&self->journal);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->workers_sock);

@@ -817,3 +817,56 @@ Test (broker, task_entries_nothing_uses_are_reused, .timeout = 60)
     jr_msg_destroy (&msg);
     s_stop ();
 }
+
+//  -------------------------------------------------------------------------
+//  Jobs of a task no worker serves wait, and STATUS says why
+
+//  STATUS of one id: its state, and its note's text in text.
+static int
+s_status_note (zsock_t *client, jr_msg_t *msg, const uint8_t id[JR_ID_SIZE], char *text,
+               size_t size)
+{
+    jr_msg_reset (msg, JR_MSG_STATUS);
+    msg->tag = 12;
+    jr_msg_add_mark (msg, id, 0, 0);
+    s_send (client, msg);
+    zframe_t *frame = s_expect (client, msg, JR_MSG_STATE, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert_eq (msg->nnotes, 1);
+    cr_assert_eq (msg->notes[0].value, 0);
+    snprintf (text, size, "%.*s", (int)msg->notes[0].text.len,
+              (const char *)msg->notes[0].text.ptr);
+    int state = msg->marks[0].code;
+    zframe_destroy (&frame);
+    return state;
+}
+
+Test (broker, status_says_no_worker_serves_the_task)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit (client, msg, 1, 0, "nobody");
+    uint8_t id[JR_ID_SIZE];
+    memcpy (id, msg->marks[0].id, JR_ID_SIZE);
+    char text[300];
+    cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
+    cr_assert_str_eq (text, "no worker serves task nobody");
+    //  A worker of that task with no free slot: the job waits for a slot.
+    zsock_t *worker = s_worker (msg, "nobody", 0);
+    do
+        cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
+    while (*text);
+    //  It leaves: nobody serves the task again.
+    jr_msg_reset (msg, JR_MSG_BYE);
+    s_send (worker, msg);
+    do
+        cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
+    while (!*text);
+    cr_assert_str_eq (text, "no worker serves task nobody");
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
