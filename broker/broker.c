@@ -17,14 +17,15 @@
 #define JR_MAX_LIST       100000  //  ids in one LIST answer
 
 typedef struct {
-    char *name;        //  task name
-    jr_queue_t queue;  //  waiting jobs
-    uint32_t workers;  //  connected workers that serve it
-    uint32_t refs;     //  held jobs (not finished) and workers that use it
-    uint32_t seen;     //  the READY that named it last, to drop repeats
-    bool spare;        //  on the spare list: reusable once refs is 0
-    bool warned;       //  logged that no worker serves it, since one did
-    char *note;        //  "no worker serves task NAME": name points into it
+    char *name;         //  task name
+    jr_queue_t queue;   //  waiting jobs
+    uint32_t workers;   //  connected workers that serve it
+    uint32_t refs;      //  held jobs (not finished) and workers that use it
+    uint32_t seen;      //  the READY that named it last, to drop repeats
+    bool spare;         //  on the spare list: reusable once refs is 0
+    bool warned;        //  logged that no worker serves it, since one did
+    char *note;         //  "no worker serves task NAME": name points into it
+    uint16_t note_len;  //  of it, cut to what a note may carry
 } s_task_t;
 
 #define S_UNSERVED "no worker serves task "  //  the STATUS note of such jobs
@@ -276,6 +277,18 @@ s_flush (jr_broker_t *self)
 //  -------------------------------------------------------------------------
 //  Tasks, workers, job moves
 
+//  The length of text cut to at most max bytes, not inside a UTF-8 sequence.
+static size_t
+s_utf8_cut (const char *text, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    len = max;
+    while (len && ((uint8_t)text[len] & 0xC0) == 0x80)
+        len--;
+    return len;
+}
+
 //  Put an entry on the spare list, once.
 static void
 s_task_spare (jr_broker_t *self, uint32_t t)
@@ -337,6 +350,7 @@ s_task (jr_broker_t *self, jr_bytes_t name)
     assert (task->note);
     task->name = stpcpy (task->note, S_UNSERVED);
     memcpy (task->name, key, name.len + 1);
+    task->note_len = (uint16_t)s_utf8_cut (task->note, strlen (S_UNSERVED) + name.len, JR_MAX_NOTE);
     zhashx_insert (self->task_index, key, (void *)(uintptr_t)(t + 1));
     s_task_spare (self, (uint32_t)t);  //  nothing uses it until the caller holds it
     return t;
@@ -657,8 +671,7 @@ s_on_status (jr_broker_t *self, jr_msg_t *out)
         jr_progress_t *p = job ? job->progress : NULL;
         s_task_t *task = job && state == JR_STATE_QUEUED ? &self->tasks[job->task] : NULL;
         if (task && task->workers == 0)
-            jr_msg_add_note (out, 0,
-                             (jr_bytes_t){ (const uint8_t *)task->note, strlen (task->note) });
+            jr_msg_add_note (out, 0, (jr_bytes_t){ (const uint8_t *)task->note, task->note_len });
         else
             jr_msg_add_note (out, p ? p->value : 0,
                              p ? (jr_bytes_t){ (const uint8_t *)p->text, p->len }

@@ -865,6 +865,16 @@ Test (broker, status_says_no_worker_serves_the_task)
         cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
     while (!*text);
     cr_assert_str_eq (text, "no worker serves task nobody");
+    //  A note carries at most 256 bytes: a long name is cut, whole UTF-8
+    //  characters only ("x" then 127 2-byte "é": 22 + 1 + 2 * 116 = 255).
+    static char longest[JR_MAX_NAME + 1] = "x";
+    for (int i = 0; i < 127; i++)
+        memcpy (longest + 1 + 2 * i, "\xc3\xa9", 2);
+    s_submit (client, msg, 1, 0, longest);
+    memcpy (id, msg->marks[0].id, JR_ID_SIZE);
+    cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
+    cr_assert_eq (strlen (text), 255);
+    cr_assert (strncmp (text, "no worker serves task x\xc3\xa9", 25) == 0);
     zsock_destroy (&worker);
     zsock_destroy (&client);
     jr_msg_destroy (&msg);
