@@ -330,6 +330,30 @@ s_submit_file (jr_client_t *client, const char *path, const defaults_t *defaults
     return result;
 }
 
+#define JR_CLI_UNSERVED_MS 3000  //  --wait asks the broker why after this long
+
+//  jr_client_wait, but a job still without a result after a few seconds is
+//  looked up: if it waits for a worker of its task, say so once on stderr.
+static int
+s_wait_one (jr_client_t *client, const uint8_t id[JR_ID_SIZE], int timeout_ms, jr_job_t **done)
+{
+    if (timeout_ms >= 0 && timeout_ms <= JR_CLI_UNSERVED_MS)
+        return jr_client_wait (client, id, timeout_ms, done);
+    int rc = jr_client_wait (client, id, JR_CLI_UNSERVED_MS, done);
+    if (rc != JR_ETIMEOUT)
+        return rc;
+    int state = 0;
+    char note[JR_MAX_NOTE + 1];
+    static const char unserved[] = "no worker serves task ";
+    if (jr_client_progress (client, id, &state, NULL, NULL, note, sizeof note) == 0
+        && state == JR_STATE_QUEUED && strncmp (note, unserved, strlen (unserved)) == 0) {
+        char text[37];
+        jr_id_format (id, text);
+        fprintf (stderr, "jr: job %s is queued: %s\n", text, note);
+    }
+    return jr_client_wait (client, id, timeout_ms < 0 ? -1 : timeout_ms - JR_CLI_UNSERVED_MS, done);
+}
+
 static int
 s_cmd_submit (int argc, char **argv)
 {
@@ -406,7 +430,7 @@ s_cmd_submit (int argc, char **argv)
         fflush (stdout);
         if (wait) {
             jr_job_t *done = NULL;
-            rc = jr_client_wait (client, job.id, wait_timeout, &done);
+            rc = s_wait_one (client, job.id, wait_timeout, &done);
             if (rc) {
                 s_report ("waiting for the result", rc);
                 result = s_exit_code (rc);
