@@ -3,6 +3,7 @@
 #include "broker/jobtab.h"
 #include "broker/queue.h"
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "proto/proto.h"
 #include <czmq.h>
@@ -1316,6 +1317,7 @@ s_log_stats (jr_broker_t *self)
     if (now < self->next_stats)
         return;
     self->next_stats = now + 10 * 1000000;
+    jr_fd_limit_check ();
     if (memcmp (&self->stats, &self->logged, sizeof self->stats) == 0)
         return;
     s_stats_t *s = &self->stats;

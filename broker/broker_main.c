@@ -1,5 +1,6 @@
 /*  broker_main.c - jr-broker: flags, signals, run  */
 #include "broker/broker.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/opts.h"
 #include <czmq.h>
@@ -61,6 +62,7 @@ main (int argc, char **argv)
     config.dead_ttl_s = (int)jr_opts_int (&opts[13], 1, 365 * 86400);
     config.remember = (size_t)jr_opts_int (&opts[14], 1, 100000000);
     jr_log_init ("broker", opts[15].value ? JR_LOG_DEBUG : JR_LOG_INFO);
+    jr_fd_limit_raise ();
     zsys_init ();
     zsys_set_logstream (NULL);
     jr_broker_t *broker = jr_broker_new (&config);
