@@ -12,6 +12,7 @@
 #define JR_MAX_TASKS      65535   //  distinct task names the broker tracks
 #define JR_NO_TASK        65535   //  a job's task when it holds none (finished)
 #define JR_READY_TASKS    1024    //  tasks one READY may name
+#define JR_UNSERVED_LOGS  10      //  unserved tasks logged per stats period
 #define JR_MAX_ROUTING_ID 255     //  libzmq's own limit
 #define JR_DRAIN_MAX      1000    //  messages read per socket per loop turn
 #define JR_MAX_SLOTS      10000   //  credit one worker may hold
@@ -102,6 +103,7 @@ struct _jr_broker_t {
     uint32_t nspare;     //
     uint32_t ready_seq;  //  READYs seen, to drop repeated names in one
     jr_msg_t *status;    //  STATE answering a STATUS, sent at once
+    uint32_t unserved;   //  unserved tasks logged since the last stats line
 };
 
 static bool
@@ -464,7 +466,12 @@ s_unserved (jr_broker_t *self, s_task_t *task)
     if (task->workers || task->warned || self->replayed)
         return;
     task->warned = true;
-    jr_warn ("task=%s: queued jobs for a task no connected worker serves", task->name);
+    //  Many new names at once must not flood the log.
+    if (self->unserved < JR_UNSERVED_LOGS)
+        jr_warn ("task=%s: queued jobs for a task no connected worker serves", task->name);
+    else if (self->unserved == JR_UNSERVED_LOGS)
+        jr_warn ("more tasks that no connected worker serves: not logged for 10 s");
+    self->unserved++;
 }
 
 static void
@@ -595,7 +602,10 @@ s_worker_forget (jr_broker_t *self, jr_worker_t *w, const char *why)
     while (w->running_head)
         s_requeue (self, w->running_head);
     for (uint32_t i = 0; i < w->ntasks; i++) {
-        self->tasks[w->tasks[i]].workers--;
+        s_task_t *task = &self->tasks[w->tasks[i]];
+        task->workers--;
+        if (task->queue.size)  //  its jobs, requeued above among them, now wait
+            s_unserved (self, task);
         s_task_release (self, w->tasks[i]);
     }
     for (uint32_t i = 0; i < self->nworkers; i++)
@@ -1317,6 +1327,7 @@ s_log_stats (jr_broker_t *self)
     if (now < self->next_stats)
         return;
     self->next_stats = now + 10 * 1000000;
+    self->unserved = 0;
     jr_fd_limit_check ();
     if (memcmp (&self->stats, &self->logged, sizeof self->stats) == 0)
         return;

@@ -560,7 +560,7 @@ s_cmd_status (int argc, char **argv)
     int state = JR_STATE_UNKNOWN;
     uint32_t attempt = 0;
     int32_t value = 0;
-    char message[JR_MAX_NOTE] = "";
+    char message[JR_MAX_NOTE + 1] = "";
     int rc = jr_client_result (client, id, &job);
     if (rc == 0) {
         state = s_row_state (job);
@@ -572,7 +572,7 @@ s_cmd_status (int argc, char **argv)
             int now = JR_STATE_UNKNOWN;
             uint32_t now_attempt = 0;
             int32_t now_value = 0;
-            char now_message[JR_MAX_NOTE] = "";
+            char now_message[JR_MAX_NOTE + 1] = "";
             int brc = jr_client_progress (client, id, &now, &now_attempt, &now_value, now_message,
                                           sizeof now_message);
             if (brc)
@@ -601,6 +601,10 @@ s_cmd_status (int argc, char **argv)
         printf (",\"progress\":{\"value\":%d,\"message\":", (int)value);
         jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)message, strlen (message) }, stdout);
         fputc ('}', stdout);
+    }
+    else if (state == JR_STATE_QUEUED && message[0]) {  //  why it waits
+        fputs (",\"note\":", stdout);
+        jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)message, strlen (message) }, stdout);
     }
     fputs ("}\n", stdout);
     return EXIT_OK;

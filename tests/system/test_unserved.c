@@ -71,6 +71,21 @@ Test (unserved, submit_wait_says_no_worker_serves_the_task)
     CHECK (s_count_in_log ("cli-first", said) == 1, "jr said why the job waits, once");
     CHECK (s_count_in_log ("cli-second", said) == 1, "jr said why the job waits, once");
     CHECK (s_count_in_log ("cli-served", "no worker serves") == 0, "nothing said when served");
+    //  jr status notes why the job still waits.
+    char path[512], id[64] = "";
+    snprintf (path, sizeof path, "%s/cli-first.log", env.dir);
+    FILE *file = fopen (path, "r");
+    CHECK (file && fgets (id, sizeof id, file), "the first line is the job's id");
+    fclose (file);
+    id[strcspn (id, "\n")] = 0;
+    pid_t status = jr_h_spawn (&env, "cli-status", "jr", "--broker", env.clients_ep, "--ingester",
+                               env.ingester_ep, "status", id, NULL);
+    CHECK (s_exit_status (status) == 0, "jr status");
+    CHECK (s_count_in_log ("cli-status",
+                           "\"state\":\"queued\",\"attempt\":0,\"note\":\"no worker serves task "
+                           "sha256\"}")
+               == 1,
+           "jr status shows the note");
     CHECK (s_count_in_log ("broker", "task=sha256: queued jobs for a task no connected worker "
                                      "serves")
                == 1,
