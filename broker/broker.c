@@ -3,12 +3,16 @@
 #include "broker/jobtab.h"
 #include "broker/queue.h"
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "proto/proto.h"
 #include <czmq.h>
 #include <stdatomic.h>
 
 #define JR_MAX_TASKS      65535       //  distinct task names the broker tracks
+#define JR_NO_TASK        65535       //  a job's task when it holds none (finished)
+#define JR_READY_TASKS    1024        //  tasks one READY may name
+#define JR_UNSERVED_LOGS  10          //  unserved tasks logged per stats period
 #define JR_MAX_ROUTING_ID 255         //  libzmq's own limit
 #define JR_DRAIN_MAX      1000        //  messages read per socket per loop turn
 #define JR_MAX_SLOTS      10000       //  credit one worker may hold
@@ -18,10 +22,18 @@
 #define JR_JOB_OVERHEAD   128         //  a job's encoded bytes beyond task and vars
 
 typedef struct {
-    char *name;        //  task name
-    jr_queue_t queue;  //  waiting jobs
-    uint32_t workers;  //  connected workers that serve it
+    char *name;         //  task name
+    jr_queue_t queue;   //  waiting jobs
+    uint32_t workers;   //  connected workers that serve it
+    uint32_t refs;      //  held jobs (not finished) and workers that use it
+    uint32_t seen;      //  the READY that named it last, to drop repeats
+    bool spare;         //  on the spare list: reusable once refs is 0
+    bool warned;        //  logged that no worker serves it, since one did
+    char *note;         //  "no worker serves task NAME": name points into it
+    uint16_t note_len;  //  of it, cut to what a note may carry
 } s_task_t;
+
+#define S_UNSERVED "no worker serves task "  //  the STATUS note of such jobs
 
 //  A connected worker, as the broker sees it.
 struct _jr_worker_t {
@@ -95,6 +107,11 @@ struct _jr_broker_t {
     int64_t next_stats;       //  mono us
     int64_t next_sweep;       //  mono us, of budgets
     atomic_bool stop;
+    uint16_t *spare;     //  task entries that may have no refs, newest last
+    uint32_t nspare;     //
+    uint32_t ready_seq;  //  READYs seen, to drop repeated names in one
+    jr_msg_t *status;    //  STATE answering a STATUS, sent at once
+    uint32_t unserved;   //  unserved tasks logged since the last stats line
 };
 
 static void s_commit (jr_broker_t *self);
@@ -273,8 +290,60 @@ s_flush (jr_broker_t *self)
 //  -------------------------------------------------------------------------
 //  Tasks, workers, job moves
 
+//  The length of text cut to at most max bytes, not inside a UTF-8 sequence.
+static size_t
+s_utf8_cut (const char *text, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    len = max;
+    while (len && ((uint8_t)text[len] & 0xC0) == 0x80)
+        len--;
+    return len;
+}
+
+//  Put an entry on the spare list, once.
+static void
+s_task_spare (jr_broker_t *self, uint32_t t)
+{
+    if (!self->tasks[t].spare) {
+        self->tasks[t].spare = true;
+        self->spare[self->nspare++] = (uint16_t)t;
+    }
+}
+
+//  A free entry for a new name: a spare one nothing uses any more (its old
+//  name forgotten), else a new one; -1 when all are in use. Spares that
+//  got used again meanwhile leave the list; their release puts them back.
+static int
+s_task_slot (jr_broker_t *self)
+{
+    while (self->nspare) {
+        uint32_t t = self->spare[--self->nspare];
+        s_task_t *task = &self->tasks[t];
+        task->spare = false;
+        if (task->refs == 0) {
+            zhashx_delete (self->task_index, task->name);
+            free (task->note);
+            task->note = task->name = NULL;
+            task->warned = false;
+            return (int)t;  //  its queue is empty; its heap is kept for reuse
+        }
+    }
+    if (self->ntasks == JR_MAX_TASKS)
+        return -1;
+    if ((self->ntasks & (self->ntasks - 1)) == 0) {  //  grow at powers of two
+        size_t cap = self->ntasks ? self->ntasks * 2 : 8;
+        self->tasks = realloc (self->tasks, cap * sizeof *self->tasks);
+        self->spare = realloc (self->spare, cap * sizeof *self->spare);
+        assert (self->tasks && self->spare);
+    }
+    memset (&self->tasks[self->ntasks], 0, sizeof *self->tasks);
+    return (int)self->ntasks++;
+}
+
 //  Index of a task by name, created on first use; -1 when the table is full
-//  or the name is not acceptable.
+//  or the name is not acceptable. The entry is the caller's to hold.
 static int
 s_task (jr_broker_t *self, jr_bytes_t name)
 {
@@ -286,18 +355,43 @@ s_task (jr_broker_t *self, jr_bytes_t name)
     uintptr_t found = (uintptr_t)zhashx_lookup (self->task_index, key);
     if (found)
         return (int)found - 1;
-    if (self->ntasks == JR_MAX_TASKS)
+    int t = s_task_slot (self);
+    if (t < 0)
         return -1;
-    if ((self->ntasks & (self->ntasks - 1)) == 0) {  //  grow at powers of two
-        size_t cap = self->ntasks ? self->ntasks * 2 : 8;
-        self->tasks = realloc (self->tasks, cap * sizeof *self->tasks);
-        assert (self->tasks);
-    }
-    s_task_t *task = &self->tasks[self->ntasks];
-    memset (task, 0, sizeof *task);
-    task->name = strdup (key);
-    zhashx_insert (self->task_index, key, (void *)(uintptr_t)(self->ntasks + 1));
-    return (int)self->ntasks++;
+    s_task_t *task = &self->tasks[t];
+    task->note = malloc (strlen (S_UNSERVED) + name.len + 1);
+    assert (task->note);
+    task->name = stpcpy (task->note, S_UNSERVED);
+    memcpy (task->name, key, name.len + 1);
+    task->note_len = (uint16_t)s_utf8_cut (task->note, strlen (S_UNSERVED) + name.len, JR_MAX_NOTE);
+    zhashx_insert (self->task_index, key, (void *)(uintptr_t)(t + 1));
+    s_task_spare (self, (uint32_t)t);  //  nothing uses it until the caller holds it
+    return t;
+}
+
+//  A job or a worker starts using a task entry.
+static void
+s_task_hold (jr_broker_t *self, uint32_t t)
+{
+    self->tasks[t].refs++;
+}
+
+//  ... and stops: an entry nothing uses may be given to another name.
+static void
+s_task_release (jr_broker_t *self, uint32_t t)
+{
+    assert (self->tasks[t].refs > 0);
+    if (--self->tasks[t].refs == 0)
+        s_task_spare (self, t);
+}
+
+//  A job leaves the broker's hands (finished, forgotten): its task goes.
+static void
+s_job_release (jr_broker_t *self, jr_bjob_t *job)
+{
+    if (job->task != JR_NO_TASK)
+        s_task_release (self, job->task);
+    job->task = JR_NO_TASK;
 }
 
 static jr_worker_t *
@@ -381,11 +475,30 @@ s_detach (jr_broker_t *self, jr_bjob_t *job)
         jr_queue_remove (&self->delayed, job);
 }
 
+//  Jobs wait for a worker of their task to connect; say so once, and again
+//  only after a worker served the task and left. Jobs restored at start are
+//  not news: workers have not connected yet.
+static void
+s_unserved (jr_broker_t *self, s_task_t *task)
+{
+    if (task->workers || task->warned || self->replayed)
+        return;
+    task->warned = true;
+    //  Many new names at once must not flood the log.
+    if (self->unserved < JR_UNSERVED_LOGS)
+        jr_warn ("task=%s: queued jobs for a task no connected worker serves", task->name);
+    else if (self->unserved == JR_UNSERVED_LOGS)
+        jr_warn ("more tasks that no connected worker serves: not logged for 10 s");
+    self->unserved++;
+}
+
 static void
 s_enqueue (jr_broker_t *self, jr_bjob_t *job)
 {
     job->state = JR_STATE_QUEUED;
     jr_queue_push (s_queue_of (self, job), job);
+    if (!job->cancel)
+        s_unserved (self, &self->tasks[job->task]);
     self->dirty = true;
 }
 
@@ -401,6 +514,7 @@ s_enqueue_cancelled (jr_broker_t *self, jr_bjob_t *job)
 static void
 s_drop (jr_broker_t *self, jr_bjob_t *job)
 {
+    s_job_release (self, job);
     jr_jobtab_remove (self->jobs, job);
     self->queued_bytes -= job->vars_len;
     jr_bjob_destroy (&job);
@@ -411,6 +525,7 @@ s_drop (jr_broker_t *self, jr_bjob_t *job)
 static void
 s_remember (jr_broker_t *self, jr_bjob_t *job)
 {
+    s_job_release (self, job);  //  nothing reads a finished job's task
     jr_jobtab_remove (self->jobs, job);
     self->queued_bytes -= job->vars_len;
     jr_bjob_t *small = realloc (job, sizeof *job);
@@ -519,8 +634,13 @@ s_worker_forget (jr_broker_t *self, jr_worker_t *w, const char *why)
     uint32_t requeued = w->running;
     while (w->running_head)
         s_requeue (self, w->running_head);
-    for (uint32_t i = 0; i < w->ntasks; i++)
-        self->tasks[w->tasks[i]].workers--;
+    for (uint32_t i = 0; i < w->ntasks; i++) {
+        s_task_t *task = &self->tasks[w->tasks[i]];
+        task->workers--;
+        if (task->queue.size)  //  its jobs, requeued above among them, now wait
+            s_unserved (self, task);
+        s_task_release (self, w->tasks[i]);
+    }
     for (uint32_t i = 0; i < self->nworkers; i++)
         if (self->workers[i] == w) {
             self->workers[i] = self->workers[--self->nworkers];
@@ -627,6 +747,7 @@ s_accept (jr_broker_t *self, const jr_job_t *job, int64_t now)
     if (task < 0)
         return JR_EQUEUE_FULL;  //  the task table is full
     jr_bjob_t *rec = jr_bjob_new (job, (uint16_t)task);
+    s_task_hold (self, (uint32_t)task);
     rec->attempt = 0;
     rec->accepted_us = now;
     rec->seq = ++self->seq;
@@ -688,9 +809,32 @@ s_on_status (jr_broker_t *self, jr_msg_t *out)
         jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
         jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, s_told_state (job));
         jr_progress_t *p = job ? job->progress : NULL;
-        jr_msg_add_note (out, p ? p->value : 0,
-                         p ? (jr_bytes_t){ (const uint8_t *)p->text, p->len } : (jr_bytes_t){ 0 });
+        s_task_t *task = s_told_state (job) == JR_STATE_QUEUED ? &self->tasks[job->task] : NULL;
+        if (task && task->workers == 0)
+            jr_msg_add_note (out, 0, (jr_bytes_t){ (const uint8_t *)task->note, task->note_len });
+        else
+            jr_msg_add_note (out, p ? p->value : 0,
+                             p ? (jr_bytes_t){ (const uint8_t *)p->text, p->len }
+                               : (jr_bytes_t){ 0 });
     }
+}
+
+//  STATUS waits for nothing in the journal, and its notes borrow texts (a
+//  progress, a task's note) that a later message of this turn may free: it
+//  is answered at once.
+static void
+s_status_reply (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
+{
+    jr_msg_reset (self->status, JR_MSG_STATE);
+    self->status->tag = self->in->tag;
+    s_on_status (self, self->status);
+    jr_budget_t *budget = s_budget (self, rid, rid_len);
+    int rc =
+        jr_msg_send_counted (self->status, zsock_resolve (self->clients), rid, rid_len, budget);
+    if (rc == JR_EQUEUE_FULL)
+        self->stats.unread++;
+    if (rc)  //  the client asks again after its timeout
+        jr_debug ("code=%s: cannot answer a client", jr_errname (rc));
 }
 
 //  True if a CANCEL changes this job: it is held and not already ending.
@@ -797,6 +941,16 @@ s_list_one (jr_bjob_t *job, void *arg)
         jr_msg_add_mark (list->out, job->id, job->attempt, job->state);
 }
 
+//  The states LIST serves: those the broker holds jobs in. Finished jobs are
+//  only remembered ids, so a resubmit is not run again; outcomes are the
+//  ingester's to tell.
+static bool
+s_listable (int state)
+{
+    return state == JR_STATE_QUEUED || state == JR_STATE_SCHEDULED || state == JR_STATE_RUNNING
+           || state == JR_STATE_DEAD;
+}
+
 //  Handles a decoded message (type NONE if it did not decode); false if it
 //  has no business here, and is refused.
 typedef bool (s_handler_fn) (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int type);
@@ -841,11 +995,18 @@ s_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int typ
     if (type != JR_MSG_STATUS && type != JR_MSG_CANCEL && type != JR_MSG_RETRY
         && type != JR_MSG_LIST)
         return false;
+    if (type == JR_MSG_STATUS) {
+        s_status_reply (self, rid, rid_len);
+        return true;
+    }
+    if (type == JR_MSG_LIST && !s_listable (self->in->code)) {
+        jr_msg_send_error (zsock_resolve (self->clients), rid, rid_len, self->in->tag, JR_EINVALID,
+                           "LIST serves queued, scheduled, running and dead");
+        return true;
+    }
     jr_msg_t *out = s_reply_msg (self, JR_MSG_STATE, self->in->tag);
     int rc = 0;
-    if (type == JR_MSG_STATUS)
-        s_on_status (self, out);
-    else if (type == JR_MSG_CANCEL)
+    if (type == JR_MSG_CANCEL)
         rc = s_on_cancel (self, out);
     else if (type == JR_MSG_RETRY)
         rc = s_on_retry (self, out);
@@ -868,30 +1029,57 @@ s_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int typ
 //  -------------------------------------------------------------------------
 //  Workers
 
+//  A READY that names more tasks than the bound is refused whole: serving
+//  part of what a worker says it serves would strand the rest unnoticed.
+static bool
+s_ready_refused (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
+{
+    jr_msg_t *in = self->in;
+    if (in->ntasks <= JR_READY_TASKS)
+        return false;
+    jr_warn ("worker=%.*s@%.*s tasks=%u: READY refused, more than %d tasks", (int)in->name.len,
+             (const char *)in->name.ptr, (int)in->host.len, (const char *)in->host.ptr, in->ntasks,
+             JR_READY_TASKS);
+    jr_msg_send_error (zsock_resolve (self->workers_sock), rid, rid_len, 0, JR_EINVALID,
+                       "READY names more than 1024 tasks");
+    return true;
+}
+
+//  The tasks a READY names, each once (a name said twice counts once).
+static void
+s_ready_tasks (jr_broker_t *self, jr_worker_t *w)
+{
+    jr_msg_t *in = self->in;
+    uint32_t seq = ++self->ready_seq;
+    w->tasks = calloc (in->ntasks + 1, sizeof *w->tasks);
+    assert (w->tasks);
+    for (uint32_t i = 0; i < in->ntasks; i++) {
+        int t = s_task (self, in->tasks[i]);
+        if (t < 0 || self->tasks[t].seen == seq)
+            continue;
+        self->tasks[t].seen = seq;
+        self->tasks[t].warned = false;
+        s_task_hold (self, (uint32_t)t);
+        self->tasks[t].workers++;
+        w->tasks[w->ntasks++] = (uint16_t)t;
+    }
+}
+
 static void
 s_on_ready (jr_broker_t *self, jr_worker_t *w, const uint8_t *rid, size_t rid_len)
 {
     jr_msg_t *in = self->in;
     if (w)  //  it reconnected or restarted: start over with what it says now
         s_worker_forget (self, w, "it said READY again");
+    if (s_ready_refused (self, rid, rid_len))
+        return;
     w = calloc (1, sizeof *w);
     assert (w);
     memcpy (w->rid, rid, rid_len);
     w->rid_len = rid_len;
     snprintf (w->name, sizeof w->name, "%.*s@%.*s", (int)in->name.len, (const char *)in->name.ptr,
               (int)in->host.len, (const char *)in->host.ptr);
-    w->tasks = calloc (in->ntasks + 1, sizeof *w->tasks);
-    assert (w->tasks);
-    for (uint32_t i = 0; i < in->ntasks; i++) {
-        int t = s_task (self, in->tasks[i]);
-        bool seen = false;
-        for (uint32_t k = 0; k < w->ntasks; k++)
-            seen = seen || w->tasks[k] == t;
-        if (t >= 0 && !seen) {
-            w->tasks[w->ntasks++] = (uint16_t)t;
-            self->tasks[t].workers++;
-        }
-    }
+    s_ready_tasks (self, w);
     //  A DISPATCH must stay a valid message however many slots are claimed.
     w->capacity = in->capacity < JR_MAX_SLOTS ? in->capacity : JR_MAX_SLOTS;
     w->credit = in->slots < w->capacity ? in->slots : w->capacity;
@@ -1311,6 +1499,8 @@ s_log_stats (jr_broker_t *self)
     if (now < self->next_stats)
         return;
     self->next_stats = now + 10 * 1000000;
+    self->unserved = 0;
+    jr_fd_limit_check ();
     if (memcmp (&self->stats, &self->logged, sizeof self->stats) == 0)
         return;
     s_stats_t *s = &self->stats;
@@ -1366,6 +1556,7 @@ s_replay (const jr_rec_t *rec, void *arg)
                               .vars = rec->vars };
             memcpy (wire.id, rec->id, JR_ID_SIZE);
             job = jr_bjob_new (&wire, (uint16_t)task);
+            s_task_hold (self, (uint32_t)task);
             job->accepted_us = rec->accepted_us;
             s_replayed (self, job);
         }
@@ -1385,7 +1576,7 @@ s_replay (const jr_rec_t *rec, void *arg)
                 return;
             jr_job_t wire = { 0 };
             memcpy (wire.id, rec->id, JR_ID_SIZE);
-            job = jr_bjob_new (&wire, 0);
+            job = jr_bjob_new (&wire, JR_NO_TASK);
             s_replayed (self, job);
         }
         if (s_final (job->state))
@@ -1455,6 +1646,7 @@ jr_broker_new (const jr_broker_config_t *config)
     self->budgets = zhashx_new ();
     zhashx_set_destructor (self->budgets, s_budget_free);
     self->in = jr_msg_new ();
+    self->status = jr_msg_new ();
     self->delayed.by_due = true;
     self->replay_task = -1;
     s_ring_init (&self->finished, config->remember);
@@ -1495,11 +1687,12 @@ jr_broker_destroy (jr_broker_t **self_p)
     }
     for (uint32_t i = 0; i < self->ntasks; i++) {
         jr_queue_free (&self->tasks[i].queue);
-        free (self->tasks[i].name);
+        free (self->tasks[i].note);
     }
     jr_queue_free (&self->delayed);
     jr_queue_free (&self->cancelled);
     free (self->tasks);
+    free (self->spare);
     free (self->workers);
     free (self->pending);
     for (size_t i = 0; i < self->nreplies; i++)
@@ -1513,6 +1706,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     zhashx_destroy (&self->task_index);
     jr_jobtab_destroy (&self->jobs);
     jr_msg_destroy (&self->in);
+    jr_msg_destroy (&self->status);
     jr_journal_close (&self->journal);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->workers_sock);

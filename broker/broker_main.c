@@ -1,5 +1,6 @@
 /*  broker_main.c - jr-broker: flags, signals, run  */
 #include "broker/broker.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/opts.h"
 #include <czmq.h>
@@ -64,6 +65,7 @@ main (int argc, char **argv)
     config.remember = (size_t)jr_opts_int (&opts[14], 1, 100000000);
     config.max_queued_bytes = (uint64_t)jr_opts_int (&opts[15], 1 << 20, INT64_MAX);
     jr_log_init ("broker", opts[16].value ? JR_LOG_DEBUG : JR_LOG_INFO);
+    jr_fd_limit_raise ();
     zsys_init ();
     zsys_set_logstream (NULL);
     jr_broker_t *broker = jr_broker_new (&config);

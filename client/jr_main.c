@@ -330,6 +330,30 @@ s_submit_file (jr_client_t *client, const char *path, const defaults_t *defaults
     return result;
 }
 
+#define JR_CLI_UNSERVED_MS 3000  //  --wait asks the broker why after this long
+
+//  jr_client_wait, but a job still without a result after a few seconds is
+//  looked up: if it waits for a worker of its task, say so once on stderr.
+static int
+s_wait_one (jr_client_t *client, const uint8_t id[JR_ID_SIZE], int timeout_ms, jr_job_t **done)
+{
+    if (timeout_ms >= 0 && timeout_ms <= JR_CLI_UNSERVED_MS)
+        return jr_client_wait (client, id, timeout_ms, done);
+    int rc = jr_client_wait (client, id, JR_CLI_UNSERVED_MS, done);
+    if (rc != JR_ETIMEOUT)
+        return rc;
+    int state = 0;
+    char note[JR_MAX_NOTE + 1];
+    static const char unserved[] = "no worker serves task ";
+    if (jr_client_progress (client, id, &state, NULL, NULL, note, sizeof note) == 0
+        && state == JR_STATE_QUEUED && strncmp (note, unserved, strlen (unserved)) == 0) {
+        char text[37];
+        jr_id_format (id, text);
+        fprintf (stderr, "jr: job %s is queued: %s\n", text, note);
+    }
+    return jr_client_wait (client, id, timeout_ms < 0 ? -1 : timeout_ms - JR_CLI_UNSERVED_MS, done);
+}
+
 static int
 s_cmd_submit (int argc, char **argv)
 {
@@ -406,7 +430,7 @@ s_cmd_submit (int argc, char **argv)
         fflush (stdout);
         if (wait) {
             jr_job_t *done = NULL;
-            rc = jr_client_wait (client, job.id, wait_timeout, &done);
+            rc = s_wait_one (client, job.id, wait_timeout, &done);
             if (rc) {
                 s_report ("waiting for the result", rc);
                 result = s_exit_code (rc);
@@ -536,7 +560,7 @@ s_cmd_status (int argc, char **argv)
     int state = JR_STATE_UNKNOWN;
     uint32_t attempt = 0;
     int32_t value = 0;
-    char message[JR_MAX_NOTE] = "";
+    char message[JR_MAX_NOTE + 1] = "";
     int rc = jr_client_result (client, id, &job);
     if (rc == 0) {
         state = s_row_state (job);
@@ -548,7 +572,7 @@ s_cmd_status (int argc, char **argv)
             int now = JR_STATE_UNKNOWN;
             uint32_t now_attempt = 0;
             int32_t now_value = 0;
-            char now_message[JR_MAX_NOTE] = "";
+            char now_message[JR_MAX_NOTE + 1] = "";
             int brc = jr_client_progress (client, id, &now, &now_attempt, &now_value, now_message,
                                           sizeof now_message);
             if (brc)
@@ -577,6 +601,10 @@ s_cmd_status (int argc, char **argv)
         printf (",\"progress\":{\"value\":%d,\"message\":", (int)value);
         jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)message, strlen (message) }, stdout);
         fputc ('}', stdout);
+    }
+    else if (state == JR_STATE_QUEUED && message[0]) {  //  why it waits
+        fputs (",\"note\":", stdout);
+        jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)message, strlen (message) }, stdout);
     }
     fputs ("}\n", stdout);
     return EXIT_OK;
@@ -694,7 +722,7 @@ s_cmd_list (int argc, char **argv)
     jr_opt_t opts[] = {
         GLOBAL_OPTS,
         { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
-        { "state", NULL, NULL, "the state: queued, scheduled, running, dead, ...", false, NULL },
+        { "state", NULL, NULL, "the state: queued, scheduled, running or dead", false, NULL },
     };
     int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                                "jr list [flags] --state STATE\n"

@@ -1,6 +1,7 @@
 /*  ingester.c - the ingester's loop: drain, store one batch, ACK after commit, answer FETCH  */
 #include "ingester/ingester.h"
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "ingester/sink.h"
 #include "ingester/writer.h"
@@ -731,6 +732,7 @@ s_stats (jr_ingester_t *self)
     if (now < self->next_stats_us)
         return;
     self->next_stats_us = now + S_STATS_US;
+    jr_fd_limit_check ();
     stats_t *s = &self->stats;
     if (s->stored || s->dup || s->stale || s->invalid || s->acks || s->malformed || s->bad
         || s->fetches || s->served || s->expired || s->sendfail || s->batchfail)

@@ -1,4 +1,5 @@
 /*  ingester_main.c - jr-ingester: flags, then the ingester's loop until SIGINT/SIGTERM  */
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/opts.h"
 #include "ingester/ingester.h"
@@ -31,6 +32,7 @@ main (int argc, char **argv)
     };
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM; the loop then
     //  finishes its batch and the destructor closes the database cleanly.
+    jr_fd_limit_raise ();
     zsys_init ();
     jr_ingester_t *ingester = jr_ingester_new (&cfg);
     if (!ingester) {

@@ -1,6 +1,7 @@
 /*  worker.c - the worker's loop: READY, DISPATCH, CANCEL, RESULT/ACK with resend, DONE, drain  */
 #include "worker/worker.h"
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "proto/proto.h"
 #include "worker/ctx.h"
@@ -869,6 +870,7 @@ s_stats (jr_worker_t *self, int64_t now, bool force)
     if (!force && now < self->next_stats_us)
         return;
     self->next_stats_us = now + S_STATS_US;
+    jr_fd_limit_check ();
     if (force || self->n_done || self->n_failed || self->n_resent || self->n_handed_back)
         jr_info ("done=%llu failed=%llu resent=%llu handed_back=%llu running=%zu unacked=%zu: "
                  "stats",

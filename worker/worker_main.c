@@ -1,4 +1,5 @@
 /*  worker_main.c - jr-worker: flags and environment to a jr_worker_t, run until a signal  */
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/opts.h"
 #include "proto/proto.h"
@@ -119,6 +120,7 @@ main (int argc, char **argv)
     long grace = jr_opts_int (&opts[O_GRACE], 0, 24L * 3600 * 1000);
     cfg.grace_ms = grace ? (int)grace : -1;  //  0: hand back at once
     //  Our handler, not czmq's (a flag it sets once): every signal counts.
+    jr_fd_limit_raise ();
     zsys_handler_set (NULL);
     zsys_init ();
     jr_worker_t *worker = jr_worker_new (&cfg);

@@ -154,6 +154,8 @@ int jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *stat
 //  are at most 255 bytes, so 256 holds any). Any output pointer may be NULL
 //  (text with text_size 0). Value 0 and an empty text mean no progress (not
 //  running, nothing reported yet, or a broker that does not keep progress).
+//  A queued job of a task no connected worker serves has the text
+//  "no worker serves task NAME" (value 0) instead.
 //  Returns 0, an ERROR reply's code, or JR_ETIMEOUT.
 int jr_client_progress (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
                         uint32_t *attempt, int32_t *value, char *text, size_t text_size);

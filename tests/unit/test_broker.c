@@ -1026,3 +1026,309 @@ Test (broker_guard, an_oversized_frame_drops_the_connection_unanswered)
     jr_msg_destroy (&msg);
     s_stop ();
 }
+
+//  -------------------------------------------------------------------------
+//  LIST serves the states the broker holds jobs in; resubmits change nothing
+
+//  LIST(code): the STATE's marks, or the ERROR's code as a negative count.
+static int
+s_list (zsock_t *client, jr_msg_t *msg, int state)
+{
+    jr_msg_reset (msg, JR_MSG_LIST);
+    msg->tag = 21;
+    msg->code = state;
+    s_send (client, msg);
+    int64_t deadline = zclock_mono () + 2000;
+    zframe_t *frame = NULL;
+    while (!frame && zclock_mono () < deadline) {
+        zsock_set_rcvtimeo (client, 2000);
+        frame = zframe_recv (client);
+    }
+    cr_assert_not_null (frame);
+    cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
+    zframe_destroy (&frame);
+    cr_assert_eq (msg->tag, 21);
+    if (msg->type == JR_MSG_ERROR)
+        return msg->code;
+    cr_assert_eq (msg->type, JR_MSG_STATE);
+    return (int)msg->nmarks;
+}
+
+Test (broker, list_refuses_states_it_does_not_hold)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit (client, msg, 2, 0, "echo");
+    uint8_t done[JR_ID_SIZE];
+    memcpy (done, msg->marks[0].id, JR_ID_SIZE);
+    zsock_t *worker = s_worker (msg, "echo", 1);
+    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert (memcmp (msg->jobs[0].id, done, JR_ID_SIZE) == 0);
+    zframe_destroy (&frame);
+    s_done (worker, msg, done, 1, JR_STATE_SUCCEEDED);
+    //  The second job runs now: the first is finished (remembered only).
+    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    zframe_destroy (&frame);
+    cr_assert_eq (s_list (client, msg, JR_STATE_RUNNING), 1);
+    cr_assert_eq (s_list (client, msg, JR_STATE_QUEUED), 0);
+    cr_assert_eq (s_list (client, msg, JR_STATE_SCHEDULED), 0);
+    cr_assert_eq (s_list (client, msg, JR_STATE_DEAD), 0);
+    int refused[] = {
+        0, -1, 1000, JR_STATE_SUCCEEDED, JR_STATE_FAILED, JR_STATE_CANCELLED, JR_STATE_EXPIRED
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        cr_assert_eq (s_list (client, msg, refused[i]), JR_EINVALID, "state %d", refused[i]);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+Test (broker, resubmit_with_other_task_and_vars_changes_nothing)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    static const uint8_t first_vars[] = { 0x81, 0xA1, 'a', 0x01 };  //  {"a": 1}
+    static const uint8_t other_vars[] = { 0x81, 0xA1, 'b', 0x02 };  //  {"b": 2}
+    jr_job_t job;
+    jr_job_init (&job, "echo");
+    for (int round = 0; round < 2; round++) {
+        jr_msg_reset (msg, JR_MSG_SUBMIT);
+        jr_job_t *out = jr_msg_add_job (msg);
+        *out = job;
+        if (round == 1)
+            out->task = (jr_bytes_t){ (const uint8_t *)"other", 5 };
+        out->vars = round == 0 ? (jr_bytes_t){ first_vars, sizeof first_vars }
+                               : (jr_bytes_t){ other_vars, sizeof other_vars };
+        s_send (client, msg);
+        zframe_t *frame = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
+        cr_assert_not_null (frame);
+        cr_assert_eq (msg->marks[0].code, 0, "round %d", round);
+        zframe_destroy (&frame);
+    }
+    cr_assert_eq (jr_broker_live (s_broker), 1);
+    //  A worker of the new task gets nothing; one of the first gets the first vars.
+    zsock_t *other = s_worker (msg, "other", 1);
+    cr_assert_eq (s_drain_dispatch (other, msg, 300, NULL), 0);
+    zsock_t *echo = s_worker (msg, "echo", 1);
+    zframe_t *frame = s_expect (echo, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->njobs, 1);
+    cr_assert (memcmp (msg->jobs[0].id, job.id, JR_ID_SIZE) == 0);
+    cr_assert_eq (msg->jobs[0].task.len, 4);
+    cr_assert_eq (msg->jobs[0].vars.len, sizeof first_vars);
+    cr_assert (memcmp (msg->jobs[0].vars.ptr, first_vars, sizeof first_vars) == 0);
+    zframe_destroy (&frame);
+    zsock_destroy (&echo);
+    zsock_destroy (&other);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  -------------------------------------------------------------------------
+//  The task table: bounded READYs, entries nothing uses are reused
+
+static char s_names[1100][32];
+
+//  A worker announcing n tasks named prefix-0 ... prefix-(n-1), each told
+//  copies times.
+static zsock_t *
+s_worker_many (jr_msg_t *msg, const char *prefix, int n, int copies, uint32_t slots)
+{
+    zsock_t *sock = zsock_new_dealer (s_workers);
+    jr_msg_reset (msg, JR_MSG_READY);
+    msg->name = (jr_bytes_t){ (const uint8_t *)"many", 4 };
+    msg->host = (jr_bytes_t){ (const uint8_t *)"test", 4 };
+    msg->slots = msg->capacity = slots;
+    for (int i = 0; i < n; i++)
+        snprintf (s_names[i], sizeof s_names[i], "%.16s-%d", prefix, i);
+    for (int i = 0; i < copies * n; i++) {
+        const char *name = s_names[i % n];
+        jr_msg_add_task (msg, (jr_bytes_t){ (const uint8_t *)name, strlen (name) });
+    }
+    s_send (sock, msg);
+    return sock;
+}
+
+//  Submit n jobs of tasks prefix-0 ... prefix-(n-1); the codes go to codes.
+static void
+s_submit_many (zsock_t *client, jr_msg_t *msg, const char *prefix, int n, int *codes,
+               uint8_t (*ids)[JR_ID_SIZE])
+{
+    jr_msg_reset (msg, JR_MSG_SUBMIT);
+    msg->tag = 8;
+    for (int i = 0; i < n; i++) {
+        snprintf (s_names[i], sizeof s_names[i], "%.16s-%d", prefix, i);
+        jr_job_init (jr_msg_add_job (msg), s_names[i]);
+    }
+    s_send (client, msg);
+    zframe_t *reply = s_expect (client, msg, JR_MSG_ACCEPTED, 5000);
+    cr_assert_not_null (reply);
+    cr_assert_eq (msg->nmarks, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        codes[i] = msg->marks[i].code;
+        memcpy (ids[i], msg->marks[i].id, JR_ID_SIZE);
+    }
+    zframe_destroy (&reply);
+}
+
+Test (broker, ready_with_too_many_tasks_is_refused)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *worker = s_worker_many (msg, "t", 1025, 1, 1);
+    zframe_t *frame = s_expect (worker, msg, JR_MSG_ERROR, 2000);
+    cr_assert_not_null (frame, "a READY of 1025 tasks was taken");
+    cr_assert_eq (msg->code, JR_EINVALID);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    //  1024 are served.
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit (client, msg, 1, 0, "t-1023");
+    worker = s_worker_many (msg, "t", 1024, 1, 1);
+    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->njobs, 1);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  More distinct task names over time than the table holds (65535): those
+//  of workers gone and of jobs finished are given to new names, those of
+//  jobs still held are not.
+Test (broker, task_entries_nothing_uses_are_reused, .timeout = 60)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit (client, msg, 1, 0, "keep");
+    static int codes[1000];
+    static uint8_t ids[1000][JR_ID_SIZE];
+    char prefix[32];
+    for (int round = 0; round < 50; round++) {
+        //  A worker of 512 new tasks (each named twice) comes and goes.
+        snprintf (prefix, sizeof prefix, "w%d", round);
+        zsock_t *worker = s_worker_many (msg, prefix, 512, 2, 0);
+        jr_msg_reset (msg, JR_MSG_BYE);
+        s_send (worker, msg);
+        jr_msg_reset (msg, JR_MSG_HEARTBEAT);
+        s_send (worker, msg);
+        zframe_t *frame = s_expect (worker, msg, JR_MSG_ERROR, 2000);
+        cr_assert_not_null (frame, "round %d: the worker was not forgotten", round);
+        cr_assert_eq (msg->code, JR_EUNKNOWN_PEER);
+        zframe_destroy (&frame);
+        zsock_destroy (&worker);
+        //  1000 jobs of new tasks are accepted, then cancelled.
+        snprintf (prefix, sizeof prefix, "s%d", round);
+        s_submit_many (client, msg, prefix, 1000, codes, ids);
+        jr_msg_reset (msg, JR_MSG_CANCEL);
+        msg->tag = 9;
+        for (int i = 0; i < 1000; i++) {
+            cr_assert_eq (codes[i], 0, "round %d job %d refused", round, i);
+            jr_msg_add_mark (msg, ids[i], 0, 0);
+        }
+        s_send (client, msg);
+        frame = s_expect (client, msg, JR_MSG_STATE, 5000);
+        cr_assert_not_null (frame);
+        cr_assert_eq (msg->marks[0].code, JR_STATE_CANCELLED);
+        zframe_destroy (&frame);
+    }
+    //  The queued job kept its task through all that. The cancelled jobs'
+    //  records come first (to be stored, not run), then it.
+    zsock_t *worker = s_worker (msg, "keep", 10000);
+    jr_msg_t *done = jr_msg_new ();
+    bool kept = false;
+    while (!kept) {
+        zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 5000);
+        cr_assert_not_null (frame, "the queued job never came");
+        jr_msg_reset (done, JR_MSG_DONE);
+        for (uint32_t i = 0; i < msg->njobs; i++) {
+            jr_job_t *job = &msg->jobs[i];
+            if (job->state == JR_STATE_CANCELLED)
+                jr_msg_add_mark (done, job->id, job->attempt, JR_STATE_CANCELLED);
+            else {
+                cr_assert_eq (job->task.len, 4);
+                cr_assert (memcmp (job->task.ptr, "keep", 4) == 0);
+                kept = true;
+            }
+        }
+        s_send (worker, done);
+        zframe_destroy (&frame);
+    }
+    jr_msg_destroy (&done);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  -------------------------------------------------------------------------
+//  Jobs of a task no worker serves wait, and STATUS says why
+
+//  STATUS of one id: its state, and its note's text in text.
+static int
+s_status_note (zsock_t *client, jr_msg_t *msg, const uint8_t id[JR_ID_SIZE], char *text,
+               size_t size)
+{
+    jr_msg_reset (msg, JR_MSG_STATUS);
+    msg->tag = 12;
+    jr_msg_add_mark (msg, id, 0, 0);
+    s_send (client, msg);
+    zframe_t *frame = s_expect (client, msg, JR_MSG_STATE, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert_eq (msg->nnotes, 1);
+    cr_assert_eq (msg->notes[0].value, 0);
+    snprintf (text, size, "%.*s", (int)msg->notes[0].text.len,
+              (const char *)msg->notes[0].text.ptr);
+    int state = msg->marks[0].code;
+    zframe_destroy (&frame);
+    return state;
+}
+
+Test (broker, status_says_no_worker_serves_the_task)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit (client, msg, 1, 0, "nobody");
+    uint8_t id[JR_ID_SIZE];
+    memcpy (id, msg->marks[0].id, JR_ID_SIZE);
+    char text[300];
+    cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
+    cr_assert_str_eq (text, "no worker serves task nobody");
+    //  A worker of that task with no free slot: the job waits for a slot.
+    zsock_t *worker = s_worker (msg, "nobody", 0);
+    do
+        cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
+    while (*text);
+    //  It leaves: nobody serves the task again.
+    jr_msg_reset (msg, JR_MSG_BYE);
+    s_send (worker, msg);
+    do
+        cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
+    while (!*text);
+    cr_assert_str_eq (text, "no worker serves task nobody");
+    //  A note carries at most 256 bytes: a long name is cut, whole UTF-8
+    //  characters only ("x" then 127 2-byte "é": 22 + 1 + 2 * 116 = 255).
+    static char longest[JR_MAX_NAME + 1] = "x";
+    for (int i = 0; i < 127; i++)
+        memcpy (longest + 1 + 2 * i, "\xc3\xa9", 2);
+    s_submit (client, msg, 1, 0, longest);
+    memcpy (id, msg->marks[0].id, JR_ID_SIZE);
+    cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
+    cr_assert_eq (strlen (text), 255);
+    cr_assert (strncmp (text, "no worker serves task x\xc3\xa9", 25) == 0);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
