@@ -2,6 +2,7 @@
 #include "ingester/ingester.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mp.h"
 #include "ingester/sink.h"
 #include "ingester/writer.h"
 #include "proto/proto.h"
@@ -171,7 +172,9 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     self->handle = zsock_resolve (self->router);
     //  A vanished peer must fail the send, not swallow it (see DESIGN traps).
     zsock_set_router_mandatory (self->router, 1);
-    zsock_set_maxmsgsize (self->router, JR_MAX_FRAME + 1024);
+    //  Exactly the protocol's limit: libzmq drops a larger frame and resets
+    //  the connection, as PROTOCOL.md says, before it costs us any memory.
+    zsock_set_maxmsgsize (self->router, JR_MAX_FRAME);
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
     //  ACKs queued at shutdown still get a second to leave.
@@ -454,6 +457,19 @@ s_expire (jr_ingester_t *self)
 //  -------------------------------------------------------------------------
 //  One turn: drain, store, ACK, answer fetches
 
+//  An ERROR, whatever its version or fields: it is never answered, so two
+//  peers that each refuse what the other sends cannot loop.
+static bool
+s_is_error (const void *data, size_t size)
+{
+    jr_mp_t r;
+    jr_mp_init (&r, data, size);
+    uint32_t n;
+    uint64_t sig, version, type;
+    return jr_mp_array (&r, &n) && n >= 3 && jr_mp_uint (&r, &sig) && sig == JR_PROTO_SIGNATURE
+           && jr_mp_uint (&r, &version) && jr_mp_uint (&r, &type) && type == JR_MSG_ERROR;
+}
+
 //  Receive one whole message into the next entry of the filling batch.
 //  Returns false when nothing is left.
 static bool
@@ -494,10 +510,18 @@ s_recv_one (jr_ingester_t *self)
     const void *peer = zmq_msg_data (&entry->peer);
     size_t peer_size = zmq_msg_size (&entry->peer);
     jr_msg_t *msg = entry->msg;
-    int rc = jr_msg_decode (msg, zmq_msg_data (&entry->body), zmq_msg_size (&entry->body));
+    const void *body = zmq_msg_data (&entry->body);
+    size_t body_size = zmq_msg_size (&entry->body);
+    if (s_is_error (body, body_size)) {
+        self->stats.bad++;
+        jr_debug ("size=%zu: dropped an ERROR (never answered)", body_size);
+        jr_entry_close (entry);
+        return true;
+    }
+    int rc = jr_msg_decode (msg, body, body_size);
     const char *why = jr_strerror (rc);
     if (rc == 0 && msg->type != JR_MSG_RESULT && msg->type != JR_MSG_FETCH) {
-        rc = JR_EUNKNOWN_TYPE;
+        rc = JR_EINVALID;
         why = "the ingester takes RESULT and FETCH only";
     }
     else if (rc == 0 && msg->type == JR_MSG_FETCH && msg->nmarks > JR_INGESTER_MAX_FETCH) {
