@@ -986,6 +986,42 @@ Test (ingester, fetch_that_may_wait_parks_a_scheduled_row)
     jr_msg_destroy (&msg);
 }
 
+//  A job cancelled while waiting for its retry never runs again: the broker
+//  has a worker report it (a record-only dispatch of attempt + 1) as
+//  CANCELLED, unsuccessful, with no payload and no start or end stamps.
+//  That record replaces the SCHEDULED row and wakes who waits.
+Test (ingester, cancelled_between_retries_replaces_scheduled_and_wakes)
+{
+    jr_job_t job;
+    s_job (&job, 1, "");
+    s_attempt (&job, 1, JR_STATE_SCHEDULED, "w1@host", "boom");
+    s_store (&job, 1, NULL);
+    s_send_fetch (s_client, 7, &job, 1, 60000);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->njobs, 0);
+    cr_assert_eq (msg->marks[0].code, 0, "pending");
+    zframe_destroy (&frame);
+
+    s_attempt (&job, 2, JR_STATE_CANCELLED, "w2@host", "");
+    job.started_us = job.completed_us = 0;  //  never run
+    s_store (&job, 1, NULL);
+    cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &job), JR_STATE_CANCELLED);
+    cr_assert_eq (s_db_int ("SELECT attempt FROM results WHERE id = ?1", &job), 2);
+    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 7);
+    cr_assert_eq (msg->njobs, 1);
+    const jr_job_t *got = &msg->jobs[0];
+    cr_assert_eq (got->attempt, 2);
+    cr_assert_eq (got->state, JR_STATE_CANCELLED);
+    cr_assert_not (got->success);
+    cr_assert_eq (got->payload.len, 0);
+    cr_assert_eq (got->started_us, 0);
+    cr_assert_eq (got->completed_us, 0);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
 //  A dead job requeued (RETRY) whose next attempt is SCHEDULED again, both
 //  in one message: the row that stays is SCHEDULED, so nobody wakes.
 Test (ingester, final_then_scheduled_in_one_turn_wakes_no_one)
