@@ -9,10 +9,10 @@
 #include <czmq.h>
 #include <stdatomic.h>
 
-#define S_POLL_MS       100                 //  longest sleep, so expiries and stop run
-#define S_STATS_US      (10 * 1000000LL)    //  stats line period
-#define S_RESULTS_SPLIT (JR_MAX_FRAME / 2)  //  a RESULTS is sent before it grows past this
-#define S_JOB_OVERHEAD  160                 //  msgpack bytes of a job besides its byte fields
+#define S_POLL_MS      100               //  longest sleep, so expiries and stop run
+#define S_STATS_US     (10 * 1000000LL)  //  stats line period
+#define S_JOB_OVERHEAD 160               //  msgpack bytes of a job besides its byte fields
+#define S_FRAMES       4                 //  RESULTS frames the budget of one answer fills
 
 typedef struct _fetch_t fetch_t;
 
@@ -28,6 +28,7 @@ struct _fetch_t {
     uint32_t npending;           //  ids still waiting
     jr_msg_t *out;               //  RESULTS being filled this turn
     size_t out_size;             //  its approximate encoded size
+    size_t spent;                //  bytes of jobs answered so far, against fetch_bytes
     bool dirty;                  //  out has jobs to send at the end of the turn
     fetch_t *prev, *next;        //  in the ingester's list of fetches
 };
@@ -62,6 +63,10 @@ struct _jr_ingester_t {
     jr_batch_t *writing;         //  in the writer, or NULL
     int batch_max;               //  results per transaction
     size_t max_waiters;          //  bound on parked ids
+    size_t fetch_bytes;          //  bytes of jobs in the answer to one FETCH
+    size_t frame_bytes;          //  a RESULTS is sent before it grows past this
+    uint32_t *seen;              //  open hash of the mark indices of one FETCH, for duplicates
+    size_t cap_seen;             //  its allocated slots
     atomic_bool stopping;        //  set by jr_ingester_stop
     jr_msg_t *reply;             //  reused for ACK and immediate RESULTS
     jr_job_t **found;            //  copies of stored results for one reply
@@ -140,14 +145,18 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     c.sync = c.sync ? c.sync : JR_INGESTER_SYNC;
     c.batch_max = c.batch_max ? c.batch_max : JR_INGESTER_BATCH;
     c.max_waiters = c.max_waiters ? c.max_waiters : JR_INGESTER_MAX_WAITERS;
-    if (c.batch_max < 1 || c.max_waiters < 1) {
-        jr_error ("batch=%d max_waiters=%d: must be positive", c.batch_max, c.max_waiters);
+    c.fetch_bytes = c.fetch_bytes ? c.fetch_bytes : JR_INGESTER_FETCH_BYTES;
+    if (c.batch_max < 1 || c.max_waiters < 1 || c.fetch_bytes < 1) {
+        jr_error ("batch=%d max_waiters=%d fetch_bytes=%d: must be positive", c.batch_max,
+                  c.max_waiters, c.fetch_bytes);
         return NULL;
     }
     jr_ingester_t *self = calloc (1, sizeof *self);
     assert (self);
     self->batch_max = c.batch_max;
     self->max_waiters = (size_t)c.max_waiters;
+    self->fetch_bytes = (size_t)c.fetch_bytes;
+    self->frame_bytes = self->fetch_bytes / S_FRAMES;
     atomic_init (&self->stopping, false);
     self->next_expiry_us = INT64_MAX;
     self->next_stats_us = jr_clock_mono_us () + S_STATS_US;
@@ -227,6 +236,7 @@ jr_ingester_destroy (jr_ingester_t **self_p)
             jr_job_destroy (&self->reread[--self->nreread]);
         free (self->reread);
         free (self->dirty);
+        free (self->seen);
         jr_msg_destroy (&self->reply);
         zsock_destroy (&self->router);
         jr_sink_destroy (&self->sink);
@@ -269,6 +279,14 @@ s_job_size (const jr_job_t *job)
            + job->worker.len;
 }
 
+//  Whether a job still fits in the byte budget of an answer that has spent
+//  this much; the first job always does, so every answer makes progress.
+static bool
+s_fits (const jr_ingester_t *self, size_t spent, const jr_job_t *job)
+{
+    return spent == 0 || spent + s_job_size (job) <= self->fetch_bytes;
+}
+
 //  Append a job to a RESULTS; if the frame would grow too large, what is
 //  there goes first and the job starts the next RESULTS with the same tag.
 static void
@@ -276,7 +294,7 @@ s_results_add (jr_ingester_t *self, jr_msg_t *out, size_t *out_size, const void 
                size_t peer_size, const jr_job_t *job)
 {
     size_t size = s_job_size (job);
-    if (out->njobs && *out_size + size > S_RESULTS_SPLIT) {
+    if (out->njobs && *out_size + size > self->frame_bytes) {
         s_send (self, out, peer, peer_size);
         uint64_t tag = out->tag;
         jr_msg_reset (out, JR_MSG_RESULTS);
@@ -393,8 +411,13 @@ s_notify (jr_ingester_t *self, const jr_job_t *job)
         fetch->pending[w->index] = false;
         fetch->npending--;
         self->nwaiters--;
-        s_results_add (self, fetch->out, &fetch->out_size, fetch->peer, fetch->peer_size, job);
-        self->stats.served++;
+        if (s_fits (self, fetch->spent, job)) {
+            fetch->spent += s_job_size (job);
+            s_results_add (self, fetch->out, &fetch->out_size, fetch->peer, fetch->peer_size, job);
+            self->stats.served++;
+        }
+        else  //  over the answer's budget: the client asks again
+            jr_msg_add_mark (fetch->out, job->id, 0, JR_ETOOLARGE);
         if (!fetch->dirty) {
             fetch->dirty = true;
             if (self->ndirty == self->cap_dirty) {
@@ -635,7 +658,43 @@ s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
         }
 }
 
+//  Size the duplicate filter for a FETCH of n ids and empty it.
+static size_t
+s_seen_reset (jr_ingester_t *self, uint32_t n)
+{
+    size_t size = 16;
+    while (size < 2 * (size_t)n)
+        size *= 2;
+    if (self->cap_seen < size) {
+        free (self->seen);
+        self->seen = malloc (size * sizeof *self->seen);
+        assert (self->seen);
+        self->cap_seen = size;
+    }
+    memset (self->seen, 0xff, size * sizeof *self->seen);
+    return size - 1;
+}
+
+//  Whether mark i of a FETCH names an id an earlier mark named; if not, it
+//  is remembered. A repeated id is answered once.
+static bool
+s_seen_before (jr_ingester_t *self, const jr_msg_t *msg, uint32_t i, size_t mask)
+{
+    const uint8_t *id = msg->marks[i].id;
+    for (size_t h = s_id_hash (id) & mask;; h = (h + 1) & mask) {
+        uint32_t j = self->seen[h];
+        if (j == UINT32_MAX) {
+            self->seen[h] = i;
+            return false;
+        }
+        if (memcmp (msg->marks[j].id, id, JR_ID_SIZE) == 0)
+            return true;
+    }
+}
+
 //  Answer a FETCH at once with what is stored; park the rest if it may wait.
+//  Each distinct id gets one job or one mark; once the answer's byte budget
+//  is spent, the ids left are marked TOO_LARGE without a lookup.
 static void
 s_fetch (jr_ingester_t *self, jr_entry_t *entry)
 {
@@ -645,7 +704,8 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
     jr_msg_t *reply = self->reply;
     jr_msg_reset (reply, JR_MSG_RESULTS);
     reply->tag = msg->tag;
-    size_t reply_size = 0;
+    size_t reply_size = 0, spent = 0;
+    bool full = false;
     fetch_t *fetch = NULL;
     bool refused = false;
     self->stats.fetches++;
@@ -655,8 +715,15 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
         self->cap_found = msg->nmarks;
     }
     self->nfound = 0;
+    size_t mask = s_seen_reset (self, msg->nmarks);
     for (uint32_t i = 0; i < msg->nmarks; i++) {
         const uint8_t *id = msg->marks[i].id;
+        if (s_seen_before (self, msg, i, mask))
+            continue;
+        if (full) {
+            jr_msg_add_mark (reply, id, 0, JR_ETOOLARGE);
+            continue;
+        }
         jr_job_t *job;
         int rc = jr_sink_get (self->sink, id, &job);
         if (rc == 0 && msg->wait_ms > 0 && !s_final (job->state)) {
@@ -664,11 +731,19 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
             jr_job_destroy (&job);
             rc = JR_ENOT_FOUND;
         }
+        if (rc == 0 && !s_fits (self, spent, job)) {
+            jr_job_destroy (&job);
+            full = true;
+            rc = JR_ETOOLARGE;
+        }
         if (rc == 0) {
             self->found[self->nfound++] = job;
+            spent += s_job_size (job);
             s_results_add (self, reply, &reply_size, peer, peer_size, job);
             self->stats.served++;
         }
+        else if (rc == JR_ETOOLARGE)
+            jr_msg_add_mark (reply, id, 0, rc);
         else if (rc != JR_ENOT_FOUND) {
             jr_error ("code=%s error=\"%s\": lookup failed", jr_errname (rc),
                       jr_sink_errmsg (self->sink));
@@ -687,6 +762,8 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
             jr_msg_add_mark (reply, id, 0, 0);
         }
     }
+    if (fetch)
+        fetch->spent = spent;
     if (refused)
         jr_warn ("waiters=%zu: too many parked ids, answered NOT_FOUND at once", self->nwaiters);
     s_send (self, reply, peer, peer_size);

@@ -40,6 +40,8 @@ s_dealer (void)
 
 //  Start an ingester on a fresh database; pre_sql (if not NULL) runs on it
 //  first, to stand for a database an older version left.
+static int s_fetch_bytes;  //  0 = the default answer budget
+
 static void
 s_start_on (int batch_max, int max_waiters, const char *pre_sql)
 {
@@ -59,7 +61,8 @@ s_start_on (int batch_max, int max_waiters, const char *pre_sql)
                                  .db = s_db,
                                  .sync = "normal",
                                  .batch_max = batch_max,
-                                 .max_waiters = max_waiters };
+                                 .max_waiters = max_waiters,
+                                 .fetch_bytes = s_fetch_bytes };
     s_ingester = jr_ingester_new (&cfg);
     cr_assert (s_ingester);
     cr_assert (pthread_create (&s_thread, NULL, s_run, s_ingester) == 0);
@@ -631,6 +634,169 @@ Test (ingester, fetch_of_too_many_ids_is_refused)
     cr_assert_eq (msg->code, JR_ETOOLARGE);
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
+}
+
+//  A FETCH naming one big result 2,000 times gets it once, not 2,000 times
+//  (it made a 2 GB answer of a 1 MB row).
+Test (ingester, repeated_id_in_a_fetch_is_answered_once)
+{
+    static char payload[64 * 1024];
+    memset (payload, 'p', sizeof payload - 1);
+    jr_job_t job;
+    s_job (&job, 1, payload);
+    s_store (&job, 1, NULL);
+    enum { N = 2000 };
+    static jr_job_t same[N];
+    for (int i = 0; i < N; i++)
+        same[i] = job;
+    s_send_fetch (s_client, 12, same, N, 0);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 12);
+    cr_assert_eq (msg->njobs, 1);
+    cr_assert_eq (msg->nmarks, 0);
+    cr_assert_lt (zframe_size (frame), 2 * sizeof payload);
+    s_assert_same (&msg->jobs[0], &job);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+    s_sync (s_client, 13);  //  and nothing more came for tag 12
+}
+
+//  Receive the RESULTS of one tag until each of n distinct ids came once,
+//  as a job or as a mark that is not pending. Counts jobs and marks by
+//  code in got[]: [0] jobs, [1] NOT_FOUND, [2] TOO_LARGE, [3] pending.
+static void
+s_recv_answer (const jr_job_t *ids, size_t n, uint64_t tag, size_t max_frame, int got[4],
+               bool *too_large)
+{
+    bool *seen = calloc (n, sizeof *seen);
+    cr_assert (seen);
+    size_t left = n;
+    memset (got, 0, 4 * sizeof *got);
+    jr_msg_t *msg = jr_msg_new ();
+    while (left) {
+        zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+        cr_assert_eq (msg->tag, tag);
+        cr_assert_leq (zframe_size (frame), max_frame, "frame of %zu bytes", zframe_size (frame));
+        for (uint32_t k = 0; k < msg->njobs + msg->nmarks; k++) {
+            const uint8_t *id = k < msg->njobs ? msg->jobs[k].id : msg->marks[k - msg->njobs].id;
+            int code = k < msg->njobs ? 1 : msg->marks[k - msg->njobs].code;
+            size_t i = 0;
+            while (i < n && memcmp (ids[i].id, id, JR_ID_SIZE) != 0)
+                i++;
+            cr_assert_lt (i, n, "an id nobody asked for");
+            cr_assert_not (seen[i], "id %zu answered twice", i);
+            seen[i] = code != 0;  //  a pending id comes again
+            left -= code != 0;
+            got[code == 1 ? 0 : code == JR_ENOT_FOUND ? 1 : code == JR_ETOOLARGE ? 2 : 3]++;
+            if (too_large)
+                too_large[i] = code == JR_ETOOLARGE;
+        }
+        zframe_destroy (&frame);
+    }
+    jr_msg_destroy (&msg);
+    free (seen);
+}
+
+enum { S_BIG = 50000, S_NBIG = 8 };  //  payloads that overrun a 256 KiB budget
+
+static void
+s_start_budget (jr_job_t *jobs, char *payload)
+{
+    s_fetch_bytes = 256 * 1024;  //  so RESULTS frames of 64 KiB
+    s_start (0, 0);
+    s_fetch_bytes = 0;
+    memset (payload, 'b', S_BIG);
+    payload[S_BIG] = 0;
+    for (int i = 0; i < S_NBIG; i++)
+        s_job (&jobs[i], 1, payload);
+}
+
+//  An answer bigger than its budget comes in frames under the budget's
+//  quarter (or one job alone), every id once; past the budget, ids are
+//  marked TOO_LARGE and a second FETCH of those gets them.
+Test (ingester_tuned, answer_is_split_and_bounded_each_id_once)
+{
+    static char payload[S_BIG + 1];
+    jr_job_t jobs[S_NBIG + 1];
+    s_start_budget (jobs, payload);
+    s_store (jobs, S_NBIG, NULL);
+    s_job (&jobs[S_NBIG], 1, "");  //  never stored
+    jr_job_t ask[2 * (S_NBIG + 1)];
+    for (int i = 0; i < 2 * (S_NBIG + 1); i++)
+        ask[i] = jobs[i % (S_NBIG + 1)];  //  each id twice
+    s_send_fetch (s_client, 40, ask, 2 * (S_NBIG + 1), 0);
+    int got[4];
+    bool again[S_NBIG + 1];
+    s_recv_answer (jobs, S_NBIG + 1, 40, 64 * 1024 + S_BIG + 1024, got, again);
+    cr_assert_eq (got[0], 5, "five jobs of 50 kB fit 256 KiB, got %d", got[0]);
+    cr_assert_eq (got[2], 4, "the three others and the unknown id: ask again");
+    s_sync (s_client, 41);  //  the answer was complete
+
+    jr_job_t rest[S_NBIG + 1];
+    size_t nrest = 0;
+    for (int i = 0; i <= S_NBIG; i++)
+        if (again[i])
+            rest[nrest++] = jobs[i];
+    s_send_fetch (s_client, 42, rest, nrest, 0);
+    s_recv_answer (rest, nrest, 42, 64 * 1024 + S_BIG + 1024, got, NULL);
+    cr_assert_eq (got[0], 3);
+    cr_assert_eq (got[1], 1, "the unknown id: NOT_FOUND");
+}
+
+//  Parked ids stored in one turn are bounded the same way: what does not
+//  fit is marked TOO_LARGE (the client asks again), the rest come as jobs.
+Test (ingester_tuned, parked_answer_is_bounded_each_id_once)
+{
+    static char payload[S_BIG + 1];
+    jr_job_t jobs[S_NBIG];
+    s_start_budget (jobs, payload);
+    s_send_fetch (s_client, 50, jobs, S_NBIG, 60000);
+    int got[4];
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->nmarks, S_NBIG);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+    s_store (jobs, S_NBIG, NULL);
+    s_recv_answer (jobs, S_NBIG, 50, 64 * 1024 + S_BIG + 1024, got, NULL);
+    cr_assert_eq (got[0], 5);
+    cr_assert_eq (got[2], 3);
+    s_sync (s_client, 51);
+}
+
+static bool
+s_count (const jr_job_t *job, void *arg)
+{
+    (void)job;
+    (*(int *)arg)++;
+    return true;
+}
+
+//  libjr's wait follows the rule: it reads every RESULTS of a tag and asks
+//  again for ids marked TOO_LARGE, even with no time left to wait.
+Test (ingester_tuned, client_gets_every_result_of_a_split_answer)
+{
+    static char payload[S_BIG + 1];
+    jr_job_t jobs[S_NBIG];
+    s_start_budget (jobs, payload);
+    s_store (jobs, S_NBIG, NULL);
+    uint8_t ids[S_NBIG][JR_ID_SIZE];
+    for (int i = 0; i < S_NBIG; i++)
+        memcpy (ids[i], jobs[i].id, JR_ID_SIZE);
+    jr_client_t *client = jr_client_new ("tcp://127.0.0.1:1", jr_ingester_endpoint (s_ingester));
+    cr_assert (client);
+    int count = 0;
+    cr_assert_eq (jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, S_NBIG, 0,
+                                       s_count, &count),
+                  0);
+    cr_assert_eq (count, S_NBIG);
+    count = 0;
+    cr_assert_eq (jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, S_NBIG, 5000,
+                                       s_count, &count),
+                  0);
+    cr_assert_eq (count, S_NBIG);
+    jr_client_destroy (&client);
 }
 
 //  -------------------------------------------------------------------------
