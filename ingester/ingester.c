@@ -618,19 +618,21 @@ s_prepare (jr_batch_t *batch)
     }
 }
 
-//  After the writer: ACK what the commit made durable (nothing if it
-//  failed: every worker resends) and wake the fetches parked on it.
+//  After the writer: ACK what the commit made durable and wake the fetches
+//  parked on it. A failed batch stored nothing: its results are answered
+//  with the failure's code (IO, DISK_FULL), so their workers keep them and
+//  resend.
 static void
 s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
 {
-    if (batch->rc) {
+    if (batch->rc)
         self->stats.batchfail++;
-        return;
+    else {
+        self->stats.stored += batch->nstored;
+        self->stats.dup += batch->ndup;
+        self->stats.stale += batch->nstale;
+        self->stats.commits += batch->nput > 0;
     }
-    self->stats.stored += batch->nstored;
-    self->stats.dup += batch->ndup;
-    self->stats.stale += batch->nstale;
-    self->stats.commits += batch->nput > 0;
     for (size_t e = 0; e < batch->nentries; e++) {
         jr_entry_t *entry = batch->entries[e];
         jr_msg_t *msg = entry->msg;
@@ -639,6 +641,8 @@ s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
         jr_msg_reset (self->reply, JR_MSG_ACK);
         for (uint32_t i = 0; i < msg->njobs; i++) {
             int32_t code = entry->codes[i] == JR_STORED ? 0 : entry->codes[i];
+            if (batch->rc && code != JR_EINVALID)
+                code = batch->rc;
             self->stats.invalid += code == JR_EINVALID;
             jr_msg_add_mark (self->reply, msg->jobs[i].id, msg->jobs[i].attempt, code);
         }
@@ -647,7 +651,7 @@ s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
     }
     //  Backwards, so when one batch stored two attempts of an id, the later
     //  one, which is the row that stays, decides whether waiters wake.
-    if (self->nwaiters && batch->nstored)
+    if (self->nwaiters && batch->nstored && !batch->rc)
         for (size_t e = batch->nentries; e-- > 0;) {
             jr_entry_t *entry = batch->entries[e];
             if (entry->msg->type != JR_MSG_RESULT)

@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #define S_TIMEOUT_MS 5000  //  only a bound that turns a hang into a failure
 
@@ -469,9 +470,10 @@ Test (ingester_tuned, small_batch_limit_spreads_over_turns)
     cr_assert_eq (s_db_count (NULL), N);
 }
 
-//  A failing transaction (here a trigger standing in for a full disk) ACKs
-//  nothing; the resend after the cause is gone is stored and ACKed.
-Test (ingester, failed_batch_acks_nothing_and_resend_succeeds)
+//  A failing transaction (here a trigger standing in for a broken disk)
+//  stores nothing and ACKs each result with IO, so the worker keeps it; the
+//  resend after the cause is gone is stored and ACKed.
+Test (ingester, failed_batch_acks_io_and_resend_succeeds)
 {
     s_sync (s_worker, 1);  //  the schema exists once the ingester answered
     s_db_exec ("CREATE TRIGGER fail BEFORE INSERT ON results WHEN NEW.task = 'poison'"
@@ -480,13 +482,57 @@ Test (ingester, failed_batch_acks_nothing_and_resend_succeeds)
     s_job (&jobs[0], 1, "good");
     s_job (&jobs[1], 1, "bad");
     jobs[1].task = s_text ("poison");
-    s_send_results (s_worker, jobs, 2);
-    s_sync (s_worker, 2);  //  the next reply is the FETCH's, not an ACK
+    int32_t io[] = { JR_EIO, JR_EIO };
+    s_store (jobs, 2, io);
     cr_assert_eq (s_db_count (NULL), 0);
 
     s_db_exec ("DROP TRIGGER fail");
     s_store (jobs, 2, NULL);
     cr_assert_eq (s_db_count (NULL), 2);
+}
+
+static void
+s_unlink_db (void)
+{
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (int i = 0; i < 3; i++) {
+        char path[160];
+        snprintf (path, sizeof path, "%s%s", s_db, suffixes[i]);
+        unlink (path);
+    }
+}
+
+//  A database deleted under the ingester took commits into a file nobody
+//  could read again. The ingester sees it before the next transaction and
+//  opens the path again: a new, empty database gets what comes next.
+Test (ingester, deleted_database_is_seen_and_made_anew)
+{
+    jr_job_t jobs[2];
+    s_job (&jobs[0], 1, "before");
+    s_job (&jobs[1], 1, "after");
+    s_store (&jobs[0], 1, NULL);
+    s_unlink_db ();
+    s_store (&jobs[1], 1, NULL);
+    cr_assert_eq (s_db_count (&jobs[1]), 1, "stored in the file at the path");
+    cr_assert_eq (s_db_count (&jobs[0]), 0, "gone with the deleted file");
+}
+
+//  While the path cannot be opened (here its directory is gone) every
+//  result is answered IO, so workers keep it; once it can, it is stored.
+Test (ingester, lost_database_answers_io_until_its_path_opens_again)
+{
+    jr_job_t jobs[2];
+    s_job (&jobs[0], 1, "before");
+    s_job (&jobs[1], 1, "lost");
+    s_store (&jobs[0], 1, NULL);
+    s_unlink_db ();
+    cr_assert_eq (rmdir (s_dir), 0);
+    int32_t io = JR_EIO;
+    s_store (&jobs[1], 1, &io);
+    s_store (&jobs[1], 1, &io);  //  a resend: still not stored
+    cr_assert_eq (mkdir (s_dir, 0700), 0);
+    s_store (&jobs[1], 1, NULL);
+    cr_assert_eq (s_db_count (&jobs[1]), 1);
 }
 
 //  -------------------------------------------------------------------------
