@@ -696,6 +696,27 @@ s_seen_before (jr_ingester_t *self, const jr_msg_t *msg, uint32_t i, size_t mask
     }
 }
 
+//  The stored result of an id for an answer that has spent this much:
+//  0 and a copy the caller owns, JR_ENOT_FOUND (also for a job to be retried
+//  when the client may wait: it waits for the final result), JR_ETOOLARGE
+//  when it does not fit the budget, or a lookup error.
+static int
+s_lookup (jr_ingester_t *self, const uint8_t *id, bool may_wait, size_t spent, jr_job_t **job_p)
+{
+    *job_p = NULL;
+    int rc = jr_sink_get (self->sink, id, job_p);
+    if (rc == 0 && may_wait && !s_final ((*job_p)->state))
+        rc = JR_ENOT_FOUND;
+    else if (rc == 0 && !s_fits (self, spent, *job_p))
+        rc = JR_ETOOLARGE;
+    if (rc && rc != JR_ENOT_FOUND && rc != JR_ETOOLARGE)
+        jr_error ("code=%s error=\"%s\": lookup failed", jr_errname (rc),
+                  jr_sink_errmsg (self->sink));
+    if (rc)
+        jr_job_destroy (job_p);
+    return rc;
+}
+
 //  Answer a FETCH at once with what is stored; park the rest if it may wait.
 //  Each distinct id gets one job or one mark; once the answer's byte budget
 //  is spent, the ids left are marked TOO_LARGE without a lookup.
@@ -729,30 +750,16 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
             continue;
         }
         jr_job_t *job;
-        int rc = jr_sink_get (self->sink, id, &job);
-        if (rc == 0 && msg->wait_ms > 0 && !s_final (job->state)) {
-            //  A job to be retried: who may wait, waits for its final result.
-            jr_job_destroy (&job);
-            rc = JR_ENOT_FOUND;
-        }
-        if (rc == 0 && !s_fits (self, spent, job)) {
-            jr_job_destroy (&job);
-            full = true;
-            rc = JR_ETOOLARGE;
-        }
+        int rc = s_lookup (self, id, msg->wait_ms > 0, spent, &job);
+        full = rc == JR_ETOOLARGE;
         if (rc == 0) {
             self->found[self->nfound++] = job;
             spent += s_job_size (job);
             s_results_add (self, reply, &reply_size, peer, peer_size, job);
             self->stats.served++;
         }
-        else if (rc == JR_ETOOLARGE)
-            jr_msg_add_mark (reply, id, 0, rc);
-        else if (rc != JR_ENOT_FOUND) {
-            jr_error ("code=%s error=\"%s\": lookup failed", jr_errname (rc),
-                      jr_sink_errmsg (self->sink));
-            jr_msg_add_mark (reply, id, 0, rc);
-        }
+        else if (rc != JR_ENOT_FOUND)
+            jr_msg_add_mark (reply, id, 0, rc);  //  TOO_LARGE, or the lookup failed
         else if (msg->wait_ms == 0 || self->nwaiters >= self->max_waiters) {
             refused |= msg->wait_ms > 0;
             jr_msg_add_mark (reply, id, 0, JR_ENOT_FOUND);
