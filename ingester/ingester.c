@@ -546,6 +546,7 @@ s_recv_one (jr_ingester_t *self)
     if (rc == 0 && msg->type != JR_MSG_RESULT && msg->type != JR_MSG_FETCH) {
         rc = JR_EINVALID;
         why = "the ingester takes RESULT and FETCH only";
+        msg->tag = 0;  //  as the spec's Refusal rule says: no tag of another conversation
     }
     else if (rc == 0 && msg->type == JR_MSG_FETCH && msg->nmarks > JR_INGESTER_MAX_FETCH) {
         rc = JR_ETOOLARGE;

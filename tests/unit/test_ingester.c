@@ -875,7 +875,7 @@ Test (ingester, message_not_for_ingester_gets_error)
     msg->tag = 3;
     cr_assert_eq (jr_msg_send (msg, zsock_resolve (s_client), NULL, 0), 0);
     zframe_t *frame = s_recv (s_client, msg, JR_MSG_ERROR);
-    cr_assert_eq (msg->tag, 3);
+    cr_assert_eq (msg->tag, 0, "ERROR(0, INVALID), as section 6 says");
     cr_assert_eq (msg->code, JR_EINVALID, "decodes, but has no business here: INVALID");
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
