@@ -700,7 +700,8 @@ jr_client_result (jr_client_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **re
 }
 
 //  wait_many keeps each distinct id once, found through an open hash.
-enum { ID_WAITING, ID_MISSING, ID_DONE };
+//  ID_AGAIN: stored, but past the byte budget of the ingester's answer.
+enum { ID_WAITING, ID_MISSING, ID_AGAIN, ID_DONE };
 
 typedef struct {
     uint64_t tag;      //  tag of the current FETCH; 0 = finished
@@ -709,6 +710,7 @@ typedef struct {
     uint32_t waiting;  //  of those, neither arrived nor reported missing
     bool heard;        //  the ingester answered this tag at least once
     bool paused;       //  after an ERROR: ask again when the timer ends
+    bool fed;          //  this round brought at least one result
     int sends;         //  sends of this tag
     uint32_t wait_ms;  //  the wait asked of the ingester
     int64_t sent_us;   //  when last sent
@@ -800,7 +802,7 @@ s_fetch_send (jr_client_t *self, zsock_t *sock, fetch_t *fetch, const idset_t *s
         if (set->state[fetch->ids[i]] == ID_WAITING)
             jr_msg_add_mark (self->out, set->ids[fetch->ids[i]], 0, 0);
     fetch->sends++;
-    fetch->heard = fetch->paused = false;
+    fetch->heard = fetch->paused = fetch->fed = false;
     fetch->wait_ms = self->out->wait_ms;
     fetch->sent_us = s_now ();
     fetch->timer_us = fetch->sent_us + s_answer_wait_us (self, fetch->sends);
@@ -808,21 +810,23 @@ s_fetch_send (jr_client_t *self, zsock_t *sock, fetch_t *fetch, const idset_t *s
 }
 
 //  A FETCH round ended: ask again for its missing ids with a new tag, while
-//  the deadline allows; else the fetch is finished.
+//  the deadline allows; past it, only for ids the answer had no room for
+//  (TOO_LARGE), as long as each round brings results. Else it is finished.
 static void
 s_fetch_round (jr_client_t *self, zsock_t *sock, fetch_t *fetch, idset_t *set, int64_t deadline_us)
 {
+    long wait = s_wait_left (deadline_us);
+    bool late = wait < 0;
     uint32_t kept = 0;
     for (uint32_t i = 0; i < fetch->count; i++) {
         uint32_t id = fetch->ids[i];
-        if (set->state[id] == ID_DONE)
+        if (set->state[id] == ID_DONE || (late && (set->state[id] != ID_AGAIN || !fetch->fed)))
             continue;
         set->state[id] = ID_WAITING;
         fetch->ids[kept++] = id;
     }
     fetch->count = fetch->waiting = kept;
-    long wait = s_wait_left (deadline_us);
-    if (kept == 0 || wait < 0) {
+    if (kept == 0) {
         fetch->tag = 0;
         return;
     }
@@ -899,6 +903,7 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
                             continue;
                         if (set.state[i] == ID_WAITING)
                             fetches[set.fetch_of[i]].waiting--;
+                        fetches[set.fetch_of[i]].fed = true;
                         set.state[i] = ID_DONE;
                         left--;
                         if (fn && !fn (&in->jobs[j], arg))
@@ -915,7 +920,8 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
                             if (i == UINT32_MAX || in->marks[m].code == 0
                                 || set.state[i] != ID_WAITING || &fetches[set.fetch_of[i]] != fetch)
                                 continue;
-                            set.state[i] = ID_MISSING;
+                            set.state[i] =
+                                in->marks[m].code == JR_ETOOLARGE ? ID_AGAIN : ID_MISSING;
                             fetch->waiting--;
                         }
                     }

@@ -3,16 +3,17 @@
 #include "common/clock.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
+#include "common/mp.h"
 #include "ingester/sink.h"
 #include "ingester/writer.h"
 #include "proto/proto.h"
 #include <czmq.h>
 #include <stdatomic.h>
 
-#define S_POLL_MS       100                 //  longest sleep, so expiries and stop run
-#define S_STATS_US      (10 * 1000000LL)    //  stats line period
-#define S_RESULTS_SPLIT (JR_MAX_FRAME / 2)  //  a RESULTS is sent before it grows past this
-#define S_JOB_OVERHEAD  160                 //  msgpack bytes of a job besides its byte fields
+#define S_POLL_MS      100               //  longest sleep, so expiries and stop run
+#define S_STATS_US     (10 * 1000000LL)  //  stats line period
+#define S_JOB_OVERHEAD 160               //  msgpack bytes of a job besides its byte fields
+#define S_FRAMES       4                 //  RESULTS frames the budget of one answer fills
 
 typedef struct _fetch_t fetch_t;
 
@@ -28,6 +29,7 @@ struct _fetch_t {
     uint32_t npending;           //  ids still waiting
     jr_msg_t *out;               //  RESULTS being filled this turn
     size_t out_size;             //  its approximate encoded size
+    size_t spent;                //  bytes of jobs answered so far, against fetch_bytes
     bool dirty;                  //  out has jobs to send at the end of the turn
     fetch_t *prev, *next;        //  in the ingester's list of fetches
 };
@@ -62,6 +64,10 @@ struct _jr_ingester_t {
     jr_batch_t *writing;         //  in the writer, or NULL
     int batch_max;               //  results per transaction
     size_t max_waiters;          //  bound on parked ids
+    size_t fetch_bytes;          //  bytes of jobs in the answer to one FETCH
+    size_t frame_bytes;          //  a RESULTS is sent before it grows past this
+    uint32_t *seen;              //  open hash of the mark indices of one FETCH, for duplicates
+    size_t cap_seen;             //  its allocated slots
     atomic_bool stopping;        //  set by jr_ingester_stop
     jr_msg_t *reply;             //  reused for ACK and immediate RESULTS
     jr_job_t **found;            //  copies of stored results for one reply
@@ -140,14 +146,18 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     c.sync = c.sync ? c.sync : JR_INGESTER_SYNC;
     c.batch_max = c.batch_max ? c.batch_max : JR_INGESTER_BATCH;
     c.max_waiters = c.max_waiters ? c.max_waiters : JR_INGESTER_MAX_WAITERS;
-    if (c.batch_max < 1 || c.max_waiters < 1) {
-        jr_error ("batch=%d max_waiters=%d: must be positive", c.batch_max, c.max_waiters);
+    c.fetch_bytes = c.fetch_bytes ? c.fetch_bytes : JR_INGESTER_FETCH_BYTES;
+    if (c.batch_max < 1 || c.max_waiters < 1 || c.fetch_bytes < 1) {
+        jr_error ("batch=%d max_waiters=%d fetch_bytes=%d: must be positive", c.batch_max,
+                  c.max_waiters, c.fetch_bytes);
         return NULL;
     }
     jr_ingester_t *self = calloc (1, sizeof *self);
     assert (self);
     self->batch_max = c.batch_max;
     self->max_waiters = (size_t)c.max_waiters;
+    self->fetch_bytes = (size_t)c.fetch_bytes;
+    self->frame_bytes = self->fetch_bytes / S_FRAMES;
     atomic_init (&self->stopping, false);
     self->next_expiry_us = INT64_MAX;
     self->next_stats_us = jr_clock_mono_us () + S_STATS_US;
@@ -172,7 +182,9 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     self->handle = zsock_resolve (self->router);
     //  A vanished peer must fail the send, not swallow it (see DESIGN traps).
     zsock_set_router_mandatory (self->router, 1);
-    zsock_set_maxmsgsize (self->router, JR_MAX_FRAME + 1024);
+    //  Exactly the protocol's limit: libzmq drops a larger frame and resets
+    //  the connection, as PROTOCOL.md says, before it costs us any memory.
+    zsock_set_maxmsgsize (self->router, JR_MAX_FRAME);
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
     //  ACKs queued at shutdown still get a second to leave.
@@ -225,6 +237,7 @@ jr_ingester_destroy (jr_ingester_t **self_p)
             jr_job_destroy (&self->reread[--self->nreread]);
         free (self->reread);
         free (self->dirty);
+        free (self->seen);
         jr_msg_destroy (&self->reply);
         zsock_destroy (&self->router);
         jr_sink_destroy (&self->sink);
@@ -267,6 +280,14 @@ s_job_size (const jr_job_t *job)
            + job->worker.len;
 }
 
+//  Whether a job still fits in the byte budget of an answer that has spent
+//  this much; the first job always does, so every answer makes progress.
+static bool
+s_fits (const jr_ingester_t *self, size_t spent, const jr_job_t *job)
+{
+    return spent == 0 || spent + s_job_size (job) <= self->fetch_bytes;
+}
+
 //  Append a job to a RESULTS; if the frame would grow too large, what is
 //  there goes first and the job starts the next RESULTS with the same tag.
 static void
@@ -274,7 +295,7 @@ s_results_add (jr_ingester_t *self, jr_msg_t *out, size_t *out_size, const void 
                size_t peer_size, const jr_job_t *job)
 {
     size_t size = s_job_size (job);
-    if (out->njobs && *out_size + size > S_RESULTS_SPLIT) {
+    if (out->njobs && *out_size + size > self->frame_bytes) {
         s_send (self, out, peer, peer_size);
         uint64_t tag = out->tag;
         jr_msg_reset (out, JR_MSG_RESULTS);
@@ -391,8 +412,13 @@ s_notify (jr_ingester_t *self, const jr_job_t *job)
         fetch->pending[w->index] = false;
         fetch->npending--;
         self->nwaiters--;
-        s_results_add (self, fetch->out, &fetch->out_size, fetch->peer, fetch->peer_size, job);
-        self->stats.served++;
+        if (s_fits (self, fetch->spent, job)) {
+            fetch->spent += s_job_size (job);
+            s_results_add (self, fetch->out, &fetch->out_size, fetch->peer, fetch->peer_size, job);
+            self->stats.served++;
+        }
+        else  //  over the answer's budget: the client asks again
+            jr_msg_add_mark (fetch->out, job->id, 0, JR_ETOOLARGE);
         if (!fetch->dirty) {
             fetch->dirty = true;
             if (self->ndirty == self->cap_dirty) {
@@ -455,6 +481,19 @@ s_expire (jr_ingester_t *self)
 //  -------------------------------------------------------------------------
 //  One turn: drain, store, ACK, answer fetches
 
+//  An ERROR, whatever its version or fields: it is never answered, so two
+//  peers that each refuse what the other sends cannot loop.
+static bool
+s_is_error (const void *data, size_t size)
+{
+    jr_mp_t r;
+    jr_mp_init (&r, data, size);
+    uint32_t n;
+    uint64_t sig, version, type;
+    return jr_mp_array (&r, &n) && n >= 3 && jr_mp_uint (&r, &sig) && sig == JR_PROTO_SIGNATURE
+           && jr_mp_uint (&r, &version) && jr_mp_uint (&r, &type) && type == JR_MSG_ERROR;
+}
+
 //  Receive one whole message into the next entry of the filling batch.
 //  Returns false when nothing is left.
 static bool
@@ -495,11 +534,20 @@ s_recv_one (jr_ingester_t *self)
     const void *peer = zmq_msg_data (&entry->peer);
     size_t peer_size = zmq_msg_size (&entry->peer);
     jr_msg_t *msg = entry->msg;
-    int rc = jr_msg_decode (msg, zmq_msg_data (&entry->body), zmq_msg_size (&entry->body));
+    const void *body = zmq_msg_data (&entry->body);
+    size_t body_size = zmq_msg_size (&entry->body);
+    if (s_is_error (body, body_size)) {
+        self->stats.bad++;
+        jr_debug ("size=%zu: dropped an ERROR (never answered)", body_size);
+        jr_entry_close (entry);
+        return true;
+    }
+    int rc = jr_msg_decode (msg, body, body_size);
     const char *why = jr_strerror (rc);
     if (rc == 0 && msg->type != JR_MSG_RESULT && msg->type != JR_MSG_FETCH) {
-        rc = JR_EUNKNOWN_TYPE;
+        rc = JR_EINVALID;
         why = "the ingester takes RESULT and FETCH only";
+        msg->tag = 0;  //  as the spec's Refusal rule says: no tag of another conversation
     }
     else if (rc == 0 && msg->type == JR_MSG_FETCH && msg->nmarks > JR_INGESTER_MAX_FETCH) {
         rc = JR_ETOOLARGE;
@@ -572,19 +620,21 @@ s_prepare (jr_batch_t *batch)
     }
 }
 
-//  After the writer: ACK what the commit made durable (nothing if it
-//  failed: every worker resends) and wake the fetches parked on it.
+//  After the writer: ACK what the commit made durable and wake the fetches
+//  parked on it. A failed batch stored nothing: its results are answered
+//  with the failure's code (IO, DISK_FULL), so their workers keep them and
+//  resend.
 static void
 s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
 {
-    if (batch->rc) {
+    if (batch->rc)
         self->stats.batchfail++;
-        return;
+    else {
+        self->stats.stored += batch->nstored;
+        self->stats.dup += batch->ndup;
+        self->stats.stale += batch->nstale;
+        self->stats.commits += batch->nput > 0;
     }
-    self->stats.stored += batch->nstored;
-    self->stats.dup += batch->ndup;
-    self->stats.stale += batch->nstale;
-    self->stats.commits += batch->nput > 0;
     for (size_t e = 0; e < batch->nentries; e++) {
         jr_entry_t *entry = batch->entries[e];
         jr_msg_t *msg = entry->msg;
@@ -593,6 +643,8 @@ s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
         jr_msg_reset (self->reply, JR_MSG_ACK);
         for (uint32_t i = 0; i < msg->njobs; i++) {
             int32_t code = entry->codes[i] == JR_STORED ? 0 : entry->codes[i];
+            if (batch->rc && code != JR_EINVALID)
+                code = batch->rc;
             self->stats.invalid += code == JR_EINVALID;
             jr_msg_add_mark (self->reply, msg->jobs[i].id, msg->jobs[i].attempt, code);
         }
@@ -601,7 +653,7 @@ s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
     }
     //  Backwards, so when one batch stored two attempts of an id, the later
     //  one, which is the row that stays, decides whether waiters wake.
-    if (self->nwaiters && batch->nstored)
+    if (self->nwaiters && batch->nstored && !batch->rc)
         for (size_t e = batch->nentries; e-- > 0;) {
             jr_entry_t *entry = batch->entries[e];
             if (entry->msg->type != JR_MSG_RESULT)
@@ -612,7 +664,64 @@ s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
         }
 }
 
+//  Size the duplicate filter for a FETCH of n ids and empty it.
+static size_t
+s_seen_reset (jr_ingester_t *self, uint32_t n)
+{
+    size_t size = 16;
+    while (size < 2 * (size_t)n)
+        size *= 2;
+    if (self->cap_seen < size) {
+        free (self->seen);
+        self->seen = malloc (size * sizeof *self->seen);
+        assert (self->seen);
+        self->cap_seen = size;
+    }
+    memset (self->seen, 0xff, size * sizeof *self->seen);
+    return size - 1;
+}
+
+//  Whether mark i of a FETCH names an id an earlier mark named; if not, it
+//  is remembered. A repeated id is answered once.
+static bool
+s_seen_before (jr_ingester_t *self, const jr_msg_t *msg, uint32_t i, size_t mask)
+{
+    const uint8_t *id = msg->marks[i].id;
+    for (size_t h = s_id_hash (id) & mask;; h = (h + 1) & mask) {
+        uint32_t j = self->seen[h];
+        if (j == UINT32_MAX) {
+            self->seen[h] = i;
+            return false;
+        }
+        if (memcmp (msg->marks[j].id, id, JR_ID_SIZE) == 0)
+            return true;
+    }
+}
+
+//  The stored result of an id for an answer that has spent this much:
+//  0 and a copy the caller owns, JR_ENOT_FOUND (also for a job to be retried
+//  when the client may wait: it waits for the final result), JR_ETOOLARGE
+//  when it does not fit the budget, or a lookup error.
+static int
+s_lookup (jr_ingester_t *self, const uint8_t *id, bool may_wait, size_t spent, jr_job_t **job_p)
+{
+    *job_p = NULL;
+    int rc = jr_sink_get (self->sink, id, job_p);
+    if (rc == 0 && may_wait && !s_final ((*job_p)->state))
+        rc = JR_ENOT_FOUND;
+    else if (rc == 0 && !s_fits (self, spent, *job_p))
+        rc = JR_ETOOLARGE;
+    if (rc && rc != JR_ENOT_FOUND && rc != JR_ETOOLARGE)
+        jr_error ("code=%s error=\"%s\": lookup failed", jr_errname (rc),
+                  jr_sink_errmsg (self->sink));
+    if (rc)
+        jr_job_destroy (job_p);
+    return rc;
+}
+
 //  Answer a FETCH at once with what is stored; park the rest if it may wait.
+//  Each distinct id gets one job or one mark; once the answer's byte budget
+//  is spent, the ids left are marked TOO_LARGE without a lookup.
 static void
 s_fetch (jr_ingester_t *self, jr_entry_t *entry)
 {
@@ -622,7 +731,8 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
     jr_msg_t *reply = self->reply;
     jr_msg_reset (reply, JR_MSG_RESULTS);
     reply->tag = msg->tag;
-    size_t reply_size = 0;
+    size_t reply_size = 0, spent = 0;
+    bool full = false;
     fetch_t *fetch = NULL;
     bool refused = false;
     self->stats.fetches++;
@@ -632,25 +742,26 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
         self->cap_found = msg->nmarks;
     }
     self->nfound = 0;
+    size_t mask = s_seen_reset (self, msg->nmarks);
     for (uint32_t i = 0; i < msg->nmarks; i++) {
         const uint8_t *id = msg->marks[i].id;
-        jr_job_t *job;
-        int rc = jr_sink_get (self->sink, id, &job);
-        if (rc == 0 && msg->wait_ms > 0 && !s_final (job->state)) {
-            //  A job to be retried: who may wait, waits for its final result.
-            jr_job_destroy (&job);
-            rc = JR_ENOT_FOUND;
+        if (s_seen_before (self, msg, i, mask))
+            continue;
+        if (full) {
+            jr_msg_add_mark (reply, id, 0, JR_ETOOLARGE);
+            continue;
         }
+        jr_job_t *job;
+        int rc = s_lookup (self, id, msg->wait_ms > 0, spent, &job);
+        full = rc == JR_ETOOLARGE;
         if (rc == 0) {
             self->found[self->nfound++] = job;
+            spent += s_job_size (job);
             s_results_add (self, reply, &reply_size, peer, peer_size, job);
             self->stats.served++;
         }
-        else if (rc != JR_ENOT_FOUND) {
-            jr_error ("code=%s error=\"%s\": lookup failed", jr_errname (rc),
-                      jr_sink_errmsg (self->sink));
-            jr_msg_add_mark (reply, id, 0, rc);
-        }
+        else if (rc != JR_ENOT_FOUND)
+            jr_msg_add_mark (reply, id, 0, rc);  //  TOO_LARGE, or the lookup failed
         else if (msg->wait_ms == 0 || self->nwaiters >= self->max_waiters) {
             refused |= msg->wait_ms > 0;
             jr_msg_add_mark (reply, id, 0, JR_ENOT_FOUND);
@@ -664,6 +775,8 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
             jr_msg_add_mark (reply, id, 0, 0);
         }
     }
+    if (fetch)
+        fetch->spent = spent;
     if (refused)
         jr_warn ("waiters=%zu: too many parked ids, answered NOT_FOUND at once", self->nwaiters);
     s_send (self, reply, peer, peer_size);

@@ -7,8 +7,9 @@
 #define JR_INGESTER_DB          "jr.db"
 #define JR_INGESTER_SYNC        "full"
 #define JR_INGESTER_BATCH       10000
-#define JR_INGESTER_MAX_WAITERS 1000000  //  parked FETCH ids, all clients together
-#define JR_INGESTER_MAX_FETCH   10000    //  ids in one FETCH
+#define JR_INGESTER_MAX_WAITERS 1000000     //  parked FETCH ids, all clients together
+#define JR_INGESTER_MAX_FETCH   10000       //  ids in one FETCH
+#define JR_INGESTER_FETCH_BYTES (32 << 20)  //  bytes of jobs in the answer to one FETCH
 
 //  Configuration; a NULL string or a 0 number means the default above.
 typedef struct {
@@ -17,6 +18,7 @@ typedef struct {
     const char *sync;  //  SQLite synchronous mode: "full", "normal" or "off"
     int batch_max;     //  most results stored in one transaction
     int max_waiters;   //  bound on parked FETCH ids (tests make it small)
+    int fetch_bytes;   //  bytes of jobs answered to one FETCH (tests make it small)
 } jr_ingester_config_t;
 
 typedef struct _jr_ingester_t jr_ingester_t;

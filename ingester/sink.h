@@ -13,11 +13,14 @@ typedef enum {
 
 //  Open or create the database at path with a synchronous mode ("full",
 //  "normal", "off"). Returns the sink the caller owns, or NULL with a logged
-//  error.
+//  error (also when the database is read-only).
 jr_sink_t *jr_sink_new (const char *path, const char *sync);
 //  Close the database (a pending transaction is rolled back); nulls the pointer.
 void jr_sink_destroy (jr_sink_t **self_p);
-//  Start a write transaction. 0, JR_EIO or JR_EDISK_FULL.
+//  Start a write transaction. 0, JR_EIO or JR_EDISK_FULL. If the file at
+//  the path is no longer the one open (deleted or replaced), it first logs
+//  that once and opens the path again (creating an empty database there);
+//  JR_EIO while that fails.
 int jr_sink_begin (jr_sink_t *self);
 //  Record one attempt in the history (INSERT OR IGNORE into attempts, stale
 //  attempts too) and upsert it as the job's result, fenced by attempt, with
@@ -35,7 +38,7 @@ void jr_sink_rollback (jr_sink_t *self);
 //  column: SUCCEEDED or FAILED by success). When the row failed and earlier
 //  attempts are recorded, its error is the history, one line per attempt,
 //  oldest first: "attempt N (worker): error" (at most 20 lines, below
-//  JR_MAX_TEXT). JR_ENOT_FOUND, or JR_EIO.
+//  JR_MAX_TEXT). JR_ENOT_FOUND, or JR_EIO (also while the database is lost).
 int jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p);
 //  The database's last error message (borrowed, until the next call).
 const char *jr_sink_errmsg (jr_sink_t *self);

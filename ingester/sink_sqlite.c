@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct _jr_sink_t {
     sqlite3 *db;             //  the connection, owned
@@ -20,6 +21,11 @@ struct _jr_sink_t {
     sqlite3_stmt *record;    //  insert one attempt into the history
     sqlite3_stmt *history;   //  earlier attempts of one id, newest first
     bool in_txn;             //  between begin and commit/rollback
+    char *path;              //  the database file, to open it again
+    const char *pragma;      //  the synchronous mode, as a PRAGMA
+    dev_t dev;               //  the file opened, to see it deleted or replaced
+    ino_t ino;               //  with dev
+    bool quiet;              //  reopening after a loss: its failures logged once
 };
 
 #define S_BUSY_TIMEOUT_MS  5000
@@ -106,7 +112,8 @@ s_exec (jr_sink_t *self, const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec (self->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        jr_error ("sql=\"%.40s\" error=\"%s\": statement failed", sql, err ? err : "?");
+        if (!self->quiet)
+            jr_error ("sql=\"%.40s\" error=\"%s\": statement failed", sql, err ? err : "?");
         sqlite3_free (err);
         return JR_EIO;
     }
@@ -144,7 +151,8 @@ s_prepare (jr_sink_t *self, const char *sql, sqlite3_stmt **stmt)
 {
     if (sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL)
         != SQLITE_OK) {
-        jr_error ("error=\"%s\": cannot prepare statement", sqlite3_errmsg (self->db));
+        if (!self->quiet)
+            jr_error ("error=\"%s\": cannot prepare statement", sqlite3_errmsg (self->db));
         return JR_EIO;
     }
     return 0;
@@ -183,6 +191,122 @@ s_configure (void)
     sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+//  journal_mode answers with the mode it got: a memory db cannot do WAL.
+static int
+s_wal (jr_sink_t *self)
+{
+    sqlite3_stmt *wal = NULL;
+    if (s_prepare (self, "PRAGMA journal_mode=WAL", &wal))
+        return JR_EIO;
+    int rc = sqlite3_step (wal);
+    if (rc != SQLITE_ROW) {
+        if (!self->quiet)
+            jr_error ("db=%s error=\"%s\": cannot open database", self->path,
+                      sqlite3_errmsg (self->db));
+        sqlite3_finalize (wal);
+        return s_code (rc);
+    }
+    const char *mode = (const char *)sqlite3_column_text (wal, 0);
+    if (!mode || strcmp (mode, "wal") != 0)
+        jr_warn ("db=%s journal_mode=%s: WAL not available", self->path, mode ? mode : "?");
+    sqlite3_finalize (wal);
+    return 0;
+}
+
+//  Finalize the statements and close the connection; the sink stays, to
+//  open again.
+static void
+s_close (jr_sink_t *self)
+{
+    if (self->in_txn)
+        jr_sink_rollback (self);
+    sqlite3_stmt **stmts[] = { &self->begin,   &self->commit, &self->rollback, &self->upsert,
+                               &self->attempt, &self->get,    &self->record,   &self->history };
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        sqlite3_finalize (*stmts[i]);
+        *stmts[i] = NULL;
+    }
+    if (self->db && sqlite3_close (self->db) != SQLITE_OK)
+        jr_error ("error=\"%s\": cannot close database", sqlite3_errmsg (self->db));
+    self->db = NULL;
+}
+
+//  Results that cannot be stored must stop the ingester at its start, not
+//  fail every batch later: SQLite opens a file it may not write read-only.
+static int
+s_writable (jr_sink_t *self)
+{
+    if (sqlite3_db_readonly (self->db, "main") != 1)
+        return 0;
+    if (!self->quiet)
+        jr_error ("db=%s: the database is read-only (file or filesystem not writable), cannot"
+                  " store results",
+                  self->path);
+    return JR_EIO;
+}
+
+//  Open (or create) the database at the sink's path and prepare everything;
+//  0, or JR_EIO with the connection closed.
+static int
+s_open (jr_sink_t *self)
+{
+    //  NOMUTEX: one thread at a time uses a connection (the ingester hands
+    //  it between its loop and its writer), so SQLite need not lock each call.
+    int rc =
+        sqlite3_open_v2 (self->path, &self->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (!self->quiet)
+            jr_error ("db=%s error=\"%s\": cannot open database", self->path,
+                      self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc));
+        s_close (self);
+        return JR_EIO;
+    }
+    sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
+    //  A new database gets 16 KiB pages (an existing one keeps its own): the
+    //  id index then has a quarter of the pages and a level less, and a
+    //  commit writes fewer, larger WAL frames. bench/run, 200k jobs, A/B in
+    //  turn: ingester CPU per job 7-18% lower; with fsync always 10-17% more
+    //  jobs/s. Set before WAL, which fixes the page size.
+    if (s_writable (self) || s_exec (self, "PRAGMA page_size=16384") || s_wal (self)) {
+        s_close (self);
+        return JR_EIO;
+    }
+    //  The id index takes random UUID keys, so an insert lands on any page
+    //  of it and nearly every row dirties a page of its own. Kept in memory,
+    //  an insert reads nothing from the file; and a checkpoint every 64 MiB
+    //  of WAL instead of SQLite's 1000 frames copies each hot page into the
+    //  database once per many commits: bench/run went from 52-69k to 80-93k
+    //  jobs/s with this alone.
+    char checkpoint[64];
+    snprintf (checkpoint, sizeof checkpoint, "PRAGMA wal_autocheckpoint=%d",
+              S_WAL_BYTES / s_page_size (self));
+    if (s_exec (self, self->pragma) || s_exec (self, "PRAGMA cache_size=-65536")
+        || s_exec (self, checkpoint) || s_exec (self, s_schema) || s_migrate (self)
+        || s_prepare (self, "BEGIN IMMEDIATE", &self->begin)
+        || s_prepare (self, "COMMIT", &self->commit)
+        || s_prepare (self, "ROLLBACK", &self->rollback)
+        || s_prepare (self, s_upsert_sql, &self->upsert)
+        || s_prepare (self, "SELECT attempt FROM results WHERE id = ?1", &self->attempt)
+        || s_prepare (self, s_get_sql, &self->get) || s_prepare (self, s_record_sql, &self->record)
+        || s_prepare (self, s_history_sql, &self->history)) {
+        if (!self->quiet)
+            jr_error ("db=%s: cannot open database", self->path);
+        s_close (self);
+        return JR_EIO;
+    }
+    //  Which file this is, so a deletion or a replacement is seen (an
+    //  in-memory database has none: dev and ino stay 0 and are not checked).
+    struct stat st;
+    self->dev = 0;
+    self->ino = 0;
+    if (stat (self->path, &st) == 0) {
+        self->dev = st.st_dev;
+        self->ino = st.st_ino;
+    }
+    return 0;
+}
+
 jr_sink_t *
 jr_sink_new (const char *path, const char *sync)
 {
@@ -200,65 +324,13 @@ jr_sink_new (const char *path, const char *sync)
     }
     jr_sink_t *self = calloc (1, sizeof *self);
     assert (self);
+    self->path = strdup (path);
+    assert (self->path);
+    self->pragma = pragma;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once (&once, s_configure);
-    //  NOMUTEX: one thread at a time uses a connection (the ingester hands
-    //  it between its loop and its writer), so SQLite need not lock each call.
-    int rc = sqlite3_open_v2 (
-        path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        jr_error ("db=%s error=\"%s\": cannot open database", path,
-                  self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc));
+    if (s_open (self))
         jr_sink_destroy (&self);
-        return NULL;
-    }
-    sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
-    //  A new database gets 16 KiB pages (an existing one keeps its own): the
-    //  id index then has a quarter of the pages and a level less, and a
-    //  commit writes fewer, larger WAL frames. bench/run, 200k jobs, A/B in
-    //  turn: ingester CPU per job 7-18% lower; with fsync always 10-17% more
-    //  jobs/s. Set before WAL, which fixes the page size.
-    if (s_exec (self, "PRAGMA page_size=16384")) {
-        jr_sink_destroy (&self);
-        return NULL;
-    }
-    //  journal_mode answers with the mode it got: a memory db cannot do WAL.
-    sqlite3_stmt *wal = NULL;
-    if (s_prepare (self, "PRAGMA journal_mode=WAL", &wal) == 0) {
-        rc = sqlite3_step (wal);
-        if (rc != SQLITE_ROW) {
-            jr_error ("db=%s error=\"%s\": cannot open database", path, sqlite3_errmsg (self->db));
-            sqlite3_finalize (wal);
-            jr_sink_destroy (&self);
-            return NULL;
-        }
-        const char *mode = (const char *)sqlite3_column_text (wal, 0);
-        if (!mode || strcmp (mode, "wal") != 0)
-            jr_warn ("db=%s journal_mode=%s: WAL not available", path, mode ? mode : "?");
-        sqlite3_finalize (wal);
-    }
-    //  The id index takes random UUID keys, so an insert lands on any page
-    //  of it and nearly every row dirties a page of its own. Kept in memory,
-    //  an insert reads nothing from the file; and a checkpoint every 64 MiB
-    //  of WAL instead of SQLite's 1000 frames copies each hot page into the
-    //  database once per many commits: bench/run went from 52-69k to 80-93k
-    //  jobs/s with this alone.
-    char checkpoint[64];
-    snprintf (checkpoint, sizeof checkpoint, "PRAGMA wal_autocheckpoint=%d",
-              S_WAL_BYTES / s_page_size (self));
-    if (s_exec (self, pragma) || s_exec (self, "PRAGMA cache_size=-65536")
-        || s_exec (self, checkpoint) || s_exec (self, s_schema) || s_migrate (self)
-        || s_prepare (self, "BEGIN IMMEDIATE", &self->begin)
-        || s_prepare (self, "COMMIT", &self->commit)
-        || s_prepare (self, "ROLLBACK", &self->rollback)
-        || s_prepare (self, s_upsert_sql, &self->upsert)
-        || s_prepare (self, "SELECT attempt FROM results WHERE id = ?1", &self->attempt)
-        || s_prepare (self, s_get_sql, &self->get) || s_prepare (self, s_record_sql, &self->record)
-        || s_prepare (self, s_history_sql, &self->history)) {
-        jr_error ("db=%s: cannot open database", path);
-        jr_sink_destroy (&self);
-        return NULL;
-    }
     return self;
 }
 
@@ -268,28 +340,54 @@ jr_sink_destroy (jr_sink_t **self_p)
     assert (self_p);
     if (*self_p) {
         jr_sink_t *self = *self_p;
-        if (self->in_txn)
-            jr_sink_rollback (self);
-        sqlite3_finalize (self->begin);
-        sqlite3_finalize (self->commit);
-        sqlite3_finalize (self->rollback);
-        sqlite3_finalize (self->upsert);
-        sqlite3_finalize (self->attempt);
-        sqlite3_finalize (self->get);
-        sqlite3_finalize (self->record);
-        sqlite3_finalize (self->history);
-        if (self->db && sqlite3_close (self->db) != SQLITE_OK)
-            jr_error ("error=\"%s\": cannot close database", sqlite3_errmsg (self->db));
+        s_close (self);
+        free (self->path);
         free (self);
         *self_p = NULL;
     }
+}
+
+//  Whether the file at the path is still the one open. A database deleted
+//  (or replaced) under a running ingester would take commits into a file
+//  nobody can read again: see it before each transaction, one stat.
+static bool
+s_same_file (const jr_sink_t *self)
+{
+    struct stat st;
+    if (self->ino == 0 && self->dev == 0)
+        return true;
+    return stat (self->path, &st) == 0 && st.st_dev == self->dev && st.st_ino == self->ino;
+}
+
+//  A lost database is closed and opened again at its path: the file put
+//  back, or a new empty one. Until that works each transaction fails.
+static int
+s_recover (jr_sink_t *self)
+{
+    if (self->db && s_same_file (self))
+        return 0;
+    if (self->db) {
+        jr_error ("db=%s: the database file was deleted or replaced under the ingester;"
+                  " opening the path again, storing nothing until that works",
+                  self->path);
+        s_close (self);
+    }
+    self->quiet = true;
+    int rc = s_open (self);
+    self->quiet = false;
+    if (rc == 0)
+        jr_warn ("db=%s: database open again (a new, empty one if the file was gone)", self->path);
+    return rc;
 }
 
 int
 jr_sink_begin (jr_sink_t *self)
 {
     assert (!self->in_txn);
-    int rc = s_step_done (self->begin);
+    int rc = s_recover (self);
+    if (rc)
+        return rc;
+    rc = s_step_done (self->begin);
     self->in_txn = rc == 0;
     return rc;
 }
@@ -308,7 +406,7 @@ void
 jr_sink_rollback (jr_sink_t *self)
 {
     //  After some errors SQLite has already rolled back; that is fine.
-    if (sqlite3_get_autocommit (self->db) == 0 && s_step_done (self->rollback) != 0)
+    if (self->db && sqlite3_get_autocommit (self->db) == 0 && s_step_done (self->rollback) != 0)
         jr_error ("error=\"%s\": rollback failed", sqlite3_errmsg (self->db));
     self->in_txn = false;
 }
@@ -513,6 +611,8 @@ s_history (jr_sink_t *self, const char *id, const jr_job_t *row, size_t *len)
 int
 jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
 {
+    if (!self->db)
+        return JR_EIO;  //  lost, not open again yet
     char text[37];
     jr_id_format (id, text);
     sqlite3_stmt *st = self->get;
@@ -564,5 +664,5 @@ jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
 const char *
 jr_sink_errmsg (jr_sink_t *self)
 {
-    return sqlite3_errmsg (self->db);
+    return self->db ? sqlite3_errmsg (self->db) : "database not open";
 }

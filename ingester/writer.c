@@ -65,14 +65,17 @@ struct _jr_writer_t {
     jr_batch_t *busy;     //  being stored
     jr_batch_t *done;     //  stored, not yet taken by the loop
     bool stop;
-    int fd;  //  eventfd, readable while done is set
+    bool failing;  //  the last batch failed: the next failures are not logged
+    int fd;        //  eventfd, readable while done is set
 };
 
-//  One transaction for the batch; on failure nothing is stored, so nothing
-//  is ACKed and every worker resends.
+//  One transaction for the batch; on failure nothing is stored, its results
+//  are ACKed with the failure's code and every worker resends. A run of
+//  failures (a lost database, a full disk) is logged once.
 static void
-s_write (jr_sink_t *sink, jr_batch_t *batch)
+s_write (jr_writer_t *self, jr_batch_t *batch)
 {
+    jr_sink_t *sink = self->sink;
     batch->rc = 0;
     if (batch->nput == 0)
         return;
@@ -107,11 +110,16 @@ s_write (jr_sink_t *sink, jr_batch_t *batch)
     if (rc == 0)
         rc = jr_sink_commit (sink);
     if (rc) {
-        jr_error ("results=%zu code=%s error=\"%s\": batch not stored, nothing ACKed", batch->nput,
-                  jr_errname (rc), jr_sink_errmsg (sink));
+        if (!self->failing)
+            jr_error ("results=%zu code=%s error=\"%s\": batch not stored, workers will resend",
+                      batch->nput, jr_errname (rc), jr_sink_errmsg (sink));
         jr_sink_rollback (sink);
         batch->rc = rc;
     }
+    else if (self->failing && batch->nput)
+        jr_info ("results=%zu: batches stored again", batch->nput);
+    if (batch->nput)
+        self->failing = rc != 0;
 }
 
 static void *
@@ -128,7 +136,7 @@ s_thread (void *arg)
         self->pending = NULL;
         pthread_mutex_unlock (&self->lock);
 
-        s_write (self->sink, self->busy);
+        s_write (self, self->busy);
 
         pthread_mutex_lock (&self->lock);
         self->done = self->busy;

@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #define S_TIMEOUT_MS 5000  //  only a bound that turns a hang into a failure
 
@@ -40,6 +41,8 @@ s_dealer (void)
 
 //  Start an ingester on a fresh database; pre_sql (if not NULL) runs on it
 //  first, to stand for a database an older version left.
+static int s_fetch_bytes;  //  0 = the default answer budget
+
 static void
 s_start_on (int batch_max, int max_waiters, const char *pre_sql)
 {
@@ -59,7 +62,8 @@ s_start_on (int batch_max, int max_waiters, const char *pre_sql)
                                  .db = s_db,
                                  .sync = "normal",
                                  .batch_max = batch_max,
-                                 .max_waiters = max_waiters };
+                                 .max_waiters = max_waiters,
+                                 .fetch_bytes = s_fetch_bytes };
     s_ingester = jr_ingester_new (&cfg);
     cr_assert (s_ingester);
     cr_assert (pthread_create (&s_thread, NULL, s_run, s_ingester) == 0);
@@ -466,9 +470,10 @@ Test (ingester_tuned, small_batch_limit_spreads_over_turns)
     cr_assert_eq (s_db_count (NULL), N);
 }
 
-//  A failing transaction (here a trigger standing in for a full disk) ACKs
-//  nothing; the resend after the cause is gone is stored and ACKed.
-Test (ingester, failed_batch_acks_nothing_and_resend_succeeds)
+//  A failing transaction (here a trigger standing in for a broken disk)
+//  stores nothing and ACKs each result with IO, so the worker keeps it; the
+//  resend after the cause is gone is stored and ACKed.
+Test (ingester, failed_batch_acks_io_and_resend_succeeds)
 {
     s_sync (s_worker, 1);  //  the schema exists once the ingester answered
     s_db_exec ("CREATE TRIGGER fail BEFORE INSERT ON results WHEN NEW.task = 'poison'"
@@ -477,13 +482,57 @@ Test (ingester, failed_batch_acks_nothing_and_resend_succeeds)
     s_job (&jobs[0], 1, "good");
     s_job (&jobs[1], 1, "bad");
     jobs[1].task = s_text ("poison");
-    s_send_results (s_worker, jobs, 2);
-    s_sync (s_worker, 2);  //  the next reply is the FETCH's, not an ACK
+    int32_t io[] = { JR_EIO, JR_EIO };
+    s_store (jobs, 2, io);
     cr_assert_eq (s_db_count (NULL), 0);
 
     s_db_exec ("DROP TRIGGER fail");
     s_store (jobs, 2, NULL);
     cr_assert_eq (s_db_count (NULL), 2);
+}
+
+static void
+s_unlink_db (void)
+{
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (int i = 0; i < 3; i++) {
+        char path[160];
+        snprintf (path, sizeof path, "%s%s", s_db, suffixes[i]);
+        unlink (path);
+    }
+}
+
+//  A database deleted under the ingester took commits into a file nobody
+//  could read again. The ingester sees it before the next transaction and
+//  opens the path again: a new, empty database gets what comes next.
+Test (ingester, deleted_database_is_seen_and_made_anew)
+{
+    jr_job_t jobs[2];
+    s_job (&jobs[0], 1, "before");
+    s_job (&jobs[1], 1, "after");
+    s_store (&jobs[0], 1, NULL);
+    s_unlink_db ();
+    s_store (&jobs[1], 1, NULL);
+    cr_assert_eq (s_db_count (&jobs[1]), 1, "stored in the file at the path");
+    cr_assert_eq (s_db_count (&jobs[0]), 0, "gone with the deleted file");
+}
+
+//  While the path cannot be opened (here its directory is gone) every
+//  result is answered IO, so workers keep it; once it can, it is stored.
+Test (ingester, lost_database_answers_io_until_its_path_opens_again)
+{
+    jr_job_t jobs[2];
+    s_job (&jobs[0], 1, "before");
+    s_job (&jobs[1], 1, "lost");
+    s_store (&jobs[0], 1, NULL);
+    s_unlink_db ();
+    cr_assert_eq (rmdir (s_dir), 0);
+    int32_t io = JR_EIO;
+    s_store (&jobs[1], 1, &io);
+    s_store (&jobs[1], 1, &io);  //  a resend: still not stored
+    cr_assert_eq (mkdir (s_dir, 0700), 0);
+    s_store (&jobs[1], 1, NULL);
+    cr_assert_eq (s_db_count (&jobs[1]), 1);
 }
 
 //  -------------------------------------------------------------------------
@@ -633,6 +682,169 @@ Test (ingester, fetch_of_too_many_ids_is_refused)
     jr_msg_destroy (&msg);
 }
 
+//  A FETCH naming one big result 2,000 times gets it once, not 2,000 times
+//  (it made a 2 GB answer of a 1 MB row).
+Test (ingester, repeated_id_in_a_fetch_is_answered_once)
+{
+    static char payload[64 * 1024];
+    memset (payload, 'p', sizeof payload - 1);
+    jr_job_t job;
+    s_job (&job, 1, payload);
+    s_store (&job, 1, NULL);
+    enum { N = 2000 };
+    static jr_job_t same[N];
+    for (int i = 0; i < N; i++)
+        same[i] = job;
+    s_send_fetch (s_client, 12, same, N, 0);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 12);
+    cr_assert_eq (msg->njobs, 1);
+    cr_assert_eq (msg->nmarks, 0);
+    cr_assert_lt (zframe_size (frame), 2 * sizeof payload);
+    s_assert_same (&msg->jobs[0], &job);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+    s_sync (s_client, 13);  //  and nothing more came for tag 12
+}
+
+//  Receive the RESULTS of one tag until each of n distinct ids came once,
+//  as a job or as a mark that is not pending. Counts jobs and marks by
+//  code in got[]: [0] jobs, [1] NOT_FOUND, [2] TOO_LARGE, [3] pending.
+static void
+s_recv_answer (const jr_job_t *ids, size_t n, uint64_t tag, size_t max_frame, int got[4],
+               bool *too_large)
+{
+    bool *seen = calloc (n, sizeof *seen);
+    cr_assert (seen);
+    size_t left = n;
+    memset (got, 0, 4 * sizeof *got);
+    jr_msg_t *msg = jr_msg_new ();
+    while (left) {
+        zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+        cr_assert_eq (msg->tag, tag);
+        cr_assert_leq (zframe_size (frame), max_frame, "frame of %zu bytes", zframe_size (frame));
+        for (uint32_t k = 0; k < msg->njobs + msg->nmarks; k++) {
+            const uint8_t *id = k < msg->njobs ? msg->jobs[k].id : msg->marks[k - msg->njobs].id;
+            int code = k < msg->njobs ? 1 : msg->marks[k - msg->njobs].code;
+            size_t i = 0;
+            while (i < n && memcmp (ids[i].id, id, JR_ID_SIZE) != 0)
+                i++;
+            cr_assert_lt (i, n, "an id nobody asked for");
+            cr_assert_not (seen[i], "id %zu answered twice", i);
+            seen[i] = code != 0;  //  a pending id comes again
+            left -= code != 0;
+            got[code == 1 ? 0 : code == JR_ENOT_FOUND ? 1 : code == JR_ETOOLARGE ? 2 : 3]++;
+            if (too_large)
+                too_large[i] = code == JR_ETOOLARGE;
+        }
+        zframe_destroy (&frame);
+    }
+    jr_msg_destroy (&msg);
+    free (seen);
+}
+
+enum { S_BIG = 50000, S_NBIG = 8 };  //  payloads that overrun a 256 KiB budget
+
+static void
+s_start_budget (jr_job_t *jobs, char *payload)
+{
+    s_fetch_bytes = 256 * 1024;  //  so RESULTS frames of 64 KiB
+    s_start (0, 0);
+    s_fetch_bytes = 0;
+    memset (payload, 'b', S_BIG);
+    payload[S_BIG] = 0;
+    for (int i = 0; i < S_NBIG; i++)
+        s_job (&jobs[i], 1, payload);
+}
+
+//  An answer bigger than its budget comes in frames under the budget's
+//  quarter (or one job alone), every id once; past the budget, ids are
+//  marked TOO_LARGE and a second FETCH of those gets them.
+Test (ingester_tuned, answer_is_split_and_bounded_each_id_once)
+{
+    static char payload[S_BIG + 1];
+    jr_job_t jobs[S_NBIG + 1];
+    s_start_budget (jobs, payload);
+    s_store (jobs, S_NBIG, NULL);
+    s_job (&jobs[S_NBIG], 1, "");  //  never stored
+    jr_job_t ask[2 * (S_NBIG + 1)];
+    for (int i = 0; i < 2 * (S_NBIG + 1); i++)
+        ask[i] = jobs[i % (S_NBIG + 1)];  //  each id twice
+    s_send_fetch (s_client, 40, ask, 2 * (S_NBIG + 1), 0);
+    int got[4];
+    bool again[S_NBIG + 1];
+    s_recv_answer (jobs, S_NBIG + 1, 40, 64 * 1024 + S_BIG + 1024, got, again);
+    cr_assert_eq (got[0], 5, "five jobs of 50 kB fit 256 KiB, got %d", got[0]);
+    cr_assert_eq (got[2], 4, "the three others and the unknown id: ask again");
+    s_sync (s_client, 41);  //  the answer was complete
+
+    jr_job_t rest[S_NBIG + 1];
+    size_t nrest = 0;
+    for (int i = 0; i <= S_NBIG; i++)
+        if (again[i])
+            rest[nrest++] = jobs[i];
+    s_send_fetch (s_client, 42, rest, nrest, 0);
+    s_recv_answer (rest, nrest, 42, 64 * 1024 + S_BIG + 1024, got, NULL);
+    cr_assert_eq (got[0], 3);
+    cr_assert_eq (got[1], 1, "the unknown id: NOT_FOUND");
+}
+
+//  Parked ids stored in one turn are bounded the same way: what does not
+//  fit is marked TOO_LARGE (the client asks again), the rest come as jobs.
+Test (ingester_tuned, parked_answer_is_bounded_each_id_once)
+{
+    static char payload[S_BIG + 1];
+    jr_job_t jobs[S_NBIG];
+    s_start_budget (jobs, payload);
+    s_send_fetch (s_client, 50, jobs, S_NBIG, 60000);
+    int got[4];
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->nmarks, S_NBIG);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+    s_store (jobs, S_NBIG, NULL);
+    s_recv_answer (jobs, S_NBIG, 50, 64 * 1024 + S_BIG + 1024, got, NULL);
+    cr_assert_eq (got[0], 5);
+    cr_assert_eq (got[2], 3);
+    s_sync (s_client, 51);
+}
+
+static bool
+s_count (const jr_job_t *job, void *arg)
+{
+    (void)job;
+    (*(int *)arg)++;
+    return true;
+}
+
+//  libjr's wait follows the rule: it reads every RESULTS of a tag and asks
+//  again for ids marked TOO_LARGE, even with no time left to wait.
+Test (ingester_tuned, client_gets_every_result_of_a_split_answer)
+{
+    static char payload[S_BIG + 1];
+    jr_job_t jobs[S_NBIG];
+    s_start_budget (jobs, payload);
+    s_store (jobs, S_NBIG, NULL);
+    uint8_t ids[S_NBIG][JR_ID_SIZE];
+    for (int i = 0; i < S_NBIG; i++)
+        memcpy (ids[i], jobs[i].id, JR_ID_SIZE);
+    jr_client_t *client = jr_client_new ("tcp://127.0.0.1:1", jr_ingester_endpoint (s_ingester));
+    cr_assert (client);
+    int count = 0;
+    cr_assert_eq (jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, S_NBIG, 0,
+                                       s_count, &count),
+                  0);
+    cr_assert_eq (count, S_NBIG);
+    count = 0;
+    cr_assert_eq (jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, S_NBIG, 5000,
+                                       s_count, &count),
+                  0);
+    cr_assert_eq (count, S_NBIG);
+    jr_client_destroy (&client);
+}
+
 //  -------------------------------------------------------------------------
 //  Bad input
 
@@ -663,10 +875,57 @@ Test (ingester, message_not_for_ingester_gets_error)
     msg->tag = 3;
     cr_assert_eq (jr_msg_send (msg, zsock_resolve (s_client), NULL, 0), 0);
     zframe_t *frame = s_recv (s_client, msg, JR_MSG_ERROR);
-    cr_assert_eq (msg->tag, 3);
-    cr_assert_eq (msg->code, JR_EUNKNOWN_TYPE);
+    cr_assert_eq (msg->tag, 0, "ERROR(0, INVALID), as section 6 says");
+    cr_assert_eq (msg->code, JR_EINVALID, "decodes, but has no business here: INVALID");
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
+}
+
+//  Two peers that answered each other's ERRORs would loop for ever.
+Test (ingester, error_is_never_answered)
+{
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_ERROR);
+    msg->tag = 5;
+    msg->code = JR_EMALFORMED;
+    msg->text = s_text ("what was that");
+    cr_assert_eq (jr_msg_send (msg, zsock_resolve (s_client), NULL, 0), 0);
+    //  An ERROR of another version (2) is an ERROR all the same.
+    const uint8_t v2[] = { 0x96, 0xcd, 0x4a, 0x52, 0x02, 0x0d, 0x05, 0xff, 0xa1, 'x' };
+    zframe_t *other = zframe_new (v2, sizeof v2);
+    cr_assert_eq (zframe_send (&other, s_client, 0), 0);
+    s_sync (s_client, 6);  //  the next reply is the FETCH's: no ERROR came back
+    jr_msg_destroy (&msg);
+}
+
+//  libzmq drops a frame over JR_MAX_FRAME and resets the connection, as the
+//  spec says; the ingester never sees it, so no ERROR comes, and the DEALER
+//  (which reconnects by itself) and any other connection are served after.
+Test (ingester, oversized_frame_resets_the_connection_without_error)
+{
+    zframe_t *big = zframe_new (NULL, (size_t)JR_MAX_FRAME + 1);
+    memset (zframe_data (big), 0xc0, zframe_size (big));
+    cr_assert_eq (zframe_send (&big, s_worker, 0), 0);
+    //  What follows the big frame on the old connection may die with it: ask
+    //  until an answer comes. The first reply must be that answer.
+    zsock_set_rcvtimeo (s_worker, 500);
+    jr_job_t probe;
+    s_job (&probe, 1, "");
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = NULL;
+    for (int k = 0; k < 40 && !frame; k++) {
+        s_send_fetch (s_worker, 100 + (uint64_t)k, &probe, 1, 0);
+        frame = zframe_recv (s_worker);
+    }
+    cr_assert (frame, "the DEALER is served again after the reset");
+    cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
+    cr_assert_eq (msg->type, JR_MSG_RESULTS, "got %s, not an answer to FETCH",
+                  jr_msg_name (msg->type));
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+    zsock_t *next = s_dealer ();
+    s_sync (next, 200);
+    zsock_destroy (&next);
 }
 
 Test (ingester, three_frame_message_dropped_and_ingester_still_works)
@@ -935,6 +1194,42 @@ Test (ingester, fetch_that_may_wait_parks_a_scheduled_row)
     cr_assert_eq (msg->jobs[0].state, JR_STATE_DEAD);
     cr_assert (s_error_is (&msg->jobs[0], "attempt 1 (w1@host): boom\nattempt 2 (w2@host): bang"),
                "%.*s", (int)msg->jobs[0].error.len, msg->jobs[0].error.ptr);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+//  A job cancelled while waiting for its retry never runs again: the broker
+//  has a worker report it (a record-only dispatch of attempt + 1) as
+//  CANCELLED, unsuccessful, with no payload and no start or end stamps.
+//  That record replaces the SCHEDULED row and wakes who waits.
+Test (ingester, cancelled_between_retries_replaces_scheduled_and_wakes)
+{
+    jr_job_t job;
+    s_job (&job, 1, "");
+    s_attempt (&job, 1, JR_STATE_SCHEDULED, "w1@host", "boom");
+    s_store (&job, 1, NULL);
+    s_send_fetch (s_client, 7, &job, 1, 60000);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->njobs, 0);
+    cr_assert_eq (msg->marks[0].code, 0, "pending");
+    zframe_destroy (&frame);
+
+    s_attempt (&job, 2, JR_STATE_CANCELLED, "w2@host", "");
+    job.started_us = job.completed_us = 0;  //  never run
+    s_store (&job, 1, NULL);
+    cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &job), JR_STATE_CANCELLED);
+    cr_assert_eq (s_db_int ("SELECT attempt FROM results WHERE id = ?1", &job), 2);
+    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->tag, 7);
+    cr_assert_eq (msg->njobs, 1);
+    const jr_job_t *got = &msg->jobs[0];
+    cr_assert_eq (got->attempt, 2);
+    cr_assert_eq (got->state, JR_STATE_CANCELLED);
+    cr_assert_not (got->success);
+    cr_assert_eq (got->payload.len, 0);
+    cr_assert_eq (got->started_us, 0);
+    cr_assert_eq (got->completed_us, 0);
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
 }
