@@ -410,11 +410,15 @@ s_parse (jr_bytes_t vars, s_cmd_t *cmd, jr_out_t *out)
         return false;
     }
     for (uint32_t k = 0; k < nkeys; k++) {
-        jr_bytes_t key;
-        if (!jr_mp_str (&mp, &key)) {
-            jr_out_errorf (out, "INVALID: vars keys must be strings");
+        //  A key that is not a string names no var: skip it with its value.
+        jr_bytes_t key = { NULL, 0 };
+        bool named = jr_mp_peek (&mp) == JR_MP_STR;
+        if (!(named ? jr_mp_str (&mp, &key) : jr_mp_skip (&mp, NULL) && jr_mp_skip (&mp, NULL))) {
+            jr_out_errorf (out, "INVALID: malformed vars");
             return false;
         }
+        if (!named)
+            continue;
         if (s_key_is (key, "argv") && !cmd->argv) {
             uint32_t n;
             if (!jr_mp_array (&mp, &n) || n == 0 || n > S_MAX_ARGS) {

@@ -213,23 +213,8 @@ s_var_true (jr_bytes_t vars, const char *key)
         return number != 0;
     if (jr_vars_bytes (vars, key, &text) == 0)
         return text.len == 4 && memcmp (text.ptr, "true", 4) == 0;
-    //  Neither: look for a msgpack bool (jr_vars has no reader for one).
-    jr_mp_t reader;
-    jr_mp_init (&reader, vars.ptr, vars.len);
-    uint32_t n;
-    if (vars.len == 0 || !jr_mp_map (&reader, &n))
-        return false;
-    for (uint32_t i = 0; i < n; i++) {
-        jr_bytes_t name;
-        bool value;
-        if (!jr_mp_str (&reader, &name))
-            return false;
-        if (name.len == strlen (key) && memcmp (name.ptr, key, name.len) == 0)
-            return jr_mp_bool (&reader, &value) && value;
-        if (!jr_mp_skip (&reader, NULL))
-            return false;
-    }
-    return false;
+    bool value;
+    return jr_vars_bool (vars, key, &value) == 0 && value;
 }
 
 //  Always fails, with var error as the error text; var permanent (true or

@@ -362,6 +362,41 @@ Test (worker_tasks, sha256)
     free ((void *)vars.ptr);
 }
 
+//  A key that is not a string names no var: it is skipped, wherever it
+//  stands in the map, by every reader (issue 10, item 17).
+Test (worker_tasks, vars_skip_keys_that_are_not_strings)
+{
+    //  {1: 2, [3]: nil, "msg": "x", "ms": 7, "permanent": true}
+    static const uint8_t map[] = { 0x85, 0x01, 0x02, 0x91, 0x03, 0xc0, 0xa3, 'm',  's',
+                                   'g',  0xa1, 'x',  0xa2, 'm',  's',  0x07, 0xa9, 'p',
+                                   'e',  'r',  'm',  'a',  'n',  'e',  'n',  't',  0xc3 };
+    jr_bytes_t vars = { map, sizeof map };
+    jr_bytes_t msg;
+    int64_t ms = 0;
+    cr_assert_eq (jr_vars_bytes (vars, "msg", &msg), 0);
+    cr_assert (s_eq (msg, "x"));
+    cr_assert_eq (jr_vars_int (vars, "ms", &ms), 0);
+    cr_assert_eq (ms, 7);
+    cr_assert_eq (jr_vars_bytes (vars, "none", &msg), JR_ENOT_FOUND);
+
+    jr_out_t *out = jr_out_new (1024);
+    cr_assert (s_run_task ("echo", vars, out), "echo: %s", jr_out_error (out));
+    cr_assert (s_eq (jr_out_payload (out), "x"));
+    jr_out_destroy (&out);
+    out = jr_out_new (1024);
+    cr_assert_not (s_run_task ("fail", vars, out));
+    cr_assert (jr_out_is_permanent (out), "permanent: true after a non-string key");
+    jr_out_destroy (&out);
+
+    //  {1: 2, "argv": ["true"]}
+    static const uint8_t exec_map[] = { 0x82, 0x01, 0x02, 0xa4, 'a', 'r', 'g',
+                                        'v',  0x91, 0xa4, 't',  'r', 'u', 'e' };
+    out = jr_out_new (1024);
+    cr_assert (s_run_task ("exec", (jr_bytes_t){ exec_map, sizeof exec_map }, out), "exec: %s",
+               jr_out_error (out));
+    jr_out_destroy (&out);
+}
+
 //  -------------------------------------------------------------------------
 //  Runs and the executor
 
