@@ -92,7 +92,8 @@ struct _jr_broker_t {
 static bool
 s_final (int state)
 {
-    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_CANCELLED;
+    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_CANCELLED
+           || state == JR_STATE_EXPIRED;
 }
 
 //  -------------------------------------------------------------------------

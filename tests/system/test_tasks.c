@@ -178,6 +178,16 @@ s_sleep_past_deadline (const char *isolate)
     int64_t ran_ms = (r->completed_us - r->started_us) / 1000;
     CHECK (ran_ms < 300 + 1000, "ended %lld ms after its start, deadline 300 ms",
            (long long)ran_ms);
+    //  Its only attempt ran out of time: EXPIRED, stored and at the broker,
+    //  which hears of it (DONE) once the result is stored.
+    CHECK (r->state == JR_STATE_EXPIRED, "stored state %s", jr_state_name (r->state));
+    int state = JR_STATE_RUNNING;
+    for (int i = 0; i < 1000 && state == JR_STATE_RUNNING; i++) {
+        if (i)
+            jr_h_sleep_ms (10);
+        CHECK (jr_client_status (client, r->id, &state, &(uint32_t){ 0 }) == 0, "status");
+    }
+    CHECK (state == JR_STATE_EXPIRED, "broker state %s", jr_state_name (state));
     jr_job_destroy (&r);
     msgpack_sbuffer_destroy (&vars);
     jr_client_destroy (&client);

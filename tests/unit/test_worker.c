@@ -823,7 +823,7 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
 
     jr_job_t *slept = s_find (results, 3, sent[2].id);
     cr_assert_not (slept->success);
-    cr_assert_eq (slept->state, JR_STATE_DEAD);
+    cr_assert_eq (slept->state, JR_STATE_EXPIRED, "its only attempt ran out of time");
     cr_assert (s_starts (slept->error, "DEADLINE_EXCEEDED"), "error: %.*s", (int)slept->error.len,
                (const char *)slept->error.ptr);
 
@@ -1215,7 +1215,8 @@ Test (worker_retry, result_states, .timeout = 60)
         { "fail", v_perm_text, 0, 1, 3, JR_STATE_FAILED },
         { "fail", v_not_perm, 0, 1, 3, JR_STATE_SCHEDULED },
         { "sleep", v_sleep, 20, 1, 2, JR_STATE_SCHEDULED },  //  a deadline is retryable
-        { "sleep", v_sleep, 20, 2, 2, JR_STATE_DEAD },
+        { "sleep", v_sleep, 20, 2, 2, JR_STATE_EXPIRED },    //  on its last attempt
+        { "sleep", v_sleep, 20, 1, 0, JR_STATE_EXPIRED },
         { "no-such-task", none, 0, 1, 3, JR_STATE_FAILED },  //  an unknown task is not
         { "echo", none, 0, 3, 3, JR_STATE_SUCCEEDED },
     };
@@ -1700,7 +1701,7 @@ Test (worker_protocol, task_timeout_default, .timeout = 60)
     s_collect_results (&ingester, results, 2);
     jr_job_t *r = s_find (results, 2, slept);
     cr_assert_not (r->success);
-    cr_assert_eq (r->state, JR_STATE_DEAD);
+    cr_assert_eq (r->state, JR_STATE_EXPIRED);
     cr_assert_eq (r->timeout_ms, 0, "the job keeps its own field");
     cr_assert (s_eq (r->error, "DEADLINE_EXCEEDED: timeout_ms=100 (task default); "
                                "interrupted sleep of 60000 ms"),
@@ -1746,7 +1747,7 @@ Test (worker_protocol, task_timeout_star, .timeout = 60)
                (int)r->error.len, (const char *)r->error.ptr);
     jr_job_destroy (&r);
     s_ack (&ingester, id, 1, 0);
-    s_expect_done (&broker, id, JR_STATE_DEAD);
+    s_expect_done (&broker, id, JR_STATE_EXPIRED);
     cr_assert_eq (s_stop (&w), 0);
     free ((void *)v_sleep.ptr);
     s_down (&broker, &ingester);
