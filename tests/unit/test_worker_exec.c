@@ -374,7 +374,9 @@ Test (worker_exec, deadline_kills_the_group)
     char pidfile[128], script[256];
     snprintf (pidfile, sizeof pidfile, "%s/pid", s_dir);
     snprintf (script, sizeof script,
-              "trap '' TERM; sleep 30 & echo $$ > %s; echo started >&2; wait", pidfile);
+              "trap '' TERM; sleep 30 & read -r _ _ _ _ g _ < /proc/$$/stat; echo $g > %s; "
+              "echo started >&2; wait",
+              pidfile);
     const char *argv[] = { "sh", "-c", script, NULL };
     int64_t start = jr_clock_mono_us ();
     jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 300, S_MAX);
