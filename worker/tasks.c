@@ -157,6 +157,14 @@ s_vars (jr_ctx_t *ctx)
     return jr_ctx_job (ctx)->vars;
 }
 
+//  Bad vars fail the same way on every attempt: no retry (FAILED, not DEAD).
+static bool
+s_refuse (jr_out_t *out)
+{
+    jr_out_permanent (out);
+    return false;
+}
+
 //  payload = var msg
 bool
 jr_task_echo (jr_ctx_t *ctx, jr_out_t *out)
@@ -165,7 +173,7 @@ jr_task_echo (jr_ctx_t *ctx, jr_out_t *out)
     int rc = jr_vars_bytes (s_vars (ctx), "msg", &msg);
     if (rc == JR_EINVALID) {
         jr_out_errorf (out, "INVALID: var msg must be a string or binary");
-        return false;
+        return s_refuse (out);
     }
     return jr_out_write (out, msg.ptr, msg.len) == 0;
 }
@@ -179,7 +187,7 @@ jr_task_sleep (jr_ctx_t *ctx, jr_out_t *out)
     int rc = jr_vars_int (s_vars (ctx), "ms", &ms);
     if (rc == JR_EINVALID || ms < 0) {
         jr_out_errorf (out, "INVALID: var ms must be a non-negative integer");
-        return false;
+        return s_refuse (out);
     }
     //  In steps of 100 ms, each reported as progress: value = ms slept so far.
     const int64_t longest = 100LL * 365 * 86400 * 1000;  //  as jr_ctx_sleep: no overflow
@@ -241,12 +249,12 @@ jr_task_sha256 (jr_ctx_t *ctx, jr_out_t *out)
     int64_t rounds = 1;
     if (jr_vars_bytes (s_vars (ctx), "data", &data) == JR_EINVALID) {
         jr_out_errorf (out, "INVALID: var data must be a string or binary");
-        return false;
+        return s_refuse (out);
     }
     int rc = jr_vars_int (s_vars (ctx), "rounds", &rounds);
     if (rc == JR_EINVALID || rounds < 1) {
         jr_out_errorf (out, "INVALID: var rounds must be a positive integer");
-        return false;
+        return s_refuse (out);
     }
     uint8_t digest[JR_SHA256_SIZE];
     jr_sha256 (data.ptr ? data.ptr : (const uint8_t *)"", data.len, digest);

@@ -362,6 +362,47 @@ Test (worker_tasks, sha256)
     free ((void *)vars.ptr);
 }
 
+//  What PROTOCOL.md section 10 says of each built-in's defaults and refusals.
+Test (worker_tasks, documented_defaults_and_refusals)
+{
+    const struct {
+        const char *task;
+        jr_bytes_t vars;
+        bool success;
+        const char *text;  //  the payload on success, the start of the error else
+    } cases[] = {
+        { "sha256",
+          { NULL, 0 },
+          true,
+          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+        { "sleep", { NULL, 0 }, true, "slept 0" },
+        { "sleep", s_vars (1, "ms", "s:5"), true, "slept 5" },
+        { "echo", s_vars (1, "msg", "i:5"), false, "INVALID: var msg" },
+        { "sleep", s_vars (1, "ms", "i:-1"), false, "INVALID: var ms" },
+        { "sleep", s_vars (1, "ms", "s: 5"), false, "INVALID: var ms" },
+        { "sha256", s_vars (1, "data", "i:1"), false, "INVALID: var data" },
+        { "sha256", s_vars (1, "rounds", "s:x"), false, "INVALID: var rounds" },
+        { "fail", s_vars (1, "error", "i:1"), false, "failed on purpose" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jr_out_t *out = jr_out_new (1024);
+        bool ok = s_run_task (cases[i].task, cases[i].vars, out);
+        cr_assert_eq (ok, cases[i].success, "case %zu (%s): %s", i, cases[i].task,
+                      jr_out_error (out));
+        if (ok)
+            cr_assert (s_eq (jr_out_payload (out), cases[i].text), "case %zu: payload %.*s", i,
+                       (int)jr_out_payload (out).len, (const char *)jr_out_payload (out).ptr);
+        else
+            cr_assert (strncmp (jr_out_error (out), cases[i].text, strlen (cases[i].text)) == 0,
+                       "case %zu: error %s", i, jr_out_error (out));
+        //  Bad vars fail the same way on every attempt: not worth a retry.
+        bool refused = strncmp (cases[i].text, "INVALID", 7) == 0;
+        cr_assert_eq (jr_out_is_permanent (out), refused, "case %zu: permanent", i);
+        jr_out_destroy (&out);
+        free ((void *)cases[i].vars.ptr);
+    }
+}
+
 //  A key that is not a string names no var: it is skipped, wherever it
 //  stands in the map, by every reader (issue 10, item 17).
 Test (worker_tasks, vars_skip_keys_that_are_not_strings)
