@@ -426,6 +426,7 @@ typedef struct {
     char *cwd;         //  owned or NULL
     jr_bytes_t input;  //  borrowed from the vars
     bool shell;
+    bool has_input, has_shell;  //  seen: of a repeated var, the first counts
 } s_cmd_t;
 
 static void
@@ -529,7 +530,8 @@ s_parse (jr_bytes_t vars, s_cmd_t *cmd, jr_out_t *out)
                     cmd->has_path = true;
             }
         }
-        else if (s_key_is (key, "stdin")) {
+        else if (s_key_is (key, "stdin") && !cmd->has_input) {
+            cmd->has_input = true;
             if (!jr_mp_bytes (&mp, &cmd->input)) {
                 jr_out_errorf (out, "INVALID: var stdin must be a string or binary");
                 return false;
@@ -542,7 +544,8 @@ s_parse (jr_bytes_t vars, s_cmd_t *cmd, jr_out_t *out)
                 return false;
             }
         }
-        else if (s_key_is (key, "shell")) {
+        else if (s_key_is (key, "shell") && !cmd->has_shell) {
+            cmd->has_shell = true;
             if (!jr_mp_bool (&mp, &cmd->shell)) {
                 jr_out_errorf (out, "INVALID: var shell must be a boolean");
                 return false;

@@ -65,6 +65,7 @@ int jr_exec_kill_grace (void);
 //    stdin  str or bin: written to the child's stdin, then closed (empty
 //           stdin without it).
 //    cwd    str: working directory (default: the worker's).
+//  Of a var given twice the first counts; other keys are ignored.
 //  stdout is the payload (over the worker's max payload: the group is killed
 //  and the job fails TOO_LARGE); the last 4 KiB of stderr go into the error;
 //  exit status 0 is success, anything else fails "exit status N: <stderr>"

@@ -508,6 +508,36 @@ Test (worker_exec, bad_vars_are_refused)
     jr_job_destroy (&r);
 }
 
+//  A var given twice: the first counts, for every var (as for the other
+//  built-ins, which read the first).
+Test (worker_exec, first_of_a_repeated_var_counts)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 6);
+    s_str (&pk, "argv");
+    msgpack_pack_array (&pk, 1);
+    s_str (&pk, "cat; echo \" $0\"");
+    s_str (&pk, "shell");
+    msgpack_pack_true (&pk);
+    s_str (&pk, "stdin");
+    s_str (&pk, "first");
+    s_str (&pk, "argv");
+    msgpack_pack_array (&pk, 1);
+    s_str (&pk, "false");
+    s_str (&pk, "stdin");
+    s_str (&pk, "second");
+    s_str (&pk, "shell");
+    msgpack_pack_false (&pk);
+    jr_job_t *r = s_run ("exec", (jr_bytes_t){ (const uint8_t *)buf.data, buf.size }, 0, S_MAX);
+    cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
+    cr_assert (s_eq (r->payload, "first sh\n"), "payload: %.*s", S_TEXT (r->payload));
+    jr_job_destroy (&r);
+    msgpack_sbuffer_destroy (&buf);
+}
+
 //  -------------------------------------------------------------------------
 //  Isolated tasks, through the real jr-worker binary in --run-task mode
 
