@@ -119,7 +119,8 @@ static void s_commit (jr_broker_t *self);
 static bool
 s_final (int state)
 {
-    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_CANCELLED;
+    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_CANCELLED
+           || state == JR_STATE_EXPIRED;
 }
 
 //  -------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  Position a reader on the value of `key`; false if absent or malformed.
+//  Position a reader on the value of `key`: 0, JR_ENOT_FOUND or JR_EINVALID.
 static int
 s_find (jr_bytes_t vars, const char *key, jr_mp_t *reader)
 {
@@ -17,10 +17,12 @@ s_find (jr_bytes_t vars, const char *key, jr_mp_t *reader)
         return JR_EINVALID;
     size_t keylen = strlen (key);
     for (uint32_t i = 0; i < n; i++) {
-        jr_bytes_t k;
-        if (!jr_mp_str (reader, &k))
+        //  A key that is not a string names no var: skip it with its value.
+        jr_bytes_t k = { NULL, 0 };
+        bool named = jr_mp_peek (reader) == JR_MP_STR;
+        if (!(named ? jr_mp_str (reader, &k) : jr_mp_skip (reader, NULL)))
             return JR_EINVALID;
-        if (k.len == keylen && memcmp (k.ptr, key, keylen) == 0)
+        if (named && k.len == keylen && memcmp (k.ptr, key, keylen) == 0)
             return 0;
         if (!jr_mp_skip (reader, NULL))
             return JR_EINVALID;
@@ -63,4 +65,14 @@ jr_vars_int (jr_bytes_t vars, const char *key, int64_t *out)
         return 0;
     }
     return jr_mp_int (&reader, out) ? 0 : JR_EINVALID;
+}
+
+int
+jr_vars_bool (jr_bytes_t vars, const char *key, bool *out)
+{
+    jr_mp_t reader;
+    int rc = s_find (vars, key, &reader);
+    if (rc)
+        return rc;
+    return jr_mp_bool (&reader, out) ? 0 : JR_EINVALID;
 }

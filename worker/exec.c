@@ -141,14 +141,72 @@ s_reap_group (pid_t pgid)
     }
 }
 
+//  -------------------------------------------------------------------------
+//  The supervisor: a fork of the worker that leads the child's process group
+//  and takes the group down when the worker dies, even by SIGKILL. It gets
+//  SIGTERM when its parent thread ends (PR_SET_PDEATHSIG); as that also
+//  happens when one thread of a dying worker ends before the others, and as
+//  a deadline sends SIGTERM to the whole group, only a new parent means the
+//  worker is gone. A fork of a threaded process may make async-signal-safe
+//  calls only, which is all it does. It never execs: the worker's pages it
+//  shares stay shared (copied on write), about 1 MB of the worker's own.
+
+static pid_t s_parent;  //  in a supervisor: the worker it belongs to
+
+static void
+s_on_parent_term (int sig)
+{
+    (void)sig;
+    if (getppid () != s_parent)
+        kill (0, SIGKILL);  //  the whole group, this supervisor included
+}
+
+static void __attribute__ ((noreturn)) s_supervise (pid_t parent)
+{
+    s_parent = parent;
+    setpgid (0, 0);
+    sigset_t all, all_but_term;
+    sigfillset (&all);
+    sigprocmask (SIG_SETMASK, &all, NULL);
+    struct sigaction action = { .sa_handler = s_on_parent_term };
+    sigfillset (&action.sa_mask);
+    sigaction (SIGTERM, &action, NULL);
+    prctl (PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid () != parent)  //  it died before PDEATHSIG was armed
+        _exit (1);
+    //  Hold none of the worker's descriptors: another task's stdin pipe
+    //  must see EOF when the worker closes it.
+    close_range (0, ~0U, 0);
+    all_but_term = all;
+    sigdelset (&all_but_term, SIGTERM);
+    while (true)
+        sigsuspend (&all_but_term);
+}
+
+//  Fork a supervisor; its pid is the new process group's id.
 static int
-s_spawn (const jr_child_spec_t *spec, int in_fd, int out_fd, int err_fd, pid_t *pid)
+s_supervisor (pid_t *pgid)
+{
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid == -1)
+        return errno;
+    if (pid == 0)
+        s_supervise (parent);
+    //  Also here, so the group exists before the child is spawned into it.
+    setpgid (pid, pid);
+    *pgid = pid;
+    return 0;
+}
+
+static int
+s_spawn (const jr_child_spec_t *spec, pid_t pgid, int in_fd, int out_fd, int err_fd, pid_t *pid)
 {
     posix_spawnattr_t attr;
     posix_spawnattr_init (&attr);
     posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF
                                          | POSIX_SPAWN_SETSIGMASK);
-    posix_spawnattr_setpgroup (&attr, 0);
+    posix_spawnattr_setpgroup (&attr, pgid);
     sigset_t all, none;
     sigfillset (&all);
     sigemptyset (&none);
@@ -178,14 +236,16 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
     pthread_once (&s_once, s_subreaper);
     memset (result, 0, sizeof *result);
     int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
-    int rc = s_pipe (in);
+    pid_t pgid = 0, pid = 0;
+    int rc = s_supervisor (&pgid);
+    if (!rc)
+        rc = s_pipe (in);
     if (!rc)
         rc = s_pipe (out);
     if (!rc)
         rc = s_pipe (err);
-    pid_t pid = 0;
     if (!rc)
-        rc = s_spawn (spec, in[0], out[1], err[1], &pid);
+        rc = s_spawn (spec, pgid, in[0], out[1], err[1], &pid);
     s_close (&in[0]);
     s_close (&out[1]);
     s_close (&err[1]);
@@ -194,18 +254,20 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
         pidfd = pidfd_open (pid, 0);
         if (pidfd == -1) {
             rc = errno;
-            kill (-pid, SIGKILL);
+            kill (-pgid, SIGKILL);
             waitpid (pid, NULL, 0);
-            s_reap_group (pid);
         }
     }
     if (rc) {
+        if (pgid)
+            s_reap_group (pgid);  //  the supervisor, and the child if spawned
         s_close (&in[1]);
         s_close (&out[0]);
         s_close (&err[0]);
         return rc;
     }
     result->pid = pid;
+    result->pgid = pgid;
 
     //  A child that closes stdin early must not kill the worker with SIGPIPE:
     //  the signal of a failed write goes to this thread, which blocks it.
@@ -234,12 +296,12 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
         int why = result->stopped || exited ? 0 : jr_ctx_err (ctx);
         if (why) {
             result->stopped = why;
-            kill (-pid, SIGTERM);
+            kill (-pgid, SIGTERM);
             kill_at = now + (int64_t)grace_ms * 1000;
             s_close (&in[1]);
         }
         if (kill_at && !result->sigkilled && !exited && now >= kill_at) {
-            kill (-pid, SIGKILL);
+            kill (-pgid, SIGKILL);
             result->sigkilled = true;
         }
         if (exited && ((out[0] < 0 && err[0] < 0) || now >= drain_until))
@@ -274,7 +336,7 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
                 continue;
             //  Cannot wait any more: stop it the hard way and clean up.
             result->stopped = result->stopped ? result->stopped : JR_EINTERNAL;
-            kill (-pid, SIGKILL);
+            kill (-pgid, SIGKILL);
             result->sigkilled = true;
             break;
         }
@@ -286,7 +348,7 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
                     s_close (&out[0]);
                     if (!result->stopped) {
                         result->stopped = JR_ETOOLARGE;
-                        kill (-pid, SIGTERM);
+                        kill (-pgid, SIGTERM);
                         kill_at = jr_clock_mono_us () + (int64_t)grace_ms * 1000;
                         s_close (&in[1]);
                     }
@@ -310,10 +372,10 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
                 s_close (&in[1]);  //  EPIPE: the program did not want it all
         }
         if (i_pid >= 0 && (items[i_pid].revents & POLLIN)) {
-            //  It ended (still a zombie, so its pid, the group id, is not
-            //  reused): whatever it left running in its group goes too.
+            //  It ended: whatever it left running in its group goes too
+            //  (the supervisor, alive until then, keeps the group id ours).
             exited = true;
-            kill (-pid, SIGKILL);
+            kill (-pgid, SIGKILL);
             s_close (&in[1]);
             drain_until = jr_clock_mono_us () + S_DRAIN_US;
         }
@@ -323,7 +385,7 @@ jr_child_run (const jr_child_spec_t *spec, jr_ctx_t *ctx, jr_child_result_t *res
     s_close (&err[0]);
     while (waitpid (pid, &result->status, 0) == -1 && errno == EINTR)
         ;
-    s_reap_group (pid);
+    s_reap_group (pgid);
     close (pidfd);
     s_tail_finish (ring, ring_total, result);
 
@@ -364,6 +426,7 @@ typedef struct {
     char *cwd;         //  owned or NULL
     jr_bytes_t input;  //  borrowed from the vars
     bool shell;
+    bool has_input, has_shell;  //  seen: of a repeated var, the first counts
 } s_cmd_t;
 
 static void
@@ -410,11 +473,15 @@ s_parse (jr_bytes_t vars, s_cmd_t *cmd, jr_out_t *out)
         return false;
     }
     for (uint32_t k = 0; k < nkeys; k++) {
-        jr_bytes_t key;
-        if (!jr_mp_str (&mp, &key)) {
-            jr_out_errorf (out, "INVALID: vars keys must be strings");
+        //  A key that is not a string names no var: skip it with its value.
+        jr_bytes_t key = { NULL, 0 };
+        bool named = jr_mp_peek (&mp) == JR_MP_STR;
+        if (!(named ? jr_mp_str (&mp, &key) : jr_mp_skip (&mp, NULL) && jr_mp_skip (&mp, NULL))) {
+            jr_out_errorf (out, "INVALID: malformed vars");
             return false;
         }
+        if (!named)
+            continue;
         if (s_key_is (key, "argv") && !cmd->argv) {
             uint32_t n;
             if (!jr_mp_array (&mp, &n) || n == 0 || n > S_MAX_ARGS) {
@@ -463,7 +530,8 @@ s_parse (jr_bytes_t vars, s_cmd_t *cmd, jr_out_t *out)
                     cmd->has_path = true;
             }
         }
-        else if (s_key_is (key, "stdin")) {
+        else if (s_key_is (key, "stdin") && !cmd->has_input) {
+            cmd->has_input = true;
             if (!jr_mp_bytes (&mp, &cmd->input)) {
                 jr_out_errorf (out, "INVALID: var stdin must be a string or binary");
                 return false;
@@ -476,7 +544,8 @@ s_parse (jr_bytes_t vars, s_cmd_t *cmd, jr_out_t *out)
                 return false;
             }
         }
-        else if (s_key_is (key, "shell")) {
+        else if (s_key_is (key, "shell") && !cmd->has_shell) {
+            cmd->has_shell = true;
             if (!jr_mp_bool (&mp, &cmd->shell)) {
                 jr_out_errorf (out, "INVALID: var shell must be a boolean");
                 return false;

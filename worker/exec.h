@@ -8,8 +8,8 @@
 #define JR_EXEC_TAIL             4096  //  bytes of stderr kept for the error text
 
 //  What to run. The child gets stdin, stdout and stderr on pipes and no other
-//  descriptor, a process group of its own, default signal dispositions and an
-//  empty signal mask.
+//  descriptor, a process group of its own (with its supervisor), default
+//  signal dispositions and an empty signal mask.
 typedef struct {
     const char *path;   //  program to execve (no PATH search here)
     char *const *argv;  //  NULL-terminated, argv[0] included
@@ -26,7 +26,8 @@ typedef struct {
                                   //  JR_EDEADLINE, JR_ECANCELLED, JR_ETOOLARGE
     bool sigkilled;               //  it outlived the grace and got SIGKILL
     int status;                   //  waitpid status of the program
-    pid_t pid;                    //  the program's pid, also its process group
+    pid_t pid;                    //  the program's pid
+    pid_t pgid;                   //  its process group (its supervisor's pid)
     char tail[JR_EXEC_TAIL + 1];  //  the last bytes of stderr, NUL-terminated,
                                   //  NUL bytes replaced, trailing newlines cut
 } jr_child_result_t;
@@ -34,7 +35,10 @@ typedef struct {
 //  Run a child under ctx and wait for it. When ctx is done (deadline or
 //  cancel) or output refuses a write, its process group gets SIGTERM, then
 //  SIGKILL after the grace. When the program exits, whatever it left in its
-//  process group is killed. The program and every member of its group are
+//  process group is killed. The group is led by a supervisor process (a
+//  fork of the worker that ignores SIGTERM) which SIGKILLs the whole group
+//  when the worker dies, even by SIGKILL: no task outlives its worker to run
+//  beside its own retry. The program and every member of its group are
 //  reaped before this returns: the worker is made a child subreaper on first
 //  use so orphans of the group come back to it. Processes that leave the
 //  group (setsid) are not followed. Returns 0 with *result filled, or a
@@ -61,6 +65,7 @@ int jr_exec_kill_grace (void);
 //    stdin  str or bin: written to the child's stdin, then closed (empty
 //           stdin without it).
 //    cwd    str: working directory (default: the worker's).
+//  Of a var given twice the first counts; other keys are ignored.
 //  stdout is the payload (over the worker's max payload: the group is killed
 //  and the job fails TOO_LARGE); the last 4 KiB of stderr go into the error;
 //  exit status 0 is success, anything else fails "exit status N: <stderr>"

@@ -157,6 +157,14 @@ s_vars (jr_ctx_t *ctx)
     return jr_ctx_job (ctx)->vars;
 }
 
+//  Bad vars fail the same way on every attempt: no retry (FAILED, not DEAD).
+static bool
+s_refuse (jr_out_t *out)
+{
+    jr_out_permanent (out);
+    return false;
+}
+
 //  payload = var msg
 bool
 jr_task_echo (jr_ctx_t *ctx, jr_out_t *out)
@@ -165,7 +173,7 @@ jr_task_echo (jr_ctx_t *ctx, jr_out_t *out)
     int rc = jr_vars_bytes (s_vars (ctx), "msg", &msg);
     if (rc == JR_EINVALID) {
         jr_out_errorf (out, "INVALID: var msg must be a string or binary");
-        return false;
+        return s_refuse (out);
     }
     return jr_out_write (out, msg.ptr, msg.len) == 0;
 }
@@ -179,7 +187,7 @@ jr_task_sleep (jr_ctx_t *ctx, jr_out_t *out)
     int rc = jr_vars_int (s_vars (ctx), "ms", &ms);
     if (rc == JR_EINVALID || ms < 0) {
         jr_out_errorf (out, "INVALID: var ms must be a non-negative integer");
-        return false;
+        return s_refuse (out);
     }
     //  In steps of 100 ms, each reported as progress: value = ms slept so far.
     const int64_t longest = 100LL * 365 * 86400 * 1000;  //  as jr_ctx_sleep: no overflow
@@ -213,23 +221,8 @@ s_var_true (jr_bytes_t vars, const char *key)
         return number != 0;
     if (jr_vars_bytes (vars, key, &text) == 0)
         return text.len == 4 && memcmp (text.ptr, "true", 4) == 0;
-    //  Neither: look for a msgpack bool (jr_vars has no reader for one).
-    jr_mp_t reader;
-    jr_mp_init (&reader, vars.ptr, vars.len);
-    uint32_t n;
-    if (vars.len == 0 || !jr_mp_map (&reader, &n))
-        return false;
-    for (uint32_t i = 0; i < n; i++) {
-        jr_bytes_t name;
-        bool value;
-        if (!jr_mp_str (&reader, &name))
-            return false;
-        if (name.len == strlen (key) && memcmp (name.ptr, key, name.len) == 0)
-            return jr_mp_bool (&reader, &value) && value;
-        if (!jr_mp_skip (&reader, NULL))
-            return false;
-    }
-    return false;
+    bool value;
+    return jr_vars_bool (vars, key, &value) == 0 && value;
 }
 
 //  Always fails, with var error as the error text; var permanent (true or
@@ -256,12 +249,12 @@ jr_task_sha256 (jr_ctx_t *ctx, jr_out_t *out)
     int64_t rounds = 1;
     if (jr_vars_bytes (s_vars (ctx), "data", &data) == JR_EINVALID) {
         jr_out_errorf (out, "INVALID: var data must be a string or binary");
-        return false;
+        return s_refuse (out);
     }
     int rc = jr_vars_int (s_vars (ctx), "rounds", &rounds);
     if (rc == JR_EINVALID || rounds < 1) {
         jr_out_errorf (out, "INVALID: var rounds must be a positive integer");
-        return false;
+        return s_refuse (out);
     }
     uint8_t digest[JR_SHA256_SIZE];
     jr_sha256 (data.ptr ? data.ptr : (const uint8_t *)"", data.len, digest);

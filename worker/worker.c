@@ -223,18 +223,22 @@ s_report_done (jr_worker_t *self, s_result_t *rec)
 
 //  The state a failed or finished attempt ends in, which the broker acts on:
 //  SCHEDULED asks for a retry, DEAD says the attempts are used up, FAILED
-//  and CANCELLED are final whatever attempts are left.
+//  and CANCELLED are final whatever attempts are left, EXPIRED is a last
+//  attempt its deadline (why, the context's error) stopped.
 static int32_t
-s_final_state (const jr_job_t *result, bool cancelled, bool permanent)
+s_final_state (const jr_job_t *result, int why, bool cancelled, bool permanent)
 {
     if (result->success)
         return JR_STATE_SUCCEEDED;
     if (cancelled)
         return JR_STATE_CANCELLED;
+    uint32_t max_attempts = result->max_attempts ? result->max_attempts : 1;
+    bool last = result->attempt >= max_attempts;
+    if (why == JR_EDEADLINE && last)
+        return JR_STATE_EXPIRED;
     if (permanent)
         return JR_STATE_FAILED;
-    uint32_t max_attempts = result->max_attempts ? result->max_attempts : 1;
-    return result->attempt < max_attempts ? JR_STATE_SCHEDULED : JR_STATE_DEAD;
+    return last ? JR_STATE_DEAD : JR_STATE_SCHEDULED;
 }
 
 //  Give a job back to the broker unrun (or stopped): DONE with code QUEUED,
@@ -401,7 +405,7 @@ static void
 s_fail_job (jr_worker_t *self, const jr_job_t *job, const char *error, bool permanent)
 {
     jr_job_t *result = jr_result_failed (job, self->ident, error);
-    result->state = s_final_state (result, false, permanent);
+    result->state = s_final_state (result, 0, false, permanent);
     char id[37];
     jr_id_format (job->id, id);
     jr_info ("id=%s task=%.*s attempt=%u state=%s error=\"%s\": job failed", id, (int)job->task.len,
@@ -658,10 +662,10 @@ s_take_finished (jr_worker_t *self)
         }
         jr_msg_add_mark (self->freed, run->job->id, run->job->attempt, 0);
         jr_job_t *result = jr_run_result (run, self->ident);
-        result->state = s_final_state (result, cancelled, jr_out_is_permanent (run->out));
+        int why = jr_ctx_err (run->ctx);
+        result->state = s_final_state (result, why, cancelled, jr_out_is_permanent (run->out));
         char id[37];
         jr_id_format (result->id, id);
-        int why = jr_ctx_err (run->ctx);
         if (result->success)
             jr_debug ("id=%s task=%.*s attempt=%u ms=%lld: job succeeded", id,
                       (int)result->task.len, (const char *)result->task.ptr, result->attempt,

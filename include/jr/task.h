@@ -45,10 +45,12 @@ void jr_ctx_progress (jr_ctx_t *ctx, int32_t value, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 //  Read a var of the job's msgpack map. Strings and binaries give bytes;
-//  integers accept any msgpack integer (and a decimal string for _int).
+//  integers accept any msgpack integer (and a decimal string for _int);
+//  _bool takes a msgpack bool only. Keys that are not strings are skipped.
 //  Return 0, JR_ENOT_FOUND, or JR_EINVALID on a wrong type.
 int jr_vars_bytes (jr_bytes_t vars, const char *key, jr_bytes_t *out);
 int jr_vars_int (jr_bytes_t vars, const char *key, int64_t *out);
+int jr_vars_bool (jr_bytes_t vars, const char *key, bool *out);
 
 //  Where a task writes its result.
 typedef struct _jr_out_t jr_out_t;

@@ -178,6 +178,16 @@ s_sleep_past_deadline (const char *isolate)
     int64_t ran_ms = (r->completed_us - r->started_us) / 1000;
     CHECK (ran_ms < 300 + 1000, "ended %lld ms after its start, deadline 300 ms",
            (long long)ran_ms);
+    //  Its only attempt ran out of time: EXPIRED, stored and at the broker,
+    //  which hears of it (DONE) once the result is stored.
+    CHECK (r->state == JR_STATE_EXPIRED, "stored state %s", jr_state_name (r->state));
+    int state = JR_STATE_RUNNING;
+    for (int i = 0; i < 1000 && state == JR_STATE_RUNNING; i++) {
+        if (i)
+            jr_h_sleep_ms (10);
+        CHECK (jr_client_status (client, r->id, &state, &(uint32_t){ 0 }) == 0, "status");
+    }
+    CHECK (state == JR_STATE_EXPIRED, "broker state %s", jr_state_name (state));
     jr_job_destroy (&r);
     msgpack_sbuffer_destroy (&vars);
     jr_client_destroy (&client);
@@ -207,8 +217,16 @@ Test (tasks, exec_process_group_killed_after_grace)
     //  stays ignored across fork and exec): only SIGKILL ends them.
     char pidfile[400];
     snprintf (pidfile, sizeof pidfile, "%s/group.pid", env.dir);
-    const char *argv[] = { "sh", "-c",    "trap '' TERM; echo $$ > \"$1\"; sleep 60",
-                           "sh", pidfile, NULL };
+    //  The group is not the shell's pid (a supervisor leads it): field 5 of
+    //  /proc/$$/stat names it.
+    const char *argv[] = {
+        "sh",
+        "-c",
+        "trap '' TERM; read -r _ _ _ _ g _ < /proc/$$/stat; echo $g > \"$1\"; sleep 60",
+        "sh",
+        pidfile,
+        NULL
+    };
     msgpack_sbuffer vars;
     s_exec_vars (&vars, argv);
     jr_job_t *r = s_run (client, "exec", &vars, 500);
@@ -392,7 +410,10 @@ Test (tasks, cancel_running_exec_and_queued_job)
 
     char pidfile[400];
     snprintf (pidfile, sizeof pidfile, "%s/cancel.pid", env.dir);
-    const char *argv[] = { "sh", "-c", "echo $$ > \"$1\"; exec sleep 60", "sh", pidfile, NULL };
+    const char *argv[] = {
+        "sh", "-c",    "read -r _ _ _ _ g _ < /proc/$$/stat; echo $g > \"$1\"; exec sleep 60",
+        "sh", pidfile, NULL
+    };
     msgpack_sbuffer vars;
     s_exec_vars (&vars, argv);
     jr_job_t running;
@@ -614,5 +635,134 @@ Test (tasks, sleep_progress_seen_while_running)
     CHECK (s_eq (r->payload, "slept 3000"), "payload %.*s", S_TEXT (r->payload));
     jr_job_destroy (&r);
     msgpack_sbuffer_destroy (&vars);
+    jr_client_destroy (&client);
+}
+
+//  -------------------------------------------------------------------------
+//  kill -9 of the worker: its exec and isolated children die with it, so a
+//  job requeued elsewhere never runs twice at once (issue 10, item 12).
+
+//  Process groups of the worker's children, other than the worker's own.
+static int
+s_child_groups (pid_t worker, pid_t *groups, int max, bool *isolated)
+{
+    int n = 0;
+    DIR *dir = opendir ("/proc");
+    CHECK (dir, "open /proc");
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        char path[300], line[512];
+        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
+        if (!s_slurp (path, line, sizeof line))
+            continue;
+        char *paren = strrchr (line, ')');
+        char state;
+        int ppid, pgid;
+        if (!paren || sscanf (paren + 2, "%c %d %d", &state, &ppid, &pgid) != 3 || ppid != worker
+            || pgid == getpgid (worker) || state == 'Z')
+            continue;
+        //  The command line of an isolated task holds --run-task.
+        char cmd[512] = "";
+        snprintf (path, sizeof path, "/proc/%s/cmdline", entry->d_name);
+        FILE *file = fopen (path, "r");
+        size_t len = file ? fread (cmd, 1, sizeof cmd - 1, file) : 0;
+        if (file)
+            fclose (file);
+        for (size_t i = 0; i + 10 <= len; i++)
+            *isolated |= memcmp (cmd + i, "--run-task", 10) == 0;
+        bool known = false;
+        for (int i = 0; i < n; i++)
+            known |= groups[i] == pgid;
+        if (!known && n < max)
+            groups[n++] = pgid;
+    }
+    closedir (dir);
+    return n;
+}
+
+//  Live (not zombie) processes in any of the groups.
+static int
+s_alive_in (const pid_t *groups, int n)
+{
+    int alive = 0;
+    DIR *dir = opendir ("/proc");
+    CHECK (dir, "open /proc");
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        char path[300], line[512];
+        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
+        if (!s_slurp (path, line, sizeof line))
+            continue;
+        char *paren = strrchr (line, ')');
+        char state;
+        int ppid, pgid;
+        if (!paren || sscanf (paren + 2, "%c %d %d", &state, &ppid, &pgid) != 3 || state == 'Z')
+            continue;
+        for (int i = 0; i < n; i++)
+            alive += groups[i] == pgid;
+    }
+    closedir (dir);
+    return alive;
+}
+
+Test (tasks, worker_kill9_takes_its_children_along)
+{
+    jr_h_env_init (&env, "kill9");
+    jr_h_ingester (&env);
+    jr_h_broker (&env, NULL);
+    pid_t worker = s_worker ("w1", "2", "--tasks", "exec,sleep", "--isolate", "sleep", NULL, NULL);
+    jr_client_t *client = jr_client_new (NULL, NULL);
+
+    //  A shell with a grandchild in its group, and an isolated sleep.
+    char pidfile[400];
+    snprintf (pidfile, sizeof pidfile, "%s/kill9.pid", env.dir);
+    const char *argv[] = { "sh", "-c", "sleep 600 & echo $$ > \"$1\"; wait", "sh", pidfile, NULL };
+    msgpack_sbuffer exec_vars, sleep_vars;
+    s_exec_vars (&exec_vars, argv);
+    s_vars1 (&sleep_vars, "ms", "600000");
+    jr_job_t jobs[2];
+    jr_job_init (&jobs[0], "exec");
+    jobs[0].vars = (jr_bytes_t){ (const uint8_t *)exec_vars.data, exec_vars.size };
+    jr_job_init (&jobs[1], "sleep");
+    jobs[1].vars = (jr_bytes_t){ (const uint8_t *)sleep_vars.data, sleep_vars.size };
+    for (int i = 0; i < 2; i++) {
+        jobs[i].timeout_ms = 600000;
+        jobs[i].max_attempts = 1;
+        CHECK (jr_client_submit (client, &jobs[i]) == 0, "submit %d", i);
+    }
+
+    //  Both run: the shell wrote its pid, the isolated child is there.
+    pid_t groups[16];
+    int ngroups = 0;
+    bool isolated = false;
+    char text[64] = "";
+    for (int i = 0; i < 1000 && (!isolated || !*text); i++) {
+        jr_h_sleep_ms (10);
+        s_slurp (pidfile, text, sizeof text);
+        isolated = false;
+        ngroups = s_child_groups (worker, groups, 16, &isolated);
+    }
+    CHECK (*text && isolated, "both tasks started (pid file '%s', isolated %d)", text, isolated);
+    pid_t shell = (pid_t)atoi (text);
+    CHECK (shell > 1 && getpgid (shell) > 1, "shell %d running", (int)shell);
+    bool shell_seen = false;
+    for (int i = 0; i < ngroups; i++)
+        shell_seen |= groups[i] == getpgid (shell);
+    CHECK (shell_seen, "the shell's group is one of the worker's %d", ngroups);
+    int before = s_alive_in (groups, ngroups);
+    CHECK (before >= 3, "shell, its sleep and the isolated child: %d processes", before);
+
+    CHECK (jr_h_stop (worker, SIGKILL, 10000), "worker killed");
+    int alive = before;
+    for (int i = 0; i < 1000 && alive > 0; i++) {
+        jr_h_sleep_ms (10);
+        alive = s_alive_in (groups, ngroups);
+    }
+    //  Whatever survived must not outlive the test either.
+    for (int i = 0; i < ngroups; i++)
+        kill (-groups[i], SIGKILL);
+    CHECK (alive == 0, "%d of %d task processes outlived the worker", alive, before);
+    msgpack_sbuffer_destroy (&exec_vars);
+    msgpack_sbuffer_destroy (&sleep_vars);
     jr_client_destroy (&client);
 }

@@ -362,6 +362,82 @@ Test (worker_tasks, sha256)
     free ((void *)vars.ptr);
 }
 
+//  What PROTOCOL.md section 10 says of each built-in's defaults and refusals.
+Test (worker_tasks, documented_defaults_and_refusals)
+{
+    const struct {
+        const char *task;
+        jr_bytes_t vars;
+        bool success;
+        const char *text;  //  the payload on success, the start of the error else
+    } cases[] = {
+        { "sha256",
+          { NULL, 0 },
+          true,
+          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+        { "sleep", { NULL, 0 }, true, "slept 0" },
+        { "sleep", s_vars (1, "ms", "s:5"), true, "slept 5" },
+        { "echo", s_vars (1, "msg", "i:5"), false, "INVALID: var msg" },
+        { "sleep", s_vars (1, "ms", "i:-1"), false, "INVALID: var ms" },
+        { "sleep", s_vars (1, "ms", "s: 5"), false, "INVALID: var ms" },
+        { "sha256", s_vars (1, "data", "i:1"), false, "INVALID: var data" },
+        { "sha256", s_vars (1, "rounds", "s:x"), false, "INVALID: var rounds" },
+        { "fail", s_vars (1, "error", "i:1"), false, "failed on purpose" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jr_out_t *out = jr_out_new (1024);
+        bool ok = s_run_task (cases[i].task, cases[i].vars, out);
+        cr_assert_eq (ok, cases[i].success, "case %zu (%s): %s", i, cases[i].task,
+                      jr_out_error (out));
+        if (ok)
+            cr_assert (s_eq (jr_out_payload (out), cases[i].text), "case %zu: payload %.*s", i,
+                       (int)jr_out_payload (out).len, (const char *)jr_out_payload (out).ptr);
+        else
+            cr_assert (strncmp (jr_out_error (out), cases[i].text, strlen (cases[i].text)) == 0,
+                       "case %zu: error %s", i, jr_out_error (out));
+        //  Bad vars fail the same way on every attempt: not worth a retry.
+        bool refused = strncmp (cases[i].text, "INVALID", 7) == 0;
+        cr_assert_eq (jr_out_is_permanent (out), refused, "case %zu: permanent", i);
+        jr_out_destroy (&out);
+        free ((void *)cases[i].vars.ptr);
+    }
+}
+
+//  A key that is not a string names no var: it is skipped, wherever it
+//  stands in the map, by every reader (issue 10, item 17).
+Test (worker_tasks, vars_skip_keys_that_are_not_strings)
+{
+    //  {1: 2, [3]: nil, "msg": "x", "ms": 7, "permanent": true}
+    static const uint8_t map[] = { 0x85, 0x01, 0x02, 0x91, 0x03, 0xc0, 0xa3, 'm',  's',
+                                   'g',  0xa1, 'x',  0xa2, 'm',  's',  0x07, 0xa9, 'p',
+                                   'e',  'r',  'm',  'a',  'n',  'e',  'n',  't',  0xc3 };
+    jr_bytes_t vars = { map, sizeof map };
+    jr_bytes_t msg;
+    int64_t ms = 0;
+    cr_assert_eq (jr_vars_bytes (vars, "msg", &msg), 0);
+    cr_assert (s_eq (msg, "x"));
+    cr_assert_eq (jr_vars_int (vars, "ms", &ms), 0);
+    cr_assert_eq (ms, 7);
+    cr_assert_eq (jr_vars_bytes (vars, "none", &msg), JR_ENOT_FOUND);
+
+    jr_out_t *out = jr_out_new (1024);
+    cr_assert (s_run_task ("echo", vars, out), "echo: %s", jr_out_error (out));
+    cr_assert (s_eq (jr_out_payload (out), "x"));
+    jr_out_destroy (&out);
+    out = jr_out_new (1024);
+    cr_assert_not (s_run_task ("fail", vars, out));
+    cr_assert (jr_out_is_permanent (out), "permanent: true after a non-string key");
+    jr_out_destroy (&out);
+
+    //  {1: 2, "argv": ["true"]}
+    static const uint8_t exec_map[] = { 0x82, 0x01, 0x02, 0xa4, 'a', 'r', 'g',
+                                        'v',  0x91, 0xa4, 't',  'r', 'u', 'e' };
+    out = jr_out_new (1024);
+    cr_assert (s_run_task ("exec", (jr_bytes_t){ exec_map, sizeof exec_map }, out), "exec: %s",
+               jr_out_error (out));
+    jr_out_destroy (&out);
+}
+
 //  -------------------------------------------------------------------------
 //  Runs and the executor
 
@@ -788,7 +864,7 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
 
     jr_job_t *slept = s_find (results, 3, sent[2].id);
     cr_assert_not (slept->success);
-    cr_assert_eq (slept->state, JR_STATE_DEAD);
+    cr_assert_eq (slept->state, JR_STATE_EXPIRED, "its only attempt ran out of time");
     cr_assert (s_starts (slept->error, "DEADLINE_EXCEEDED"), "error: %.*s", (int)slept->error.len,
                (const char *)slept->error.ptr);
 
@@ -1180,7 +1256,8 @@ Test (worker_retry, result_states, .timeout = 60)
         { "fail", v_perm_text, 0, 1, 3, JR_STATE_FAILED },
         { "fail", v_not_perm, 0, 1, 3, JR_STATE_SCHEDULED },
         { "sleep", v_sleep, 20, 1, 2, JR_STATE_SCHEDULED },  //  a deadline is retryable
-        { "sleep", v_sleep, 20, 2, 2, JR_STATE_DEAD },
+        { "sleep", v_sleep, 20, 2, 2, JR_STATE_EXPIRED },    //  on its last attempt
+        { "sleep", v_sleep, 20, 1, 0, JR_STATE_EXPIRED },
         { "no-such-task", none, 0, 1, 3, JR_STATE_FAILED },  //  an unknown task is not
         { "echo", none, 0, 3, 3, JR_STATE_SUCCEEDED },
     };
@@ -1665,7 +1742,7 @@ Test (worker_protocol, task_timeout_default, .timeout = 60)
     s_collect_results (&ingester, results, 2);
     jr_job_t *r = s_find (results, 2, slept);
     cr_assert_not (r->success);
-    cr_assert_eq (r->state, JR_STATE_DEAD);
+    cr_assert_eq (r->state, JR_STATE_EXPIRED);
     cr_assert_eq (r->timeout_ms, 0, "the job keeps its own field");
     cr_assert (s_eq (r->error, "DEADLINE_EXCEEDED: timeout_ms=100 (task default); "
                                "interrupted sleep of 60000 ms"),
@@ -1711,7 +1788,7 @@ Test (worker_protocol, task_timeout_star, .timeout = 60)
                (int)r->error.len, (const char *)r->error.ptr);
     jr_job_destroy (&r);
     s_ack (&ingester, id, 1, 0);
-    s_expect_done (&broker, id, JR_STATE_DEAD);
+    s_expect_done (&broker, id, JR_STATE_EXPIRED);
     cr_assert_eq (s_stop (&w), 0);
     free ((void *)v_sleep.ptr);
     s_down (&broker, &ingester);

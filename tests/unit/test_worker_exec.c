@@ -374,7 +374,9 @@ Test (worker_exec, deadline_kills_the_group)
     char pidfile[128], script[256];
     snprintf (pidfile, sizeof pidfile, "%s/pid", s_dir);
     snprintf (script, sizeof script,
-              "trap '' TERM; sleep 30 & echo $$ > %s; echo started >&2; wait", pidfile);
+              "trap '' TERM; sleep 30 & read -r _ _ _ _ g _ < /proc/$$/stat; echo $g > %s; "
+              "echo started >&2; wait",
+              pidfile);
     const char *argv[] = { "sh", "-c", script, NULL };
     int64_t start = jr_clock_mono_us ();
     jr_job_t *r = s_exec (&(s_cmd_t){ .argv = argv }, 300, S_MAX);
@@ -504,6 +506,36 @@ Test (worker_exec, bad_vars_are_refused)
     cr_assert (s_starts (r->error, "cannot run '/etc/hostname': "), "error: %.*s",
                S_TEXT (r->error));
     jr_job_destroy (&r);
+}
+
+//  A var given twice: the first counts, for every var (as for the other
+//  built-ins, which read the first).
+Test (worker_exec, first_of_a_repeated_var_counts)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 6);
+    s_str (&pk, "argv");
+    msgpack_pack_array (&pk, 1);
+    s_str (&pk, "cat; echo \" $0\"");
+    s_str (&pk, "shell");
+    msgpack_pack_true (&pk);
+    s_str (&pk, "stdin");
+    s_str (&pk, "first");
+    s_str (&pk, "argv");
+    msgpack_pack_array (&pk, 1);
+    s_str (&pk, "false");
+    s_str (&pk, "stdin");
+    s_str (&pk, "second");
+    s_str (&pk, "shell");
+    msgpack_pack_false (&pk);
+    jr_job_t *r = s_run ("exec", (jr_bytes_t){ (const uint8_t *)buf.data, buf.size }, 0, S_MAX);
+    cr_assert (r->success, "error: %.*s", S_TEXT (r->error));
+    cr_assert (s_eq (r->payload, "first sh\n"), "payload: %.*s", S_TEXT (r->payload));
+    jr_job_destroy (&r);
+    msgpack_sbuffer_destroy (&buf);
 }
 
 //  -------------------------------------------------------------------------
