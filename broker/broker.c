@@ -98,9 +98,9 @@ struct _jr_broker_t {
     size_t nreplies, cap_replies;
     jr_msg_t **msg_pool;  //  spare messages for replies
     size_t npool;
-    jr_msg_t *in;          //  decoded input (reused)
-    zhashx_t *budgets;     //  hex routing id -> jr_budget_t, of clients we answer
-    jr_bjob_t **replayed;  //  jobs made by replay, in journal order
+    jr_msg_t *in;           //  decoded input (reused)
+    jr_budgets_t *budgets;  //  what each client has unread
+    jr_bjob_t **replayed;   //  jobs made by replay, in journal order
     size_t nreplayed, cap_replayed;
     int replay_task;          //  task of the last ACCEPT replayed, a cache
     s_stats_t stats, logged;  //  counters, and as of the last stats line
@@ -660,28 +660,6 @@ s_worker_forget (jr_broker_t *self, jr_worker_t *w, const char *why)
 //  What each client has unread, so one that never reads cannot pile up
 //  replies in our memory
 
-static void
-s_budget_free (void **item)
-{
-    jr_budget_release ((jr_budget_t **)item);
-}
-
-static jr_budget_t *
-s_budget (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
-{
-    char key[2 * JR_MAX_ROUTING_ID + 1];
-    for (size_t i = 0; i < rid_len; i++)
-        snprintf (key + 2 * i, 3, "%02x", rid[i]);
-    key[2 * rid_len] = 0;
-    jr_budget_t *budget = zhashx_lookup (self->budgets, key);
-    if (!budget) {
-        budget = jr_budget_new (JR_PEER_BYTES);
-        zhashx_insert (self->budgets, key, budget);
-    }
-    budget->used_us = jr_clock_mono_us ();
-    return budget;
-}
-
 //  Forget clients with nothing unread that we have not answered for a
 //  while; libzmq frees what a departed client left unread.
 static void
@@ -691,14 +669,7 @@ s_budgets_sweep (jr_broker_t *self)
     if (now < self->next_sweep)
         return;
     self->next_sweep = now + 10 * 1000000;
-    int64_t old = now - 10 * 1000000;
-    zlistx_t *keys = zhashx_keys (self->budgets);
-    for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
-        jr_budget_t *budget = zhashx_lookup (self->budgets, key);
-        if (atomic_load (&budget->queued) == 0 && budget->used_us < old)
-            zhashx_delete (self->budgets, key);
-    }
-    zlistx_destroy (&keys);
+    jr_budgets_sweep (self->budgets, 10 * 1000000);
 }
 
 //  Send a client its reply, within what it may have unread; the message
@@ -707,7 +678,7 @@ s_budgets_sweep (jr_broker_t *self)
 static void
 s_answer (jr_broker_t *self, const uint8_t *rid, size_t rid_len, jr_msg_t *msg)
 {
-    jr_budget_t *budget = s_budget (self, rid, rid_len);
+    jr_budget_t *budget = jr_budgets_get (self->budgets, rid, rid_len);
     int sent = jr_msg_send_counted (msg, zsock_resolve (self->clients), rid, rid_len, budget);
     if (sent == JR_EQUEUE_FULL)
         self->stats.unread++;
@@ -829,7 +800,7 @@ s_status_reply (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
     jr_msg_reset (self->status, JR_MSG_STATE);
     self->status->tag = self->in->tag;
     s_on_status (self, self->status);
-    jr_budget_t *budget = s_budget (self, rid, rid_len);
+    jr_budget_t *budget = jr_budgets_get (self->budgets, rid, rid_len);
     int rc =
         jr_msg_send_counted (self->status, zsock_resolve (self->clients), rid, rid_len, budget);
     if (rc == JR_EQUEUE_FULL)
@@ -1644,8 +1615,7 @@ jr_broker_new (const jr_broker_config_t *config)
     self->config = *config;
     self->jobs = jr_jobtab_new ();
     self->task_index = zhashx_new ();
-    self->budgets = zhashx_new ();
-    zhashx_set_destructor (self->budgets, s_budget_free);
+    self->budgets = jr_budgets_new (JR_PEER_BYTES);
     self->in = jr_msg_new ();
     self->status = jr_msg_new ();
     self->delayed.by_due = true;
@@ -1711,7 +1681,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     jr_journal_close (&self->journal);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->workers_sock);
-    zhashx_destroy (&self->budgets);  //  frames libzmq still holds keep theirs
+    jr_budgets_destroy (&self->budgets);  //  frames libzmq still holds keep theirs
     free (self);
     *self_p = NULL;
 }

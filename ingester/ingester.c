@@ -50,7 +50,7 @@ typedef struct {
 //  Counters for the periodic stats line, reset after each line.
 typedef struct {
     uint64_t stored, dup, stale, invalid, acks, malformed, bad, fetches, served, expired, sendfail,
-        batchfail, commits;
+        batchfail, commits, unread;  //  unread: replies dropped, their peer read too little
 } stats_t;
 
 struct _jr_ingester_t {
@@ -83,6 +83,7 @@ struct _jr_ingester_t {
     int64_t next_expiry_us;      //  earliest fetch deadline, or INT64_MAX
     int64_t next_stats_us;       //  when the next stats line is due
     stats_t stats;               //  since the last stats line
+    jr_budgets_t *budgets;       //  what each peer has unread
 };
 
 //  -------------------------------------------------------------------------
@@ -158,6 +159,8 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     self->max_waiters = (size_t)c.max_waiters;
     self->fetch_bytes = (size_t)c.fetch_bytes;
     self->frame_bytes = self->fetch_bytes / S_FRAMES;
+    //  Room for two whole FETCH answers, so a client that reads loses none.
+    self->budgets = jr_budgets_new (2 * self->fetch_bytes + JR_MAX_PAYLOAD);
     atomic_init (&self->stopping, false);
     self->next_expiry_us = INT64_MAX;
     self->next_stats_us = jr_clock_mono_us () + S_STATS_US;
@@ -240,6 +243,7 @@ jr_ingester_destroy (jr_ingester_t **self_p)
         free (self->seen);
         jr_msg_destroy (&self->reply);
         zsock_destroy (&self->router);
+        jr_budgets_destroy (&self->budgets);  //  frames libzmq still holds keep theirs
         jr_sink_destroy (&self->sink);
         free (self);
         *self_p = NULL;
@@ -266,8 +270,11 @@ jr_ingester_endpoint (jr_ingester_t *self)
 static void
 s_send (jr_ingester_t *self, const jr_msg_t *msg, const void *peer, size_t peer_size)
 {
-    int rc = jr_msg_send (msg, self->handle, peer, peer_size);
-    if (rc) {
+    jr_budget_t *budget = jr_budgets_get (self->budgets, peer, peer_size);
+    int rc = jr_msg_send_counted (msg, self->handle, peer, peer_size, budget);
+    if (rc == JR_EQUEUE_FULL)
+        self->stats.unread++;  //  it asks again after its timeout
+    else if (rc) {
         self->stats.sendfail++;
         jr_debug ("msg=%s code=%s: send failed", jr_msg_name (msg->type), jr_errname (rc));
     }
@@ -846,15 +853,17 @@ s_stats (jr_ingester_t *self)
         return;
     self->next_stats_us = now + S_STATS_US;
     jr_fd_limit_check ();
+    jr_budgets_sweep (self->budgets, S_STATS_US);
     stats_t *s = &self->stats;
     if (s->stored || s->dup || s->stale || s->invalid || s->acks || s->malformed || s->bad
-        || s->fetches || s->served || s->expired || s->sendfail || s->batchfail)
+        || s->fetches || s->served || s->expired || s->sendfail || s->batchfail || s->unread)
         jr_info ("stored=%" PRIu64 " dup=%" PRIu64 " stale=%" PRIu64 " invalid=%" PRIu64
                  " acks=%" PRIu64 " malformed=%" PRIu64 " bad=%" PRIu64 " fetches=%" PRIu64
                  " served=%" PRIu64 " expired=%" PRIu64 " sendfail=%" PRIu64 " batchfail=%" PRIu64
-                 " commits=%" PRIu64 " parked=%zu: stats",
+                 " commits=%" PRIu64 " unread=%" PRIu64 " parked=%zu: stats",
                  s->stored, s->dup, s->stale, s->invalid, s->acks, s->malformed, s->bad, s->fetches,
-                 s->served, s->expired, s->sendfail, s->batchfail, s->commits, self->nwaiters);
+                 s->served, s->expired, s->sendfail, s->batchfail, s->commits, s->unread,
+                 self->nwaiters);
     memset (s, 0, sizeof *s);
 }
 

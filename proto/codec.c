@@ -469,24 +469,6 @@ s_errno_code (void)
     return JR_EIO;
 }
 
-jr_budget_t *
-jr_budget_new (size_t limit)
-{
-    jr_budget_t *self = calloc (1, sizeof *self);
-    assert (self);
-    self->limit = limit;
-    atomic_init (&self->refs, 1);
-    return self;
-}
-
-void
-jr_budget_release (jr_budget_t **self_p)
-{
-    if (*self_p && atomic_fetch_sub (&(*self_p)->refs, 1) == 1)
-        free (*self_p);
-    *self_p = NULL;
-}
-
 //  A frame counted against its peer's budget until libzmq lets go of it.
 typedef struct {
     jr_budget_t *budget;

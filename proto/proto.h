@@ -117,18 +117,8 @@ size_t jr_msg_encode (const jr_msg_t *self, uint8_t **data_p);
 //  JR_EQUEUE_FULL (high-water mark), JR_ETOOLARGE or JR_EIO.
 int jr_msg_send (const jr_msg_t *self, void *socket, const void *peer, size_t peer_size);
 
-//  Bytes one peer has in frames that libzmq still holds (its pipe, the
-//  encoder), shared with libzmq's I/O thread; freed with its last frame.
-typedef struct {
-    _Atomic size_t queued;  //  bytes sent and not yet released by libzmq
-    _Atomic int refs;       //  the owner's, plus one per frame in flight
-    size_t limit;           //  a send that would pass it is refused
-    int64_t used_us;        //  the owner's: last use, for forgetting idle peers
-} jr_budget_t;
+#include "proto/budget.h"
 
-jr_budget_t *jr_budget_new (size_t limit);
-//  Drop the caller's reference; nulls the pointer.
-void jr_budget_release (jr_budget_t **self_p);
 //  jr_msg_send, with the frame counted in the budget until libzmq lets go
 //  of it; JR_EQUEUE_FULL (nothing sent) when it would pass the limit.
 int jr_msg_send_counted (const jr_msg_t *self, void *socket, const void *peer, size_t peer_size,

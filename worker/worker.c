@@ -593,28 +593,45 @@ s_recv_all (jr_worker_t *self, zsock_t *sock, void (*handler) (jr_worker_t *, co
 //  -------------------------------------------------------------------------
 //  From the ingester
 
-static void
+//  One acknowledged result: settled (DONE follows), or not stored and kept
+//  for the resend, which returns true.
+static bool
 s_acked (jr_worker_t *self, const jr_mark_t *mark)
 {
     uint8_t key[S_KEY_SIZE];
     s_key_make (key, mark->id, mark->attempt);
     s_result_t *rec = zhashx_lookup (self->results, key);
     if (!rec)
-        return;  //  the ACK of a resend we already had an ACK for
+        return false;  //  the ACK of a resend we already had an ACK for
+    if (mark->code != 0 && mark->code != JR_ESTALE && mark->code != JR_EINVALID)
+        return true;  //  not stored (disk full, I/O...): the resend will retry
     if (mark->code != 0) {
         char id[37];
         jr_id_format (mark->id, id);
-        if (mark->code != JR_ESTALE && mark->code != JR_EINVALID) {
-            //  Not stored (disk full, I/O...): keep it, the resend will retry.
-            jr_warn ("id=%s attempt=%u code=%s: result not stored, will resend", id, mark->attempt,
-                     jr_errname (mark->code));
-            return;
-        }
         jr_warn ("id=%s attempt=%u code=%s: result refused by the ingester", id, mark->attempt,
                  jr_errname (mark->code));
     }
     s_report_done (self, rec);
     s_result_drop (self, rec);
+    return false;
+}
+
+//  An ACK's marks; results it says were not stored are logged in one line,
+//  since an ingester that lost its disk answers every result so.
+static void
+s_on_ack (jr_worker_t *self, const jr_msg_t *msg)
+{
+    const jr_mark_t *first = NULL;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < msg->nmarks; i++)
+        if (s_acked (self, &msg->marks[i]) && kept++ == 0)
+            first = &msg->marks[i];
+    if (kept) {
+        char id[37];
+        jr_id_format (first->id, id);
+        jr_warn ("results=%u code=%s first=%s: results not stored, will resend", kept,
+                 jr_errname (first->code), id);
+    }
 }
 
 static void
@@ -628,8 +645,7 @@ s_ingester_message (jr_worker_t *self, const void *data, size_t size)
         return;
     }
     if (msg->type == JR_MSG_ACK)
-        for (uint32_t i = 0; i < msg->nmarks; i++)
-            s_acked (self, &msg->marks[i]);
+        s_on_ack (self, msg);
     else if (msg->type == JR_MSG_ERROR)
         jr_warn ("ingester=%s code=%s text=\"%.*s\": error from ingester", self->ingester_ep,
                  jr_errname (msg->code), (int)msg->text.len, (const char *)msg->text.ptr);

@@ -92,6 +92,71 @@ s_reply (zsock_t *sock, jr_msg_t *msg)
     return frame;
 }
 
+//  Store one result with a 1 MB payload through sock; its id in id.
+static void
+s_store_big (zsock_t *sock, uint8_t id[JR_ID_SIZE])
+{
+    static uint8_t payload[1 << 20];
+    memset (payload, 'r', sizeof payload);
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_RESULT);
+    jr_job_t *job = jr_msg_add_job (msg);
+    jr_job_init (job, "echo");
+    job->attempt = 1;
+    job->success = true;
+    job->state = JR_STATE_SUCCEEDED;
+    job->payload = (jr_bytes_t){ payload, sizeof payload };
+    memcpy (id, job->id, JR_ID_SIZE);
+    CHECK (jr_msg_send (msg, zsock_resolve (sock), NULL, 0) == 0, "send RESULT");
+    zframe_t *frame = s_reply (sock, msg);
+    CHECK (msg->type == JR_MSG_ACK && msg->nmarks == 1 && msg->marks[0].code == 0, "stored");
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+}
+
+//  A client that sends FETCHes and never reads the answers: what waits for
+//  it in the ingester is bounded (about 80 MiB), not 1 MB per FETCH.
+Test (ingester, a_client_that_never_reads_cannot_pile_up_answers)
+{
+    jr_h_env_init (&env, "ingester-unread");
+    pid_t pid = jr_h_ingester (&env);
+    zsock_t *sock = zsock_new_dealer (env.ingester_ep);
+    CHECK (sock, "dealer");
+    zsock_set_rcvtimeo (sock, 20000);  //  only a bound that turns a hang into a failure
+    uint8_t id[JR_ID_SIZE];
+    s_store_big (sock, id);
+    long before = s_peak_kb (pid);
+    zsock_t *lazy = zsock_new (ZMQ_DEALER);
+    zsock_set_rcvhwm (lazy, 1);     //  its own queue takes almost nothing,
+    zsock_set_rcvbuf (lazy, 4096);  //  nor does its kernel buffer
+    CHECK (zsock_connect (lazy, "%s", env.ingester_ep) == 0, "connect");
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_FETCH);
+    jr_msg_add_mark (msg, id, 0, 0);
+    enum { FETCHES = 600 };  //  600 answers of 1 MB each
+    for (int i = 0; i < FETCHES; i++) {
+        msg->tag = (uint64_t)i + 1;
+        CHECK (jr_msg_send (msg, zsock_resolve (lazy), NULL, 0) == 0, "send FETCH");
+    }
+    //  The ingester has read them once it answers the reading client (a few
+    //  rounds, as it takes its peers in turn).
+    for (int round = 0; round < 5; round++) {
+        msg->tag = 1000000 + (uint64_t)round;
+        CHECK (jr_msg_send (msg, zsock_resolve (sock), NULL, 0) == 0, "send FETCH");
+        zframe_t *frame = s_reply (sock, msg);
+        CHECK (msg->type == JR_MSG_RESULTS && msg->njobs == 1, "the reading client is served");
+        zframe_destroy (&frame);
+        jr_msg_reset (msg, JR_MSG_FETCH);
+        jr_msg_add_mark (msg, id, 0, 0);
+        jr_h_sleep_ms (100);
+    }
+    long grown = (s_peak_kb (pid) - before) / 1024;
+    CHECK (grown < 250, "unread answers took %ld MB", grown);
+    zsock_destroy (&lazy);
+    jr_msg_destroy (&msg);
+    zsock_destroy (&sock);
+}
+
 //  One FETCH naming a 1 MB result 2,000 times made the ingester's memory go
 //  from 10 MB to 2 GB. It must answer the id once, and stay small.
 Test (ingester, fetch_of_one_big_result_many_times_stays_small)
