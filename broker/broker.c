@@ -103,6 +103,7 @@ struct _jr_broker_t {
     jr_bjob_t **replayed;   //  jobs made by replay, in journal order
     size_t nreplayed, cap_replayed;
     int replay_task;          //  task of the last ACCEPT replayed, a cache
+    size_t replay_lost;       //  accepted jobs replay found no task entry for
     s_stats_t stats, logged;  //  counters, and as of the last stats line
     int64_t next_stats;       //  mono us
     int64_t next_sweep;       //  mono us, of budgets
@@ -472,8 +473,10 @@ s_detach (jr_broker_t *self, jr_bjob_t *job)
         s_running_unlink (job);
     else if (job->state == JR_STATE_QUEUED)
         jr_queue_remove (s_queue_of (self, job), job);
-    else if (job->state == JR_STATE_SCHEDULED)
+    else if (job->state == JR_STATE_SCHEDULED) {
         jr_queue_remove (&self->delayed, job);
+        job->due_us = 0;  //  it was the retry time, not a lease
+    }
 }
 
 //  Jobs wait for a worker of their task to connect; say so once, and again
@@ -909,7 +912,7 @@ static void
 s_list_one (jr_bjob_t *job, void *arg)
 {
     s_list_t *list = arg;
-    if (job->state == list->state && list->out->nmarks < JR_MAX_LIST)
+    if (job->state == list->state && !job->cancel && list->out->nmarks < JR_MAX_LIST)
         jr_msg_add_mark (list->out, job->id, job->attempt, job->state);
 }
 
@@ -941,17 +944,20 @@ s_drain (jr_broker_t *self, zsock_t *sock, const char *role, s_handler_fn *handl
             break;
         if (got < 0)
             continue;
-        int rc = jr_msg_decode (self->in, zmq_msg_data (&body), zmq_msg_size (&body));
-        if (rc == 0 && self->in->type == JR_MSG_ERROR) {
+        bool error = jr_msg_is_error (zmq_msg_data (&body), zmq_msg_size (&body));
+        int rc = error ? 0 : jr_msg_decode (self->in, zmq_msg_data (&body), zmq_msg_size (&body));
+        if (error) {
             self->stats.malformed++;  //  never answered, so two peers cannot loop
-            jr_debug ("role=%s code=%d: ignored an ERROR", role, self->in->code);
+            jr_debug ("role=%s: ignored an ERROR", role);
         }
         else if (!handle (self, rid, rid_len, rc == 0 ? self->in->type : JR_MSG_NONE)) {
             self->stats.malformed++;
             int code = rc ? rc : JR_EINVALID;
             const char *why = rc ? jr_strerror (rc) : "not for this socket";
             jr_debug ("role=%s code=%s: refused a message: %s", role, jr_errname (code), why);
-            jr_msg_send_error (zsock_resolve (sock), rid, rid_len, self->in->tag, code, why);
+            //  A stray message's tag belongs to another conversation: 0.
+            jr_msg_send_error (zsock_resolve (sock), rid, rid_len, rc ? self->in->tag : 0, code,
+                               why);
         }
         zmq_msg_close (&body);
     }
@@ -1081,8 +1087,10 @@ s_on_mark (jr_broker_t *self, jr_worker_t *w, const jr_mark_t *mark)
         self->stats.stale++;
         return;
     }
-    if (job->cancel)  //  the client was told so; its record is stored now
-        s_finish (self, job, JR_STATE_CANCELLED, true);
+    if (job->cancel && mark->code == JR_STATE_CANCELLED)
+        s_finish (self, job, JR_STATE_CANCELLED, true);  //  the client was told so; now stored
+    else if (job->cancel)  //  stored otherwise, or not at all: a CANCELLED record supersedes it
+        s_requeue (self, job);
     else if (s_final (mark->code))
         s_finish (self, job, mark->code, true);
     else if (mark->code == JR_STATE_DEAD)
@@ -1244,9 +1252,10 @@ s_add_dispatch (jr_broker_t *self, jr_worker_t *w, jr_bjob_t *job, int64_t now)
     job->state = JR_STATE_RUNNING;
     s_running_link (w, job);
     w->credit--;
-    if (job->timeout_ms)
-        job->due_us =
-            jr_clock_mono_us () + ((int64_t)job->timeout_ms + self->config.lease_grace_ms) * 1000;
+    job->due_us =
+        job->timeout_ms
+            ? jr_clock_mono_us () + ((int64_t)job->timeout_ms + self->config.lease_grace_ms) * 1000
+            : 0;  //  no deadline, no lease
     if (self->journal) {
         jr_rec_t rec = { .type = JR_REC_DISPATCH, .attempt = job->attempt };
         memcpy (rec.id, job->id, JR_ID_SIZE);
@@ -1397,6 +1406,7 @@ s_timers (jr_broker_t *self)
     jr_bjob_t *job;
     while ((job = jr_queue_peek (&self->delayed)) && job->due_us <= mono) {
         jr_queue_pop (&self->delayed);
+        job->due_us = 0;  //  it was the retry time, not a lease
         s_enqueue (self, job);
     }
     //  Dead jobs past their time are forgotten, oldest first.
@@ -1519,8 +1529,10 @@ s_replay (const jr_rec_t *rec, void *arg)
                 task >= 0 && (uint32_t)task < self->ntasks ? self->tasks[task].name : "";
             if (strlen (last) != rec->task.len || memcmp (last, rec->task.ptr, rec->task.len))
                 task = self->replay_task = s_task (self, rec->task);
-            if (task < 0)
+            if (task < 0) {
+                self->replay_lost++;  //  jr_broker_new refuses to start
                 return;
+            }
             jr_job_t wire = { .priority = rec->priority,
                               .timeout_ms = rec->timeout_ms,
                               .max_attempts = rec->max_attempts,
@@ -1556,6 +1568,8 @@ s_replay (const jr_rec_t *rec, void *arg)
         job->state = (uint8_t)rec->state;
         job->at_us = rec->at_us;
         job->attempt = rec->attempt > job->attempt ? rec->attempt : job->attempt;
+        if (s_final (job->state))
+            s_job_release (self, job);  //  as the live broker did: its task entry is free again
     }
 }
 
@@ -1630,6 +1644,13 @@ jr_broker_new (const jr_broker_config_t *config)
             return NULL;
         }
         s_settle (self);
+        if (self->replay_lost) {  //  cannot happen unless a bug lets the table overflow
+            jr_error ("journal=%s jobs=%zu: accepted jobs need more task names than the broker"
+                      " holds (%d); refusing to start rather than drop them",
+                      config->journal, self->replay_lost, JR_MAX_TASKS);
+            jr_broker_destroy (&self);
+            return NULL;
+        }
     }
     self->clients = s_router (config->clients, "clients");
     self->workers_sock = s_router (config->workers, "workers");

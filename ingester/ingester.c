@@ -488,19 +488,6 @@ s_expire (jr_ingester_t *self)
 //  -------------------------------------------------------------------------
 //  One turn: drain, store, ACK, answer fetches
 
-//  An ERROR, whatever its version or fields: it is never answered, so two
-//  peers that each refuse what the other sends cannot loop.
-static bool
-s_is_error (const void *data, size_t size)
-{
-    jr_mp_t r;
-    jr_mp_init (&r, data, size);
-    uint32_t n;
-    uint64_t sig, version, type;
-    return jr_mp_array (&r, &n) && n >= 3 && jr_mp_uint (&r, &sig) && sig == JR_PROTO_SIGNATURE
-           && jr_mp_uint (&r, &version) && jr_mp_uint (&r, &type) && type == JR_MSG_ERROR;
-}
-
 //  Receive one whole message into the next entry of the filling batch.
 //  Returns false when nothing is left.
 static bool
@@ -543,7 +530,7 @@ s_recv_one (jr_ingester_t *self)
     jr_msg_t *msg = entry->msg;
     const void *body = zmq_msg_data (&entry->body);
     size_t body_size = zmq_msg_size (&entry->body);
-    if (s_is_error (body, body_size)) {
+    if (jr_msg_is_error (body, body_size)) {
         self->stats.bad++;
         jr_debug ("size=%zu: dropped an ERROR (never answered)", body_size);
         jr_entry_close (entry);

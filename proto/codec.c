@@ -411,6 +411,17 @@ s_fields (jr_mp_t *r, jr_msg_t *self, unsigned fields)
     return true;
 }
 
+bool
+jr_msg_is_error (const void *data, size_t size)
+{
+    jr_mp_t r;
+    jr_mp_init (&r, data, size);
+    uint32_t n;
+    uint64_t sig, version, type;
+    return jr_mp_array (&r, &n) && n >= 3 && jr_mp_uint (&r, &sig) && sig == JR_PROTO_SIGNATURE
+           && jr_mp_uint (&r, &version) && jr_mp_uint (&r, &type) && type == JR_MSG_ERROR;
+}
+
 int
 jr_msg_decode (jr_msg_t *self, const void *data, size_t size)
 {

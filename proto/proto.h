@@ -103,6 +103,9 @@ unsigned jr_msg_fields (int type);
 //  JR_EUNKNOWN_TYPE. On failure self->tag holds the tag if it was read, so
 //  the ERROR reply can carry it.
 int jr_msg_decode (jr_msg_t *self, const void *data, size_t size);
+//  True if a body is an ERROR of any version, decodable or not: receivers
+//  never answer one, so two peers that refuse each other cannot loop.
+bool jr_msg_is_error (const void *data, size_t size);
 //  0, or JR_ETOOLARGE when a field of the job is over its limit (section 7
 //  of PROTOCOL.md). The decoder applies it to every job except a SUBMIT's,
 //  whose receiver refuses over-limit jobs one by one.

@@ -123,8 +123,9 @@ main (int argc, char **argv)
     s_write_msg (msg, "-empty");
     static const uint8_t bad_version[] = { 0x93, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION + 1, 0x08 };
     s_write ("fuzz_msg", "bad-version", bad_version, sizeof bad_version);
-    static const uint8_t huge_count[] = { 0x95, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION, 0x01,
-                                          0x00, 0xdd, 0xff, 0xff, 0xff, 0xff };
+    static const uint8_t huge_count[] = { 0x95, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION,
+                                          0x01, 0x00, 0xdd, 0xff, 0xff,
+                                          0xff, 0xff };
     s_write ("fuzz_msg", "huge-count", huge_count, sizeof huge_count);
     jr_msg_destroy (&msg);
 
