@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,17 +147,36 @@ Test (journal, flipped_byte_stops_replay_there)
     jr_journal_close (&j);
 }
 
+//  A snapshot of one job, as the broker's writer would append it.
+static void
+s_snapshot_one (jr_journal_t *journal, void *arg)
+{
+    (void)arg;
+    jr_rec_t rec = { .type = JR_REC_ACCEPT, .task = { (const uint8_t *)"echo", 4 } };
+    rec.id[0] = 7;
+    jr_journal_append (journal, &rec, false);
+}
+
+//  Poll until the compaction under way ends; its result.
+static int
+s_compact_wait (jr_journal_t *j)
+{
+    int rc;
+    while ((rc = jr_journal_compact_poll (j)) == 0)  //  the test's timeout bounds this
+        usleep (1000);
+    return rc;
+}
+
 Test (journal, compaction_replaces_history)
 {
     s_write_jobs (200);
     s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
     uint64_t before = jr_journal_size (j);
-    cr_assert_eq (jr_journal_compact_begin (j), 0);
-    jr_rec_t rec = { .type = JR_REC_ACCEPT, .task = { (const uint8_t *)"echo", 4 } };
-    rec.id[0] = 7;
-    jr_journal_append (j, &rec, false);
-    cr_assert_eq (jr_journal_compact_end (j), 0);
+    cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), 0);
+    cr_assert (jr_journal_compacting (j));
+    cr_assert_eq (s_compact_wait (j), 1);
+    cr_assert_not (jr_journal_compacting (j));
     cr_assert_lt (jr_journal_size (j), before);
     jr_journal_close (&j);
     s_seen_t after = { 0 };
@@ -165,20 +185,95 @@ Test (journal, compaction_replaces_history)
     jr_journal_close (&j);
 }
 
-Test (journal, full_disk_leaves_nothing_half_written)
+//  The journal as a kill -9 would leave it now: a copy of the directory,
+//  replayed.
+static s_seen_t
+s_replay_copy (void)
 {
-    s_write_jobs (3);
+    char cmd[512], copy[80];
+    snprintf (copy, sizeof copy, "%s/crash", s_dir);
+    snprintf (cmd, sizeof cmd, "rm -rf %s && mkdir %s && cp %s/journal-* %s/", copy, copy, s_dir,
+              copy);
+    cr_assert_eq (system (cmd), 0);
+    s_seen_t seen = { 0 };
+    jr_journal_t *j = jr_journal_open (copy, JR_FSYNC_NEVER, 100, s_count, &seen);
+    cr_assert_not_null (j);
+    jr_journal_close (&j);
+    return seen;
+}
+
+static int s_started[2], s_release[2];  //  pipes: snapshot writer -> test, test -> writer
+
+static void
+s_slow_snapshot (void)
+{
+    char byte = 1;
+    if (write (s_started[1], &byte, 1) != 1 || read (s_release[0], &byte, 1) != 1)
+        return;
+}
+
+static void
+s_accept (jr_journal_t *j, uint8_t id)
+{
+    jr_rec_t rec = { .type = JR_REC_ACCEPT, .task = { (const uint8_t *)"echo", 4 } };
+    rec.id[0] = id;
+    rec.id[15] = 0xee;
+    jr_journal_append (j, &rec, true);
+    cr_assert_eq (jr_journal_flush (j), 0);
+}
+
+//  A kill -9 while the snapshot is written, and after it is installed:
+//  both times every accepted job is replayed.
+Test (journal, kill_during_compaction_loses_nothing)
+{
+    s_write_jobs (200);
     s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
-    jr_rec_t rec = { .type = JR_REC_ACCEPT, .task = { (const uint8_t *)"echo", 4 } };
-    jr_journal_append (j, &rec, true);
-    jr_journal_fail_writes (j, 1, ENOSPC);
-    cr_assert_eq (jr_journal_flush (j), JR_EDISK_FULL);
-    jr_journal_discard (j);
-    cr_assert (!jr_journal_pending (j));
+    cr_assert_eq (pipe (s_started), 0);
+    cr_assert_eq (pipe (s_release), 0);
+    jr_journal_set_snapshot_hook (s_slow_snapshot);
+    cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), 0);
+    char byte;
+    cr_assert_eq (read (s_started[0], &byte, 1), 1);
+    for (int i = 0; i < 10; i++)  //  accepted while the snapshot is written
+        s_accept (j, (uint8_t)i);
+    cr_assert_eq (jr_journal_compact_poll (j), 0, "the writer still waits");
+    s_seen_t crash = s_replay_copy ();
+    cr_assert_eq (crash.accepts, 210, "the old files and the new one hold everything");
+    cr_assert_eq (write (s_release[1], &byte, 1), 1);
+    cr_assert_eq (s_compact_wait (j), 1);
+    s_accept (j, 10);
+    crash = s_replay_copy ();
+    cr_assert_eq (crash.accepts, 1 + 11, "the snapshot, then what came after it");
+    cr_assert_eq (crash.dispatches, 0, "the history is gone");
+    jr_journal_set_snapshot_hook (NULL);
+    jr_journal_close (&j);
+}
+
+static void
+s_writer_dies (void)
+{
+    raise (SIGKILL);
+}
+
+Test (journal, snapshot_writer_killed_keeps_the_old_files)
+{
+    s_write_jobs (100);
+    s_seen_t seen = { 0 };
+    jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
+    jr_journal_set_snapshot_hook (s_writer_dies);
+    cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), 0);
+    s_accept (j, 1);
+    cr_assert_eq (s_compact_wait (j), JR_EIO);
+    cr_assert_not (jr_journal_wants_compaction (j), "a failed compaction waits before a retry");
+    jr_journal_set_snapshot_hook (NULL);
     jr_journal_close (&j);
     s_seen_t after = { 0 };
-    j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &after);
-    cr_assert_eq (after.accepts, 3, "the refused record is not there");
+    j = jr_journal_open (s_dir, JR_FSYNC_NEVER, 100, s_count, &after);
+    cr_assert_eq (after.accepts, 101);
+    cr_assert_eq (after.dispatches, 100);
     jr_journal_close (&j);
+    char cmd[160];
+    snprintf (cmd, sizeof cmd, "ls %s | grep -q snap", s_dir);
+    cr_assert_neq (system (cmd), 0, "no half snapshot left behind");
 }
