@@ -54,6 +54,7 @@ struct _jr_journal_t {
     uint64_t snap_seq;      //  the snapshot it writes
     int snap_err;           //  in the writer: the first write error
     bool in_child;          //  this is the writer: appends go to the snapshot
+    bool compact_failing;   //  a compaction error was logged: quiet until one works
     int64_t retry_at;       //  mono us: no compaction before
 };
 
@@ -449,11 +450,15 @@ jr_journal_compacting (const jr_journal_t *self)
     return self->child != 0;
 }
 
-//  A failed compaction waits before it is tried again.
+//  Log the first failure of an episode only: a folder that stays read-only
+//  must not fill the log every time the compaction is tried again.
 static int
 s_compact_failed (jr_journal_t *self, const char *what, const char *why)
 {
-    jr_error ("journal=%s: compaction failed, %s: %s", self->dir, what, why);
+    if (!self->compact_failing)
+        jr_error ("journal=%s: compaction failed, %s: %s (retried quietly until it works)",
+                  self->dir, what, why);
+    self->compact_failing = true;
     self->retry_at = jr_clock_mono_us () + S_RETRY_US;
     return JR_EIO;
 }
@@ -540,6 +545,9 @@ s_compact_install (jr_journal_t *self)
     s_sync_dir (self);
     uint64_t before = self->older_size;  //  every file the snapshot replaces
     self->older_size = self->snapshot_size = (uint64_t)st.st_size;
+    if (self->compact_failing)
+        jr_info ("journal=%s: compaction works again", self->dir);
+    self->compact_failing = false;
     jr_info ("journal=%s before=%llu after=%llu: journal compacted", self->dir,
              (unsigned long long)before, (unsigned long long)st.st_size);
     return 0;

@@ -67,12 +67,12 @@ bool jr_journal_wants_compaction (const jr_journal_t *self);
 //  Start a compaction: fork a writer that runs fn on its copy of the
 //  caller's memory and writes what fn appends to a snapshot file, while
 //  the caller goes on appending to a new file. 0, or an error code with
-//  nothing changed but the current file (logged).
+//  nothing changed but the current file (logged once per failure episode).
 int jr_journal_compact_begin (jr_journal_t *self, jr_snapshot_fn *fn, void *arg);
 //  Call now and then while compacting (never blocks). When the writer is
 //  done and the snapshot synced, it replaces the older files. 1 when a
 //  compaction completed, 0 while one runs or none does, or an error code
-//  (the older files are kept; logged).
+//  (the older files are kept; logged once per failure episode).
 int jr_journal_compact_poll (jr_journal_t *self);
 //  True while a snapshot writer runs.
 bool jr_journal_compacting (const jr_journal_t *self);

@@ -1,13 +1,15 @@
-/*  test_journal.c - the broker's journal: round trip, torn and corrupt tails, compaction, full disk  */
+/*  test_journal.c - the broker's journal: round trip, torn and corrupt tails, compaction, full and read-only disks  */
 #include "broker/journal.h"
 #include "common/log.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +48,8 @@ s_setup (void)
 static void
 s_teardown (void)
 {
+    umount2 (s_dir, MNT_DETACH);  //  a read-only test that failed half way
+    chmod (s_dir, 0755);
     char cmd[128];
     snprintf (cmd, sizeof cmd, "rm -rf %s", s_dir);
     cr_assert_eq (system (cmd), 0);
@@ -276,4 +280,74 @@ Test (journal, snapshot_writer_killed_keeps_the_old_files)
     char cmd[160];
     snprintf (cmd, sizeof cmd, "ls %s | grep -q snap", s_dir);
     cr_assert_neq (system (cmd), 0, "no half snapshot left behind");
+}
+
+//  Make s_dir read-only, or writable again. Root ignores file modes, so
+//  root gets a read-only bind mount in a mount namespace of its own.
+static void
+s_read_only (bool on)
+{
+    if (geteuid () != 0) {
+        cr_assert_eq (chmod (s_dir, on ? 0555 : 0755), 0);
+        return;
+    }
+    static bool unshared;
+    if (!unshared && (unshare (CLONE_NEWNS) || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)))
+        cr_skip_test ("no mount namespace for a read-only folder: %s", strerror (errno));
+    unshared = true;
+    if (on) {
+        cr_assert_eq (mount (s_dir, s_dir, NULL, MS_BIND, NULL), 0, "%s", strerror (errno));
+        cr_assert_eq (mount (NULL, s_dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0);
+    }
+    else
+        cr_assert_eq (umount2 (s_dir, 0), 0);
+}
+
+//  Send stderr to a file until s_captured, which counts the lines there
+//  that contain what.
+static int s_saved_stderr = -1;
+static FILE *s_capture;
+
+static void
+s_capture_stderr (void)
+{
+    s_capture = tmpfile ();
+    cr_assert_not_null (s_capture);
+    s_saved_stderr = dup (2);
+    dup2 (fileno (s_capture), 2);
+}
+
+static int
+s_captured (const char *what)
+{
+    dup2 (s_saved_stderr, 2);
+    close (s_saved_stderr);
+    rewind (s_capture);
+    char line[4096];
+    int n = 0;
+    while (fgets (line, sizeof line, s_capture))
+        n += strstr (line, what) != NULL;
+    fclose (s_capture);
+    return n;
+}
+
+Test (journal, read_only_folder_logs_compaction_failure_once)
+{
+    s_write_jobs (10);
+    s_seen_t seen = { 0 };
+    jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
+    s_read_only (true);
+    s_capture_stderr ();
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), JR_EIO);
+    cr_assert_eq (s_captured ("compaction failed"), 1, "one line for one failure episode");
+    s_read_only (false);
+    cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), 0);
+    cr_assert_eq (s_compact_wait (j), 1);
+    s_read_only (true);
+    s_capture_stderr ();
+    cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), JR_EIO);
+    cr_assert_eq (s_captured ("compaction failed"), 1, "a new episode is logged again");
+    s_read_only (false);
+    jr_journal_close (&j);
 }
