@@ -1,4 +1,5 @@
 /*  test_journal.c - the broker's journal: round trip, torn and corrupt tails, compaction, full and read-only disks  */
+#include "broker/broker.h"
 #include "broker/journal.h"
 #include "common/log.h"
 #include <criterion/criterion.h>
@@ -349,5 +350,39 @@ Test (journal, read_only_folder_logs_compaction_failure_once)
     cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), JR_EIO);
     cr_assert_eq (s_captured ("compaction failed"), 1, "a new episode is logged again");
     s_read_only (false);
+    jr_journal_close (&j);
+}
+Test (journal, read_only_folder_refuses_to_start)
+{
+    s_write_jobs (10);
+    s_read_only (true);
+    s_capture_stderr ();
+    s_seen_t seen = { 0 };
+    jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
+    jr_broker_config_t config = JR_BROKER_CONFIG_DEFAULT;
+    config.journal = s_dir;
+    jr_broker_t *broker = jr_broker_new (&config);
+    int lines = s_captured ("cannot create journal file, not starting");
+    s_read_only (false);
+    cr_assert_null (j);
+    cr_assert_null (broker);
+    cr_assert_eq (lines, 2, "each says why");
+}
+
+Test (journal, full_disk_leaves_nothing_half_written)
+{
+    s_write_jobs (3);
+    s_seen_t seen = { 0 };
+    jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
+    jr_rec_t rec = { .type = JR_REC_ACCEPT, .task = { (const uint8_t *)"echo", 4 } };
+    jr_journal_append (j, &rec, true);
+    jr_journal_fail_writes (j, 1, ENOSPC);
+    cr_assert_eq (jr_journal_flush (j), JR_EDISK_FULL);
+    jr_journal_discard (j);
+    cr_assert (!jr_journal_pending (j));
+    jr_journal_close (&j);
+    s_seen_t after = { 0 };
+    j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &after);
+    cr_assert_eq (after.accepts, 3, "the refused record is not there");
     jr_journal_close (&j);
 }
