@@ -255,6 +255,32 @@ Test (journal, kill_during_compaction_loses_nothing)
     jr_journal_close (&j);
 }
 
+//  A broker that stops while the writer runs: the writer is killed, its
+//  half snapshot removed, and the old files replay everything.
+Test (journal, close_during_compaction_keeps_the_old_files)
+{
+    s_write_jobs (100);
+    s_seen_t seen = { 0 };
+    jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
+    cr_assert_eq (pipe (s_started), 0);
+    cr_assert_eq (pipe (s_release), 0);
+    jr_journal_set_snapshot_hook (s_slow_snapshot);
+    cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), 0);
+    char byte;
+    cr_assert_eq (read (s_started[0], &byte, 1), 1);
+    s_accept (j, 1);
+    jr_journal_close (&j);
+    jr_journal_set_snapshot_hook (NULL);
+    char cmd[160];
+    snprintf (cmd, sizeof cmd, "ls %s | grep -q snap", s_dir);
+    cr_assert_neq (system (cmd), 0, "no half snapshot left behind");
+    s_seen_t after = { 0 };
+    j = jr_journal_open (s_dir, JR_FSYNC_NEVER, 100, s_count, &after);
+    cr_assert_eq (after.accepts, 101);
+    cr_assert_eq (after.dispatches, 100);
+    jr_journal_close (&j);
+}
+
 static void
 s_writer_dies (void)
 {
