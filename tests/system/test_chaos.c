@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -649,24 +650,6 @@ Test (chaos, journal_bounded_after_200k_jobs, .timeout = 400)
 //  10. kill -9 of the broker while its snapshot writer runs, and after it
 //      finished: no accepted job is lost either way.
 
-//  The pid= of the last broker log line that contains needle, 0 if none.
-static pid_t
-s_log_pid (const char *needle)
-{
-    char path[600], line[8192];
-    snprintf (path, sizeof path, "%s/broker.log", env.dir);
-    FILE *f = fopen (path, "r");
-    int pid = 0;
-    while (f && fgets (line, sizeof line, f)) {
-        const char *at = strstr (line, needle) ? strstr (line, " pid=") : NULL;
-        if (at)
-            pid = atoi (at + 5);
-    }
-    if (f)
-        fclose (f);
-    return (pid_t)pid;
-}
-
 //  A process's state letter from /proc (R, S, T, Z ...), 0 if it is gone.
 static char
 s_proc_state (pid_t pid)
@@ -711,49 +694,93 @@ s_check_queued (const uint8_t (*ids)[JR_ID_SIZE], int n, const char *what)
     CHECK (queued == n, "%s: %d of %d accepted jobs lost", what, n - queued, n);
 }
 
-Test (chaos, broker_sigkill_during_compaction)
+//  Submit jobs i to n-1 with 1 MB vars each, their ids into ids.
+static void
+s_submit_big (int i, int n, uint8_t (*ids)[JR_ID_SIZE])
 {
-    jr_h_env_init (&env, "chaos-snapshot");
-    //  100 jobs of 1 MB that no worker takes: the journal passes 64 MiB
-    //  after about 67 of them, and the broker starts a compaction.
-    enum { N = 100, SIZE = 1000000 };
-    static uint8_t vars[SIZE + 10] = { 0x81, 0xa3, 'm', 's', 'g', 0xdb };
+    enum { SIZE = 1000000 };
+    static uint8_t vars[SIZE + 10] = { 0x81, 0xa3, 'm', 's', 'g', 0xdb };  //  {"msg": str32}
     vars[6] = SIZE >> 24, vars[7] = (SIZE >> 16) & 0xff, vars[8] = (SIZE >> 8) & 0xff;
     vars[9] = SIZE & 0xff;
-    static uint8_t ids[N][JR_ID_SIZE];
-    pid_t broker = s_broker_start (1);
     jr_client_t *client = jr_client_new (env.clients_ep, env.ingester_ep);
-    pid_t writer = 0;
-    int stopped_at = -1;
-    for (int i = 0; i < N; i++) {
+    for (; i < n; i++) {
         jr_job_t job;
         jr_job_init (&job, "echo");
         job.vars = (jr_bytes_t){ vars, sizeof vars };
         memcpy (ids[i], job.id, JR_ID_SIZE);
         CHECK (jr_client_submit (client, &job) == 0, "submit %d", i);
-        if (!writer && (writer = s_log_pid ("compaction started"))) {
-            kill (writer, SIGSTOP);  //  hold the snapshot writer half way
-            stopped_at = i;
-        }
     }
     jr_client_destroy (&client);
-    CHECK (writer, "100 MB of live jobs and no compaction");
-    if (s_proc_state (writer) != 'T')
-        cr_skip_test ("the snapshot writer finished before the test could stop it");
-    printf ("chaos: compaction: writer %d stopped after job %d; %d jobs accepted meanwhile\n",
-            (int)writer, stopped_at, N - 1 - stopped_at);
+}
+
+//  Trace a broker just started until it forks (its first compaction), and
+//  leave the child, the snapshot writer, stopped before it ran a line of
+//  its own. Its pid, 0 if the broker never forked, -1 if it cannot be traced.
+static pid_t
+s_stop_next_fork (pid_t broker)
+{
+    if (ptrace (PTRACE_SEIZE, broker, 0, PTRACE_O_TRACEFORK) == -1)
+        return -1;
+    pid_t writer = 0;
+    int status;
+    while (!writer && waitpid (broker, &status, __WALL) == broker && WIFSTOPPED (status)) {
+        if (status >> 8 == (SIGTRAP | (PTRACE_EVENT_FORK << 8))) {
+            unsigned long msg;
+            ptrace (PTRACE_GETEVENTMSG, broker, 0, &msg);
+            writer = (pid_t)msg;
+            waitpid (writer, &status, __WALL);  //  its first stop, traced
+            kill (writer, SIGSTOP);             //  pending: it stops as soon as it is let go
+            ptrace (PTRACE_DETACH, writer, 0, 0);
+            ptrace (PTRACE_DETACH, broker, 0, 0);
+        }
+        else  //  a signal for the broker: pass it on
+            ptrace (PTRACE_CONT, broker, 0, WSTOPSIG (status));
+    }
+    if (!writer && (WIFEXITED (status) || WIFSIGNALED (status)))
+        jr_h_forget (broker);  //  reaped here
+    return writer;
+}
+
+Test (chaos, broker_sigkill_during_compaction)
+{
+    jr_h_env_init (&env, "chaos-snapshot");
+    //  100 jobs of 1 MB that no worker takes: past 64 MiB, so a broker
+    //  started on this journal compacts at once.
+    enum { N = 100, LATE = 10 };
+    static uint8_t ids[N + LATE][JR_ID_SIZE];
+    pid_t broker = s_broker_start (1);
+    s_submit_big (0, N, ids);
+    CHECK (jr_h_stop (broker, SIGTERM, 10000), "the broker did not stop");
+    //  Its snapshot writer is held, so the next kill lands during the
+    //  compaction for certain, after 10 more jobs were accepted meanwhile.
+    char journal[512];
+    snprintf (journal, sizeof journal, "%s/journal", env.dir);
+    broker = jr_h_spawn (&env, "broker", "jr-broker", "--clients", env.clients_ep, "--workers",
+                         env.workers_ep, "--journal", journal, "--fsync=always", NULL);
+    pid_t writer = s_stop_next_fork (broker);  //  traced long before it replayed 100 MB
+    if (writer < 0)
+        cr_skip_test ("cannot trace the broker here: %s", strerror (errno));
+    CHECK (writer > 0, "the broker did not fork a snapshot writer");
+    while (s_proc_state (writer) != 'T')  //  SIGSTOP takes it before it runs a line
+        jr_h_sleep_ms (1);
+    while (ch_log_count (&env, "broker.log", "broker listening") < 2)
+        jr_h_sleep_ms (10);
+    s_submit_big (N, N + LATE, ids);
     CHECK (jr_h_stop (broker, SIGKILL, 5000), "the broker did not die");
+    //  Resumed, the orphan sees its broker is gone and exits.
+    kill (writer, SIGCONT);
     char state;
     while ((state = s_proc_state (writer)) && state != 'Z')  //  the test's timeout bounds this
         jr_h_sleep_ms (10);
-    broker = s_broker_start (2);
-    s_check_queued ((const uint8_t (*)[JR_ID_SIZE])ids, N, "kill during compaction");
-    //  The restarted broker compacts again (the journal is still past the
-    //  mark); a kill after that compaction loses nothing either.
-    while (ch_log_count (&env, "broker.log", "journal compacted") < 1)
+    int compacted = ch_log_count (&env, "broker.log", "journal compacted");
+    broker = s_broker_start (3);
+    s_check_queued ((const uint8_t (*)[JR_ID_SIZE])ids, N + LATE, "kill during compaction");
+    //  This broker compacts too (the journal is still past the mark); a
+    //  kill after that compaction loses nothing either.
+    while (ch_log_count (&env, "broker.log", "journal compacted") == compacted)
         jr_h_sleep_ms (10);
     CHECK (jr_h_stop (broker, SIGKILL, 5000), "the broker did not die");
-    s_broker_start (3);
-    s_check_queued ((const uint8_t (*)[JR_ID_SIZE])ids, N, "kill after compaction");
-    ch_log_grep (&env, "broker.log", "compact", 5);
+    s_broker_start (4);
+    s_check_queued ((const uint8_t (*)[JR_ID_SIZE])ids, N + LATE, "kill after compaction");
+    ch_log_grep (&env, "broker.log", "compact", 8);
 }
