@@ -1318,6 +1318,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     free (self->tasks);
     free (self->workers);
     free (self->pending);
+    free (self->replayed);  //  left when the journal could not be opened after replay
     for (size_t i = 0; i < self->nreplies; i++)
         jr_msg_destroy (&self->replies[i].msg);
     for (size_t i = 0; i < self->npool; i++)
