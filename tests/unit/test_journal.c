@@ -217,6 +217,18 @@ s_slow_snapshot (void)
         return;
 }
 
+//  Start a compaction whose writer waits for a byte on s_release.
+static void
+s_begin_held (jr_journal_t *j)
+{
+    cr_assert_eq (pipe (s_started), 0);
+    cr_assert_eq (pipe (s_release), 0);
+    jr_journal_set_snapshot_hook (s_slow_snapshot);
+    cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), 0);
+    char byte;
+    cr_assert_eq (read (s_started[0], &byte, 1), 1, "the writer started");
+}
+
 static void
 s_accept (jr_journal_t *j, uint8_t id)
 {
@@ -234,18 +246,13 @@ Test (journal, kill_during_compaction_loses_nothing)
     s_write_jobs (200);
     s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
-    cr_assert_eq (pipe (s_started), 0);
-    cr_assert_eq (pipe (s_release), 0);
-    jr_journal_set_snapshot_hook (s_slow_snapshot);
-    cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), 0);
-    char byte;
-    cr_assert_eq (read (s_started[0], &byte, 1), 1);
+    s_begin_held (j);
     for (int i = 0; i < 10; i++)  //  accepted while the snapshot is written
         s_accept (j, (uint8_t)i);
     cr_assert_eq (jr_journal_compact_poll (j), 0, "the writer still waits");
     s_seen_t crash = s_replay_copy ();
     cr_assert_eq (crash.accepts, 210, "the old files and the new one hold everything");
-    cr_assert_eq (write (s_release[1], &byte, 1), 1);
+    cr_assert_eq (write (s_release[1], "", 1), 1);
     cr_assert_eq (s_compact_wait (j), 1);
     s_accept (j, 10);
     crash = s_replay_copy ();
@@ -262,12 +269,7 @@ Test (journal, close_during_compaction_keeps_the_old_files)
     s_write_jobs (100);
     s_seen_t seen = { 0 };
     jr_journal_t *j = jr_journal_open (s_dir, JR_FSYNC_ALWAYS, 100, s_count, &seen);
-    cr_assert_eq (pipe (s_started), 0);
-    cr_assert_eq (pipe (s_release), 0);
-    jr_journal_set_snapshot_hook (s_slow_snapshot);
-    cr_assert_eq (jr_journal_compact_begin (j, s_snapshot_one, NULL), 0);
-    char byte;
-    cr_assert_eq (read (s_started[0], &byte, 1), 1);
+    s_begin_held (j);
     s_accept (j, 1);
     jr_journal_close (&j);
     jr_journal_set_snapshot_hook (NULL);
