@@ -1443,15 +1443,13 @@ s_collect (jr_bjob_t *job, void *arg)
     all->jobs[all->n++] = job;
 }
 
-//  Replace the journal's history by a snapshot of what is held now, in
+//  In the snapshot writer (a fork of the broker): what is held now, in
 //  arrival order so replay keeps the queues' order.
 static void
-s_compact (jr_broker_t *self)
+s_snapshot (jr_journal_t *journal, void *arg)
 {
-    if (!self->journal || !jr_journal_wants_compaction (self->journal))
-        return;
-    if (jr_journal_compact_begin (self->journal))
-        return;
+    jr_broker_t *self = arg;
+    assert (journal == self->journal);
     s_collect_t all = { calloc (jr_jobtab_size (self->jobs) + 1, sizeof (void *)), 0 };
     assert (all.jobs);
     jr_jobtab_each (self->jobs, s_collect, &all);
@@ -1471,7 +1469,19 @@ s_compact (jr_broker_t *self)
         }
     }
     free (all.jobs);
-    jr_journal_compact_end (self->journal);
+}
+
+//  Replace the journal's history by a snapshot, written beside the loop:
+//  a compaction of gigabytes must not stall heartbeats and leases.
+static void
+s_compact (jr_broker_t *self)
+{
+    if (!self->journal)
+        return;
+    if (jr_journal_compacting (self->journal))
+        jr_journal_compact_poll (self->journal);
+    else if (jr_journal_wants_compaction (self->journal))
+        jr_journal_compact_begin (self->journal, s_snapshot, self);
 }
 
 static void
@@ -1687,6 +1697,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     free (self->spare);
     free (self->workers);
     free (self->pending);
+    free (self->replayed);  //  left when the journal could not be opened after replay
     for (size_t i = 0; i < self->nreplies; i++)
         jr_msg_destroy (&self->replies[i].msg);
     for (size_t i = 0; i < self->npool; i++)

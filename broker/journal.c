@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 //  On disk a record is [u32 body length][u32 CRC-32C of body][body], all
@@ -21,9 +24,15 @@
 //  DISPATCH, CANCEL nothing more
 //  STATE    u8 state, i64 at_us
 //  Files are named journal-<16 digit sequence>.log and replayed in order.
+//  A snapshot is written as journal-<seq>.snap by a forked child, from its
+//  copy-on-write view of the broker, while the broker goes on in the file
+//  after it (seq + 1); once synced it is renamed to .log and the files
+//  before it are removed. Until then the old files hold everything.
 #define S_HEADER      8
 #define S_MAX_BODY    (64 + 65536 + (1u << 20) + 4096)
 #define S_MIN_COMPACT (64ull << 20)
+#define S_SNAP_CHUNK  (1u << 20)      //  the snapshot writer writes this much at once
+#define S_RETRY_US    (10 * 1000000)  //  a failed compaction waits this long
 
 struct _jr_journal_t {
     char *dir;               //  the journal directory
@@ -41,7 +50,31 @@ struct _jr_journal_t {
     int64_t last_sync;      //  mono us
     uint64_t compact_from;  //  first file seq that a snapshot replaces
     int fail_n, fail_err;   //  injected write failures
+    pid_t child;            //  the snapshot writer, 0 = none
+    uint64_t snap_seq;      //  the snapshot it writes
+    int snap_err;           //  in the writer: the first write error
+    bool in_child;          //  this is the writer: appends go to the snapshot
+    bool compact_failing;   //  a compaction error was logged: quiet until one works
+    int64_t retry_at;       //  mono us: no compaction before
 };
+
+static void (*s_snapshot_hook) (void);
+
+//  Write all of buf; 0 or the errno of the failure.
+static int
+s_write_all (int fd, const uint8_t *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write (fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
 
 //  -------------------------------------------------------------------------
 //  Little-endian encoding
@@ -113,6 +146,11 @@ jr_journal_append (jr_journal_t *self, const jr_rec_t *rec, bool durable)
     s_put (start + 4, jr_crc32c (0, start + S_HEADER, body), 4);
     self->len += S_HEADER + body;
     self->durable = self->durable || durable;
+    if (self->in_child && self->len >= S_SNAP_CHUNK) {  //  bound the writer's memory
+        if (!self->snap_err)
+            self->snap_err = s_write_all (self->fd, self->buf, self->len);
+        self->len = 0;
+    }
 }
 
 //  Decode one body; false if it does not parse (a CRC collision or a bug).
@@ -161,12 +199,18 @@ s_decode (const uint8_t *p, size_t len, jr_rec_t *rec)
 //  Files
 
 static char *
-s_path (const jr_journal_t *self, uint64_t seq)
+s_path_ext (const jr_journal_t *self, uint64_t seq, const char *ext)
 {
     char *path = malloc (strlen (self->dir) + 64);
     assert (path);
-    sprintf (path, "%s/journal-%016llu.log", self->dir, (unsigned long long)seq);
+    sprintf (path, "%s/journal-%016llu.%s", self->dir, (unsigned long long)seq, ext);
     return path;
+}
+
+static char *
+s_path (const jr_journal_t *self, uint64_t seq)
+{
+    return s_path_ext (self, seq, "log");
 }
 
 static int
@@ -176,9 +220,10 @@ s_compare_seq (const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-//  Sequence numbers of the journal files, sorted; *count gets how many.
+//  Sequence numbers of the journal files with this extension, sorted;
+//  *count gets how many.
 static uint64_t *
-s_list (const char *dir, size_t *count)
+s_list (const char *dir, const char *ext, size_t *count)
 {
     uint64_t *seqs = NULL;
     size_t n = 0, cap = 0;
@@ -187,7 +232,7 @@ s_list (const char *dir, size_t *count)
     while (d && (entry = readdir (d))) {
         unsigned long long seq;
         char tail[8];
-        if (sscanf (entry->d_name, "journal-%16llu.%7s", &seq, tail) != 2 || strcmp (tail, "log"))
+        if (sscanf (entry->d_name, "journal-%16llu.%7s", &seq, tail) != 2 || strcmp (tail, ext))
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
@@ -248,17 +293,15 @@ s_replay_file (const char *path, jr_replay_fn *fn, void *arg, uint64_t *records)
     return pos;
 }
 
+//  Make seq the current file; 0 or errno.
 static int
 s_open_file (jr_journal_t *self, uint64_t seq)
 {
     char *path = s_path (self, seq);
     int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        jr_error ("path=%s: cannot create journal file: %s", path, strerror (errno));
-        free (path);
-        return JR_EIO;
-    }
     free (path);
+    if (fd < 0)
+        return errno;
     if (self->fd >= 0) {
         self->older_size += self->file_size;
         close (self->fd);
@@ -285,7 +328,14 @@ jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *f
     self->fd = -1;
     self->last_sync = jr_clock_mono_us ();
     size_t count;
-    uint64_t *seqs = s_list (dir, &count);
+    uint64_t *seqs = s_list (dir, "snap", &count);
+    for (size_t i = 0; i < count; i++) {  //  a compaction that did not finish
+        char *path = s_path_ext (self, seqs[i], "snap");
+        unlink (path);
+        free (path);
+    }
+    free (seqs);
+    seqs = s_list (dir, "log", &count);
     uint64_t records = 0;
     int64_t start = jr_clock_mono_us ();
     bool damaged = false;
@@ -316,7 +366,9 @@ jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *f
     uint64_t next = count ? seqs[count - 1] + 1 : 1;
     free (seqs);
     self->compact_from = next;
-    if (s_open_file (self, next)) {
+    int err = s_open_file (self, next);
+    if (err) {
+        jr_error ("journal=%s: cannot create journal file, not starting: %s", dir, strerror (err));
         jr_journal_close (&self);
         return NULL;
     }
@@ -343,29 +395,15 @@ int
 jr_journal_flush (jr_journal_t *self)
 {
     if (self->len) {
-        size_t done = 0;
-        while (done < self->len) {
-            ssize_t n;
-            if (self->fail_n > 0) {
-                self->fail_n--;
-                errno = self->fail_err;
-                n = -1;
-            }
-            else
-                n = write (self->fd, self->buf + done, self->len - done);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                int err = errno;
-                //  Leave no torn record behind: cut back to what was whole.
-                if (done && ftruncate (self->fd, (off_t)self->file_size) == -1)
-                    jr_error ("journal=%s: cannot cut a failed write: %s", self->dir,
-                              strerror (errno));
-                jr_error ("journal=%s bytes=%zu: write failed: %s", self->dir, self->len,
-                          strerror (err));
-                return err == ENOSPC || err == EDQUOT ? JR_EDISK_FULL : JR_EIO;
-            }
-            done += (size_t)n;
+        int err = self->fail_n > 0 ? (self->fail_n--, self->fail_err)
+                                   : s_write_all (self->fd, self->buf, self->len);
+        if (err) {
+            //  Leave no torn record behind: cut back to what was whole.
+            if (ftruncate (self->fd, (off_t)self->file_size) == -1)
+                jr_error ("journal=%s: cannot cut a failed write: %s", self->dir, strerror (errno));
+            jr_error ("journal=%s bytes=%zu: write failed: %s", self->dir, self->len,
+                      strerror (err));
+            return err == ENOSPC || err == EDQUOT ? JR_EDISK_FULL : JR_EIO;
         }
         self->file_size += self->len;
         self->len = 0;
@@ -403,43 +441,146 @@ jr_journal_wants_compaction (const jr_journal_t *self)
 {
     uint64_t limit =
         self->snapshot_size * 4 > S_MIN_COMPACT ? self->snapshot_size * 4 : S_MIN_COMPACT;
-    return jr_journal_size (self) > limit;
+    return !self->child && jr_journal_size (self) > limit && jr_clock_mono_us () >= self->retry_at;
+}
+
+bool
+jr_journal_compacting (const jr_journal_t *self)
+{
+    return self->child != 0;
+}
+
+//  Log the first failure of an episode only: a folder that stays read-only
+//  must not fill the log every time the compaction is tried again.
+static int
+s_compact_failed (jr_journal_t *self, const char *what, const char *why)
+{
+    if (!self->compact_failing)
+        jr_error ("journal=%s: compaction failed, %s: %s (retried quietly until it works)",
+                  self->dir, what, why);
+    self->compact_failing = true;
+    self->retry_at = jr_clock_mono_us () + S_RETRY_US;
+    return JR_EIO;
+}
+
+//  The snapshot writer: fn appends the live state, which goes to the
+//  snapshot file; then sync and exit with 0 or the errno. No zmq, no log.
+static void
+s_snapshot_child (jr_journal_t *self, int fd, pid_t parent, jr_snapshot_fn *fn, void *arg)
+{
+    prctl (PR_SET_PDEATHSIG, SIGKILL);  //  nobody wants it once the broker is gone
+    if (getppid () != parent)
+        _exit (ECHILD);
+    if (s_snapshot_hook)
+        s_snapshot_hook ();
+    self->fd = fd;
+    self->len = 0;
+    self->in_child = true;
+    fn (self, arg);
+    int err = self->snap_err ? self->snap_err : s_write_all (fd, self->buf, self->len);
+    if (!err && fdatasync (fd) == -1)
+        err = errno;
+    _exit (err ? (err & 0xff ? err & 0xff : EIO) : 0);
 }
 
 int
-jr_journal_compact_begin (jr_journal_t *self)
+jr_journal_compact_begin (jr_journal_t *self, jr_snapshot_fn *fn, void *arg)
 {
+    assert (!self->child);
     int rc = jr_journal_flush (self);
-    if (rc == 0)
-        rc = s_open_file (self, self->seq + 1);
-    self->compact_from = self->seq;
-    return rc;
-}
-
-int
-jr_journal_compact_end (jr_journal_t *self)
-{
-    int rc = jr_journal_flush (self);
-    if (rc == 0)
-        rc = s_sync (self);
     if (rc)
-        return rc;  //  the older files still hold everything
+        return s_compact_failed (self, "cannot flush", jr_strerror (rc));
+    uint64_t snap = self->seq + 1;
+    char *path = s_path_ext (self, snap, "snap");
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = fd < 0 ? errno : s_open_file (self, snap + 1);
+    pid_t parent = getpid ();
+    int64_t start = jr_clock_mono_us ();
+    pid_t pid = err ? -1 : fork ();
+    if (pid == 0)
+        s_snapshot_child (self, fd, parent, fn, arg);
+    err = err ? err : pid < 0 ? errno : 0;
+    int64_t fork_us = jr_clock_mono_us () - start;
+    if (fd >= 0)
+        close (fd);  //  the writer has its own
+    if (err) {
+        unlink (path);
+        free (path);
+        return s_compact_failed (self, "cannot start the snapshot", strerror (err));
+    }
+    free (path);
+    self->child = pid;
+    self->snap_seq = snap;
+    self->compact_from = snap;
+    jr_info ("journal=%s pid=%d fork_us=%lld: compaction started", self->dir, (int)pid,
+             (long long)fork_us);
+    return 0;
+}
+
+//  The snapshot is whole and synced: make it the oldest file, drop the rest.
+static int
+s_compact_install (jr_journal_t *self)
+{
+    char *snap = s_path_ext (self, self->snap_seq, "snap");
+    char *path = s_path (self, self->snap_seq);
+    struct stat st;
+    int err = stat (snap, &st) == -1 || rename (snap, path) == -1 ? errno : 0;
+    free (path);
+    if (err) {
+        unlink (snap);
+        free (snap);
+        return s_compact_failed (self, "cannot install the snapshot", strerror (err));
+    }
+    free (snap);
+    s_sync_dir (self);
     size_t count;
-    uint64_t *seqs = s_list (self->dir, &count);
+    uint64_t *seqs = s_list (self->dir, "log", &count);
     for (size_t i = 0; i < count; i++)
         if (seqs[i] < self->compact_from) {
-            char *path = s_path (self, seqs[i]);
-            unlink (path);
-            free (path);
+            char *old = s_path (self, seqs[i]);
+            unlink (old);
+            free (old);
         }
     free (seqs);
     s_sync_dir (self);
     uint64_t before = self->older_size;  //  every file the snapshot replaces
-    self->older_size = 0;
-    self->snapshot_size = self->file_size;
+    self->older_size = self->snapshot_size = (uint64_t)st.st_size;
+    if (self->compact_failing)
+        jr_info ("journal=%s: compaction works again", self->dir);
+    self->compact_failing = false;
     jr_info ("journal=%s before=%llu after=%llu: journal compacted", self->dir,
-             (unsigned long long)before, (unsigned long long)self->file_size);
+             (unsigned long long)before, (unsigned long long)st.st_size);
     return 0;
+}
+
+int
+jr_journal_compact_poll (jr_journal_t *self)
+{
+    int status = 0;
+    pid_t pid = self->child ? waitpid (self->child, &status, WNOHANG) : 0;
+    if (pid == 0 || (pid < 0 && errno == EINTR))
+        return 0;
+    self->child = 0;
+    if (pid > 0 && WIFEXITED (status) && WEXITSTATUS (status) == 0)
+        return s_compact_install (self) ? JR_EIO : 1;
+    char *snap = s_path_ext (self, self->snap_seq, "snap");
+    unlink (snap);
+    free (snap);
+    char why[64];
+    if (pid < 0)
+        snprintf (why, sizeof why, "lost: %s", strerror (errno));
+    else if (WIFEXITED (status))
+        snprintf (why, sizeof why, "%s", strerror (WEXITSTATUS (status)));
+    else
+        snprintf (why, sizeof why, "killed by signal %d", WTERMSIG (status));
+    return s_compact_failed (self, "the snapshot writer failed", why);
+}
+
+//  For tests: called by the snapshot writer before it writes.
+void
+jr_journal_set_snapshot_hook (void (*hook) (void))
+{
+    s_snapshot_hook = hook;
 }
 
 void
@@ -455,6 +596,14 @@ jr_journal_close (jr_journal_t **self_p)
     if (!self_p || !*self_p)
         return;
     jr_journal_t *self = *self_p;
+    if (self->child) {  //  the old files still hold everything
+        kill (self->child, SIGKILL);
+        while (waitpid (self->child, NULL, 0) == -1 && errno == EINTR)
+            ;
+        char *snap = s_path_ext (self, self->snap_seq, "snap");
+        unlink (snap);
+        free (snap);
+    }
     if (self->fd >= 0) {
         if (jr_journal_flush (self) == 0 && self->unsynced)
             s_sync (self);

@@ -39,7 +39,8 @@ typedef struct _jr_journal_t jr_journal_t;
 //  cannot be used.
 jr_journal_t *jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *fn,
                                void *arg);
-//  Flush, sync and close; nulls the pointer.
+//  Flush, sync and close; nulls the pointer. A compaction under way is
+//  abandoned (its writer killed): the files it would replace stay.
 void jr_journal_close (jr_journal_t **self_p);
 //  Buffer a record for the next flush. A durable record is one a client was
 //  promised (accept, cancel, retry): with --fsync always the flush that
@@ -58,13 +59,27 @@ void jr_journal_discard (jr_journal_t *self);
 bool jr_journal_pending (const jr_journal_t *self);
 //  Bytes in all journal files.
 uint64_t jr_journal_size (const jr_journal_t *self);
+//  Writes the live state through jr_journal_append, in the snapshot writer.
+typedef void (jr_snapshot_fn) (jr_journal_t *journal, void *arg);
+
 //  True when the files hold so much history that a snapshot should replace
-//  them (the caller then runs compact_begin, appends live state, compact_end).
+//  them, no compaction runs, and none failed in the last seconds.
 bool jr_journal_wants_compaction (const jr_journal_t *self);
-//  Start a new file that will hold a snapshot. 0 or an error code.
-int jr_journal_compact_begin (jr_journal_t *self);
-//  Write and sync the snapshot file, then remove the older files.
-int jr_journal_compact_end (jr_journal_t *self);
+//  Start a compaction: fork a writer that runs fn on its copy of the
+//  caller's memory and writes what fn appends to a snapshot file, while
+//  the caller goes on appending to a new file. 0, or an error code with
+//  nothing changed but the current file (logged once per failure episode).
+int jr_journal_compact_begin (jr_journal_t *self, jr_snapshot_fn *fn, void *arg);
+//  Call now and then while compacting (never blocks). When the writer is
+//  done and the snapshot synced, it replaces the older files. 1 when a
+//  compaction completed, 0 while one runs or none does, or an error code
+//  (the older files are kept; logged once per failure episode).
+int jr_journal_compact_poll (jr_journal_t *self);
+//  True while a snapshot writer runs.
+bool jr_journal_compacting (const jr_journal_t *self);
+//  For tests: called by the snapshot writer before it writes, to make a
+//  compaction last as long as a test needs. NULL for none.
+void jr_journal_set_snapshot_hook (void (*hook) (void));
 //  Failure injection for tests: the next n writes fail with this errno.
 void jr_journal_fail_writes (jr_journal_t *self, int n, int err);
 #endif

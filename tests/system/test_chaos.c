@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -643,4 +644,143 @@ Test (chaos, journal_bounded_after_200k_jobs, .timeout = 400)
            (unsigned long long)bound);
     jr_client_destroy (&client);
     ch_set_free (&set);
+}
+
+//  -------------------------------------------------------------------------
+//  10. kill -9 of the broker while its snapshot writer runs, and after it
+//      finished: no accepted job is lost either way.
+
+//  A process's state letter from /proc (R, S, T, Z ...), 0 if it is gone.
+static char
+s_proc_state (pid_t pid)
+{
+    char path[64], text[512];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen (path, "r");
+    size_t n = f ? fread (text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose (f);
+    text[n] = 0;
+    const char *end = strrchr (text, ')');
+    return end && end[1] == ' ' ? end[2] : 0;
+}
+
+//  Start the broker on the test's journal and wait for its nth start.
+static pid_t
+s_broker_start (int nth)
+{
+    pid_t pid = jr_h_broker (&env, "--fsync=always");
+    while (ch_log_count (&env, "broker.log", "broker listening") < nth) {
+        CHECK (s_proc_state (pid) && s_proc_state (pid) != 'Z', "the broker did not start");
+        jr_h_sleep_ms (10);
+    }
+    return pid;
+}
+
+//  Every job the broker was asked for is queued there.
+static void
+s_check_queued (const uint8_t (*ids)[JR_ID_SIZE], int n, const char *what)
+{
+    jr_client_t *client = jr_client_new (env.clients_ep, env.ingester_ep);
+    int queued = 0;
+    for (int i = 0; i < n; i++) {
+        int state = JR_STATE_UNKNOWN;
+        uint32_t attempt;
+        CHECK (jr_client_status (client, ids[i], &state, &attempt) == 0, "%s: status", what);
+        queued += state == JR_STATE_QUEUED;
+    }
+    jr_client_destroy (&client);
+    printf ("chaos: %s: %d of %d accepted jobs queued after the restart\n", what, queued, n);
+    CHECK (queued == n, "%s: %d of %d accepted jobs lost", what, n - queued, n);
+}
+
+//  Submit jobs i to n-1 with 1 MB vars each, their ids into ids.
+static void
+s_submit_big (int i, int n, uint8_t (*ids)[JR_ID_SIZE])
+{
+    enum { SIZE = 1000000 };
+    static uint8_t vars[SIZE + 10] = { 0x81, 0xa3, 'm', 's', 'g', 0xdb };  //  {"msg": str32}
+    vars[6] = SIZE >> 24, vars[7] = (SIZE >> 16) & 0xff, vars[8] = (SIZE >> 8) & 0xff;
+    vars[9] = SIZE & 0xff;
+    jr_client_t *client = jr_client_new (env.clients_ep, env.ingester_ep);
+    for (; i < n; i++) {
+        jr_job_t job;
+        jr_job_init (&job, "echo");
+        job.vars = (jr_bytes_t){ vars, sizeof vars };
+        memcpy (ids[i], job.id, JR_ID_SIZE);
+        CHECK (jr_client_submit (client, &job) == 0, "submit %d", i);
+    }
+    jr_client_destroy (&client);
+}
+
+//  Trace a broker just started until it forks (its first compaction), and
+//  leave the child, the snapshot writer, stopped before it ran a line of
+//  its own. Its pid, 0 if the broker never forked, -1 if it cannot be traced.
+static pid_t
+s_stop_next_fork (pid_t broker)
+{
+    if (ptrace (PTRACE_SEIZE, broker, 0, PTRACE_O_TRACEFORK) == -1)
+        return -1;
+    pid_t writer = 0;
+    int status;
+    while (!writer && waitpid (broker, &status, __WALL) == broker && WIFSTOPPED (status)) {
+        if (status >> 8 == (SIGTRAP | (PTRACE_EVENT_FORK << 8))) {
+            unsigned long msg;
+            ptrace (PTRACE_GETEVENTMSG, broker, 0, &msg);
+            writer = (pid_t)msg;
+            waitpid (writer, &status, __WALL);  //  its first stop, traced
+            kill (writer, SIGSTOP);             //  pending: it stops as soon as it is let go
+            ptrace (PTRACE_DETACH, writer, 0, 0);
+            ptrace (PTRACE_DETACH, broker, 0, 0);
+        }
+        else  //  a signal for the broker: pass it on
+            ptrace (PTRACE_CONT, broker, 0, WSTOPSIG (status));
+    }
+    if (!writer && (WIFEXITED (status) || WIFSIGNALED (status)))
+        jr_h_forget (broker);  //  reaped here
+    return writer;
+}
+
+Test (chaos, broker_sigkill_during_compaction)
+{
+    jr_h_env_init (&env, "chaos-snapshot");
+    //  100 jobs of 1 MB that no worker takes: past 64 MiB, so a broker
+    //  started on this journal compacts at once.
+    enum { N = 100, LATE = 10 };
+    static uint8_t ids[N + LATE][JR_ID_SIZE];
+    pid_t broker = s_broker_start (1);
+    s_submit_big (0, N, ids);
+    CHECK (jr_h_stop (broker, SIGTERM, 10000), "the broker did not stop");
+    //  Its snapshot writer is held, so the next kill lands during the
+    //  compaction for certain, after 10 more jobs were accepted meanwhile.
+    char journal[512];
+    snprintf (journal, sizeof journal, "%s/journal", env.dir);
+    broker = jr_h_spawn (&env, "broker", "jr-broker", "--clients", env.clients_ep, "--workers",
+                         env.workers_ep, "--journal", journal, "--fsync=always", NULL);
+    pid_t writer = s_stop_next_fork (broker);  //  traced long before it replayed 100 MB
+    if (writer < 0)
+        cr_skip_test ("cannot trace the broker here: %s", strerror (errno));
+    CHECK (writer > 0, "the broker did not fork a snapshot writer");
+    while (s_proc_state (writer) != 'T')  //  SIGSTOP takes it before it runs a line
+        jr_h_sleep_ms (1);
+    while (ch_log_count (&env, "broker.log", "broker listening") < 2)
+        jr_h_sleep_ms (10);
+    s_submit_big (N, N + LATE, ids);
+    CHECK (jr_h_stop (broker, SIGKILL, 5000), "the broker did not die");
+    //  Resumed, the orphan sees its broker is gone and exits.
+    kill (writer, SIGCONT);
+    char state;
+    while ((state = s_proc_state (writer)) && state != 'Z')  //  the test's timeout bounds this
+        jr_h_sleep_ms (10);
+    int compacted = ch_log_count (&env, "broker.log", "journal compacted");
+    broker = s_broker_start (3);
+    s_check_queued ((const uint8_t (*)[JR_ID_SIZE])ids, N + LATE, "kill during compaction");
+    //  This broker compacts too (the journal is still past the mark); a
+    //  kill after that compaction loses nothing either.
+    while (ch_log_count (&env, "broker.log", "journal compacted") == compacted)
+        jr_h_sleep_ms (10);
+    CHECK (jr_h_stop (broker, SIGKILL, 5000), "the broker did not die");
+    s_broker_start (4);
+    s_check_queued ((const uint8_t (*)[JR_ID_SIZE])ids, N + LATE, "kill after compaction");
+    ch_log_grep (&env, "broker.log", "compact", 8);
 }

@@ -8,7 +8,9 @@
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
+#include <unistd.h>
 
 Test (jobtab, insert_find_remove_many)
 {
@@ -1509,4 +1511,98 @@ Test (broker_guard, replay_of_many_task_names_loses_no_job, .timeout = 120)
                   N);
     jr_msg_destroy (&msg);
     s_stop ();
+}
+
+//  -------------------------------------------------------------------------
+//  Compaction beside the loop
+
+static int s_started[2], s_release[2];  //  pipes: snapshot writer -> test, test -> writer
+
+//  The snapshot writer says it started, then waits for the test's word.
+static void
+s_slow_snapshot (void)
+{
+    char byte = 1;
+    if (write (s_started[1], &byte, 1) != 1 || read (s_release[0], &byte, 1) != 1)
+        return;
+}
+
+static void
+s_replay_nothing (const jr_rec_t *rec, void *arg)
+{
+    (void)rec;
+    (void)arg;
+}
+
+//  A journal of n queued jobs with 1 MB of vars each.
+static void
+s_big_journal (int n)
+{
+    enum { SIZE = 1000000 };
+    uint8_t *vars = calloc (1, SIZE + 8);
+    cr_assert_not_null (vars);
+    memcpy (vars, "\x81\xa1k\xc6", 4);  //  {"k": bin32}
+    vars[4] = SIZE >> 24, vars[5] = (SIZE >> 16) & 0xff, vars[6] = (SIZE >> 8) & 0xff,
+    vars[7] = SIZE & 0xff;
+    jr_journal_t *journal = jr_journal_open (s_dir, JR_FSYNC_NEVER, 100, s_replay_nothing, NULL);
+    cr_assert_not_null (journal);
+    for (int i = 0; i < n; i++) {
+        jr_job_t job;
+        jr_job_init (&job, "big");
+        jr_rec_t rec = { .type = JR_REC_ACCEPT,
+                         .max_attempts = 3,
+                         .task = { (const uint8_t *)"big", 3 },
+                         .vars = { vars, SIZE + 8 } };
+        memcpy (rec.id, job.id, JR_ID_SIZE);
+        jr_journal_append (journal, &rec, false);
+        cr_assert_eq (jr_journal_flush (journal), 0);
+    }
+    jr_journal_close (&journal);
+    free (vars);
+}
+
+static bool
+s_exists (uint64_t seq)
+{
+    char path[128];
+    snprintf (path, sizeof path, "%s/journal-%016llu.log", s_dir, (unsigned long long)seq);
+    return access (path, F_OK) == 0;
+}
+
+//  A compaction of 80 MB of live jobs, held up in its snapshot writer:
+//  meanwhile the broker accepts a job and heartbeats a worker, and after
+//  it the journal holds both the snapshot and that job.
+Test (broker_journal, compaction_leaves_the_loop_running, .timeout = 60)
+{
+    s_journal_dir ();
+    s_big_journal (80);  //  past 64 MiB: the first timer tick compacts
+    cr_assert_eq (pipe (s_started), 0);
+    cr_assert_eq (pipe (s_release), 0);
+    jr_journal_set_snapshot_hook (s_slow_snapshot);
+    s_start_with (5000, s_dir);
+    struct pollfd started = { s_started[0], POLLIN, 0 };
+    cr_assert_eq (poll (&started, 1, 10000), 1, "no compaction started");
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    s_submit (client, msg, 1, 0, "late");
+    zsock_t *worker = s_worker (msg, "none", 1);
+    zframe_t *frame = s_expect_ex (worker, msg, JR_MSG_HEARTBEAT, 2000, false);
+    cr_assert_not_null (frame, "no heartbeat while the snapshot is written");
+    zframe_destroy (&frame);
+    cr_assert (s_exists (1), "the old journal stays until the snapshot is complete");
+    char byte = 1;
+    cr_assert_eq (write (s_release[1], &byte, 1), 1);
+    while (s_exists (1))  //  the test's timeout bounds this
+        usleep (10000);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    s_stop ();
+    jr_journal_set_snapshot_hook (NULL);
+    s_start_with (5000, s_dir);
+    cr_assert_eq (jr_broker_live (s_broker), 81, "the snapshot and the job accepted meanwhile");
+    jr_msg_destroy (&msg);
+    s_stop ();
+    char cmd[128];  //  80 MB: not left in /tmp
+    snprintf (cmd, sizeof cmd, "rm -rf %s", s_dir);
+    cr_assert_eq (system (cmd), 0);
 }
