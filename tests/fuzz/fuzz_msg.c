@@ -72,14 +72,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         first = jr_msg_new ();
         second = jr_msg_new ();
     }
+    bool error = jr_msg_is_error (data, size);
     int rc = jr_msg_decode (first, data, size);
     s_check (rc <= 0);
+    s_check (rc != 0 || error == (first->type == JR_MSG_ERROR));  //  agree when it decodes
     char line[1024];
     jr_msg_print (first, line, sizeof line);  //  also for half-decoded messages
     s_check (strlen (line) < sizeof line);
     if (rc != 0)
         return 0;
     s_check (first->type > 0 && first->type < JR_MSG_COUNT);
+    for (uint32_t i = 0; i < first->njobs; i++)  //  a SUBMIT's jobs are checked by the broker
+        s_check (jr_job_check (&first->jobs[i]) == 0 || first->type == JR_MSG_SUBMIT);
 
     //  Whatever decodes encodes, in canonical form, and decodes to the same.
     uint8_t *encoded;
