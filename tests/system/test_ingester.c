@@ -166,22 +166,9 @@ Test (ingester, fetch_of_one_big_result_many_times_stays_small)
     zsock_t *sock = zsock_new_dealer (env.ingester_ep);
     CHECK (sock, "dealer");
     zsock_set_rcvtimeo (sock, 20000);  //  only a bound that turns a hang into a failure
-    static uint8_t payload[1 << 20];
-    memset (payload, 'r', sizeof payload);
-    jr_msg_t *msg = jr_msg_new ();
-    jr_msg_reset (msg, JR_MSG_RESULT);
-    jr_job_t *job = jr_msg_add_job (msg);
-    jr_job_init (job, "echo");
-    job->attempt = 1;
-    job->success = true;
-    job->state = JR_STATE_SUCCEEDED;
-    job->payload = (jr_bytes_t){ payload, sizeof payload };
     uint8_t id[JR_ID_SIZE];
-    memcpy (id, job->id, JR_ID_SIZE);
-    CHECK (jr_msg_send (msg, zsock_resolve (sock), NULL, 0) == 0, "send RESULT");
-    zframe_t *frame = s_reply (sock, msg);
-    CHECK (msg->type == JR_MSG_ACK && msg->nmarks == 1 && msg->marks[0].code == 0, "stored");
-    zframe_destroy (&frame);
+    s_store_big (sock, id);
+    jr_msg_t *msg = jr_msg_new ();
     long before = s_peak_kb (pid);
 
     enum { TIMES = 2000 };
@@ -190,11 +177,11 @@ Test (ingester, fetch_of_one_big_result_many_times_stays_small)
     for (int i = 0; i < TIMES; i++)
         jr_msg_add_mark (msg, id, 0, 0);
     CHECK (jr_msg_send (msg, zsock_resolve (sock), NULL, 0) == 0, "send FETCH");
-    frame = s_reply (sock, msg);
+    zframe_t *frame = s_reply (sock, msg);
     CHECK (msg->type == JR_MSG_RESULTS && msg->tag == 1, "RESULTS");
     CHECK (msg->njobs == 1 && msg->nmarks == 0, "the id once: %u jobs, %u marks", msg->njobs,
            msg->nmarks);
-    CHECK (msg->jobs[0].payload.len == sizeof payload, "whole");
+    CHECK (msg->jobs[0].payload.len == 1 << 20, "whole");
     zframe_destroy (&frame);
     long after = s_peak_kb (pid);
     CHECK (before > 0 && after > 0, "VmHWM readable");
