@@ -5,6 +5,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "proto/proto.h"
+#include "tests/fakes/fake_peer.h"
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <inttypes.h>
@@ -180,108 +181,20 @@ s_stop (void)
     jr_broker_destroy (&s_broker);
 }
 
-static void
-s_send (zsock_t *sock, jr_msg_t *msg)
-{
-    cr_assert_eq (jr_msg_send (msg, zsock_resolve (sock), NULL, 0), 0);
-}
-
-//  Receive the next message of a type within timeout_ms. Heartbeats are
-//  skipped, and answered when the socket plays a live worker.
-static zframe_t *
-s_expect_ex (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms, bool alive)
-{
-    int64_t deadline = zclock_mono () + timeout_ms;
-    for (;;) {
-        int64_t left = deadline - zclock_mono ();
-        if (left <= 0)
-            return NULL;
-        zsock_set_rcvtimeo (sock, (int)left);
-        zframe_t *frame = zframe_recv (sock);
-        if (!frame)
-            return NULL;
-        cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
-        if (msg->type == type)
-            return frame;
-        zframe_destroy (&frame);
-        if (msg->type != JR_MSG_HEARTBEAT)
-            cr_assert_fail ("expected %s, got %s", jr_msg_name (type), jr_msg_name (msg->type));
-        if (alive) {
-            jr_msg_t hb = { .type = JR_MSG_HEARTBEAT };
-            s_send (sock, &hb);
-        }
-    }
-}
-
-static zframe_t *
-s_expect (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms)
-{
-    return s_expect_ex (sock, msg, type, timeout_ms, true);
-}
-
-static zsock_t *
-s_worker (jr_msg_t *msg, const char *task, uint32_t slots)
-{
-    zsock_t *sock = zsock_new_dealer (s_workers);
-    jr_msg_reset (msg, JR_MSG_READY);
-    msg->name = (jr_bytes_t){ (const uint8_t *)"fake", 4 };
-    msg->host = (jr_bytes_t){ (const uint8_t *)"test", 4 };
-    msg->slots = slots;
-    msg->capacity = slots;
-    jr_msg_add_task (msg, (jr_bytes_t){ (const uint8_t *)task, strlen (task) });
-    s_send (sock, msg);
-    return sock;
-}
-
-static void
-s_submit (zsock_t *client, jr_msg_t *msg, int n, int priority, const char *task)
-{
-    jr_msg_reset (msg, JR_MSG_SUBMIT);
-    msg->tag = 7;
-    for (int i = 0; i < n; i++) {
-        jr_job_t *job = jr_msg_add_job (msg);
-        jr_job_init (job, task);
-        job->priority = priority;
-    }
-    s_send (client, msg);
-    zframe_t *reply = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
-    cr_assert_not_null (reply);
-    cr_assert_eq (msg->tag, 7);
-    cr_assert_eq (msg->nmarks, (uint32_t)n);
-    for (int i = 0; i < n; i++)
-        cr_assert_eq (msg->marks[i].code, 0);
-    zframe_destroy (&reply);
-}
-
-//  Count jobs dispatched to a worker until it has been quiet for quiet_ms.
-static int
-s_drain_dispatch (zsock_t *worker, jr_msg_t *msg, int quiet_ms, jr_mark_t *first)
-{
-    int n = 0;
-    zframe_t *frame;
-    while ((frame = s_expect (worker, msg, JR_MSG_DISPATCH, quiet_ms))) {
-        if (n == 0 && first && msg->njobs)
-            jr_msg_add_mark (msg, msg->jobs[0].id, msg->jobs[0].attempt, 0), *first = msg->marks[0];
-        n += (int)msg->njobs;
-        zframe_destroy (&frame);
-    }
-    return n;
-}
-
 Test (broker, dispatch_never_exceeds_credit)
 {
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 5, 0, "echo");
-    zsock_t *worker = s_worker (msg, "echo", 2);
+    jr_fake_submit (client, msg, 5, 0, "echo");
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 2);
     jr_mark_t first;
-    cr_assert_eq (s_drain_dispatch (worker, msg, 300, &first), 2);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 300, &first), 2);
     //  Each DONE gives one credit back.
     jr_msg_reset (msg, JR_MSG_DONE);
     jr_msg_add_mark (msg, first.id, first.attempt, JR_STATE_SUCCEEDED);
-    s_send (worker, msg);
-    cr_assert_eq (s_drain_dispatch (worker, msg, 300, NULL), 1);
+    jr_fake_send (worker, msg);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 300, NULL), 1);
     zsock_destroy (&worker);
     zsock_destroy (&client);
     jr_msg_destroy (&msg);
@@ -293,22 +206,22 @@ Test (broker, free_gives_the_slot_back_once)
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 5, 0, "echo");
-    zsock_t *worker = s_worker (msg, "echo", 1);
+    jr_fake_submit (client, msg, 5, 0, "echo");
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 1);
     jr_mark_t first;
-    cr_assert_eq (s_drain_dispatch (worker, msg, 300, &first), 1);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 300, &first), 1);
     //  Out of its executor, the result not stored yet: the slot comes back.
     jr_msg_reset (msg, JR_MSG_FREE);
     jr_msg_add_mark (msg, first.id, first.attempt, 0);
-    s_send (worker, msg);
-    s_send (worker, msg);  //  said twice, counted once
+    jr_fake_send (worker, msg);
+    jr_fake_send (worker, msg);  //  said twice, counted once
     jr_mark_t second;
-    cr_assert_eq (s_drain_dispatch (worker, msg, 300, &second), 1);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 300, &second), 1);
     //  Its DONE later gives nothing more: the second job still runs.
     jr_msg_reset (msg, JR_MSG_DONE);
     jr_msg_add_mark (msg, first.id, first.attempt, JR_STATE_SUCCEEDED);
-    s_send (worker, msg);
-    cr_assert_eq (s_drain_dispatch (worker, msg, 300, NULL), 0);
+    jr_fake_send (worker, msg);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 300, NULL), 0);
     zsock_destroy (&worker);
     zsock_destroy (&client);
     jr_msg_destroy (&msg);
@@ -320,11 +233,11 @@ Test (broker, higher_priority_first_and_unserved_task_waits)
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 1, 0, "echo");
-    s_submit (client, msg, 1, 0, "other");
-    s_submit (client, msg, 1, 9, "echo");
-    zsock_t *worker = s_worker (msg, "echo", 1);
-    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    jr_fake_submit (client, msg, 1, 0, "echo");
+    jr_fake_submit (client, msg, 1, 0, "other");
+    jr_fake_submit (client, msg, 1, 9, "echo");
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 1);
+    zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->njobs, 1);
     cr_assert_eq (msg->jobs[0].priority, 9);
@@ -342,20 +255,20 @@ Test (broker, silent_worker_is_forgotten_and_its_job_requeued)
     s_start (300);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 1, 0, "echo");
-    zsock_t *silent = s_worker (msg, "echo", 1);
-    zframe_t *frame = s_expect_ex (silent, msg, JR_MSG_DISPATCH, 2000, false);
+    jr_fake_submit (client, msg, 1, 0, "echo");
+    zsock_t *silent = jr_fake_worker (s_workers, msg, "echo", 1);
+    zframe_t *frame = jr_fake_expect_ex (silent, msg, JR_MSG_DISPATCH, 2000, false);
     cr_assert_not_null (frame);
     zframe_destroy (&frame);
-    zsock_t *other = s_worker (msg, "echo", 1);
-    frame = s_expect (other, msg, JR_MSG_DISPATCH, 5000);
+    zsock_t *other = jr_fake_worker (s_workers, msg, "echo", 1);
+    frame = jr_fake_expect (other, msg, JR_MSG_DISPATCH, 5000);
     cr_assert_not_null (frame, "the job never came back");
     cr_assert_eq (msg->jobs[0].attempt, 2);
     zframe_destroy (&frame);
     //  The forgotten worker is told to introduce itself again.
     jr_msg_reset (msg, JR_MSG_HEARTBEAT);
-    s_send (silent, msg);
-    frame = s_expect_ex (silent, msg, JR_MSG_ERROR, 2000, false);
+    jr_fake_send (silent, msg);
+    frame = jr_fake_expect_ex (silent, msg, JR_MSG_ERROR, 2000, false);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->code, JR_EUNKNOWN_PEER);
     zframe_destroy (&frame);
@@ -372,19 +285,19 @@ Test (broker, malformed_and_status)
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
     zsock_send (client, "b", "\x93\x01\x02", (size_t)3);
-    zframe_t *frame = s_expect (client, msg, JR_MSG_ERROR, 2000);
+    zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_ERROR, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->code, JR_EMALFORMED);
     zframe_destroy (&frame);
-    s_submit (client, msg, 1, 0, "echo");
+    jr_fake_submit (client, msg, 1, 0, "echo");
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->marks[0].id, JR_ID_SIZE);
     jr_msg_reset (msg, JR_MSG_STATUS);
     msg->tag = 3;
     jr_msg_add_mark (msg, id, 0, 0);
     jr_msg_add_mark (msg, (uint8_t[JR_ID_SIZE]){ 9 }, 0, 0);
-    s_send (client, msg);
-    frame = s_expect (client, msg, JR_MSG_STATE, 2000);
+    jr_fake_send (client, msg);
+    frame = jr_fake_expect (client, msg, JR_MSG_STATE, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->nmarks, 2);
     cr_assert_eq (msg->marks[0].code, JR_STATE_QUEUED);
@@ -407,39 +320,15 @@ s_journal_dir (void)
     cr_assert_not_null (mkdtemp (s_dir));
 }
 
-static void
-s_status (zsock_t *client, jr_msg_t *msg, const uint8_t id[JR_ID_SIZE], int type, int *state,
-          uint32_t *attempt)
-{
-    jr_msg_reset (msg, type);
-    msg->tag = 11;
-    jr_msg_add_mark (msg, id, 0, 0);
-    s_send (client, msg);
-    zframe_t *frame = s_expect (client, msg, JR_MSG_STATE, 2000);
-    cr_assert_not_null (frame);
-    cr_assert_eq (msg->nmarks, 1);
-    *state = msg->marks[0].code;
-    *attempt = msg->marks[0].attempt;
-    zframe_destroy (&frame);
-}
-
-static void
-s_done (zsock_t *worker, jr_msg_t *msg, const uint8_t id[JR_ID_SIZE], uint32_t attempt, int code)
-{
-    jr_msg_reset (msg, JR_MSG_DONE);
-    jr_msg_add_mark (msg, id, attempt, code);
-    s_send (worker, msg);
-}
-
 Test (broker_journal, restart_requeues_running_with_next_attempt)
 {
     s_journal_dir ();
     s_start_with (5000, s_dir);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 3, 0, "echo");
-    zsock_t *worker = s_worker (msg, "echo", 1);
-    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    jr_fake_submit (client, msg, 3, 0, "echo");
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 1);
+    zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     uint8_t running[JR_ID_SIZE];
     memcpy (running, msg->jobs[0].id, JR_ID_SIZE);
@@ -453,10 +342,10 @@ Test (broker_journal, restart_requeues_running_with_next_attempt)
     client = zsock_new_dealer (s_clients);
     int state;
     uint32_t attempt;
-    s_status (client, msg, running, JR_MSG_STATUS, &state, &attempt);
+    jr_fake_status (client, msg, running, JR_MSG_STATUS, &state, &attempt);
     cr_assert_eq (state, JR_STATE_QUEUED);
-    worker = s_worker (msg, "echo", 1);
-    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    worker = jr_fake_worker (s_workers, msg, "echo", 1);
+    frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     //  The job that was running before goes first (arrival order), as attempt 2.
     cr_assert (memcmp (msg->jobs[0].id, running, JR_ID_SIZE) == 0);
@@ -479,22 +368,22 @@ Test (broker_journal, same_id_three_times_is_one_job)
     for (int round = 0; round < 3; round++) {
         jr_msg_reset (msg, JR_MSG_SUBMIT);
         *jr_msg_add_job (msg) = job;
-        s_send (client, msg);
-        zframe_t *frame = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
+        jr_fake_send (client, msg);
+        zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_ACCEPTED, 2000);
         cr_assert_not_null (frame);
         cr_assert_eq (msg->marks[0].code, 0);
         zframe_destroy (&frame);
         if (round == 1) {  //  run it between the second and third submit
-            zsock_t *worker = s_worker (msg, "echo", 4);
-            frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+            zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 4);
+            frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
             cr_assert_not_null (frame);
             cr_assert_eq (msg->njobs, 1);
             zframe_destroy (&frame);
-            s_done (worker, msg, job.id, 1, JR_STATE_SUCCEEDED);
+            jr_fake_done (worker, msg, job.id, 1, JR_STATE_SUCCEEDED);
             int state;
             uint32_t attempt;
             do
-                s_status (client, msg, job.id, JR_MSG_STATUS, &state, &attempt);
+                jr_fake_status (client, msg, job.id, JR_MSG_STATUS, &state, &attempt);
             while (state != JR_STATE_SUCCEEDED);
             zsock_destroy (&worker);
         }
@@ -511,27 +400,27 @@ Test (broker_journal, failures_retry_then_dead_then_retry_and_cancel)
     s_start_with (5000, s_dir);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 1, 0, "echo");
+    jr_fake_submit (client, msg, 1, 0, "echo");
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->marks[0].id, JR_ID_SIZE);
-    zsock_t *worker = s_worker (msg, "echo", 1);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 1);
     for (uint32_t attempt = 1; attempt <= 3; attempt++) {
-        zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 5000);
+        zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 5000);
         cr_assert_not_null (frame, "attempt %u never came", attempt);
         cr_assert_eq (msg->jobs[0].attempt, attempt);
         cr_assert_eq (msg->jobs[0].max_attempts, 3);
         zframe_destroy (&frame);
-        s_done (worker, msg, id, attempt, attempt < 3 ? JR_STATE_SCHEDULED : JR_STATE_DEAD);
+        jr_fake_done (worker, msg, id, attempt, attempt < 3 ? JR_STATE_SCHEDULED : JR_STATE_DEAD);
     }
     int state;
     uint32_t attempt;
     do
-        s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
+        jr_fake_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
     while (state != JR_STATE_DEAD);
     jr_msg_reset (msg, JR_MSG_LIST);
     msg->code = JR_STATE_DEAD;
-    s_send (client, msg);
-    zframe_t *frame = s_expect (client, msg, JR_MSG_STATE, 2000);
+    jr_fake_send (client, msg);
+    zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_STATE, 2000);
     cr_assert_eq (msg->nmarks, 1);
     cr_assert (memcmp (msg->marks[0].id, id, JR_ID_SIZE) == 0);
     zframe_destroy (&frame);
@@ -541,20 +430,20 @@ Test (broker_journal, failures_retry_then_dead_then_retry_and_cancel)
     s_stop ();
     s_start_with (5000, s_dir);
     client = zsock_new_dealer (s_clients);
-    s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
+    jr_fake_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
     cr_assert_eq (state, JR_STATE_DEAD);
     //  jr retry: once more, as attempt 4.
-    s_status (client, msg, id, JR_MSG_RETRY, &state, &attempt);
+    jr_fake_status (client, msg, id, JR_MSG_RETRY, &state, &attempt);
     cr_assert_eq (state, JR_STATE_QUEUED);
-    worker = s_worker (msg, "echo", 1);
-    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    worker = jr_fake_worker (s_workers, msg, "echo", 1);
+    frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->jobs[0].attempt, 4);
     zframe_destroy (&frame);
     //  Cancel while it runs: the worker is told, and the job ends cancelled.
-    s_status (client, msg, id, JR_MSG_CANCEL, &state, &attempt);
+    jr_fake_status (client, msg, id, JR_MSG_CANCEL, &state, &attempt);
     cr_assert_eq (state, JR_STATE_CANCELLED);
-    frame = s_expect (worker, msg, JR_MSG_CANCEL, 2000);
+    frame = jr_fake_expect (worker, msg, JR_MSG_CANCEL, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->marks[0].attempt, 4);
     zframe_destroy (&frame);
@@ -566,16 +455,16 @@ Test (broker_journal, failures_retry_then_dead_then_retry_and_cancel)
     s_stop ();
     s_start_with (5000, s_dir);
     client = zsock_new_dealer (s_clients);
-    s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
+    jr_fake_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
     cr_assert_eq (state, JR_STATE_CANCELLED);
-    worker = s_worker (msg, "other", 1);
-    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    worker = jr_fake_worker (s_workers, msg, "other", 1);
+    frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame, "the cancelled job's record goes to any worker");
     cr_assert_eq (msg->jobs[0].attempt, 5);
     cr_assert_eq (msg->jobs[0].state, JR_STATE_CANCELLED);
     zframe_destroy (&frame);
-    s_done (worker, msg, id, 5, JR_STATE_CANCELLED);
-    s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);  //  after the DONE
+    jr_fake_done (worker, msg, id, 5, JR_STATE_CANCELLED);
+    jr_fake_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);  //  after the DONE
     cr_assert_eq (state, JR_STATE_CANCELLED);
     cr_assert_eq (jr_broker_live (s_broker), 0);
     zsock_destroy (&worker);
@@ -584,7 +473,7 @@ Test (broker_journal, failures_retry_then_dead_then_retry_and_cancel)
     //  ... and stays cancelled after a restart.
     s_start_with (5000, s_dir);
     client = zsock_new_dealer (s_clients);
-    s_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
+    jr_fake_status (client, msg, id, JR_MSG_STATUS, &state, &attempt);
     cr_assert_eq (state, JR_STATE_CANCELLED);
     cr_assert_eq (jr_broker_live (s_broker), 0);
     zsock_destroy (&client);
@@ -598,16 +487,16 @@ Test (broker_journal, cancel_queued_never_runs_and_bye_hands_back)
     s_start_with (5000, s_dir);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 2, 0, "echo");
+    jr_fake_submit (client, msg, 2, 0, "echo");
     uint8_t first[JR_ID_SIZE], second[JR_ID_SIZE];
     memcpy (first, msg->marks[0].id, JR_ID_SIZE);
     memcpy (second, msg->marks[1].id, JR_ID_SIZE);
     int state;
     uint32_t attempt;
-    s_status (client, msg, first, JR_MSG_CANCEL, &state, &attempt);
+    jr_fake_status (client, msg, first, JR_MSG_CANCEL, &state, &attempt);
     cr_assert_eq (state, JR_STATE_CANCELLED);
-    zsock_t *worker = s_worker (msg, "echo", 4);
-    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 4);
+    zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_eq (msg->njobs, 2, "got %u, first state %d", msg->njobs, msg->jobs[0].state);
     //  The cancelled job comes first, only to be stored as CANCELLED.
     cr_assert (memcmp (msg->jobs[0].id, first, JR_ID_SIZE) == 0);
@@ -615,13 +504,13 @@ Test (broker_journal, cancel_queued_never_runs_and_bye_hands_back)
     cr_assert (memcmp (msg->jobs[1].id, second, JR_ID_SIZE) == 0);
     cr_assert_eq (msg->jobs[1].state, JR_STATE_RUNNING);
     zframe_destroy (&frame);
-    s_done (worker, msg, first, 1, JR_STATE_CANCELLED);
+    jr_fake_done (worker, msg, first, 1, JR_STATE_CANCELLED);
     //  The worker drains and hands the job back: it is queued again at once.
     jr_msg_reset (msg, JR_MSG_BYE);
-    s_send (worker, msg);
-    s_done (worker, msg, second, 1, JR_STATE_QUEUED);
-    zsock_t *other = s_worker (msg, "echo", 1);
-    frame = s_expect (other, msg, JR_MSG_DISPATCH, 2000);
+    jr_fake_send (worker, msg);
+    jr_fake_done (worker, msg, second, 1, JR_STATE_QUEUED);
+    zsock_t *other = jr_fake_worker (s_workers, msg, "echo", 1);
+    frame = jr_fake_expect (other, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     cr_assert (memcmp (msg->jobs[0].id, second, JR_ID_SIZE) == 0);
     cr_assert_eq (msg->jobs[0].attempt, 2);
@@ -636,40 +525,6 @@ Test (broker_journal, cancel_queued_never_runs_and_bye_hands_back)
 //  -------------------------------------------------------------------------
 //  Hostile or buggy peers: each test fails on a broker without its guard
 
-//  Submit jobs whose ids the test keeps; returns how many were accepted.
-static int
-s_submit_ids (zsock_t *client, jr_msg_t *msg, int n, const char *task, size_t vars_len,
-              uint8_t (*ids)[JR_ID_SIZE])
-{
-    uint8_t *vars = calloc (1, vars_len + 8);
-    size_t len = 0;
-    if (vars_len) {  //  {"b": bin32 of the rest}
-        vars[len++] = 0x81, vars[len++] = 0xa1, vars[len++] = 'b', vars[len++] = 0xc6;
-        uint32_t body = (uint32_t)(vars_len - 8);
-        for (int i = 3; i >= 0; i--)
-            vars[len++] = (uint8_t)(body >> (8 * i));
-        len += body;
-    }
-    jr_msg_reset (msg, JR_MSG_SUBMIT);
-    msg->tag = 5;
-    for (int i = 0; i < n; i++) {
-        jr_job_t *job = jr_msg_add_job (msg);
-        jr_job_init (job, task);
-        job->vars = (jr_bytes_t){ len ? vars : NULL, len };
-        if (ids)
-            memcpy (ids[i], job->id, JR_ID_SIZE);
-    }
-    s_send (client, msg);
-    free (vars);
-    zframe_t *reply = s_expect (client, msg, JR_MSG_ACCEPTED, 5000);
-    cr_assert_not_null (reply);
-    int accepted = 0;
-    for (uint32_t i = 0; i < msg->nmarks; i++)
-        accepted += msg->marks[i].code == 0;
-    zframe_destroy (&reply);
-    return accepted;
-}
-
 Test (broker_guard, done_from_a_peer_that_does_not_hold_the_attempt_changes_nothing)
 {
     s_start (5000);
@@ -677,41 +532,41 @@ Test (broker_guard, done_from_a_peer_that_does_not_hold_the_attempt_changes_noth
     zsock_t *client = zsock_new_dealer (s_clients);
     enum { N = 50 };
     uint8_t ids[N][JR_ID_SIZE];
-    cr_assert_eq (s_submit_ids (client, msg, N, "echo", 0, ids), N);
+    cr_assert_eq (jr_fake_submit_ids (client, msg, N, "echo", 0, ids), N);
     //  A connection that never said READY, and a worker that serves another
     //  task, each claim every queued job succeeded, at attempts 0 and 1.
     zsock_t *stranger = zsock_new_dealer (s_workers);
-    zsock_t *other = s_worker (msg, "other", 1);
+    zsock_t *other = jr_fake_worker (s_workers, msg, "other", 1);
     for (uint32_t attempt = 0; attempt < 2; attempt++) {
         jr_msg_reset (msg, JR_MSG_DONE);
         for (int i = 0; i < N; i++)
             jr_msg_add_mark (msg, ids[i], attempt, JR_STATE_SUCCEEDED);
-        s_send (stranger, msg);
-        s_send (other, msg);
+        jr_fake_send (stranger, msg);
+        jr_fake_send (other, msg);
     }
-    zframe_t *frame = s_expect (stranger, msg, JR_MSG_ERROR, 2000);
+    zframe_t *frame = jr_fake_expect (stranger, msg, JR_MSG_ERROR, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->code, JR_EUNKNOWN_PEER);
     zframe_destroy (&frame);
     for (int i = 0; i < N; i++) {
         int state;
         uint32_t attempt;
-        s_status (client, msg, ids[i], JR_MSG_STATUS, &state, &attempt);
+        jr_fake_status (client, msg, ids[i], JR_MSG_STATUS, &state, &attempt);
         cr_assert_eq (state, JR_STATE_QUEUED, "job %d ended by a peer that never held it", i);
     }
     //  The real worker still gets every job.
-    zsock_t *worker = s_worker (msg, "echo", N);
-    cr_assert_eq (s_drain_dispatch (worker, msg, 500, NULL), N);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", N);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 500, NULL), N);
     //  Another worker claims the attempts the real one holds.
     jr_msg_reset (msg, JR_MSG_DONE);
     for (int i = 0; i < N; i++)
         jr_msg_add_mark (msg, ids[i], 1, JR_STATE_SUCCEEDED);
-    s_send (other, msg);
+    jr_fake_send (other, msg);
     zclock_sleep (100);
     for (int i = 0; i < N; i++) {
         int state;
         uint32_t attempt;
-        s_status (client, msg, ids[i], JR_MSG_STATUS, &state, &attempt);
+        jr_fake_status (client, msg, ids[i], JR_MSG_STATUS, &state, &attempt);
         cr_assert_eq (state, JR_STATE_RUNNING, "job %d ended by a worker that does not hold it", i);
     }
     zsock_destroy (&worker);
@@ -737,8 +592,8 @@ Test (broker_guard, invalid_and_over_limit_jobs_get_their_own_marks)
         jr_job_init (jr_msg_add_job (msg), tasks[i]);
     memset (msg->jobs[1].id, 0, JR_ID_SIZE);  //  nil id
     msg->jobs[2].created_us = 0;              //  no stamp; [3]: 257 bytes
-    s_send (client, msg);
-    zframe_t *frame = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
+    jr_fake_send (client, msg);
+    zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_ACCEPTED, 2000);
     cr_assert_not_null (frame, "the whole SUBMIT was refused");
     cr_assert_eq (msg->tag, 8);
     cr_assert_eq (msg->nmarks, 5);
@@ -759,17 +614,17 @@ Test (broker_guard, queued_bytes_are_bounded)
     s_launch (&config);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    cr_assert_eq (s_submit_ids (client, msg, 5, "echo", JR_MAX_VARS, NULL), 3);
+    cr_assert_eq (jr_fake_submit_ids (client, msg, 5, "echo", JR_MAX_VARS, NULL), 3);
     cr_assert_eq (msg->marks[3].code, JR_EQUEUE_FULL);
-    cr_assert_eq (s_submit_ids (client, msg, 1, "echo", 100, NULL), 0, "still full");
+    cr_assert_eq (jr_fake_submit_ids (client, msg, 1, "echo", 100, NULL), 0, "still full");
     //  One job done: room for one more.
-    zsock_t *worker = s_worker (msg, "echo", 1);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 1);
     jr_mark_t first;
-    cr_assert_eq (s_drain_dispatch (worker, msg, 300, &first), 1);
-    s_done (worker, msg, first.id, first.attempt, JR_STATE_SUCCEEDED);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 300, &first), 1);
+    jr_fake_done (worker, msg, first.id, first.attempt, JR_STATE_SUCCEEDED);
     int accepted = 0;
     for (int tries = 0; tries < 50 && !accepted; tries++)
-        accepted = s_submit_ids (client, msg, 1, "echo", JR_MAX_VARS, NULL);
+        accepted = jr_fake_submit_ids (client, msg, 1, "echo", JR_MAX_VARS, NULL);
     cr_assert_eq (accepted, 1);
     zsock_destroy (&worker);
     zsock_destroy (&client);
@@ -784,11 +639,11 @@ Test (broker_guard, dispatch_batches_are_bounded_by_bytes)
     zsock_t *client = zsock_new_dealer (s_clients);
     enum { N = 400 };  //  400 x 200 KB: more than one frame holds
     for (int i = 0; i < N / 100; i++)
-        cr_assert_eq (s_submit_ids (client, msg, 100, "echo", 200 << 10, NULL), 100);
-    zsock_t *worker = s_worker (msg, "echo", 512);
+        cr_assert_eq (jr_fake_submit_ids (client, msg, 100, "echo", 200 << 10, NULL), 100);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 512);
     int got = 0, batches = 0;
     zframe_t *frame;
-    while (got < N && (frame = s_expect (worker, msg, JR_MSG_DISPATCH, 5000))) {
+    while (got < N && (frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 5000))) {
         cr_assert_lt (zframe_size (frame), JR_MAX_FRAME);
         got += (int)msg->njobs;
         batches++;
@@ -816,7 +671,7 @@ Test (broker_guard, idle_with_queued_jobs_and_no_worker)
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit_ids (client, msg, 10, "echo", 0, NULL);
+    jr_fake_submit_ids (client, msg, 10, "echo", 0, NULL);
     zclock_sleep (200);
     int64_t cpu = s_cpu_us ();
     zclock_sleep (1000);
@@ -835,18 +690,18 @@ Test (broker_guard, retry_timer_ignores_wall_clock_steps)
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
     uint8_t id[1][JR_ID_SIZE];
-    s_submit_ids (client, msg, 1, "echo", 0, id);
-    zsock_t *worker = s_worker (msg, "echo", 1);
-    cr_assert_eq (s_drain_dispatch (worker, msg, 200, NULL), 1);
-    s_done (worker, msg, id[0], 1, JR_STATE_SCHEDULED);
+    jr_fake_submit_ids (client, msg, 1, "echo", 0, id);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 1);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 200, NULL), 1);
+    jr_fake_done (worker, msg, id[0], 1, JR_STATE_SCHEDULED);
     int state;
     uint32_t attempt;
     do
-        s_status (client, msg, id[0], JR_MSG_STATUS, &state, &attempt);
+        jr_fake_status (client, msg, id[0], JR_MSG_STATUS, &state, &attempt);
     while (state == JR_STATE_RUNNING);
     cr_assert_eq (state, JR_STATE_SCHEDULED);
     jr_clock_wall_shift_us (-3600LL * 1000000);  //  the clock steps back an hour
-    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 5000);
+    zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 5000);
     jr_clock_wall_shift_us (3600LL * 1000000);
     cr_assert_not_null (frame, "the retry waits for the wall clock");
     cr_assert_eq (msg->jobs[0].attempt, 2);
@@ -864,8 +719,8 @@ Test (broker_guard, errors_are_never_answered_and_strays_are_invalid)
     zsock_t *client = zsock_new_dealer (s_clients);
     zsock_t *worker = zsock_new_dealer (s_workers);
     jr_msg_t error = { .type = JR_MSG_ERROR, .tag = 4, .code = JR_EINVALID };
-    s_send (client, &error);
-    s_send (worker, &error);
+    jr_fake_send (client, &error);
+    jr_fake_send (worker, &error);
     //  An ERROR of another version, which does not decode, is not answered
     //  either: [0x4A52, 1, ERROR, 4, INVALID, ""].
     static const uint8_t old[] = { 0x96, 0xcd, 0x4a, 0x52, 0x01, 0x0d, 0x04, 0xfb, 0xa0 };
@@ -875,15 +730,15 @@ Test (broker_guard, errors_are_never_answered_and_strays_are_invalid)
     //  not the tag of another conversation.
     jr_msg_reset (msg, JR_MSG_FETCH);
     msg->tag = 99;
-    s_send (client, msg);
-    zframe_t *frame = s_expect (client, msg, JR_MSG_ERROR, 2000);
+    jr_fake_send (client, msg);
+    zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_ERROR, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->code, JR_EINVALID, "an ERROR was answered, or: %s", jr_errname (msg->code));
     cr_assert_eq (msg->tag, 0, "tag %" PRIu64, msg->tag);
     zframe_destroy (&frame);
     jr_msg_reset (msg, JR_MSG_HEARTBEAT);
-    s_send (worker, msg);
-    frame = s_expect (worker, msg, JR_MSG_ERROR, 2000);
+    jr_fake_send (worker, msg);
+    frame = jr_fake_expect (worker, msg, JR_MSG_ERROR, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->code, JR_EUNKNOWN_PEER, "the ERROR was answered: %s",
                   jr_errname (msg->code));
@@ -914,23 +769,23 @@ Test (broker_guard, a_client_that_never_reads_cannot_pile_up_replies)
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
     for (int i = 0; i < 10; i++)
-        s_submit_ids (client, msg, 10000, "echo", 0, NULL);
+        jr_fake_submit_ids (client, msg, 10000, "echo", 0, NULL);
     long before = s_rss_kb ();
     zsock_t *lazy = zsock_new_dealer (s_clients);
     zsock_set_rcvhwm (lazy, 0);  //  no limit of its own: only the broker's holds
     jr_msg_reset (msg, JR_MSG_LIST);
     msg->code = JR_STATE_QUEUED;
     for (int i = 0; i < 300; i++)  //  300 answers of 100000 ids: 690 MB unbounded
-        s_send (lazy, msg);
+        jr_fake_send (lazy, msg);
     //  The broker reads its peers in turn: once it answers the last of as
     //  many small LISTs from another client, it has read all of these.
     msg->code = JR_STATE_SCHEDULED;
     for (int i = 0; i <= 300; i++) {
         msg->tag = i == 300 ? 99 : 1;
-        s_send (client, msg);
+        jr_fake_send (client, msg);
     }
     zframe_t *frame;
-    while ((frame = s_expect (client, msg, JR_MSG_STATE, 30000)) && msg->tag != 99)
+    while ((frame = jr_fake_expect (client, msg, JR_MSG_STATE, 30000)) && msg->tag != 99)
         zframe_destroy (&frame);
     cr_assert_not_null (frame);
     zframe_destroy (&frame);
@@ -994,14 +849,14 @@ Test (broker_guard, a_cancel_the_journal_refused_changes_nothing, .fini = s_unmo
     zsock_t *client = zsock_new_dealer (s_clients);
     enum { N = 200 };  //  their cancel records fill more than the page the journal ends in
     uint8_t ids[N][JR_ID_SIZE];
-    cr_assert_eq (s_submit_ids (client, msg, N, "echo", 0, ids), N);
+    cr_assert_eq (jr_fake_submit_ids (client, msg, N, "echo", 0, ids), N);
     s_fill_disk (dir, true);
     jr_msg_reset (msg, JR_MSG_CANCEL);
     msg->tag = 21;
     for (int i = 0; i < N; i++)
         jr_msg_add_mark (msg, ids[i], 0, 0);
-    s_send (client, msg);
-    zframe_t *frame = s_expect (client, msg, JR_MSG_ERROR, 2000);
+    jr_fake_send (client, msg);
+    zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_ERROR, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->code, JR_EDISK_FULL);
     cr_assert_eq (msg->tag, 21);
@@ -1011,7 +866,7 @@ Test (broker_guard, a_cancel_the_journal_refused_changes_nothing, .fini = s_unmo
         for (int i = 0; i < N; i++) {
             int state;
             uint32_t attempt;
-            s_status (client, msg, ids[i], JR_MSG_STATUS, &state, &attempt);
+            jr_fake_status (client, msg, ids[i], JR_MSG_STATUS, &state, &attempt);
             cr_assert_eq (state, JR_STATE_QUEUED, "job %d: state %d", i, state);
         }
         zsock_destroy (&client);
@@ -1019,8 +874,8 @@ Test (broker_guard, a_cancel_the_journal_refused_changes_nothing, .fini = s_unmo
         s_start_with (5000, dir);
         client = zsock_new_dealer (s_clients);
     }
-    zsock_t *worker = s_worker (msg, "echo", N);
-    cr_assert_eq (s_drain_dispatch (worker, msg, 300, NULL), N);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", N);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 300, NULL), N);
     cr_assert_eq (msg->jobs[0].state, JR_STATE_RUNNING);
     zsock_destroy (&worker);
     zsock_destroy (&client);
@@ -1050,7 +905,7 @@ Test (broker_guard, an_oversized_frame_drops_the_connection_unanswered)
     cr_assert_null (frame, "an oversized frame was answered (%zu bytes)",
                     frame ? zframe_size (frame) : 0);
     //  The connection comes back, and serves.
-    s_submit (client, msg, 1, 0, "echo");
+    jr_fake_submit (client, msg, 1, 0, "echo");
     zsock_destroy (&client);
     jr_msg_destroy (&msg);
     s_stop ();
@@ -1066,7 +921,7 @@ s_list (zsock_t *client, jr_msg_t *msg, int state)
     jr_msg_reset (msg, JR_MSG_LIST);
     msg->tag = 21;
     msg->code = state;
-    s_send (client, msg);
+    jr_fake_send (client, msg);
     int64_t deadline = zclock_mono () + 2000;
     zframe_t *frame = NULL;
     while (!frame && zclock_mono () < deadline) {
@@ -1088,17 +943,17 @@ Test (broker, list_refuses_states_it_does_not_hold)
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 2, 0, "echo");
+    jr_fake_submit (client, msg, 2, 0, "echo");
     uint8_t done[JR_ID_SIZE];
     memcpy (done, msg->marks[0].id, JR_ID_SIZE);
-    zsock_t *worker = s_worker (msg, "echo", 1);
-    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 1);
+    zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     cr_assert (memcmp (msg->jobs[0].id, done, JR_ID_SIZE) == 0);
     zframe_destroy (&frame);
-    s_done (worker, msg, done, 1, JR_STATE_SUCCEEDED);
+    jr_fake_done (worker, msg, done, 1, JR_STATE_SUCCEEDED);
     //  The second job runs now: the first is finished (remembered only).
-    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     zframe_destroy (&frame);
     cr_assert_eq (s_list (client, msg, JR_STATE_RUNNING), 1);
@@ -1133,18 +988,18 @@ Test (broker, resubmit_with_other_task_and_vars_changes_nothing)
             out->task = (jr_bytes_t){ (const uint8_t *)"other", 5 };
         out->vars = round == 0 ? (jr_bytes_t){ first_vars, sizeof first_vars }
                                : (jr_bytes_t){ other_vars, sizeof other_vars };
-        s_send (client, msg);
-        zframe_t *frame = s_expect (client, msg, JR_MSG_ACCEPTED, 2000);
+        jr_fake_send (client, msg);
+        zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_ACCEPTED, 2000);
         cr_assert_not_null (frame);
         cr_assert_eq (msg->marks[0].code, 0, "round %d", round);
         zframe_destroy (&frame);
     }
     cr_assert_eq (jr_broker_live (s_broker), 1);
     //  A worker of the new task gets nothing; one of the first gets the first vars.
-    zsock_t *other = s_worker (msg, "other", 1);
-    cr_assert_eq (s_drain_dispatch (other, msg, 300, NULL), 0);
-    zsock_t *echo = s_worker (msg, "echo", 1);
-    zframe_t *frame = s_expect (echo, msg, JR_MSG_DISPATCH, 2000);
+    zsock_t *other = jr_fake_worker (s_workers, msg, "other", 1);
+    cr_assert_eq (jr_fake_drain_dispatch (other, msg, 300, NULL), 0);
+    zsock_t *echo = jr_fake_worker (s_workers, msg, "echo", 1);
+    zframe_t *frame = jr_fake_expect (echo, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->njobs, 1);
     cr_assert (memcmp (msg->jobs[0].id, job.id, JR_ID_SIZE) == 0);
@@ -1170,17 +1025,14 @@ static zsock_t *
 s_worker_many (jr_msg_t *msg, const char *prefix, int n, int copies, uint32_t slots)
 {
     zsock_t *sock = zsock_new_dealer (s_workers);
-    jr_msg_reset (msg, JR_MSG_READY);
-    msg->name = (jr_bytes_t){ (const uint8_t *)"many", 4 };
-    msg->host = (jr_bytes_t){ (const uint8_t *)"test", 4 };
-    msg->slots = msg->capacity = slots;
+    const char **tasks = calloc ((size_t)(copies * n), sizeof *tasks);
+    cr_assert_not_null (tasks);
     for (int i = 0; i < n; i++)
         snprintf (s_names[i], sizeof s_names[i], "%.16s-%d", prefix, i);
-    for (int i = 0; i < copies * n; i++) {
-        const char *name = s_names[i % n];
-        jr_msg_add_task (msg, (jr_bytes_t){ (const uint8_t *)name, strlen (name) });
-    }
-    s_send (sock, msg);
+    for (int i = 0; i < copies * n; i++)
+        tasks[i] = s_names[i % n];
+    jr_fake_ready (sock, msg, "many", tasks, (size_t)(copies * n), slots);
+    free (tasks);
     return sock;
 }
 
@@ -1195,8 +1047,8 @@ s_submit_many (zsock_t *client, jr_msg_t *msg, const char *prefix, int n, int *c
         snprintf (s_names[i], sizeof s_names[i], "%.16s-%d", prefix, i);
         jr_job_init (jr_msg_add_job (msg), s_names[i]);
     }
-    s_send (client, msg);
-    zframe_t *reply = s_expect (client, msg, JR_MSG_ACCEPTED, 5000);
+    jr_fake_send (client, msg);
+    zframe_t *reply = jr_fake_expect (client, msg, JR_MSG_ACCEPTED, 5000);
     cr_assert_not_null (reply);
     cr_assert_eq (msg->nmarks, (uint32_t)n);
     for (int i = 0; i < n; i++) {
@@ -1211,16 +1063,16 @@ Test (broker, ready_with_too_many_tasks_is_refused)
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *worker = s_worker_many (msg, "t", 1025, 1, 1);
-    zframe_t *frame = s_expect (worker, msg, JR_MSG_ERROR, 2000);
+    zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_ERROR, 2000);
     cr_assert_not_null (frame, "a READY of 1025 tasks was taken");
     cr_assert_eq (msg->code, JR_EINVALID);
     zframe_destroy (&frame);
     zsock_destroy (&worker);
     //  1024 are served.
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 1, 0, "t-1023");
+    jr_fake_submit (client, msg, 1, 0, "t-1023");
     worker = s_worker_many (msg, "t", 1024, 1, 1);
-    frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->njobs, 1);
     zframe_destroy (&frame);
@@ -1238,7 +1090,7 @@ Test (broker, task_entries_nothing_uses_are_reused, .timeout = 60)
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 1, 0, "keep");
+    jr_fake_submit (client, msg, 1, 0, "keep");
     static int codes[1000];
     static uint8_t ids[1000][JR_ID_SIZE];
     char prefix[32];
@@ -1247,10 +1099,10 @@ Test (broker, task_entries_nothing_uses_are_reused, .timeout = 60)
         snprintf (prefix, sizeof prefix, "w%d", round);
         zsock_t *worker = s_worker_many (msg, prefix, 512, 2, 0);
         jr_msg_reset (msg, JR_MSG_BYE);
-        s_send (worker, msg);
+        jr_fake_send (worker, msg);
         jr_msg_reset (msg, JR_MSG_HEARTBEAT);
-        s_send (worker, msg);
-        zframe_t *frame = s_expect (worker, msg, JR_MSG_ERROR, 2000);
+        jr_fake_send (worker, msg);
+        zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_ERROR, 2000);
         cr_assert_not_null (frame, "round %d: the worker was not forgotten", round);
         cr_assert_eq (msg->code, JR_EUNKNOWN_PEER);
         zframe_destroy (&frame);
@@ -1264,19 +1116,19 @@ Test (broker, task_entries_nothing_uses_are_reused, .timeout = 60)
             cr_assert_eq (codes[i], 0, "round %d job %d refused", round, i);
             jr_msg_add_mark (msg, ids[i], 0, 0);
         }
-        s_send (client, msg);
-        frame = s_expect (client, msg, JR_MSG_STATE, 5000);
+        jr_fake_send (client, msg);
+        frame = jr_fake_expect (client, msg, JR_MSG_STATE, 5000);
         cr_assert_not_null (frame);
         cr_assert_eq (msg->marks[0].code, JR_STATE_CANCELLED);
         zframe_destroy (&frame);
     }
     //  The queued job kept its task through all that. The cancelled jobs'
     //  records come first (to be stored, not run), then it.
-    zsock_t *worker = s_worker (msg, "keep", 10000);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "keep", 10000);
     jr_msg_t *done = jr_msg_new ();
     bool kept = false;
     while (!kept) {
-        zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 5000);
+        zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 5000);
         cr_assert_not_null (frame, "the queued job never came");
         jr_msg_reset (done, JR_MSG_DONE);
         for (uint32_t i = 0; i < msg->njobs; i++) {
@@ -1289,7 +1141,7 @@ Test (broker, task_entries_nothing_uses_are_reused, .timeout = 60)
                 kept = true;
             }
         }
-        s_send (worker, done);
+        jr_fake_send (worker, done);
         zframe_destroy (&frame);
     }
     jr_msg_destroy (&done);
@@ -1310,8 +1162,8 @@ s_status_note (zsock_t *client, jr_msg_t *msg, const uint8_t id[JR_ID_SIZE], cha
     jr_msg_reset (msg, JR_MSG_STATUS);
     msg->tag = 12;
     jr_msg_add_mark (msg, id, 0, 0);
-    s_send (client, msg);
-    zframe_t *frame = s_expect (client, msg, JR_MSG_STATE, 2000);
+    jr_fake_send (client, msg);
+    zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_STATE, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->nmarks, 1);
     cr_assert_eq (msg->nnotes, 1);
@@ -1328,20 +1180,20 @@ Test (broker, status_says_no_worker_serves_the_task)
     s_start (5000);
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 1, 0, "nobody");
+    jr_fake_submit (client, msg, 1, 0, "nobody");
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->marks[0].id, JR_ID_SIZE);
     char text[300];
     cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
     cr_assert_str_eq (text, "no worker serves task nobody");
     //  A worker of that task with no free slot: the job waits for a slot.
-    zsock_t *worker = s_worker (msg, "nobody", 0);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "nobody", 0);
     do
         cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
     while (*text);
     //  It leaves: nobody serves the task again.
     jr_msg_reset (msg, JR_MSG_BYE);
-    s_send (worker, msg);
+    jr_fake_send (worker, msg);
     do
         cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
     while (!*text);
@@ -1351,7 +1203,7 @@ Test (broker, status_says_no_worker_serves_the_task)
     static char longest[JR_MAX_NAME + 1] = "x";
     for (int i = 0; i < 127; i++)
         memcpy (longest + 1 + 2 * i, "\xc3\xa9", 2);
-    s_submit (client, msg, 1, 0, longest);
+    jr_fake_submit (client, msg, 1, 0, longest);
     memcpy (id, msg->marks[0].id, JR_ID_SIZE);
     cr_assert_eq (s_status_note (client, msg, id, text, sizeof text), JR_STATE_QUEUED);
     cr_assert_eq (strlen (text), 255);
@@ -1370,20 +1222,20 @@ Test (broker_guard, a_retried_job_without_deadline_keeps_its_next_attempt)
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
     uint8_t id[1][JR_ID_SIZE];
-    s_submit_ids (client, msg, 1, "echo", 0, id);  //  timeout_ms 0
-    zsock_t *worker = s_worker (msg, "echo", 1);
-    cr_assert_eq (s_drain_dispatch (worker, msg, 200, NULL), 1);
-    s_done (worker, msg, id[0], 1, JR_STATE_SCHEDULED);
-    zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    jr_fake_submit_ids (client, msg, 1, "echo", 0, id);  //  timeout_ms 0
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 1);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 200, NULL), 1);
+    jr_fake_done (worker, msg, id[0], 1, JR_STATE_SCHEDULED);
+    zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
     cr_assert_not_null (frame);
     cr_assert_eq (msg->jobs[0].attempt, 2);
     zframe_destroy (&frame);
     //  Heartbeat for a while: no CANCEL comes, the attempt stays current.
-    frame = s_expect (worker, msg, JR_MSG_CANCEL, 500);
+    frame = jr_fake_expect (worker, msg, JR_MSG_CANCEL, 500);
     cr_assert_null (frame, "attempt 2 was cancelled as if its lease ran out");
     int state;
     uint32_t attempt;
-    s_status (client, msg, id[0], JR_MSG_STATUS, &state, &attempt);
+    jr_fake_status (client, msg, id[0], JR_MSG_STATUS, &state, &attempt);
     cr_assert_eq (state, JR_STATE_RUNNING);
     cr_assert_eq (attempt, 2);
     zsock_destroy (&worker);
@@ -1400,25 +1252,25 @@ Test (broker_guard, a_cancelled_job_handed_back_still_gets_its_record)
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
     uint8_t ids[2][JR_ID_SIZE];
-    s_submit_ids (client, msg, 2, "echo", 0, ids);
-    zsock_t *worker = s_worker (msg, "echo", 2);
-    cr_assert_eq (s_drain_dispatch (worker, msg, 200, NULL), 2);
+    jr_fake_submit_ids (client, msg, 2, "echo", 0, ids);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 2);
+    cr_assert_eq (jr_fake_drain_dispatch (worker, msg, 200, NULL), 2);
     int state;
     uint32_t attempt;
     for (int i = 0; i < 2; i++) {
-        s_status (client, msg, ids[i], JR_MSG_CANCEL, &state, &attempt);
+        jr_fake_status (client, msg, ids[i], JR_MSG_CANCEL, &state, &attempt);
         cr_assert_eq (state, JR_STATE_CANCELLED);
     }
     for (int i = 0; i < 2; i++) {  //  the worker is told to stop both
-        zframe_t *frame = s_expect (worker, msg, JR_MSG_CANCEL, 2000);
+        zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_CANCEL, 2000);
         cr_assert_not_null (frame);
         zframe_destroy (&frame);
     }
-    s_done (worker, msg, ids[0], 1, JR_STATE_QUEUED);     //  handed back, nothing stored
-    s_done (worker, msg, ids[1], 1, JR_STATE_SCHEDULED);  //  stored SCHEDULED
+    jr_fake_done (worker, msg, ids[0], 1, JR_STATE_QUEUED);     //  handed back, nothing stored
+    jr_fake_done (worker, msg, ids[1], 1, JR_STATE_SCHEDULED);  //  stored SCHEDULED
     int records = 0;
     while (records < 2) {
-        zframe_t *frame = s_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+        zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
         cr_assert_not_null (frame, "a cancelled job ended without its CANCELLED record");
         for (uint32_t i = 0; i < msg->njobs; i++, records++) {
             cr_assert_eq (msg->jobs[i].state, JR_STATE_CANCELLED);
@@ -1427,12 +1279,12 @@ Test (broker_guard, a_cancelled_job_handed_back_still_gets_its_record)
         zframe_destroy (&frame);
     }
     //  Waiting for their records, they are CANCELLED to STATUS and in no LIST.
-    s_status (client, msg, ids[0], JR_MSG_STATUS, &state, &attempt);
+    jr_fake_status (client, msg, ids[0], JR_MSG_STATUS, &state, &attempt);
     cr_assert_eq (state, JR_STATE_CANCELLED);
     cr_assert_eq (s_list (client, msg, JR_STATE_QUEUED), 0);
     cr_assert_eq (s_list (client, msg, JR_STATE_RUNNING), 0);
     for (int i = 0; i < 2; i++)
-        s_done (worker, msg, ids[i], 2, JR_STATE_CANCELLED);
+        jr_fake_done (worker, msg, ids[i], 2, JR_STATE_CANCELLED);
     for (int tries = 0; tries < 100 && jr_broker_live (s_broker); tries++)
         zclock_sleep (10);
     cr_assert_eq (jr_broker_live (s_broker), 0);
@@ -1455,7 +1307,7 @@ Test (broker_guard, replay_of_many_task_names_loses_no_job, .timeout = 120)
     static uint8_t ids[BATCH][JR_ID_SIZE];
     static char tasks[BATCH][32];  //  a job's task is a view: each its own buffer
     //  N jobs of distinct tasks are cancelled and their records stored ...
-    zsock_t *worker = s_worker (msg, "none", 10000);
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "none", 10000);
     for (int b = 0; b < N / BATCH; b++) {
         jr_msg_reset (msg, JR_MSG_SUBMIT);
         for (int i = 0; i < BATCH; i++) {
@@ -1463,25 +1315,25 @@ Test (broker_guard, replay_of_many_task_names_loses_no_job, .timeout = 120)
             jr_job_init (jr_msg_add_job (msg), tasks[i]);
             memcpy (ids[i], msg->jobs[i].id, JR_ID_SIZE);
         }
-        s_send (client, msg);
-        zframe_t *frame = s_expect (client, msg, JR_MSG_ACCEPTED, 5000);
+        jr_fake_send (client, msg);
+        zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_ACCEPTED, 5000);
         cr_assert_not_null (frame);
         zframe_destroy (&frame);
         jr_msg_reset (msg, JR_MSG_CANCEL);
         for (int i = 0; i < BATCH; i++)
             jr_msg_add_mark (msg, ids[i], 0, 0);
-        s_send (client, msg);
-        frame = s_expect (client, msg, JR_MSG_STATE, 5000);
+        jr_fake_send (client, msg);
+        frame = jr_fake_expect (client, msg, JR_MSG_STATE, 5000);
         cr_assert_not_null (frame);
         zframe_destroy (&frame);
         for (int got = 0; got < BATCH;) {
-            frame = s_expect (worker, msg, JR_MSG_DISPATCH, 5000);
+            frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 5000);
             cr_assert_not_null (frame);
             jr_msg_t *done = jr_msg_new ();
             jr_msg_reset (done, JR_MSG_DONE);
             for (uint32_t i = 0; i < msg->njobs; i++, got++)
                 jr_msg_add_mark (done, msg->jobs[i].id, msg->jobs[i].attempt, JR_STATE_CANCELLED);
-            s_send (worker, done);
+            jr_fake_send (worker, done);
             jr_msg_destroy (&done);
             zframe_destroy (&frame);
         }
@@ -1497,8 +1349,8 @@ Test (broker_guard, replay_of_many_task_names_loses_no_job, .timeout = 120)
             snprintf (tasks[i], sizeof tasks[i], "kept-%d", b * BATCH + i);
             jr_job_init (jr_msg_add_job (msg), tasks[i]);
         }
-        s_send (client, msg);
-        zframe_t *frame = s_expect (client, msg, JR_MSG_ACCEPTED, 5000);
+        jr_fake_send (client, msg);
+        zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_ACCEPTED, 5000);
         cr_assert_not_null (frame);
         for (uint32_t i = 0; i < msg->nmarks; i++)
             cr_assert_eq (msg->marks[i].code, 0);
@@ -1584,9 +1436,9 @@ Test (broker_journal, compaction_leaves_the_loop_running, .timeout = 60)
     cr_assert_eq (poll (&started, 1, 10000), 1, "no compaction started");
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *client = zsock_new_dealer (s_clients);
-    s_submit (client, msg, 1, 0, "late");
-    zsock_t *worker = s_worker (msg, "none", 1);
-    zframe_t *frame = s_expect_ex (worker, msg, JR_MSG_HEARTBEAT, 2000, false);
+    jr_fake_submit (client, msg, 1, 0, "late");
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "none", 1);
+    zframe_t *frame = jr_fake_expect_ex (worker, msg, JR_MSG_HEARTBEAT, 2000, false);
     cr_assert_not_null (frame, "no heartbeat while the snapshot is written");
     zframe_destroy (&frame);
     cr_assert (s_exists (1), "the old journal stays until the snapshot is complete");

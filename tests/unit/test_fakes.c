@@ -1,0 +1,178 @@
+/*  test_fakes.c - the shared fake peers do what the tests that use them assume  */
+#include "tests/fakes/fake_peer.h"
+#include <criterion/criterion.h>
+#include <jr/task.h>
+#include <string.h>
+
+//  A ROUTER playing the broker, and a DEALER it has heard from.
+typedef struct {
+    zsock_t *router, *dealer;
+    jr_msg_t *msg;
+    zframe_t *peer;  //  the dealer's routing id
+} s_pair_t;
+
+static int s_pairs;
+
+static zmsg_t *
+s_router_recv (s_pair_t *self, int type)
+{
+    zsock_set_rcvtimeo (self->router, 2000);
+    zmsg_t *zmsg = zmsg_recv (self->router);
+    cr_assert_not_null (zmsg);
+    cr_assert_eq (zmsg_size (zmsg), 2);
+    zframe_t *body = zmsg_last (zmsg);
+    cr_assert_eq (jr_msg_decode (self->msg, zframe_data (body), zframe_size (body)), 0);
+    cr_assert_eq (self->msg->type, type, "got %s", jr_msg_name (self->msg->type));
+    return zmsg;
+}
+
+static void
+s_router_send (s_pair_t *self, const jr_msg_t *msg)
+{
+    cr_assert_eq (jr_msg_send (msg, zsock_resolve (self->router), zframe_data (self->peer),
+                               zframe_size (self->peer)),
+                  0);
+}
+
+static void
+s_pair_up (s_pair_t *self)
+{
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "inproc://fakes-%d", ++s_pairs);
+    self->router = zsock_new_router (endpoint);
+    self->dealer = zsock_new_dealer (endpoint);
+    cr_assert (self->router && self->dealer);
+    self->msg = jr_msg_new ();
+    jr_msg_t hello = { .type = JR_MSG_HEARTBEAT };
+    jr_fake_send (self->dealer, &hello);
+    zmsg_t *zmsg = s_router_recv (self, JR_MSG_HEARTBEAT);
+    self->peer = zframe_dup (zmsg_first (zmsg));
+    zmsg_destroy (&zmsg);
+}
+
+static void
+s_pair_down (s_pair_t *self)
+{
+    zframe_destroy (&self->peer);
+    jr_msg_destroy (&self->msg);
+    zsock_destroy (&self->dealer);
+    zsock_destroy (&self->router);
+}
+
+static void
+s_heartbeat (s_pair_t *self)
+{
+    jr_msg_t hb = { .type = JR_MSG_HEARTBEAT };
+    s_router_send (self, &hb);
+}
+
+Test (fakes, expect_skips_heartbeats_and_answers_them_only_when_alive)
+{
+    s_pair_t pair;
+    s_pair_up (&pair);
+    jr_msg_t *msg = jr_msg_new ();
+    for (int alive = 1; alive >= 0; alive--) {
+        s_heartbeat (&pair);
+        s_heartbeat (&pair);
+        jr_msg_reset (msg, JR_MSG_STATE);
+        msg->tag = 40 + (uint64_t)alive;
+        s_router_send (&pair, msg);
+        zframe_t *frame = jr_fake_expect_ex (pair.dealer, msg, JR_MSG_STATE, 2000, alive);
+        cr_assert_not_null (frame);
+        cr_assert_eq (msg->tag, 40 + (uint64_t)alive);
+        zframe_destroy (&frame);
+        //  A marker after: what comes before it is what the fake answered.
+        jr_msg_reset (msg, JR_MSG_FREE);
+        jr_fake_send (pair.dealer, msg);
+        for (int i = 0; alive && i < 2; i++) {
+            zmsg_t *zmsg = s_router_recv (&pair, JR_MSG_HEARTBEAT);
+            zmsg_destroy (&zmsg);
+        }
+        zmsg_t *zmsg = s_router_recv (&pair, JR_MSG_FREE);
+        zmsg_destroy (&zmsg);
+    }
+    //  Nothing of the type: NULL once the time is up.
+    cr_assert_null (jr_fake_expect (pair.dealer, msg, JR_MSG_STATE, 50));
+    jr_msg_destroy (&msg);
+    s_pair_down (&pair);
+}
+
+//  The vars are a map of exactly the size asked for; ids are the jobs' own.
+Test (fakes, submit_ids_sends_vars_of_the_size_asked_and_counts_accepted)
+{
+    s_pair_t pair;
+    s_pair_up (&pair);
+    jr_msg_t *msg = jr_msg_new ();
+    //  The answer waits in the dealer's queue before the SUBMIT is made.
+    jr_msg_reset (msg, JR_MSG_ACCEPTED);
+    int codes[] = { 0, JR_EQUEUE_FULL, 0 };
+    for (int i = 0; i < 3; i++)
+        jr_msg_add_mark (msg, (uint8_t[JR_ID_SIZE]){ (uint8_t)i }, 0, codes[i]);
+    s_router_send (&pair, msg);
+    uint8_t ids[3][JR_ID_SIZE];
+    cr_assert_eq (jr_fake_submit_ids (pair.dealer, msg, 3, "echo", 100, ids), 2);
+    zmsg_t *zmsg = s_router_recv (&pair, JR_MSG_SUBMIT);
+    cr_assert_eq (pair.msg->tag, 5);
+    cr_assert_eq (pair.msg->njobs, 3);
+    for (int i = 0; i < 3; i++) {
+        const jr_job_t *job = &pair.msg->jobs[i];
+        cr_assert_eq (memcmp (job->id, ids[i], JR_ID_SIZE), 0);
+        cr_assert_eq (job->task.len, 4);
+        cr_assert_eq (job->vars.len, 100);
+        jr_bytes_t b;
+        cr_assert_eq (jr_vars_bytes (job->vars, "b", &b), 0);
+        cr_assert_eq (b.len, 92);
+    }
+    zmsg_destroy (&zmsg);
+    jr_msg_destroy (&msg);
+    s_pair_down (&pair);
+}
+
+//  Jobs counted over several DISPATCHes; the first one's mark kept.
+Test (fakes, drain_dispatch_counts_every_job_and_keeps_the_first)
+{
+    s_pair_t pair;
+    s_pair_up (&pair);
+    jr_msg_t *msg = jr_msg_new ();
+    uint8_t first_id[JR_ID_SIZE];
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    for (int i = 0; i < 2; i++) {
+        jr_job_t *job = jr_msg_add_job (msg);
+        jr_job_init (job, "echo");
+        job->attempt = 3 + (uint32_t)i;
+        if (i == 0)
+            memcpy (first_id, job->id, JR_ID_SIZE);
+    }
+    s_router_send (&pair, msg);
+    s_heartbeat (&pair);
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    jr_job_init (jr_msg_add_job (msg), "echo");
+    s_router_send (&pair, msg);
+    jr_mark_t first;
+    cr_assert_eq (jr_fake_drain_dispatch (pair.dealer, msg, 200, &first), 3);
+    cr_assert_eq (memcmp (first.id, first_id, JR_ID_SIZE), 0);
+    cr_assert_eq (first.attempt, 3);
+    zmsg_t *zmsg = s_router_recv (&pair, JR_MSG_HEARTBEAT);  //  a live worker answers
+    zmsg_destroy (&zmsg);
+    jr_msg_destroy (&msg);
+    s_pair_down (&pair);
+}
+
+Test (fakes, ready_says_every_task_and_the_slots)
+{
+    s_pair_t pair;
+    s_pair_up (&pair);
+    jr_msg_t *msg = jr_msg_new ();
+    const char *tasks[] = { "a", "bb", "a" };
+    jr_fake_ready (pair.dealer, msg, "w1", tasks, 3, 4);
+    zmsg_t *zmsg = s_router_recv (&pair, JR_MSG_READY);
+    cr_assert_eq (pair.msg->ntasks, 3);
+    cr_assert_eq (pair.msg->tasks[1].len, 2);
+    cr_assert_eq (memcmp (pair.msg->tasks[1].ptr, "bb", 2), 0);
+    cr_assert_eq (pair.msg->slots, 4);
+    cr_assert_eq (pair.msg->capacity, 4);
+    cr_assert_eq (memcmp (pair.msg->name.ptr, "w1", 2), 0);
+    zmsg_destroy (&zmsg);
+    jr_msg_destroy (&msg);
+    s_pair_down (&pair);
+}
