@@ -55,7 +55,7 @@ s_recv (jr_broker_t *self, zsock_t *sock, uint8_t *rid, size_t *rid_len, zmq_msg
     if (parts == 2)
         return 1;
     zmq_msg_close (body);
-    self->stats.malformed++;
+    jr_counter_inc (self->stats.malformed);
     jr_debug ("parts=%d: dropped a message that is not [routing id, body]", parts);
     return -1;
 }
@@ -82,11 +82,11 @@ s_drain (jr_broker_t *self, zsock_t *sock, const char *role, jr_broker_handler_f
         bool error = jr_msg_is_error (zmq_msg_data (&body), zmq_msg_size (&body));
         int rc = error ? 0 : jr_msg_decode (self->in, zmq_msg_data (&body), zmq_msg_size (&body));
         if (error) {
-            self->stats.malformed++;  //  never answered, so two peers cannot loop
+            jr_counter_inc (self->stats.malformed);  //  never answered, so two peers cannot loop
             jr_debug ("role=%s: ignored an ERROR", role);
         }
         else if (!handle (self, rid, rid_len, rc == 0 ? self->in->type : JR_MSG_NONE)) {
-            self->stats.malformed++;
+            jr_counter_inc (self->stats.malformed);
             int code = rc ? rc : JR_EINVALID;
             const char *why = rc ? jr_strerror (rc) : "not for this socket";
             jr_debug ("role=%s code=%s: refused a message: %s", role, jr_errname (code), why);
@@ -132,17 +132,46 @@ s_log_stats (jr_broker_t *self)
     self->next_stats = now + 10 * 1000000;
     self->unserved = 0;
     jr_fd_limit_check ();
-    if (memcmp (&self->stats, &self->logged, sizeof self->stats) == 0)
-        return;
+    jr_gauge_set (self->stats.live, (int64_t)self->live);
+    jr_gauge_set (self->stats.workers, self->nworkers);
+    jr_gauge_set (self->stats.journal_bytes,
+                  self->journal ? (int64_t)jr_journal_size (self->journal) : 0);
+    char line[1024];
+    if (jr_metrics_line (self->metrics, line, sizeof line))
+        jr_info ("%s: stats", line);
+}
+
+//  The broker's figures: counters of the last 10 s on the stats line.
+static void
+s_metrics_new (jr_broker_t *self)
+{
+    self->metrics = jr_metrics_new ("jr_broker");
+    jr_metrics_t *m = self->metrics;
     jr_bstats_t *s = &self->stats;
-    jr_info ("live=%zu workers=%u accepted=%" PRIu64 " refused=%" PRIu64 " dispatched=%" PRIu64
-             " done=%" PRIu64 " requeued=%" PRIu64 " retried=%" PRIu64 " dead=%" PRIu64
-             " cancelled=%" PRIu64 " expired=%" PRIu64 " stale=%" PRIu64 " malformed=%" PRIu64
-             " unread=%" PRIu64 " journal_bytes=%" PRIu64 ": stats",
-             self->live, self->nworkers, s->accepted, s->refused, s->dispatched, s->done,
-             s->requeued, s->retried, s->dead, s->cancelled, s->expired, s->stale, s->malformed,
-             s->unread, self->journal ? jr_journal_size (self->journal) : 0);
-    self->logged = self->stats;
+    s->live = jr_metrics_gauge (m, "jobs_live", "jobs held and not finished", NULL, NULL);
+    s->workers = jr_metrics_gauge (m, "workers", "connected workers", NULL, NULL);
+    s->accepted =
+        jr_metrics_counter (m, "jobs_accepted", "jobs journaled and accepted", NULL, NULL);
+    s->refused = jr_metrics_counter (m, "jobs_refused", "submitted jobs refused", NULL, NULL);
+    s->dispatched =
+        jr_metrics_counter (m, "jobs_dispatched", "attempts sent to workers", NULL, NULL);
+    s->done = jr_metrics_counter (m, "jobs_done", "jobs finished, not cancelled", NULL, NULL);
+    s->requeued =
+        jr_metrics_counter (m, "jobs_requeued", "attempts taken back and queued again", NULL, NULL);
+    s->retried =
+        jr_metrics_counter (m, "jobs_retried", "failed attempts scheduled for a retry", NULL, NULL);
+    s->dead = jr_metrics_counter (m, "jobs_dead", "jobs that used up their attempts", NULL, NULL);
+    s->cancelled = jr_metrics_counter (m, "jobs_cancelled", "jobs finished cancelled", NULL, NULL);
+    s->expired = jr_metrics_counter (m, "leases_expired", "running attempts whose lease ran out",
+                                     NULL, NULL);
+    s->stale = jr_metrics_counter (
+        m, "marks_stale", "DONE marks for attempts their sender does not hold", NULL, NULL);
+    s->malformed = jr_metrics_counter (m, "messages_malformed",
+                                       "messages refused or dropped, ERRORs included", NULL, NULL);
+    s->unread = jr_metrics_counter (
+        m, "replies_unread", "replies dropped: their client had too many unread", NULL, NULL);
+    s->journal_bytes =
+        jr_metrics_gauge (m, "journal_bytes", "bytes in the journal's files", NULL, NULL);
 }
 
 //  -------------------------------------------------------------------------
@@ -153,6 +182,7 @@ jr_broker_new (const jr_broker_config_t *config)
     jr_broker_t *self = calloc (1, sizeof *self);
     assert (self);
     self->config = *config;
+    s_metrics_new (self);
     self->jobs = jr_jobtab_new ();
     self->task_index = zhashx_new ();
     self->budgets = jr_budgets_new (JR_PEER_BYTES);
@@ -224,6 +254,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     free (self->dead.ids);
     zhashx_destroy (&self->task_index);
     jr_jobtab_destroy (&self->jobs);
+    jr_metrics_destroy (&self->metrics);
     jr_msg_destroy (&self->in);
     jr_msg_destroy (&self->status);
     jr_journal_close (&self->journal);

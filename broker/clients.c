@@ -52,7 +52,7 @@ s_answer (jr_broker_t *self, const uint8_t *rid, size_t rid_len, jr_msg_t *msg)
     jr_budget_t *budget = jr_budgets_get (self->budgets, rid, rid_len);
     int sent = jr_msg_send_counted (msg, zsock_resolve (self->clients), rid, rid_len, budget);
     if (sent == JR_EQUEUE_FULL)
-        self->stats.unread++;
+        jr_counter_inc (self->stats.unread);
     if (sent)  //  accepted jobs stay accepted; a client that resubmits gets code 0
         jr_debug ("code=%s: cannot answer a client", jr_errname (sent));
     if (self->npool < self->cap_replies && msg->cap_marks <= 4096)
@@ -107,7 +107,7 @@ s_accept (jr_broker_t *self, const jr_job_t *job, int64_t now)
         assert (self->pending);
     }
     self->pending[self->npending++] = rec;
-    self->stats.accepted++;
+    jr_counter_inc (self->stats.accepted);
     return 0;
 }
 
@@ -128,7 +128,7 @@ s_on_submit (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
         if (code == 0)
             code = s_accept (self, job, now);
         if (code)
-            self->stats.refused++;
+            jr_counter_inc (self->stats.refused);
         jr_msg_add_mark (out, job->id, 0, code);
     }
     s_reply_later (self, rid, rid_len, out);
@@ -175,7 +175,7 @@ s_status_reply (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
     int rc =
         jr_msg_send_counted (self->status, zsock_resolve (self->clients), rid, rid_len, budget);
     if (rc == JR_EQUEUE_FULL)
-        self->stats.unread++;
+        jr_counter_inc (self->stats.unread);
     if (rc)  //  the client asks again after its timeout
         jr_debug ("code=%s: cannot answer a client", jr_errname (rc));
 }

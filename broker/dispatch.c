@@ -70,7 +70,7 @@ s_flush_batch (jr_broker_t *self, jr_worker_t *w)
         return;
     int rc = jr_msg_send (w->batch, zsock_resolve (self->workers_sock), w->rid, w->rid_len);
     if (rc == 0) {
-        self->stats.dispatched += w->batch->njobs;
+        jr_counter_add (self->stats.dispatched, w->batch->njobs);
         w->last_send = jr_clock_mono_us ();
         return;
     }

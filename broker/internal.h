@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "proto/proto.h"
 #include <czmq.h>
 #include <stdatomic.h>
@@ -72,9 +73,12 @@ typedef struct {
     jr_msg_t *msg;
 } jr_breply_t;
 
+//  The broker's figures, in its metrics registry (common/metrics.h), which
+//  the stats line reads; names in jr_broker_new.
 typedef struct {
-    uint64_t accepted, refused, dispatched, done, requeued, retried, dead, cancelled, expired,
-        malformed, stale, unread;  //  unread: replies dropped, their client read too little
+    jr_counter_t *accepted, *refused, *dispatched, *done, *requeued, *retried, *dead, *cancelled,
+        *expired, *malformed, *stale, *unread;  //  unread: replies dropped, unread by their client
+    jr_gauge_t *live, *workers, *journal_bytes;
 } jr_bstats_t;
 
 struct _jr_broker_t {
@@ -107,11 +111,12 @@ struct _jr_broker_t {
     jr_budgets_t *budgets;  //  what each client has unread
     jr_bjob_t **replayed;   //  jobs made by replay, in journal order
     size_t nreplayed, cap_replayed;
-    int replay_task;            //  task of the last ACCEPT replayed, a cache
-    size_t replay_lost;         //  accepted jobs replay found no task entry for
-    jr_bstats_t stats, logged;  //  counters, and as of the last stats line
-    int64_t next_stats;         //  mono us
-    int64_t next_sweep;         //  mono us, of budgets
+    int replay_task;        //  task of the last ACCEPT replayed, a cache
+    size_t replay_lost;     //  accepted jobs replay found no task entry for
+    jr_metrics_t *metrics;  //  every figure of this broker
+    jr_bstats_t stats;      //  the broker's own, in metrics
+    int64_t next_stats;     //  mono us
+    int64_t next_sweep;     //  mono us, of budgets
     atomic_bool stop;
     uint16_t *spare;     //  task entries that may have no refs, newest last
     uint32_t nspare;     //

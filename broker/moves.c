@@ -130,9 +130,9 @@ jr_broker_finish (jr_broker_t *self, jr_bjob_t *job, int state, bool journal)
     if (journal)
         jr_broker_log_state (self, job, false);
     if (state == JR_STATE_CANCELLED)
-        self->stats.cancelled++;
+        jr_counter_inc (self->stats.cancelled);
     else
-        self->stats.done++;
+        jr_counter_inc (self->stats.done);
     jr_broker_remember (self, job);
 }
 
@@ -143,7 +143,7 @@ jr_broker_make_dead (jr_broker_t *self, jr_bjob_t *job)
     job->state = JR_STATE_DEAD;
     job->at_us = jr_clock_wall_us ();
     jr_broker_log_state (self, job, false);
-    self->stats.dead++;
+    jr_counter_inc (self->stats.dead);
     uint8_t old[JR_ID_SIZE];
     if (jr_ring_push (&self->dead, job->id, old)) {
         jr_bjob_t *gone = jr_jobtab_find (self->jobs, old);
@@ -178,7 +178,7 @@ jr_broker_schedule (jr_broker_t *self, jr_bjob_t *job)
                   + delay;  //  what the timer follows: steps of the wall clock do not move it
     jr_queue_push (&self->delayed, job);
     jr_broker_log_state (self, job, false);
-    self->stats.retried++;
+    jr_counter_inc (self->stats.retried);
 }
 
 //  Put a running job back in its queue (worker lost, lease over, handed
@@ -189,5 +189,5 @@ jr_broker_requeue (jr_broker_t *self, jr_bjob_t *job)
 {
     jr_broker_detach (self, job);
     jr_broker_enqueue (self, job);
-    self->stats.requeued++;
+    jr_counter_inc (self->stats.requeued);
 }

@@ -184,7 +184,7 @@ s_on_mark (jr_broker_t *self, jr_worker_t *w, const jr_mark_t *mark)
     jr_bjob_t *job = jr_jobtab_find (self->jobs, mark->id);
     if (!job || job->state != JR_STATE_RUNNING || job->worker != w
         || job->attempt != mark->attempt) {
-        self->stats.stale++;
+        jr_counter_inc (self->stats.stale);
         return;
     }
     if (job->cancel && mark->code == JR_STATE_CANCELLED)
@@ -363,7 +363,7 @@ jr_broker_heartbeats (jr_broker_t *self)
                 jr_warn ("id=%s attempt=%u worker=%s: lease expired, job requeued", id,
                          job->attempt, w->name);
                 jr_broker_send_cancel (self, w, job);
-                self->stats.expired++;
+                jr_counter_inc (self->stats.expired);
                 jr_broker_requeue (self, job);
             }
         }
