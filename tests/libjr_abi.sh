@@ -41,6 +41,10 @@ while read -r name; do fail "libjr.so exports $name, which include/jr/jr.h does 
 while read -r name; do fail "libjr.so does not export $name, declared in include/jr/jr.h"; done \
     < <(comm -23 "$tmp/want" "$tmp/have")
 
+# The CLI's JSON code lives in cli/, not in the library (hidden symbols
+# still show in the symbol table of an unstripped build).
+if "$nm" "$lib" | grep -q ' jr_json_'; then fail "libjr.so contains the CLI's JSON code"; fi
+
 # jr-worker: task.h (with the jr.h it includes) for plugins, less the client,
 # which the worker does not hold, and jr_plugin_init, the plugin's own.
 sed -n 's/^marked //p' "$tmp/task.h" | grep -v '^jr_client_' | grep -vx jr_plugin_init \

@@ -1,5 +1,5 @@
 /*  test_client.c - libjr's client and the jr CLI against a fake broker and ingester in-process  */
-#include "client/json.h"
+#include "cli/json.h"
 #include "common/clock.h"
 #include "proto/proto.h"
 #include <criterion/criterion.h>

@@ -1,5 +1,5 @@
 /*  jr_main.c - the jr command line: submit jobs, wait for them, read results and states, cancel, list, retry  */
-#include "client/json.h"
+#include "cli/json.h"
 #include "common/mp.h"
 #include "common/opts.h"
 #include "proto/proto.h"
