@@ -11,22 +11,6 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_TIMEOUT = 3 };
 
 #define JR_CLI_FILE_CHUNK 10000  //  lines read, then submitted, at a time
 
-static const char *s_usage_main =
-    "jr [--broker EP] [--ingester EP] [--timeout MS] COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  submit TASK [key=value | key:=JSON ...]  submit a job, print its id\n"
-    "  submit --file FILE|-                     submit one job per JSON line\n"
-    "  wait ID...                               wait for results, print them as JSON lines\n"
-    "  result ID                                print a stored result as JSON\n"
-    "  status ID                                print a job's state as JSON\n"
-    "  cancel ID                                cancel a queued or running job\n"
-    "  list --state STATE                       print the ids of the jobs in a state\n"
-    "  retry ID                                 queue a dead job again\n"
-    "\n"
-    "Flags go before or after the command; 'jr COMMAND --help' lists them.\n"
-    "Exit status: 0 ok, 1 failed or refused, 2 bad usage, 3 timed out.";
-
 //  The flags every command takes.
 #define GLOBAL_OPTS                                                                                \
     { "broker", "JR_BROKER", JR_DEFAULT_BROKER, "broker endpoint", false, NULL },                  \
@@ -46,16 +30,31 @@ s_report (const char *what, int rc)
     fprintf (stderr, "jr: %s: %s (%s)\n", what, jr_errname (rc), jr_strerror (rc));
 }
 
-static jr_client_t *
-s_client (const jr_opt_t *broker, const jr_opt_t *ingester, const jr_opt_t *timeout)
+//  A flag of the running command by name; every name asked for is in its
+//  row of s_commands.
+static const jr_opt_t *
+s_opt (const jr_opt_t *opts, const char *name)
 {
-    jr_client_t *client = jr_client_new (broker->value, ingester->value);
+    for (; opts->name; opts++)
+        if (strcmp (opts->name, name) == 0)
+            return opts;
+    assert (!"a command asked for a flag it does not have");
+    return NULL;
+}
+
+//  A client on --broker and --ingester, answers awaited for the flag named
+//  answer.
+static jr_client_t *
+s_client (const jr_opt_t *opts, const char *answer)
+{
+    const char *broker = s_opt (opts, "broker")->value;
+    const char *ingester = s_opt (opts, "ingester")->value;
+    jr_client_t *client = jr_client_new (broker, ingester);
     if (!client) {
-        fprintf (stderr, "jr: bad endpoint: --broker %s --ingester %s\n", broker->value,
-                 ingester->value);
+        fprintf (stderr, "jr: bad endpoint: --broker %s --ingester %s\n", broker, ingester);
         exit (EXIT_USAGE);
     }
-    jr_client_set_timeout (client, (int)jr_opts_int (timeout, 1, INT_MAX));
+    jr_client_set_timeout (client, (int)jr_opts_int (s_opt (opts, answer), 1, INT_MAX));
     return client;
 }
 
@@ -355,44 +354,23 @@ s_wait_one (jr_client_t *client, const uint8_t id[JR_ID_SIZE], int timeout_ms, j
 }
 
 static int
-s_cmd_submit (int argc, char **argv)
+s_cmd_submit (jr_opt_t *opts, int nargs, char **argv)
 {
-    jr_opt_t opts[] = {
-        GLOBAL_OPTS,
-        { "timeout", NULL, "0", "the job's deadline per attempt, ms (0 = worker default)", false,
-          NULL },
-        { "priority", NULL, "0", "higher runs first", false, NULL },
-        { "max-attempts", NULL, "0", "attempts before the job is dead (0 = broker default)", false,
-          NULL },
-        { "wait", NULL, NULL, "wait for the result and print it as JSON", true, NULL },
-        { "wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long --wait waits, ms (-1 = forever)",
-          false, NULL },
-        { "answer-timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
-        { "file", NULL, NULL, "submit one job per JSON line of FILE (- = stdin)", false, NULL },
-    };
-    enum { BROKER, INGESTER, TIMEOUT, PRIORITY, MAX_ATTEMPTS, WAIT, WAIT_TIMEOUT, ANSWER, FILE_ };
-    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                               "jr submit [flags] TASK [key=value | key:=JSON ...]\n"
-                               "       jr submit [flags] --file FILE|-\n"
-                               "  key=value gives a string var, key:=JSON a typed one, e.g.\n"
-                               "  jr submit --wait echo msg=hello n:=3 tags:='[\"a\",\"b\"]'\n"
-                               "  A --file line: {\"task\": \"echo\", \"vars\": {...}, "
-                               "\"priority\": 1, \"timeout_ms\": 500}");
     //  argv[0] is "jr", argv[1] "submit"
     defaults_t defaults = {
-        .priority = (int32_t)jr_opts_int (&opts[PRIORITY], INT32_MIN, INT32_MAX),
-        .timeout_ms = (uint32_t)jr_opts_int (&opts[TIMEOUT], 0, UINT32_MAX),
-        .max_attempts = (uint32_t)jr_opts_int (&opts[MAX_ATTEMPTS], 0, UINT32_MAX),
+        .priority = (int32_t)jr_opts_int (s_opt (opts, "priority"), INT32_MIN, INT32_MAX),
+        .timeout_ms = (uint32_t)jr_opts_int (s_opt (opts, "timeout"), 0, UINT32_MAX),
+        .max_attempts = (uint32_t)jr_opts_int (s_opt (opts, "max-attempts"), 0, UINT32_MAX),
     };
-    bool wait = opts[WAIT].value != NULL;
-    int wait_timeout = (int)jr_opts_int (&opts[WAIT_TIMEOUT], -1, INT_MAX);
-    if (opts[FILE_].value) {
+    bool wait = s_opt (opts, "wait")->value != NULL;
+    int wait_timeout = (int)jr_opts_int (s_opt (opts, "wait-timeout"), -1, INT_MAX);
+    if (s_opt (opts, "file")->value) {
         if (nargs > 2) {
             fprintf (stderr, "jr: --file takes no TASK or vars (see jr submit --help)\n");
             return EXIT_USAGE;
         }
-        jr_client_t *client = s_client (&opts[BROKER], &opts[INGESTER], &opts[ANSWER]);
-        int rc = s_submit_file (client, opts[FILE_].value, &defaults, wait, wait_timeout);
+        jr_client_t *client = s_client (opts, "answer-timeout");
+        int rc = s_submit_file (client, s_opt (opts, "file")->value, &defaults, wait, wait_timeout);
         jr_client_destroy (&client);
         return rc;
     }
@@ -409,7 +387,7 @@ s_cmd_submit (int argc, char **argv)
     msgpack_sbuffer_init (&vars);
     if (nargs > 3)
         s_vars_from_args (argv + 3, nargs - 3, &vars);
-    jr_client_t *client = s_client (&opts[BROKER], &opts[INGESTER], &opts[ANSWER]);
+    jr_client_t *client = s_client (opts, "answer-timeout");
     jr_job_t job;
     jr_job_init (&job, task);
     job.vars = (jr_bytes_t){ (const uint8_t *)vars.data, vars.size };
@@ -452,17 +430,8 @@ s_cmd_submit (int argc, char **argv)
 //  wait, result, status
 
 static int
-s_cmd_wait (int argc, char **argv)
+s_cmd_wait (jr_opt_t *opts, int nargs, char **argv)
 {
-    jr_opt_t opts[] = {
-        GLOBAL_OPTS,
-        { "timeout", "JR_TIMEOUT", "5000", "wait for an answer from a server, ms", false, NULL },
-        { "wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long to wait for all, ms (-1 = forever)",
-          false, NULL },
-    };
-    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                               "jr wait [flags] ID...\n"
-                               "  prints each result as a JSON line as it arrives");
     if (nargs < 3) {
         fprintf (stderr, "jr: wait needs at least one ID\n");
         return EXIT_USAGE;
@@ -472,11 +441,11 @@ s_cmd_wait (int argc, char **argv)
     assert (ids);
     for (size_t i = 0; i < n; i++)
         s_parse_id (argv[2 + i], ids[i]);
-    jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
+    jr_client_t *client = s_client (opts, "timeout");
     printer_t printer = { 0 };
-    int rc =
-        jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n,
-                             (int)jr_opts_int (&opts[3], -1, INT_MAX), s_print_result, &printer);
+    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n,
+                                  (int)jr_opts_int (s_opt (opts, "wait-timeout"), -1, INT_MAX),
+                                  s_print_result, &printer);
     jr_client_destroy (&client);
     free (ids);
     if (rc) {
@@ -487,21 +456,15 @@ s_cmd_wait (int argc, char **argv)
 }
 
 static int
-s_cmd_result (int argc, char **argv)
+s_cmd_result (jr_opt_t *opts, int nargs, char **argv)
 {
-    jr_opt_t opts[] = {
-        GLOBAL_OPTS,
-        { "timeout", "JR_TIMEOUT", "5000", "wait for the ingester's answer, ms", false, NULL },
-    };
-    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                               "jr result [flags] ID\n  prints the stored result as JSON");
     if (nargs != 3) {
         fprintf (stderr, "jr: result needs one ID\n");
         return EXIT_USAGE;
     }
     uint8_t id[JR_ID_SIZE];
     s_parse_id (argv[2], id);
-    jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
+    jr_client_t *client = s_client (opts, "timeout");
     jr_job_t *job = NULL;
     int rc = jr_client_result (client, id, &job);
     jr_client_destroy (&client);
@@ -537,24 +500,15 @@ s_finished (int state)
 }
 
 static int
-s_cmd_status (int argc, char **argv)
+s_cmd_status (jr_opt_t *opts, int nargs, char **argv)
 {
-    jr_opt_t opts[] = {
-        GLOBAL_OPTS,
-        { "timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL },
-    };
-    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                               "jr status [flags] ID\n"
-                               "  asks the ingester (finished jobs), then the broker (jobs\n"
-                               "  waiting, running, or failed and to be retried); a running\n"
-                               "  job shows its task's last progress");
     if (nargs != 3) {
         fprintf (stderr, "jr: status needs one ID\n");
         return EXIT_USAGE;
     }
     uint8_t id[JR_ID_SIZE];
     s_parse_id (argv[2], id);
-    jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
+    jr_client_t *client = s_client (opts, "timeout");
     //  A stored result is final; only then is the broker's word needed.
     jr_job_t *job = NULL;
     int state = JR_STATE_UNKNOWN;
@@ -631,19 +585,11 @@ s_print_state (const char *id, int state)
 }
 
 static int
-s_cmd_cancel (int argc, char **argv)
+s_cmd_cancel (jr_opt_t *opts, int nargs, char **argv)
 {
-    jr_opt_t opts[] = {
-        GLOBAL_OPTS,
-        { "timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL },
-    };
-    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                               "jr cancel [flags] ID\n"
-                               "  cancels a queued job, or stops a running one; exit 1 if the\n"
-                               "  job had already finished");
     uint8_t id[JR_ID_SIZE];
     s_one_id (nargs, argv, "cancel", id);
-    jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
+    jr_client_t *client = s_client (opts, "timeout");
     int state = JR_STATE_UNKNOWN;
     int rc = jr_client_cancel (client, id, &state);
     if (rc == 0 && state == JR_STATE_UNKNOWN) {
@@ -674,19 +620,11 @@ s_cmd_cancel (int argc, char **argv)
 }
 
 static int
-s_cmd_retry (int argc, char **argv)
+s_cmd_retry (jr_opt_t *opts, int nargs, char **argv)
 {
-    jr_opt_t opts[] = {
-        GLOBAL_OPTS,
-        { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
-    };
-    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                               "jr retry [flags] ID\n"
-                               "  queues a dead job again and prints its new state;\n"
-                               "  exit 1 if it was not dead");
     uint8_t id[JR_ID_SIZE];
     s_one_id (nargs, argv, "retry", id);
-    jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
+    jr_client_t *client = s_client (opts, "timeout");
     int state = JR_STATE_UNKNOWN;
     int rc = jr_client_retry (client, id, &state);
     jr_client_destroy (&client);
@@ -717,22 +655,14 @@ s_print_id (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *arg)
 }
 
 static int
-s_cmd_list (int argc, char **argv)
+s_cmd_list (jr_opt_t *opts, int nargs, char **argv)
 {
-    jr_opt_t opts[] = {
-        GLOBAL_OPTS,
-        { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
-        { "state", NULL, NULL, "the state: queued, scheduled, running or dead", false, NULL },
-    };
-    int nargs = jr_opts_parse (argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                               "jr list [flags] --state STATE\n"
-                               "  prints the ids of the jobs the broker holds in STATE,\n"
-                               "  one per line (at most 100,000)");
+    (void)argv;  //  list takes no arguments besides its flags
     if (nargs != 2) {
         fprintf (stderr, "jr: list takes no arguments besides --state\n");
         return EXIT_USAGE;
     }
-    const char *name = opts[3].value;
+    const char *name = s_opt (opts, "state")->value;
     if (!name) {
         fprintf (stderr, "jr: list needs --state STATE\n");
         return EXIT_USAGE;
@@ -748,7 +678,7 @@ s_cmd_list (int argc, char **argv)
         fputc ('\n', stderr);
         return EXIT_USAGE;
     }
-    jr_client_t *client = s_client (&opts[0], &opts[1], &opts[2]);
+    jr_client_t *client = s_client (opts, "timeout");
     int rc = jr_client_list (client, state, s_print_id, NULL);
     jr_client_destroy (&client);
     fflush (stdout);
@@ -760,28 +690,144 @@ s_cmd_list (int argc, char **argv)
 }
 
 //  -------------------------------------------------------------------------
+//  The commands: from this one table come `jr --help`, each command's
+//  flags and --help, the dispatch, and which flags take a value.
+
+#define JR_CLI_MAX_FLAGS 12  //  flags of one command, with the NULL that ends them
+
+typedef struct {
+    const char *name;                                     //  as typed: jr NAME
+    const char *lines[2][2];                              //  {synopsis, what it does} for jr --help
+    const char *usage;                                    //  for jr NAME --help
+    int (*run) (jr_opt_t *opts, int nargs, char **argv);  //  flags parsed, argv[1] is NAME
+    jr_opt_t opts[JR_CLI_MAX_FLAGS];                      //  ends at the first without a name
+} command_t;
+
+static command_t s_commands[] = {
+    { "submit",
+      { { "submit TASK [key=value | key:=JSON ...]", "submit a job, print its id" },
+        { "submit --file FILE|-", "submit one job per JSON line" } },
+      "jr submit [flags] TASK [key=value | key:=JSON ...]\n"
+      "       jr submit [flags] --file FILE|-\n"
+      "  key=value gives a string var, key:=JSON a typed one, e.g.\n"
+      "  jr submit --wait echo msg=hello n:=3 tags:='[\"a\",\"b\"]'\n"
+      "  A --file line: {\"task\": \"echo\", \"vars\": {...}, "
+      "\"priority\": 1, \"timeout_ms\": 500}",
+      s_cmd_submit,
+      { GLOBAL_OPTS,
+        { "timeout", NULL, "0", "the job's deadline per attempt, ms (0 = worker default)", false,
+          NULL },
+        { "priority", NULL, "0", "higher runs first", false, NULL },
+        { "max-attempts", NULL, "0", "attempts before the job is dead (0 = broker default)", false,
+          NULL },
+        { "wait", NULL, NULL, "wait for the result and print it as JSON", true, NULL },
+        { "wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long --wait waits, ms (-1 = forever)",
+          false, NULL },
+        { "answer-timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
+        { "file", NULL, NULL, "submit one job per JSON line of FILE (- = stdin)", false, NULL },
+        { NULL } } },
+    { "wait",
+      { { "wait ID...", "wait for results, print them as JSON lines" } },
+      "jr wait [flags] ID...\n"
+      "  prints each result as a JSON line as it arrives",
+      s_cmd_wait,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for an answer from a server, ms", false, NULL },
+        { "wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long to wait for all, ms (-1 = forever)",
+          false, NULL },
+        { NULL } } },
+    { "result",
+      { { "result ID", "print a stored result as JSON" } },
+      "jr result [flags] ID\n  prints the stored result as JSON",
+      s_cmd_result,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for the ingester's answer, ms", false, NULL },
+        { NULL } } },
+    { "status",
+      { { "status ID", "print a job's state as JSON" } },
+      "jr status [flags] ID\n"
+      "  asks the ingester (finished jobs), then the broker (jobs\n"
+      "  waiting, running, or failed and to be retried); a running\n"
+      "  job shows its task's last progress",
+      s_cmd_status,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL },
+        { NULL } } },
+    { "cancel",
+      { { "cancel ID", "cancel a queued or running job" } },
+      "jr cancel [flags] ID\n"
+      "  cancels a queued job, or stops a running one; exit 1 if the\n"
+      "  job had already finished",
+      s_cmd_cancel,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL },
+        { NULL } } },
+    { "list",
+      { { "list --state STATE", "print the ids of the jobs in a state" } },
+      "jr list [flags] --state STATE\n"
+      "  prints the ids of the jobs the broker holds in STATE,\n"
+      "  one per line (at most 100,000)",
+      s_cmd_list,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
+        { "state", NULL, NULL, "the state: queued, scheduled, running or dead", false, NULL },
+        { NULL } } },
+    { "retry",
+      { { "retry ID", "queue a dead job again" } },
+      "jr retry [flags] ID\n"
+      "  queues a dead job again and prints its new state;\n"
+      "  exit 1 if it was not dead",
+      s_cmd_retry,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
+        { NULL } } },
+};
+
+#define JR_CLI_COMMANDS (sizeof s_commands / sizeof s_commands[0])
+
+static void
+s_usage_main (void)
+{
+    int width = 0;
+    for (size_t c = 0; c < JR_CLI_COMMANDS; c++)
+        for (int l = 0; l < 2 && s_commands[c].lines[l][0]; l++)
+            if ((int)strlen (s_commands[c].lines[l][0]) > width)
+                width = (int)strlen (s_commands[c].lines[l][0]);
+    printf ("usage: jr [--broker EP] [--ingester EP] [--timeout MS] COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n");
+    for (size_t c = 0; c < JR_CLI_COMMANDS; c++)
+        for (int l = 0; l < 2 && s_commands[c].lines[l][0]; l++)
+            printf ("  %-*s  %s\n", width, s_commands[c].lines[l][0], s_commands[c].lines[l][1]);
+    printf ("\n"
+            "Flags go before or after the command; 'jr COMMAND --help' lists them.\n"
+            "Exit status: 0 ok, 1 failed or refused, 2 bad usage, 3 timed out.\n");
+}
+
+//  True if --name takes a value in any command.
+static bool
+s_takes_value (const char *name)
+{
+    for (size_t c = 0; c < JR_CLI_COMMANDS; c++)
+        for (const jr_opt_t *opt = s_commands[c].opts; opt->name; opt++)
+            if (!opt->is_bool && strcmp (opt->name, name) == 0)
+                return true;
+    return false;
+}
 
 //  The command is the first argument that is neither a flag nor a flag's
 //  value, so global flags may come before it.
 static int
 s_find_command (int argc, char **argv)
 {
-    static const char *with_value[] = { "broker",         "ingester",     "timeout",
-                                        "priority",       "max-attempts", "wait-timeout",
-                                        "answer-timeout", "file",         "state" };
     for (int a = 1; a < argc; a++) {
         const char *arg = argv[a];
         if (strcmp (arg, "--") == 0)
             return a + 1 < argc ? a + 1 : 0;
         if (strncmp (arg, "--", 2) != 0)
             return a;
-        if (strchr (arg, '='))
-            continue;
-        for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
-            if (strcmp (arg + 2, with_value[i]) == 0) {
-                a++;
-                break;
-            }
+        if (!strchr (arg, '=') && s_takes_value (arg + 2))
+            a++;
     }
     return 0;
 }
@@ -796,29 +842,25 @@ main (int argc, char **argv)
         bool help = false;
         for (int a = 1; a < argc; a++)
             help |= strcmp (argv[a], "--help") == 0 || strcmp (argv[a], "-h") == 0;
-        printf ("usage: %s\n", s_usage_main);
+        s_usage_main ();
         return help ? EXIT_OK : EXIT_USAGE;
     }
     //  Put the command in argv[1]: each command parses the rest.
     char *name = argv[cmd];
     memmove (argv + 2, argv + 1, (size_t)(cmd - 1) * sizeof *argv);
     argv[1] = name;
-    if (strcmp (name, "submit") == 0)
-        return s_cmd_submit (argc, argv);
-    if (strcmp (name, "wait") == 0)
-        return s_cmd_wait (argc, argv);
-    if (strcmp (name, "result") == 0)
-        return s_cmd_result (argc, argv);
-    if (strcmp (name, "status") == 0)
-        return s_cmd_status (argc, argv);
-    if (strcmp (name, "cancel") == 0)
-        return s_cmd_cancel (argc, argv);
-    if (strcmp (name, "retry") == 0)
-        return s_cmd_retry (argc, argv);
-    if (strcmp (name, "list") == 0)
-        return s_cmd_list (argc, argv);
-    if (strcmp (name, "help") == 0) {
-        printf ("usage: %s\n", s_usage_main);
+    for (size_t c = 0; c < JR_CLI_COMMANDS; c++) {
+        command_t *command = &s_commands[c];
+        if (strcmp (name, command->name) == 0) {
+            int nopts = 0;
+            while (command->opts[nopts].name)
+                nopts++;
+            int nargs = jr_opts_parse (argc, argv, command->opts, nopts, command->usage);
+            return command->run (command->opts, nargs, argv);
+        }
+    }
+    if (strcmp (name, "help") == 0) {  //  not a row: it takes no flags, it shows them
+        s_usage_main ();
         return EXIT_OK;
     }
     fprintf (stderr, "jr: unknown command '%s' (see jr --help)\n", name);
