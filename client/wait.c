@@ -178,6 +178,191 @@ s_fetch_by_tag (fetch_t *fetches, size_t nfetches, uint64_t tag)
     return NULL;
 }
 
+//  One jr_client_wait_many in progress.
+typedef struct {
+    jr_client_t *client;
+    zsock_t *sock;        //  the ingester's; NULL if it did not connect
+    idset_t set;          //  the distinct ids and where each stands
+    fetch_t *fetches;     //  one per JR_CLIENT_FETCH_IDS ids
+    size_t nfetches;      //  of them
+    uint32_t *order;      //  the ids of every fetch, one slice each
+    uint32_t left;        //  ids whose result has not arrived
+    int64_t deadline_us;  //  monotonic; INT64_MAX = forever
+    jr_result_fn *fn;     //  the caller's, per result
+    void *arg;            //  for fn
+    bool stopped;         //  fn said stop
+    bool silent;          //  a FETCH went unanswered to the deadline
+} waiter_t;
+
+//  Split the distinct ids into FETCHes and send them all.
+static void
+s_waiter_start (waiter_t *w, jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t n,
+                int timeout_ms)
+{
+    w->client = self;
+    s_idset_init (&w->set, ids, n);
+    w->sock = jr_client_ingester (self);
+    w->deadline_us = timeout_ms < 0 ? INT64_MAX : jr_clock_mono_us () + (int64_t)timeout_ms * 1000;
+    w->nfetches = (w->set.count + JR_CLIENT_FETCH_IDS - 1) / JR_CLIENT_FETCH_IDS;
+    w->fetches = calloc (w->nfetches ? w->nfetches : 1, sizeof *w->fetches);
+    w->order = malloc ((w->set.count ? w->set.count : 1) * sizeof *w->order);
+    assert (w->fetches && w->order);
+    for (uint32_t i = 0; i < w->set.count; i++) {
+        w->order[i] = i;
+        w->set.fetch_of[i] = i / JR_CLIENT_FETCH_IDS;
+    }
+    long wait = s_wait_left (w->deadline_us);
+    for (size_t f = 0; f < w->nfetches && w->sock; f++) {
+        fetch_t *fetch = &w->fetches[f];
+        fetch->ids = w->order + f * JR_CLIENT_FETCH_IDS;
+        fetch->count = fetch->waiting =
+            (uint32_t)(f + 1 < w->nfetches ? JR_CLIENT_FETCH_IDS
+                                           : w->set.count - f * JR_CLIENT_FETCH_IDS);
+        fetch->tag = ++self->tag;
+        s_fetch_send (self, w->sock, fetch, &w->set, wait);  //  even at timeout 0: one look
+    }
+    w->left = w->set.count;
+}
+
+static void
+s_waiter_free (waiter_t *w)
+{
+    free (w->fetches);
+    free (w->order);
+    s_idset_free (&w->set);
+}
+
+//  The earliest timer of a fetch still going; INT64_MAX if none is.
+static int64_t
+s_next_timer (const waiter_t *w)
+{
+    int64_t next = INT64_MAX;
+    for (size_t f = 0; f < w->nfetches; f++)
+        if (w->fetches[f].tag && w->fetches[f].timer_us < next)
+            next = w->fetches[f].timer_us;
+    return next;
+}
+
+//  A RESULTS reply: each result counts whichever FETCH it answers; the
+//  marks of the FETCH it answers (fetch, may be NULL) end the round of ids
+//  reported missing or too large.
+static void
+s_on_results (waiter_t *w, fetch_t *fetch, const jr_msg_t *in)
+{
+    idset_t *set = &w->set;
+    for (uint32_t j = 0; j < in->njobs && !w->stopped; j++) {
+        uint32_t i = s_idset_find (set, in->jobs[j].id);
+        if (i == UINT32_MAX || set->state[i] == ID_DONE)
+            continue;
+        if (set->state[i] == ID_WAITING)
+            w->fetches[set->fetch_of[i]].waiting--;
+        w->fetches[set->fetch_of[i]].fed = true;
+        set->state[i] = ID_DONE;
+        w->left--;
+        if (w->fn && !w->fn (&in->jobs[j], w->arg))
+            w->stopped = true;
+    }
+    if (!fetch || fetch->paused)
+        return;
+    if (!fetch->heard)  //  the rest must come when the wait ends
+        fetch->timer_us = fetch->sent_us + (int64_t)fetch->wait_ms * 1000
+                          + jr_client_answer_wait_us (w->client, 1);
+    fetch->heard = true;
+    for (uint32_t m = 0; m < in->nmarks; m++) {
+        uint32_t i = s_idset_find (set, in->marks[m].id);
+        //  code 0 = pending; anything else ends this round for it
+        if (i == UINT32_MAX || in->marks[m].code == 0 || set->state[i] != ID_WAITING
+            || &w->fetches[set->fetch_of[i]] != fetch)
+            continue;
+        set->state[i] = in->marks[m].code == JR_ETOOLARGE ? ID_AGAIN : ID_MISSING;
+        fetch->waiting--;
+    }
+}
+
+//  An ERROR reply to a FETCH: a passing trouble pauses it, then it asks
+//  again; any other code is returned, as the ingester will refuse this
+//  FETCH every time.
+static int
+s_on_error (waiter_t *w, fetch_t *fetch, const jr_msg_t *in)
+{
+    int code = jr_client_error_code (in);
+    if (code != JR_EQUEUE_FULL && code != JR_EINTERNAL && code != JR_EIO && code != JR_EDISK_FULL)
+        return code;
+    for (uint32_t i = 0; i < fetch->count; i++)
+        if (w->set.state[fetch->ids[i]] == ID_WAITING)
+            w->set.state[fetch->ids[i]] = ID_MISSING;
+    fetch->waiting = 0;
+    fetch->heard = fetch->paused = true;
+    fetch->timer_us = jr_clock_mono_us () + JR_CLIENT_ERROR_PAUSE * 1000;
+    return 0;
+}
+
+//  Take every reply queued; then rounds that ended (all in or reported
+//  missing) go again. Returns 0, or the code of an ERROR that ends the wait.
+static int
+s_drain (waiter_t *w)
+{
+    jr_client_t *self = w->client;
+    zmq_msg_t frame;
+    int rc;
+    while (!w->stopped && (rc = jr_client_recv (self, w->sock, &frame)) != JR_ETIMEOUT) {
+        if (rc)
+            continue;
+        fetch_t *fetch = s_fetch_by_tag (w->fetches, w->nfetches, self->in->tag);
+        if (self->in->type == JR_MSG_RESULTS)
+            s_on_results (w, fetch, self->in);
+        else if (self->in->type == JR_MSG_ERROR && fetch)
+            rc = s_on_error (w, fetch, self->in);
+        zmq_msg_close (&frame);
+        if (rc)
+            return rc;
+    }
+    for (size_t f = 0; f < w->nfetches && !w->stopped; f++) {
+        fetch_t *fetch = &w->fetches[f];
+        if (fetch->tag && fetch->heard && !fetch->paused && fetch->waiting == 0)
+            s_fetch_round (self, w->sock, fetch, &w->set, w->deadline_us);
+    }
+    return 0;
+}
+
+//  Fetches whose timer ran out: a round that was heard goes again (the
+//  ingester forgot us, or an ERROR pause ended); an unanswered FETCH is
+//  resent while the deadline allows, else given up, having had one
+//  answer-wait past it.
+static void
+s_on_timers (waiter_t *w)
+{
+    int64_t now = jr_clock_mono_us ();
+    for (size_t f = 0; f < w->nfetches && !w->stopped; f++) {
+        fetch_t *fetch = &w->fetches[f];
+        if (!fetch->tag || now < fetch->timer_us)
+            continue;
+        if (fetch->heard) {
+            s_fetch_round (w->client, w->sock, fetch, &w->set, w->deadline_us);
+            continue;
+        }
+        long again = s_wait_left (w->deadline_us);
+        if (again >= 0)
+            s_fetch_send (w->client, w->sock, fetch, &w->set, again);
+        else {
+            fetch->tag = 0;
+            w->silent = true;
+        }
+    }
+}
+
+//  A new connection: whatever the old ingester had parked is lost, so
+//  every FETCH still going asks again now.
+static void
+s_on_reconnect (waiter_t *w)
+{
+    jr_client_t *self = w->client;
+    if (self->monitor && zsock_events (self->monitor) & ZMQ_POLLIN && jr_client_reconnected (self))
+        for (size_t f = 0; f < w->nfetches; f++)
+            if (w->fetches[f].tag)
+                w->fetches[f].timer_us = jr_clock_mono_us ();
+}
+
 int
 jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t n, int timeout_ms,
                      jr_result_fn *fn, void *arg)
@@ -185,143 +370,35 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
     assert (self);
     assert (ids || n == 0);
     assert (n < UINT32_MAX);
-    idset_t set;
-    s_idset_init (&set, ids, n);
-    zsock_t *sock = jr_client_ingester (self);
-    int64_t deadline_us =
-        timeout_ms < 0 ? INT64_MAX : jr_clock_mono_us () + (int64_t)timeout_ms * 1000;
-    size_t nfetches = (set.count + JR_CLIENT_FETCH_IDS - 1) / JR_CLIENT_FETCH_IDS;
-    fetch_t *fetches = calloc (nfetches ? nfetches : 1, sizeof *fetches);
-    uint32_t *order = malloc ((set.count ? set.count : 1) * sizeof *order);
-    assert (fetches && order);
-    for (uint32_t i = 0; i < set.count; i++) {
-        order[i] = i;
-        set.fetch_of[i] = i / JR_CLIENT_FETCH_IDS;
-    }
-    long wait = s_wait_left (deadline_us);
-    for (size_t f = 0; f < nfetches && sock; f++) {
-        fetch_t *fetch = &fetches[f];
-        fetch->ids = order + f * JR_CLIENT_FETCH_IDS;
-        fetch->count = fetch->waiting =
-            (uint32_t)(f + 1 < nfetches ? JR_CLIENT_FETCH_IDS
-                                        : set.count - f * JR_CLIENT_FETCH_IDS);
-        fetch->tag = ++self->tag;
-        s_fetch_send (self, sock, fetch, &set, wait);  //  even at timeout 0: one look
-    }
-    uint32_t left = set.count;
-    bool stopped = false, cancelled = false, silent = false;
-    while (sock && left > 0 && !stopped) {
-        int64_t next = INT64_MAX;
-        for (size_t f = 0; f < nfetches; f++)
-            if (fetches[f].tag && fetches[f].timer_us < next)
-                next = fetches[f].timer_us;
+    waiter_t w = { .fn = fn, .arg = arg };
+    s_waiter_start (&w, self, ids, n, timeout_ms);
+    bool cancelled = false;
+    while (w.sock && w.left > 0 && !w.stopped) {
+        int64_t next = s_next_timer (&w);
         if (next == INT64_MAX)
             break;  //  every round ended: the rest did not come in time
-        //  A new connection: whatever the old ingester had parked is lost.
-        if (self->monitor && zsock_events (self->monitor) & ZMQ_POLLIN
-            && jr_client_reconnected (self))
-            for (size_t f = 0; f < nfetches; f++)
-                if (fetches[f].tag)
-                    fetches[f].timer_us = jr_clock_mono_us ();
-        if (jr_client_poll (sock, self->monitor, next)) {
-            zmq_msg_t frame;
-            int rc;
-            while (!stopped && (rc = jr_client_recv (self, sock, &frame)) != JR_ETIMEOUT) {
-                jr_msg_t *in = self->in;
-                if (rc)
-                    continue;
-                fetch_t *fetch = s_fetch_by_tag (fetches, nfetches, in->tag);
-                if (in->type == JR_MSG_RESULTS) {
-                    //  A result is a result, whichever FETCH it answers.
-                    for (uint32_t j = 0; j < in->njobs && !stopped; j++) {
-                        uint32_t i = s_idset_find (&set, in->jobs[j].id);
-                        if (i == UINT32_MAX || set.state[i] == ID_DONE)
-                            continue;
-                        if (set.state[i] == ID_WAITING)
-                            fetches[set.fetch_of[i]].waiting--;
-                        fetches[set.fetch_of[i]].fed = true;
-                        set.state[i] = ID_DONE;
-                        left--;
-                        if (fn && !fn (&in->jobs[j], arg))
-                            stopped = true;
-                    }
-                    if (fetch && !fetch->paused) {
-                        if (!fetch->heard)  //  the rest must come when the wait ends
-                            fetch->timer_us = fetch->sent_us + (int64_t)fetch->wait_ms * 1000
-                                              + jr_client_answer_wait_us (self, 1);
-                        fetch->heard = true;
-                        for (uint32_t m = 0; m < in->nmarks; m++) {
-                            uint32_t i = s_idset_find (&set, in->marks[m].id);
-                            //  code 0 = pending; anything else ends this round for it
-                            if (i == UINT32_MAX || in->marks[m].code == 0
-                                || set.state[i] != ID_WAITING || &fetches[set.fetch_of[i]] != fetch)
-                                continue;
-                            set.state[i] =
-                                in->marks[m].code == JR_ETOOLARGE ? ID_AGAIN : ID_MISSING;
-                            fetch->waiting--;
-                        }
-                    }
-                }
-                else if (in->type == JR_MSG_ERROR && fetch) {
-                    int code = jr_client_error_code (in);
-                    if (code != JR_EQUEUE_FULL && code != JR_EINTERNAL && code != JR_EIO
-                        && code != JR_EDISK_FULL) {
-                        //  The ingester will refuse this FETCH every time.
-                        zmq_msg_close (&frame);
-                        free (fetches);
-                        free (order);
-                        s_idset_free (&set);
-                        return code;
-                    }
-                    for (uint32_t i = 0; i < fetch->count; i++)
-                        if (set.state[fetch->ids[i]] == ID_WAITING)
-                            set.state[fetch->ids[i]] = ID_MISSING;
-                    fetch->waiting = 0;
-                    fetch->heard = fetch->paused = true;
-                    fetch->timer_us = jr_clock_mono_us () + JR_CLIENT_ERROR_PAUSE * 1000;
-                }
-                zmq_msg_close (&frame);
+        s_on_reconnect (&w);
+        if (jr_client_poll (w.sock, self->monitor, next)) {
+            int rc = s_drain (&w);
+            if (rc) {
+                s_waiter_free (&w);
+                return rc;
             }
-            //  Rounds that ended now (all in or reported missing) go again.
-            for (size_t f = 0; f < nfetches && !stopped; f++)
-                if (fetches[f].tag && fetches[f].heard && !fetches[f].paused
-                    && fetches[f].waiting == 0)
-                    s_fetch_round (self, sock, &fetches[f], &set, deadline_us);
         }
         if (zsys_interrupted) {
             cancelled = true;
             break;
         }
-        int64_t now = jr_clock_mono_us ();
-        for (size_t f = 0; f < nfetches && !stopped; f++) {
-            fetch_t *fetch = &fetches[f];
-            if (!fetch->tag || now < fetch->timer_us)
-                continue;
-            if (fetch->heard)  //  the ingester forgot us, or an ERROR pause ended
-                s_fetch_round (self, sock, fetch, &set, deadline_us);
-            else {
-                //  Unanswered: ask again while the deadline allows. Past it
-                //  we stop, having given the ingester one answer-wait.
-                long again = s_wait_left (deadline_us);
-                if (again >= 0)
-                    s_fetch_send (self, sock, fetch, &set, again);
-                else {
-                    fetch->tag = 0;
-                    silent = true;
-                }
-            }
-        }
+        s_on_timers (&w);
     }
-    if (silent)
+    if (w.silent)
         jr_client_ingester_close (self);
-    free (fetches);
-    free (order);
-    s_idset_free (&set);
-    if (!sock)
+    s_waiter_free (&w);
+    if (!w.sock)
         return JR_EINVALID;
     if (cancelled)
         return JR_ECANCELLED;
-    return stopped || left == 0 ? 0 : JR_ETIMEOUT;
+    return w.stopped || w.left == 0 ? 0 : JR_ETIMEOUT;
 }
 
 static bool
