@@ -108,13 +108,11 @@ s_batch_answer (batch_t *batch, const jr_msg_t *reply, jr_job_t *jobs, int *res)
         batch->tag = 0;
 }
 
-int
-jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes)
+//  Give each job an id and a creation time if it has none, and its
+//  starting code: JR_PENDING, or why it cannot be sent.
+static void
+s_prepare (jr_job_t *jobs, size_t n, int *res)
 {
-    assert (self);
-    assert (jobs || n == 0);
-    int *res = malloc ((n ? n : 1) * sizeof *res);
-    assert (res);
     static const uint8_t zero_id[JR_ID_SIZE];
     for (size_t i = 0; i < n; i++) {
         jr_job_t *job = &jobs[i];
@@ -129,6 +127,78 @@ jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes)
         if (res[i] == 0)
             res[i] = JR_PENDING;
     }
+}
+
+//  Fill a free batch with the next pending jobs from *cursor, bounded in
+//  count and bytes, and send it; false if no job was left to send.
+static bool
+s_batch_start (jr_client_t *self, zsock_t *sock, batch_t *batch, jr_job_t *jobs, size_t n, int *res,
+               size_t *cursor)
+{
+    size_t bytes = 0;
+    batch->count = 0;
+    while (*cursor < n && batch->count < JR_CLIENT_BATCH_JOBS) {
+        if (res[*cursor] != JR_PENDING) {
+            (*cursor)++;
+            continue;
+        }
+        size_t size = s_job_size (&jobs[*cursor]);
+        if (batch->count && bytes + size > JR_CLIENT_BATCH_BYTES)
+            break;
+        bytes += size;
+        batch->jobs[batch->count++] = (*cursor)++;
+    }
+    if (batch->count == 0)
+        return false;
+    batch->tag = ++self->tag;
+    batch->left = batch->count;
+    batch->sends = 0;
+    s_batch_send (self, sock, batch, jobs, res);
+    return true;
+}
+
+//  Batches whose answer is late: resent with the same tag and ids (the
+//  broker accepts a job id once), or given up after the last resend.
+//  True if one was given up.
+static bool
+s_batch_timers (jr_client_t *self, zsock_t *sock, batch_t *batches, jr_job_t *jobs, int *res)
+{
+    bool timed_out = false;
+    int64_t now = jr_clock_mono_us ();
+    for (int b = 0; b < JR_CLIENT_IN_FLIGHT; b++) {
+        batch_t *batch = &batches[b];
+        if (!batch->tag || now < batch->resend_us)
+            continue;
+        if (batch->sends > JR_CLIENT_RESENDS) {
+            for (size_t i = 0; i < batch->count; i++)
+                if (res[batch->jobs[i]] == JR_PENDING)
+                    res[batch->jobs[i]] = JR_ETIMEOUT;
+            batch->tag = 0;
+            timed_out = true;
+        }
+        else
+            s_batch_send (self, sock, batch, jobs, res);
+    }
+    return timed_out;
+}
+
+//  Settle every pending code to rc.
+static void
+s_settle_pending (int *res, size_t n, int rc)
+{
+    for (size_t i = 0; i < n; i++)
+        if (res[i] == JR_PENDING)
+            res[i] = rc;
+}
+
+int
+jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes)
+{
+    assert (self);
+    assert (jobs || n == 0);
+    int *res = malloc ((n ? n : 1) * sizeof *res);
+    assert (res);
+    s_prepare (jobs, n, res);
     batch_t batches[JR_CLIENT_IN_FLIGHT] = { { 0 } };
     for (int b = 0; b < JR_CLIENT_IN_FLIGHT; b++) {
         batches[b].jobs = malloc (JR_CLIENT_BATCH_JOBS * sizeof (size_t));
@@ -139,30 +209,9 @@ jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes)
     size_t cursor = 0;
     while (sock) {
         //  Keep up to JR_CLIENT_IN_FLIGHT batches on the wire.
-        for (int b = 0; b < JR_CLIENT_IN_FLIGHT && cursor < n; b++) {
-            batch_t *batch = &batches[b];
-            if (batch->tag)
-                continue;
-            size_t bytes = 0;
-            batch->count = 0;
-            while (cursor < n && batch->count < JR_CLIENT_BATCH_JOBS) {
-                if (res[cursor] != JR_PENDING) {
-                    cursor++;
-                    continue;
-                }
-                size_t size = s_job_size (&jobs[cursor]);
-                if (batch->count && bytes + size > JR_CLIENT_BATCH_BYTES)
-                    break;
-                bytes += size;
-                batch->jobs[batch->count++] = cursor++;
-            }
-            if (batch->count == 0)
+        for (int b = 0; b < JR_CLIENT_IN_FLIGHT && cursor < n; b++)
+            if (!batches[b].tag && !s_batch_start (self, sock, &batches[b], jobs, n, res, &cursor))
                 break;
-            batch->tag = ++self->tag;
-            batch->left = batch->count;
-            batch->sends = 0;
-            s_batch_send (self, sock, batch, jobs, res);
-        }
         int64_t next = INT64_MAX;
         for (int b = 0; b < JR_CLIENT_IN_FLIGHT; b++)
             if (batches[b].tag && batches[b].resend_us < next)
@@ -182,31 +231,13 @@ jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes)
             }
         }
         if (zsys_interrupted) {
-            for (size_t i = 0; i < n; i++)
-                if (res[i] == JR_PENDING)
-                    res[i] = JR_ECANCELLED;
+            s_settle_pending (res, n, JR_ECANCELLED);
             break;
         }
-        int64_t now = jr_clock_mono_us ();
-        for (int b = 0; b < JR_CLIENT_IN_FLIGHT; b++) {
-            batch_t *batch = &batches[b];
-            if (!batch->tag || now < batch->resend_us)
-                continue;
-            if (batch->sends > JR_CLIENT_RESENDS) {
-                for (size_t i = 0; i < batch->count; i++)
-                    if (res[batch->jobs[i]] == JR_PENDING)
-                        res[batch->jobs[i]] = JR_ETIMEOUT;
-                batch->tag = 0;
-                timed_out = true;
-            }
-            else  //  same tag, same ids: the broker accepts a job id once
-                s_batch_send (self, sock, batch, jobs, res);
-        }
+        timed_out |= s_batch_timers (self, sock, batches, jobs, res);
     }
     if (!sock)  //  the endpoint did not connect
-        for (size_t i = 0; i < n; i++)
-            if (res[i] == JR_PENDING)
-                res[i] = JR_EINVALID;
+        s_settle_pending (res, n, JR_EINVALID);
     if (timed_out)
         zsock_destroy (&self->broker);
     int rc = 0;
