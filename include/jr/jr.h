@@ -10,6 +10,17 @@
 extern "C" {
 #endif
 
+//  Marks what libjr.so (and, for task.h, jr-worker) exports: the library is
+//  built with hidden visibility, so an unmarked function stays internal.
+//  tests/libjr_abi.sh checks that the marked ones are exactly its symbols.
+#ifndef JR_EXPORT
+#if defined(__GNUC__) || defined(__clang__)
+#define JR_EXPORT __attribute__ ((visibility ("default")))
+#else
+#define JR_EXPORT
+#endif
+#endif
+
 /*  Error codes. Functions return 0 or one of these (negative); the same
     numbers are the codes carried by the wire protocol.  */
 #define JR_ERRORS(X)                                                                               \
@@ -40,9 +51,9 @@ typedef enum {
 } jr_error_t;
 
 //  Human text of an error code (borrowed, static).
-const char *jr_strerror (int code);
+JR_EXPORT const char *jr_strerror (int code);
 //  Symbolic name of an error code, e.g. "DEADLINE_EXCEEDED" (borrowed, static).
-const char *jr_errname (int code);
+JR_EXPORT const char *jr_errname (int code);
 
 //  Job states.
 #define JR_STATES(X)                                                                               \
@@ -63,7 +74,7 @@ typedef enum {
 } jr_state_t;
 
 //  Name of a state, e.g. "running" (borrowed, static).
-const char *jr_state_name (int state);
+JR_EXPORT const char *jr_state_name (int state);
 
 //  A run of bytes that somebody else owns.
 typedef struct {
@@ -97,16 +108,25 @@ typedef struct {
 } jr_job_t;
 
 //  Fill a fresh job: new UUID v4, task name (borrowed), created_us = now.
-void jr_job_init (jr_job_t *job, const char *task);
+JR_EXPORT void jr_job_init (jr_job_t *job, const char *task);
 //  Deep copy of a job in a single allocation; caller owns, free with
 //  jr_job_destroy. Returns NULL if out of memory.
-jr_job_t *jr_job_dup (const jr_job_t *job);
+JR_EXPORT jr_job_t *jr_job_dup (const jr_job_t *job);
 //  Free a job returned by jr_job_dup or by the client; nulls the pointer.
-void jr_job_destroy (jr_job_t **job_p);
+JR_EXPORT void jr_job_destroy (jr_job_t **job_p);
 //  Canonical UUID text (37 bytes with the NUL) of an id.
-void jr_id_format (const uint8_t id[JR_ID_SIZE], char out[37]);
+JR_EXPORT void jr_id_format (const uint8_t id[JR_ID_SIZE], char out[37]);
 //  Parse canonical UUID text; 0 or JR_EINVALID.
-int jr_id_parse (const char *text, uint8_t id[JR_ID_SIZE]);
+JR_EXPORT int jr_id_parse (const char *text, uint8_t id[JR_ID_SIZE]);
+
+//  Read a var of a job's msgpack map (jr_job_t.vars, or jr_ctx_vars in a
+//  task). Strings and binaries give bytes; integers accept any msgpack
+//  integer (and a decimal string for _int); _bool takes a msgpack bool only.
+//  Keys that are not strings are skipped.
+//  Return 0, JR_ENOT_FOUND, or JR_EINVALID on a wrong type.
+JR_EXPORT int jr_vars_bytes (jr_bytes_t vars, const char *key, jr_bytes_t *out);
+JR_EXPORT int jr_vars_int (jr_bytes_t vars, const char *key, int64_t *out);
+JR_EXPORT int jr_vars_bool (jr_bytes_t vars, const char *key, bool *out);
 
 //  ------------------------------------------------------------------------
 //  The client: talks to the broker (submit, status, cancel, retry, list) and the ingester
@@ -119,35 +139,36 @@ typedef struct _jr_client_t jr_client_t;
 
 //  Create a client. NULL endpoints mean $JR_BROKER / $JR_INGESTER, then the
 //  defaults above. Returns NULL on a bad endpoint.
-jr_client_t *jr_client_new (const char *broker, const char *ingester);
+JR_EXPORT jr_client_t *jr_client_new (const char *broker, const char *ingester);
 //  Destroy a client; nulls the pointer.
-void jr_client_destroy (jr_client_t **self_p);
+JR_EXPORT void jr_client_destroy (jr_client_t **self_p);
 //  How long to wait for an answer from the broker, default 5000 ms.
-void jr_client_set_timeout (jr_client_t *self, int timeout_ms);
+JR_EXPORT void jr_client_set_timeout (jr_client_t *self, int timeout_ms);
 
 //  Submit one job and wait until the broker accepts it. The job's id is set
 //  if all zero, created_us if 0. Returns 0 or an error code.
-int jr_client_submit (jr_client_t *self, jr_job_t *job);
+JR_EXPORT int jr_client_submit (jr_client_t *self, jr_job_t *job);
 //  Submit n jobs pipelined in batches; codes[i] (if not NULL) gets each
 //  job's answer. Returns 0 if all were accepted, else the first error.
-int jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes);
+JR_EXPORT int jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes);
 
 //  Called by jr_client_wait_many for each stored result (job borrowed for
 //  the call only). Return false to stop waiting.
 typedef bool (jr_result_fn) (const jr_job_t *job, void *arg);
 //  Wait until the results of all n ids are stored, or timeout_ms passes
 //  (-1 = forever). Returns 0 when all arrived, JR_ETIMEOUT otherwise.
-int jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t n,
-                         int timeout_ms, jr_result_fn *fn, void *arg);
+JR_EXPORT int jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t n,
+                                   int timeout_ms, jr_result_fn *fn, void *arg);
 //  Wait for one job's result; *result_p gets a job the caller owns.
-int jr_client_wait (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int timeout_ms,
-                    jr_job_t **result_p);
+JR_EXPORT int jr_client_wait (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int timeout_ms,
+                              jr_job_t **result_p);
 //  Fetch a stored result without waiting; JR_ENOT_FOUND if none yet.
-int jr_client_result (jr_client_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **result_p);
+JR_EXPORT int jr_client_result (jr_client_t *self, const uint8_t id[JR_ID_SIZE],
+                                jr_job_t **result_p);
 //  Ask the broker for a job's state (and attempt). JR_STATE_UNKNOWN if the
 //  broker does not hold it (finished jobs live in the ingester).
-int jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
-                      uint32_t *attempt);
+JR_EXPORT int jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
+                                uint32_t *attempt);
 //  Like jr_client_status, plus the progress the job's task last reported
 //  (jr_ctx_progress in task.h) while it runs: *value, and the message
 //  copied into text (NUL-terminated, cut to text_size - 1 bytes; messages
@@ -157,18 +178,18 @@ int jr_client_status (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *stat
 //  A queued job of a task no connected worker serves has the text
 //  "no worker serves task NAME" (value 0) instead.
 //  Returns 0, an ERROR reply's code, or JR_ETIMEOUT.
-int jr_client_progress (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
-                        uint32_t *attempt, int32_t *value, char *text, size_t text_size);
+JR_EXPORT int jr_client_progress (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state,
+                                  uint32_t *attempt, int32_t *value, char *text, size_t text_size);
 //  Cancel a job. On 0, *state (if not NULL) gets the job's state after the
 //  request, as the broker says: CANCELLED if it was waiting or running (a
 //  running one is being stopped), else the state it already had (e.g.
 //  SUCCEEDED), or JR_STATE_UNKNOWN if the broker does not hold it. Returns
 //  0, the code of the broker's ERROR reply, or JR_ETIMEOUT.
-int jr_client_cancel (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state);
+JR_EXPORT int jr_client_cancel (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state);
 //  Queue a dead job again. On 0, *state (if not NULL) gets JR_STATE_QUEUED
 //  if it was requeued, else the job's current state (it was not dead), or
 //  JR_STATE_UNKNOWN. Returns 0, an ERROR reply's code, or JR_ETIMEOUT.
-int jr_client_retry (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state);
+JR_EXPORT int jr_client_retry (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state);
 
 //  Called by jr_client_list for each id (borrowed for the call only) with
 //  the job's current attempt. Return false to skip the rest.
@@ -177,7 +198,7 @@ typedef bool (jr_id_fn) (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *a
 //  JR_STATE_DEAD), at most 100,000 of them, in one reply. Returns 0, the
 //  code of the broker's ERROR reply (JR_EINVALID for a state it does not
 //  list), or JR_ETIMEOUT.
-int jr_client_list (jr_client_t *self, int state, jr_id_fn *fn, void *arg);
+JR_EXPORT int jr_client_list (jr_client_t *self, int state, jr_id_fn *fn, void *arg);
 
 #ifdef __cplusplus
 }

@@ -14,24 +14,25 @@ extern "C" {
 typedef struct _jr_ctx_t jr_ctx_t;
 
 //  True once the attempt is cancelled or its deadline has passed.
-bool jr_ctx_done (const jr_ctx_t *ctx);
+JR_EXPORT bool jr_ctx_done (const jr_ctx_t *ctx);
 //  Why it is done: 0 while running, JR_ECANCELLED or JR_EDEADLINE after.
-int jr_ctx_err (const jr_ctx_t *ctx);
+JR_EXPORT int jr_ctx_err (const jr_ctx_t *ctx);
 //  Milliseconds until the deadline (0 if passed, INT64_MAX if none).
-int64_t jr_ctx_time_left_ms (const jr_ctx_t *ctx);
+JR_EXPORT int64_t jr_ctx_time_left_ms (const jr_ctx_t *ctx);
 //  A file descriptor that becomes readable when the context is done, to put
 //  in poll() beside the task's own descriptors. Borrowed.
-int jr_ctx_fd (const jr_ctx_t *ctx);
+JR_EXPORT int jr_ctx_fd (const jr_ctx_t *ctx);
 //  Sleep up to ms milliseconds, waking early when the context is done.
 //  Returns 0 after a full sleep, else jr_ctx_err().
-int jr_ctx_sleep (const jr_ctx_t *ctx, int64_t ms);
+JR_EXPORT int jr_ctx_sleep (const jr_ctx_t *ctx, int64_t ms);
 //  The job being run (vars, attempt, id...). Borrowed.
-const jr_job_t *jr_ctx_job (const jr_ctx_t *ctx);
+JR_EXPORT const jr_job_t *jr_ctx_job (const jr_ctx_t *ctx);
 //  The job's vars, one msgpack map (empty if none). Borrowed, like the job.
-jr_bytes_t jr_ctx_vars (const jr_ctx_t *ctx);
+//  Read them with jr_vars_bytes, jr_vars_int and jr_vars_bool (in jr.h).
+JR_EXPORT jr_bytes_t jr_ctx_vars (const jr_ctx_t *ctx);
 //  The deadline in microseconds of the worker's monotonic clock
 //  (CLOCK_MONOTONIC), 0 if none. Prefer jr_ctx_time_left_ms.
-int64_t jr_ctx_deadline (const jr_ctx_t *ctx);
+JR_EXPORT int64_t jr_ctx_deadline (const jr_ctx_t *ctx);
 
 //  Report progress: a number (its meaning is the task's: percent, items
 //  done, bytes...) and a short message (printf format, cut to 255 bytes on
@@ -41,27 +42,20 @@ int64_t jr_ctx_deadline (const jr_ctx_t *ctx);
 //  Thread-safe and cheap (a format and a mutex): call it as often as you
 //  like. Isolated tasks (--isolate) may call it, but their progress stays
 //  in the child and is not shown.
-void jr_ctx_progress (jr_ctx_t *ctx, int32_t value, const char *format, ...)
+JR_EXPORT void jr_ctx_progress (jr_ctx_t *ctx, int32_t value, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
-
-//  Read a var of the job's msgpack map. Strings and binaries give bytes;
-//  integers accept any msgpack integer (and a decimal string for _int);
-//  _bool takes a msgpack bool only. Keys that are not strings are skipped.
-//  Return 0, JR_ENOT_FOUND, or JR_EINVALID on a wrong type.
-int jr_vars_bytes (jr_bytes_t vars, const char *key, jr_bytes_t *out);
-int jr_vars_int (jr_bytes_t vars, const char *key, int64_t *out);
-int jr_vars_bool (jr_bytes_t vars, const char *key, bool *out);
 
 //  Where a task writes its result.
 typedef struct _jr_out_t jr_out_t;
 //  Append bytes to the payload. Returns 0 or JR_ETOOLARGE past the limit.
-int jr_out_write (jr_out_t *out, const void *data, size_t size);
+JR_EXPORT int jr_out_write (jr_out_t *out, const void *data, size_t size);
 //  Set the error text (printf format); the last call wins.
-void jr_out_errorf (jr_out_t *out, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+JR_EXPORT void jr_out_errorf (jr_out_t *out, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
 //  Say that this failure is not worth retrying (bad input, a task that can
 //  never succeed): the attempt ends FAILED instead of going back to the
 //  broker for a retry. No effect on a task that returns success.
-void jr_out_permanent (jr_out_t *out);
+JR_EXPORT void jr_out_permanent (jr_out_t *out);
 
 //  A task: run the job described by ctx, write its payload to out, return
 //  success. Must return soon after jr_ctx_done() becomes true.
@@ -71,13 +65,13 @@ typedef bool (jr_task_fn) (jr_ctx_t *ctx, jr_out_t *out);
 //  Plugins call it from their init function (see below). Returns 0, or
 //  JR_EINVALID for an empty name, one longer than 256 bytes, or one already
 //  registered. Thread-safe.
-int jr_task_register (const char *name, jr_task_fn *fn);
+JR_EXPORT int jr_task_register (const char *name, jr_task_fn *fn);
 
 //  A plugin is a shared object loaded with `jr-worker --plugin path.so`. It
 //  exports this function, which registers its tasks and returns 0 (non-zero
 //  makes the worker refuse to start). It resolves the functions of this
 //  header from the jr-worker binary, so it must not link libjr itself.
-int jr_plugin_init (void);
+JR_EXPORT int jr_plugin_init (void);
 
 #ifdef __cplusplus
 }

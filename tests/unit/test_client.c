@@ -1,5 +1,5 @@
 /*  test_client.c - libjr's client and the jr CLI against a fake broker and ingester in-process  */
-#include "client/json.h"
+#include "cli/json.h"
 #include "common/clock.h"
 #include "proto/proto.h"
 #include <criterion/criterion.h>
@@ -1050,6 +1050,59 @@ Test (client, cli)
     close (hold);
     zactor_destroy (&broker);
     zactor_destroy (&ingester);
+}
+
+//  Each flag a command's --help lists must be found where `jr --help` says
+//  flags may go, before the command: one that takes a value (shown "--name
+//  V") must have its value skipped, a switch must not. Run jr FLAG [1]
+//  COMMAND --help; it must print that command's usage.
+static void
+s_check_flags (const char *jr, const char *command)
+{
+    char usage[8192], out[8192], want[128];
+    int rc = s_run (usage, sizeof usage, "%s %s --help", jr, command);
+    cr_assert_eq (rc, 0, "%s", usage);
+    snprintf (want, sizeof want, "usage: jr %s", command);
+    cr_assert (strncmp (usage, want, strlen (want)) == 0, "%s", usage);
+    int flags = 0;
+    for (char *line = strstr (usage, "\n  --"); line; line = strstr (line + 1, "\n  --")) {
+        char name[64];
+        if (sscanf (line, "\n  --%63s", name) != 1 || strcmp (name, "help") == 0)
+            continue;
+        bool valued = strncmp (line + 5 + strlen (name), " V ", 3) == 0;
+        rc = s_run (out, sizeof out, "%s --%s %s %s --help", jr, name, valued ? "1" : "", command);
+        cr_assert_eq (rc, 0, "jr --%s %s: %s", name, command, out);
+        cr_assert (strncmp (out, want, strlen (want)) == 0, "jr --%s %s: %s", name, command, out);
+        flags++;
+    }
+    cr_assert_gt (flags, 2, "%s", usage);  //  --broker, --ingester and the command's own
+}
+
+//  jr's commands and flags come from one table: every command `jr --help`
+//  lists runs, with every flag it lists.
+Test (client, cli_command_table)
+{
+    char jr[512];
+    if (!s_cli (jr, sizeof jr))
+        cr_skip_test ("the jr binary is not built ($JR_BIN)");
+    char help[8192];
+    int rc = s_run (help, sizeof help, "%s --help", jr);
+    cr_assert_eq (rc, 0, "%s", help);
+    char *list = strstr (help, "commands:\n");
+    cr_assert (list, "%s", help);
+    char last[64] = "";
+    int commands = 0;
+    for (char *line = strstr (list, "\n  "); line; line = strstr (line + 1, "\n  ")) {
+        char name[64];
+        if (sscanf (line, "\n  %63s", name) != 1 || strcmp (name, last) == 0)
+            continue;  //  submit has two lines
+        s_check_flags (jr, name);
+        snprintf (last, sizeof last, "%s", name);
+        commands++;
+    }
+    cr_assert_eq (commands, 7, "%s", help);
+    rc = s_run (help, sizeof help, "%s help", jr);
+    cr_assert_eq (rc, 0, "%s", help);
 }
 
 Test (client, cli_cancel_list_retry_status)

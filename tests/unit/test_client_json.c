@@ -1,5 +1,5 @@
 /*  test_client_json.c - the jr CLI's JSON <-> msgpack conversion  */
-#include "client/json.h"
+#include "cli/json.h"
 #include "common/mp.h"
 #include <criterion/criterion.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*  json.c - a strict JSON parser that writes msgpack, and a msgpack-to-JSON printer  */
-#include "client/json.h"
+#include "cli/json.h"
 #include "common/mp.h"
 #include <errno.h>
 #include <math.h>

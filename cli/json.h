@@ -1,6 +1,6 @@
 /*  json.h - JSON to msgpack and msgpack (or a whole job) back to JSON  */
-#ifndef JR_CLIENT_JSON_H
-#define JR_CLIENT_JSON_H
+#ifndef JR_CLI_JSON_H
+#define JR_CLI_JSON_H
 #include <jr/jr.h>
 #include <msgpack.h>
 #include <stdio.h>

@@ -1,0 +1,187 @@
+/*  jr_main.c - the jr command line: its commands and their flags in one table, and the dispatch  */
+#include "cli/cli.h"
+#include <czmq.h>
+
+//  The flags every command takes.
+#define GLOBAL_OPTS                                                                                \
+    { "broker", "JR_BROKER", JR_DEFAULT_BROKER, "broker endpoint", false, NULL },                  \
+    {                                                                                              \
+        "ingester", "JR_INGESTER", JR_DEFAULT_INGESTER, "ingester endpoint", false, NULL           \
+    }
+
+//  The commands: from this one table come `jr --help`, each command's
+//  flags and --help, the dispatch, and which flags take a value.
+
+#define JR_CLI_MAX_FLAGS 12  //  flags of one command, with the NULL that ends them
+
+typedef struct {
+    const char *name;                                     //  as typed: jr NAME
+    const char *lines[2][2];                              //  {synopsis, what it does} for jr --help
+    const char *usage;                                    //  for jr NAME --help
+    int (*run) (jr_opt_t *opts, int nargs, char **argv);  //  flags parsed, argv[1] is NAME
+    jr_opt_t opts[JR_CLI_MAX_FLAGS];                      //  ends at the first without a name
+} command_t;
+
+static command_t s_commands[] = {
+    { "submit",
+      { { "submit TASK [key=value | key:=JSON ...]", "submit a job, print its id" },
+        { "submit --file FILE|-", "submit one job per JSON line" } },
+      "jr submit [flags] TASK [key=value | key:=JSON ...]\n"
+      "       jr submit [flags] --file FILE|-\n"
+      "  key=value gives a string var, key:=JSON a typed one, e.g.\n"
+      "  jr submit --wait echo msg=hello n:=3 tags:='[\"a\",\"b\"]'\n"
+      "  A --file line: {\"task\": \"echo\", \"vars\": {...}, "
+      "\"priority\": 1, \"timeout_ms\": 500}",
+      jr_cli_submit,
+      { GLOBAL_OPTS,
+        { "timeout", NULL, "0", "the job's deadline per attempt, ms (0 = worker default)", false,
+          NULL },
+        { "priority", NULL, "0", "higher runs first", false, NULL },
+        { "max-attempts", NULL, "0", "attempts before the job is dead (0 = broker default)", false,
+          NULL },
+        { "wait", NULL, NULL, "wait for the result and print it as JSON", true, NULL },
+        { "wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long --wait waits, ms (-1 = forever)",
+          false, NULL },
+        { "answer-timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
+        { "file", NULL, NULL, "submit one job per JSON line of FILE (- = stdin)", false, NULL },
+        { NULL } } },
+    { "wait",
+      { { "wait ID...", "wait for results, print them as JSON lines" } },
+      "jr wait [flags] ID...\n"
+      "  prints each result as a JSON line as it arrives",
+      jr_cli_wait,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for an answer from a server, ms", false, NULL },
+        { "wait-timeout", "JR_WAIT_TIMEOUT", "60000", "how long to wait for all, ms (-1 = forever)",
+          false, NULL },
+        { NULL } } },
+    { "result",
+      { { "result ID", "print a stored result as JSON" } },
+      "jr result [flags] ID\n  prints the stored result as JSON",
+      jr_cli_result,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for the ingester's answer, ms", false, NULL },
+        { NULL } } },
+    { "status",
+      { { "status ID", "print a job's state as JSON" } },
+      "jr status [flags] ID\n"
+      "  asks the ingester (finished jobs), then the broker (jobs\n"
+      "  waiting, running, or failed and to be retried); a running\n"
+      "  job shows its task's last progress",
+      jr_cli_status,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL },
+        { NULL } } },
+    { "cancel",
+      { { "cancel ID", "cancel a queued or running job" } },
+      "jr cancel [flags] ID\n"
+      "  cancels a queued job, or stops a running one; exit 1 if the\n"
+      "  job had already finished",
+      jr_cli_cancel,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for each server's answer, ms", false, NULL },
+        { NULL } } },
+    { "list",
+      { { "list --state STATE", "print the ids of the jobs in a state" } },
+      "jr list [flags] --state STATE\n"
+      "  prints the ids of the jobs the broker holds in STATE,\n"
+      "  one per line (at most 100,000)",
+      jr_cli_list,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
+        { "state", NULL, NULL, "the state: queued, scheduled, running or dead", false, NULL },
+        { NULL } } },
+    { "retry",
+      { { "retry ID", "queue a dead job again" } },
+      "jr retry [flags] ID\n"
+      "  queues a dead job again and prints its new state;\n"
+      "  exit 1 if it was not dead",
+      jr_cli_retry,
+      { GLOBAL_OPTS,
+        { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
+        { NULL } } },
+};
+
+#define JR_CLI_COMMANDS (sizeof s_commands / sizeof s_commands[0])
+
+static void
+s_usage_main (void)
+{
+    int width = 0;
+    for (size_t c = 0; c < JR_CLI_COMMANDS; c++)
+        for (int l = 0; l < 2 && s_commands[c].lines[l][0]; l++)
+            if ((int)strlen (s_commands[c].lines[l][0]) > width)
+                width = (int)strlen (s_commands[c].lines[l][0]);
+    printf ("usage: jr [--broker EP] [--ingester EP] [--timeout MS] COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n");
+    for (size_t c = 0; c < JR_CLI_COMMANDS; c++)
+        for (int l = 0; l < 2 && s_commands[c].lines[l][0]; l++)
+            printf ("  %-*s  %s\n", width, s_commands[c].lines[l][0], s_commands[c].lines[l][1]);
+    printf ("\n"
+            "Flags go before or after the command; 'jr COMMAND --help' lists them.\n"
+            "Exit status: 0 ok, 1 failed or refused, 2 bad usage, 3 timed out.\n");
+}
+
+//  True if --name takes a value in any command.
+static bool
+s_takes_value (const char *name)
+{
+    for (size_t c = 0; c < JR_CLI_COMMANDS; c++)
+        for (const jr_opt_t *opt = s_commands[c].opts; opt->name; opt++)
+            if (!opt->is_bool && strcmp (opt->name, name) == 0)
+                return true;
+    return false;
+}
+
+//  The command is the first argument that is neither a flag nor a flag's
+//  value, so global flags may come before it.
+static int
+s_find_command (int argc, char **argv)
+{
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strcmp (arg, "--") == 0)
+            return a + 1 < argc ? a + 1 : 0;
+        if (strncmp (arg, "--", 2) != 0)
+            return a;
+        if (!strchr (arg, '=') && s_takes_value (arg + 2))
+            a++;
+    }
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    //  Ctrl-C should end the CLI at once, not set czmq's interrupted flag.
+    zsys_handler_set (NULL);
+    int cmd = s_find_command (argc, argv);
+    if (!cmd) {
+        bool help = false;
+        for (int a = 1; a < argc; a++)
+            help |= strcmp (argv[a], "--help") == 0 || strcmp (argv[a], "-h") == 0;
+        s_usage_main ();
+        return help ? EXIT_OK : EXIT_USAGE;
+    }
+    //  Put the command in argv[1]: each command parses the rest.
+    char *name = argv[cmd];
+    memmove (argv + 2, argv + 1, (size_t)(cmd - 1) * sizeof *argv);
+    argv[1] = name;
+    for (size_t c = 0; c < JR_CLI_COMMANDS; c++) {
+        command_t *command = &s_commands[c];
+        if (strcmp (name, command->name) == 0) {
+            int nopts = 0;
+            while (command->opts[nopts].name)
+                nopts++;
+            int nargs = jr_opts_parse (argc, argv, command->opts, nopts, command->usage);
+            return command->run (command->opts, nargs, argv);
+        }
+    }
+    if (strcmp (name, "help") == 0) {  //  not a row: it takes no flags, it shows them
+        s_usage_main ();
+        return EXIT_OK;
+    }
+    fprintf (stderr, "jr: unknown command '%s' (see jr --help)\n", name);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,53 @@
+/*  client.h - what the parts of libjr's client share: the object, its sockets, one request  */
+#ifndef JR_CLIENT_CLIENT_H
+#define JR_CLIENT_CLIENT_H
+#include "common/clock.h"
+#include "proto/proto.h"
+#include <czmq.h>
+
+//  Internal to the client (client.c, submit.c, state.c, wait.c): none of it
+//  is in include/jr/, so libjr.so does not export it.
+
+#define JR_CLIENT_RESENDS 3  //  resends of an unanswered request
+
+struct _jr_client_t {
+    char *broker_ep;    //  where SUBMIT and STATUS go
+    char *ingester_ep;  //  where FETCH goes
+    zsock_t *broker;    //  DEALER, connected on first use
+    zsock_t *ingester;  //  DEALER, connected on first use
+    zsock_t *monitor;   //  PAIR: the ingester socket's connection events
+    int connects;       //  connections made by the ingester socket so far
+    int timeout_ms;     //  wait for an answer before a resend
+    uint64_t tag;       //  last request tag used
+    jr_msg_t *out;      //  request being built
+    jr_msg_t *in;       //  last reply decoded
+};
+
+//  The broker's socket, connected on first use; NULL if it cannot connect.
+zsock_t *jr_client_broker (jr_client_t *self);
+//  The ingester's socket, connected on first use, with a monitor of its
+//  connections; NULL if it cannot connect.
+zsock_t *jr_client_ingester (jr_client_t *self);
+//  Read the monitor's events; true if the ingester socket connected again
+//  (not the first time).
+bool jr_client_reconnected (jr_client_t *self);
+//  Drop the ingester socket and its monitor (the next use connects anew).
+void jr_client_ingester_close (jr_client_t *self);
+
+//  Wait until sock (or other, which may be NULL) is readable or the
+//  monotonic time `until`; true only if sock is readable.
+bool jr_client_poll (zsock_t *sock, zsock_t *other, int64_t until);
+//  Receive one message without blocking into frame and self->in. Returns
+//  0 (the caller closes frame), JR_ETIMEOUT when nothing is queued, or a
+//  decode error (the message is then dropped).
+int jr_client_recv (jr_client_t *self, zsock_t *sock, zmq_msg_t *frame);
+//  The code an ERROR reply stands for (never 0: the request failed).
+int jr_client_error_code (const jr_msg_t *msg);
+//  How long to wait after the k-th send (1-based) before resending, us.
+int64_t jr_client_answer_wait_us (const jr_client_t *self, int sends);
+//  One request, one reply: sends self->out with a new tag and waits for
+//  the reply with that tag, resending on silence. On 0 self->in holds the
+//  reply, decoded from frame, which the caller closes. An ERROR reply
+//  gives its code, silence JR_ETIMEOUT (and *sock_p is destroyed).
+int jr_client_request (jr_client_t *self, zsock_t **sock_p, zmq_msg_t *frame);
+#endif
