@@ -4,13 +4,12 @@
 #include "common/fdlimit.h"
 #include "common/log.h"
 #include "proto/proto.h"
+#include "worker/config.h"
 #include "worker/ctx.h"
 #include "worker/executor.h"
 #include "worker/outbox.h"
 #include <czmq.h>
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -50,12 +49,6 @@ typedef struct {
     char note[JR_MAX_NOTE];  //  its message, which the PROGRESS points into
 } s_slot_t;
 
-//  --task-timeout: the deadline of a job of this task dispatched with timeout_ms 0.
-typedef struct {
-    char *name;   //  owned
-    uint32_t ms;  //  0 = none
-} s_task_timeout_t;
-
 struct _jr_worker_t {
     char *broker_ep;  //  endpoints (owned copies)
     char *ingester_ep;
@@ -68,9 +61,8 @@ struct _jr_worker_t {
     int64_t liveness_us;
     int64_t grace_us;  //  how long a drain lets running jobs finish
     size_t max_payload;
-    zlistx_t *served;             //  task names (char *) served, NULL = all registered
-    zlistx_t *timeouts;           //  s_task_timeout_t, per task
-    uint32_t default_timeout_ms;  //  "*=MS": every task without its own, 0 = none
+    zlistx_t *served;              //  task names (char *) served, NULL = all registered
+    jr_task_timeouts_t *timeouts;  //  --task-timeout: deadlines of jobs sent without one
 
     zsock_t *broker;     //  DEALER, recreated when the broker goes silent
     zsock_t *ingester;   //  DEALER
@@ -327,17 +319,6 @@ s_record_cancelled (jr_worker_t *self, const jr_job_t *job)
     s_result_add (self, result);
 }
 
-//  The deadline of a job of this task sent with timeout_ms 0 (0 = none).
-static uint32_t
-s_task_timeout (jr_worker_t *self, jr_bytes_t name)
-{
-    for (s_task_timeout_t *entry = zlistx_first (self->timeouts); entry;
-         entry = zlistx_next (self->timeouts))
-        if (s_eq_name (entry->name, name))
-            return entry->ms;
-    return self->default_timeout_ms;
-}
-
 //  The task for a name, if this worker serves it.
 static jr_task_fn *
 s_task (jr_worker_t *self, jr_bytes_t name)
@@ -375,8 +356,8 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
             //  Past our credit: every slot is taken.
             s_hand_back (self, job, "no free slot");
         else {
-            jr_run_t *run =
-                jr_run_new_timeout (job, fn, self->max_payload, s_task_timeout (self, job->task));
+            jr_run_t *run = jr_run_new_timeout (job, fn, self->max_payload,
+                                                jr_task_timeouts_ms (self->timeouts, job->task));
             if (!run) {
                 s_fail_job (self, job, "INTERNAL: no context for the task (descriptor limit?)",
                             false);
@@ -998,72 +979,6 @@ s_strdup (const char *text)
     return copy;
 }
 
-static void
-s_free_task_timeout (void **item)
-{
-    s_task_timeout_t *entry = *item;
-    if (entry) {
-        free (entry->name);
-        free (entry);
-        *item = NULL;
-    }
-}
-
-//  "NAME=MS[,NAME=MS...]", "*=MS" for the default. Returns 0, or -1 with an
-//  error logged: bad syntax, a task not registered, a name given twice.
-static int
-s_parse_task_timeouts (jr_worker_t *self, const char *spec)
-{
-    char *list = s_strdup (spec), *save = NULL;
-    bool have_default = false;
-    int rc = 0;
-    for (char *item = strtok_r (list, ", ", &save); item && rc == 0;
-         item = strtok_r (NULL, ", ", &save)) {
-        char *equals = strchr (item, '=');
-        char *end = NULL;
-        errno = 0;
-        unsigned long long ms = equals ? strtoull (equals + 1, &end, 10) : 0;
-        if (!equals || equals == item || !isdigit ((unsigned char)equals[1]) || *end || errno
-            || ms > UINT32_MAX) {
-            jr_error ("task-timeout=\"%s\": expected NAME=MS (MS from 0 to %u), got \"%s\"", spec,
-                      UINT32_MAX, item);
-            rc = -1;
-            break;
-        }
-        *equals = 0;
-        if (strcmp (item, "*") == 0) {
-            if (have_default) {
-                jr_error ("task-timeout=\"%s\": * given twice", spec);
-                rc = -1;
-            }
-            have_default = true;
-            self->default_timeout_ms = (uint32_t)ms;
-            continue;
-        }
-        jr_bytes_t name = { (const uint8_t *)item, strlen (item) };
-        if (!jr_tasks_find (name)) {
-            jr_error ("task-timeout=\"%s\" task=%s: no such task", spec, item);
-            rc = -1;
-            break;
-        }
-        for (s_task_timeout_t *entry = zlistx_first (self->timeouts); entry && rc == 0;
-             entry = zlistx_next (self->timeouts))
-            if (strcmp (entry->name, item) == 0) {
-                jr_error ("task-timeout=\"%s\" task=%s: given twice", spec, item);
-                rc = -1;
-            }
-        if (rc)
-            break;
-        s_task_timeout_t *entry = calloc (1, sizeof *entry);
-        assert (entry);
-        entry->name = s_strdup (item);
-        entry->ms = (uint32_t)ms;
-        zlistx_add_end (self->timeouts, entry);
-    }
-    free (list);
-    return rc;
-}
-
 jr_worker_t *
 jr_worker_new (const jr_worker_config_t *cfg)
 {
@@ -1144,9 +1059,8 @@ jr_worker_new (const jr_worker_config_t *cfg)
         }
     }
 
-    self->timeouts = zlistx_new ();
-    zlistx_set_destructor (self->timeouts, s_free_task_timeout);
-    if (c.task_timeouts && s_parse_task_timeouts (self, c.task_timeouts) != 0) {
+    self->timeouts = jr_task_timeouts_new (c.task_timeouts);
+    if (!self->timeouts) {
         jr_worker_destroy (&self);
         return NULL;
     }
@@ -1191,7 +1105,7 @@ jr_worker_destroy (jr_worker_t **self_p)
     jr_outbox_destroy (&self->outbox);
     zlistx_destroy (&self->running);
     zlistx_destroy (&self->served);
-    zlistx_destroy (&self->timeouts);
+    jr_task_timeouts_destroy (&self->timeouts);
     if (self->broker)  //  give a last DONE a moment to leave
         zsock_set_linger (self->broker, 500);
     zsock_destroy (&self->broker);
