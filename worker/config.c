@@ -1,4 +1,4 @@
-/*  config.c - what an operator tells jr-worker: its flags and environment, and the --task-timeout rules  */
+/*  config.c - what an operator tells jr-worker: flags and environment, defaults and limits, --task-timeout rules  */
 #include "worker/config.h"
 #include "common/log.h"
 #include "common/opts.h"
@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <unistd.h>
 
 #define S_STR(x)  #x
 #define S_XSTR(x) S_STR (x)  //  a macro's value as a string literal
@@ -91,6 +92,42 @@ jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv)
             (int)jr_opts_int (&opts[O_CONCURRENCY], 1, JR_WORKER_MAX_CONCURRENCY);
     long grace = jr_opts_int (&opts[O_GRACE], 0, 24L * 3600 * 1000);
     args->worker.grace_ms = grace ? (int)grace : -1;  //  0: hand back at once
+    return 0;
+}
+
+//  -------------------------------------------------------------------------
+//  Defaults and limits
+
+int
+jr_worker_config_resolve (const jr_worker_config_t *cfg, jr_worker_config_t *out)
+{
+    jr_worker_config_t c = cfg ? *cfg : (jr_worker_config_t){ 0 };
+    if (c.concurrency < 0 || c.prefetch < 0 || c.heartbeat_ms < 0 || c.liveness_ms < 0
+        || c.resend_ms < 0) {
+        jr_error ("concurrency, prefetch, heartbeat, liveness and resend must not be negative");
+        return -1;
+    }
+    if (c.concurrency > JR_WORKER_MAX_CONCURRENCY || c.prefetch > JR_WORKER_MAX_PREFETCH) {
+        jr_error ("concurrency=%d prefetch=%d: at most %d and %d", c.concurrency, c.prefetch,
+                  JR_WORKER_MAX_CONCURRENCY, JR_WORKER_MAX_PREFETCH);
+        return -1;
+    }
+    if (c.name && strlen (c.name) > JR_MAX_NAME) {
+        jr_error ("name is longer than %d bytes", JR_MAX_NAME);
+        return -1;
+    }
+    c.broker = c.broker && *c.broker ? c.broker : JR_WORKER_DEFAULT_BROKER;
+    c.ingester = c.ingester && *c.ingester ? c.ingester : JR_WORKER_DEFAULT_INGESTER;
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    c.concurrency = c.concurrency ? c.concurrency : (cores > 0 ? (int)cores : 1);
+    c.heartbeat_ms = c.heartbeat_ms ? c.heartbeat_ms : 1000;
+    c.liveness_ms = c.liveness_ms ? c.liveness_ms : 5000;
+    c.resend_ms = c.resend_ms ? c.resend_ms : 2000;
+    c.backlog = c.backlog ? c.backlog : JR_WORKER_DEFAULT_BACKLOG;
+    c.grace_ms = c.grace_ms < 0 ? -1 : c.grace_ms ? c.grace_ms : 10000;
+    c.max_payload =
+        c.max_payload && c.max_payload < JR_MAX_PAYLOAD ? c.max_payload : JR_MAX_PAYLOAD;
+    *out = c;
     return 0;
 }
 

@@ -1,4 +1,4 @@
-/*  config.h - what an operator tells jr-worker: its flags and environment, and the --task-timeout rules  */
+/*  config.h - what an operator tells jr-worker: flags and environment, defaults and limits, --task-timeout rules  */
 #ifndef JR_WORKER_CONFIG_H
 #define JR_WORKER_CONFIG_H
 #include "worker/worker.h"
@@ -21,6 +21,14 @@ typedef struct {
 //  and exits 0 on --help, and exits 2 with a message on an unknown flag or
 //  a value out of range.
 int jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv);
+
+//  A worker config with every default filled in (cfg NULL: all defaults):
+//  broker, ingester, concurrency (the number of cores), heartbeat_ms,
+//  liveness_ms, resend_ms, backlog, max_payload (at most JR_MAX_PAYLOAD) and
+//  grace_ms (-1 for none) as jr_worker_new uses them; name is left as given.
+//  Returns 0, or -1 with an error logged for a negative or too large value
+//  or a name too long.
+int jr_worker_config_resolve (const jr_worker_config_t *cfg, jr_worker_config_t *out);
 
 typedef struct _jr_task_timeouts_t jr_task_timeouts_t;
 

@@ -982,21 +982,9 @@ s_strdup (const char *text)
 jr_worker_t *
 jr_worker_new (const jr_worker_config_t *cfg)
 {
-    jr_worker_config_t c = cfg ? *cfg : (jr_worker_config_t){ 0 };
-    if (c.concurrency < 0 || c.prefetch < 0 || c.heartbeat_ms < 0 || c.liveness_ms < 0
-        || c.resend_ms < 0) {
-        jr_error ("concurrency, prefetch, heartbeat, liveness and resend must not be negative");
+    jr_worker_config_t c;
+    if (jr_worker_config_resolve (cfg, &c) != 0)
         return NULL;
-    }
-    if (c.concurrency > JR_WORKER_MAX_CONCURRENCY || c.prefetch > JR_WORKER_MAX_PREFETCH) {
-        jr_error ("concurrency=%d prefetch=%d: at most %d and %d", c.concurrency, c.prefetch,
-                  JR_WORKER_MAX_CONCURRENCY, JR_WORKER_MAX_PREFETCH);
-        return NULL;
-    }
-    if (c.name && strlen (c.name) > JR_MAX_NAME) {
-        jr_error ("name is longer than %d bytes", JR_MAX_NAME);
-        return NULL;
-    }
     jr_worker_t *self = calloc (1, sizeof *self);
     assert (self);
     char host[256] = "localhost";
@@ -1013,17 +1001,14 @@ jr_worker_new (const jr_worker_config_t *cfg)
     }
     if (asprintf (&self->ident, "%s@%s", self->name, self->host) < 0)
         abort ();
-    self->broker_ep = s_strdup (c.broker && *c.broker ? c.broker : JR_WORKER_DEFAULT_BROKER);
-    self->ingester_ep =
-        s_strdup (c.ingester && *c.ingester ? c.ingester : JR_WORKER_DEFAULT_INGESTER);
-    long cores = sysconf (_SC_NPROCESSORS_ONLN);
-    self->concurrency = c.concurrency ? c.concurrency : (cores > 0 ? (int)cores : 1);
+    self->broker_ep = s_strdup (c.broker);
+    self->ingester_ep = s_strdup (c.ingester);
+    self->concurrency = c.concurrency;
     self->slots = self->concurrency + c.prefetch;
-    self->heartbeat_us = (c.heartbeat_ms ? c.heartbeat_ms : 1000) * 1000LL;
-    self->liveness_us = (c.liveness_ms ? c.liveness_ms : 5000) * 1000LL;
-    self->grace_us = c.grace_ms < 0 ? 0 : (c.grace_ms ? c.grace_ms : 10000) * 1000LL;
-    self->max_payload =
-        c.max_payload && c.max_payload < JR_MAX_PAYLOAD ? c.max_payload : JR_MAX_PAYLOAD;
+    self->heartbeat_us = c.heartbeat_ms * 1000LL;
+    self->liveness_us = c.liveness_ms * 1000LL;
+    self->grace_us = c.grace_ms < 0 ? 0 : c.grace_ms * 1000LL;
+    self->max_payload = c.max_payload;
     atomic_init (&self->drains, 0);
     self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert (self->wake_fd != -1);
@@ -1035,8 +1020,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->done = jr_msg_new ();
     jr_msg_reset (self->done, JR_MSG_DONE);
     self->running = zlistx_new ();
-    self->outbox = jr_outbox_new ((c.resend_ms ? c.resend_ms : 2000) * 1000LL,
-                                  c.backlog ? c.backlog : JR_WORKER_DEFAULT_BACKLOG);
+    self->outbox = jr_outbox_new (c.resend_ms * 1000LL, c.backlog);
 
     if (c.tasks) {
         self->served = zlistx_new ();

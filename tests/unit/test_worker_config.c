@@ -163,3 +163,62 @@ Test (worker_config, task_timeouts_refused)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_null (jr_task_timeouts_new (bad[i]), "refused: \"%s\"", bad[i]);
 }
+
+Test (worker_config, resolve_fills_every_default_once)
+{
+    jr_worker_config_t c;
+    cr_assert_eq (jr_worker_config_resolve (NULL, &c), 0);
+    cr_assert_str_eq (c.broker, JR_WORKER_DEFAULT_BROKER);
+    cr_assert_str_eq (c.ingester, JR_WORKER_DEFAULT_INGESTER);
+    cr_assert_geq (c.concurrency, 1);
+    cr_assert_eq (c.heartbeat_ms, 1000);
+    cr_assert_eq (c.liveness_ms, 5000);
+    cr_assert_eq (c.resend_ms, 2000);
+    cr_assert_eq (c.backlog, JR_WORKER_DEFAULT_BACKLOG);
+    cr_assert_eq (c.grace_ms, 10000);
+    cr_assert_eq (c.max_payload, JR_MAX_PAYLOAD);
+    jr_worker_config_t again;
+    cr_assert_eq (jr_worker_config_resolve (&c, &again), 0);
+    //  A resolved config resolves to itself.
+    cr_assert_eq (again.broker, c.broker);
+    cr_assert_eq (again.concurrency, c.concurrency);
+    cr_assert_eq (again.heartbeat_ms, c.heartbeat_ms);
+    cr_assert_eq (again.liveness_ms, c.liveness_ms);
+    cr_assert_eq (again.resend_ms, c.resend_ms);
+    cr_assert_eq (again.backlog, c.backlog);
+    cr_assert_eq (again.grace_ms, c.grace_ms);
+    cr_assert_eq (again.max_payload, c.max_payload);
+    jr_worker_config_t given = { .broker = "",
+                                 .concurrency = 3,
+                                 .grace_ms = -5,
+                                 .max_payload = (size_t)JR_MAX_PAYLOAD * 2,
+                                 .backlog = 9 };
+    cr_assert_eq (jr_worker_config_resolve (&given, &c), 0);
+    cr_assert_str_eq (c.broker, JR_WORKER_DEFAULT_BROKER, "empty is the default");
+    cr_assert_eq (c.concurrency, 3);
+    cr_assert_eq (c.grace_ms, -1, "negative: no grace");
+    cr_assert_eq (c.max_payload, JR_MAX_PAYLOAD, "the ceiling");
+    cr_assert_eq (c.backlog, 9);
+}
+
+Test (worker_config, resolve_refuses_negative_large_and_long)
+{
+    char name[JR_MAX_NAME + 2];
+    memset (name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    jr_worker_config_t bad[] = {
+        { .concurrency = -1 },
+        { .prefetch = -1 },
+        { .heartbeat_ms = -1 },
+        { .liveness_ms = -1 },
+        { .resend_ms = -1 },
+        { .concurrency = JR_WORKER_MAX_CONCURRENCY + 1 },
+        { .prefetch = JR_WORKER_MAX_PREFETCH + 1 },
+        { .name = name },
+    };
+    jr_worker_config_t c;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq (jr_worker_config_resolve (&bad[i], &c), -1, "case %zu refused", i);
+    name[JR_MAX_NAME] = 0;
+    cr_assert_eq (jr_worker_config_resolve (&(jr_worker_config_t){ .name = name }, &c), 0);
+}
