@@ -37,7 +37,7 @@ main (int argc, char **argv)
         return 2;
     }
     jr_log_init ("sink-bench", JR_LOG_WARN);
-    jr_sink_t *sink = jr_sink_new (path, sync);
+    jr_sink_t *sink = jr_sink_open (&jr_sink_sqlite, path, sync);
     if (!sink)
         return 1;
     jr_job_t *jobs = calloc ((size_t)rows, sizeof *jobs);

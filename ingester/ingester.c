@@ -138,12 +138,26 @@ s_parked_free (void **item_p)
 //  -------------------------------------------------------------------------
 //  Construction
 
+//  The sink the config names: sink as a URL, or db (the alias) as a SQLite file.
+static jr_sink_t *
+s_sink_new (jr_ingester_config_t *c)
+{
+    if (c->sink && c->db) {
+        jr_error ("sink=%s db=%s: give one of them (db=PATH means sink=sqlite:PATH)", c->sink,
+                  c->db);
+        return NULL;
+    }
+    if (c->sink)
+        return jr_sink_new (c->sink, c->sync);
+    c->db = c->db ? c->db : JR_INGESTER_DB;
+    return jr_sink_open (&jr_sink_sqlite, c->db, c->sync);
+}
+
 jr_ingester_t *
 jr_ingester_new (const jr_ingester_config_t *cfg)
 {
     jr_ingester_config_t c = cfg ? *cfg : (jr_ingester_config_t){ 0 };
     c.bind = c.bind ? c.bind : JR_INGESTER_BIND;
-    c.db = c.db ? c.db : JR_INGESTER_DB;
     c.sync = c.sync ? c.sync : JR_INGESTER_SYNC;
     c.batch_max = c.batch_max ? c.batch_max : JR_INGESTER_BATCH;
     c.max_waiters = c.max_waiters ? c.max_waiters : JR_INGESTER_MAX_WAITERS;
@@ -174,7 +188,7 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     zhashx_set_destructor (self->parked, s_parked_free);
 
     self->filling = &self->batches[0];
-    self->sink = jr_sink_new (c.db, c.sync);
+    self->sink = s_sink_new (&c);
     if (!self->sink) {
         jr_ingester_destroy (&self);
         return NULL;
@@ -202,7 +216,8 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     size_t size = sizeof self->endpoint;
     if (zmq_getsockopt (self->handle, ZMQ_LAST_ENDPOINT, self->endpoint, &size) != 0)
         snprintf (self->endpoint, sizeof self->endpoint, "%s", c.bind);
-    jr_info ("bind=%s db=%s sync=%s batch=%d: listening", self->endpoint, c.db, c.sync,
+    jr_info ("bind=%s sink=%s:%s sync=%s batch=%d: listening", self->endpoint,
+             jr_sink_ops (self->sink)->scheme, c.sink ? strchr (c.sink, ':') + 1 : c.db, c.sync,
              c.batch_max);
     return self;
 }

@@ -1,4 +1,4 @@
-/*  ingester.h - the result ingester: RESULT batches into SQLite, ACK after commit, FETCH  */
+/*  ingester.h - the result ingester: RESULT batches into a sink (SQLite), ACK after commit, FETCH  */
 #ifndef JR_INGESTER_H
 #define JR_INGESTER_H
 #include <stdint.h>
@@ -14,8 +14,9 @@
 //  Configuration; a NULL string or a 0 number means the default above.
 typedef struct {
     const char *bind;  //  endpoint of the ROUTER socket
-    const char *db;    //  SQLite database file
-    const char *sync;  //  SQLite synchronous mode: "full", "normal" or "off"
+    const char *sink;  //  where results go, "scheme:WHERE" (default "sqlite:" JR_INGESTER_DB)
+    const char *db;    //  alias: SQLite database file, as sink "sqlite:db"; not with sink
+    const char *sync;  //  the sink's synchronous mode: "full", "normal" or "off"
     int batch_max;     //  most results stored in one transaction
     int max_waiters;   //  bound on parked FETCH ids (tests make it small)
     int fetch_bytes;   //  bytes of jobs answered to one FETCH (tests make it small)
@@ -23,9 +24,10 @@ typedef struct {
 
 typedef struct _jr_ingester_t jr_ingester_t;
 
-//  Bind the socket and open (or create) the database. Returns an ingester
-//  the caller owns, or NULL with a logged error if the configuration is
-//  bad, the endpoint cannot be bound or the database cannot be opened.
+//  Bind the socket and open the sink (a SQLite database is created if
+//  missing). Returns an ingester the caller owns, or NULL with a logged error
+//  if the configuration is bad (also an unknown sink scheme, or both sink and
+//  db given), the endpoint cannot be bound or the sink cannot be opened.
 jr_ingester_t *jr_ingester_new (const jr_ingester_config_t *cfg);
 //  Finish the current batch, close socket and database; nulls the pointer.
 void jr_ingester_destroy (jr_ingester_t **self_p);

@@ -12,8 +12,14 @@ main (int argc, char **argv)
     jr_opt_t opts[] = {
         { "bind", "JR_INGESTER_BIND", JR_INGESTER_BIND, "endpoint for workers and clients", false,
           NULL },
-        { "db", "JR_DB", JR_INGESTER_DB, "SQLite database file", false, NULL },
-        { "sync", "JR_SYNC", JR_INGESTER_SYNC, "SQLite synchronous mode: full, normal or off",
+        //  No defaults here: the ingester needs to see which one was given.
+        { "sink", "JR_SINK", NULL,
+          "where results go, SCHEME:WHERE; schemes: sqlite:PATH (default sqlite:" JR_INGESTER_DB
+          ")",
+          false, NULL },
+        { "db", "JR_DB", NULL, "SQLite database file, the same as --sink sqlite:PATH", false,
+          NULL },
+        { "sync", "JR_SYNC", JR_INGESTER_SYNC, "the sink's synchronous mode: full, normal or off",
           false, NULL },
         { "batch", "JR_INGEST_BATCH", "10000", "most results stored in one transaction", false,
           NULL },
@@ -26,9 +32,10 @@ main (int argc, char **argv)
     }
     jr_ingester_config_t cfg = {
         .bind = opts[0].value,
-        .db = opts[1].value,
-        .sync = opts[2].value,
-        .batch_max = (int)jr_opts_int (&opts[3], 1, 1000000),
+        .sink = opts[1].value,
+        .db = opts[2].value,
+        .sync = opts[3].value,
+        .batch_max = (int)jr_opts_int (&opts[4], 1, 1000000),
     };
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM; the loop then
     //  finishes its batch and the destructor closes the database cleanly.

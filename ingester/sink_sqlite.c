@@ -1,4 +1,4 @@
-/*  sink_sqlite.c - the SQLite sink: WAL, prepared statements, upsert fenced by attempt, attempt history  */
+/*  sink_sqlite.c - the SQLite sink (sqlite:PATH): WAL, prepared statements, upsert fenced by attempt, attempt history  */
 #include "ingester/sink.h"
 #include "common/log.h"
 #include "proto/proto.h"
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct _jr_sink_t {
+typedef struct {
     sqlite3 *db;             //  the connection, owned
     sqlite3_stmt *begin;     //  BEGIN IMMEDIATE
     sqlite3_stmt *commit;    //  COMMIT
@@ -26,7 +26,7 @@ struct _jr_sink_t {
     dev_t dev;               //  the file opened, to see it deleted or replaced
     ino_t ino;               //  with dev
     bool quiet;              //  reopening after a loss: its failures logged once
-};
+} sqlite_t;
 
 #define S_BUSY_TIMEOUT_MS  5000
 #define S_WAL_BYTES        (64 << 20)  //  WAL size that starts a checkpoint
@@ -108,7 +108,7 @@ s_code (int rc)
 }
 
 static int
-s_exec (jr_sink_t *self, const char *sql)
+s_exec (sqlite_t *self, const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec (self->db, sql, NULL, NULL, &err) != SQLITE_OK) {
@@ -123,7 +123,7 @@ s_exec (jr_sink_t *self, const char *sql)
 //  A database made before results had a state column gets it; its old rows
 //  keep NULL there, read back as the state their success implies.
 static int
-s_migrate (jr_sink_t *self)
+s_migrate (sqlite_t *self)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2 (self->db,
@@ -147,7 +147,7 @@ s_migrate (jr_sink_t *self)
 }
 
 static int
-s_prepare (jr_sink_t *self, const char *sql, sqlite3_stmt **stmt)
+s_prepare (sqlite_t *self, const char *sql, sqlite3_stmt **stmt)
 {
     if (sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL)
         != SQLITE_OK) {
@@ -160,7 +160,7 @@ s_prepare (jr_sink_t *self, const char *sql, sqlite3_stmt **stmt)
 
 //  The database's page size (SQLite's default if it cannot be read).
 static int
-s_page_size (jr_sink_t *self)
+s_page_size (sqlite_t *self)
 {
     sqlite3_stmt *st;
     int size = 4096;
@@ -193,7 +193,7 @@ s_configure (void)
 
 //  journal_mode answers with the mode it got: a memory db cannot do WAL.
 static int
-s_wal (jr_sink_t *self)
+s_wal (sqlite_t *self)
 {
     sqlite3_stmt *wal = NULL;
     if (s_prepare (self, "PRAGMA journal_mode=WAL", &wal))
@@ -215,11 +215,13 @@ s_wal (jr_sink_t *self)
 
 //  Finalize the statements and close the connection; the sink stays, to
 //  open again.
+static void s_sink_rollback (void *impl);
+
 static void
-s_close (jr_sink_t *self)
+s_close (sqlite_t *self)
 {
     if (self->in_txn)
-        jr_sink_rollback (self);
+        s_sink_rollback (self);
     sqlite3_stmt **stmts[] = { &self->begin,   &self->commit, &self->rollback, &self->upsert,
                                &self->attempt, &self->get,    &self->record,   &self->history };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
@@ -234,7 +236,7 @@ s_close (jr_sink_t *self)
 //  Results that cannot be stored must stop the ingester at its start, not
 //  fail every batch later: SQLite opens a file it may not write read-only.
 static int
-s_writable (jr_sink_t *self)
+s_writable (sqlite_t *self)
 {
     if (sqlite3_db_readonly (self->db, "main") != 1)
         return 0;
@@ -248,7 +250,7 @@ s_writable (jr_sink_t *self)
 //  Open (or create) the database at the sink's path and prepare everything;
 //  0, or JR_EIO with the connection closed.
 static int
-s_open (jr_sink_t *self)
+s_open (sqlite_t *self)
 {
     //  NOMUTEX: one thread at a time uses a connection (the ingester hands
     //  it between its loop and its writer), so SQLite need not lock each call.
@@ -307,8 +309,10 @@ s_open (jr_sink_t *self)
     return 0;
 }
 
-jr_sink_t *
-jr_sink_new (const char *path, const char *sync)
+static void s_sink_close (void *impl);
+
+static void *
+s_sink_open (const char *path, const char *sync)
 {
     assert (path && sync);
     const char *pragma = NULL;
@@ -322,36 +326,34 @@ jr_sink_new (const char *path, const char *sync)
         jr_error ("sync=%s: must be full, normal or off", sync);
         return NULL;
     }
-    jr_sink_t *self = calloc (1, sizeof *self);
+    sqlite_t *self = calloc (1, sizeof *self);
     assert (self);
     self->path = strdup (path);
     assert (self->path);
     self->pragma = pragma;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once (&once, s_configure);
-    if (s_open (self))
-        jr_sink_destroy (&self);
+    if (s_open (self)) {
+        s_sink_close (self);
+        return NULL;
+    }
     return self;
 }
 
-void
-jr_sink_destroy (jr_sink_t **self_p)
+static void
+s_sink_close (void *impl)
 {
-    assert (self_p);
-    if (*self_p) {
-        jr_sink_t *self = *self_p;
-        s_close (self);
-        free (self->path);
-        free (self);
-        *self_p = NULL;
-    }
+    sqlite_t *self = impl;
+    s_close (self);
+    free (self->path);
+    free (self);
 }
 
 //  Whether the file at the path is still the one open. A database deleted
 //  (or replaced) under a running ingester would take commits into a file
 //  nobody can read again: see it before each transaction, one stat.
 static bool
-s_same_file (const jr_sink_t *self)
+s_same_file (const sqlite_t *self)
 {
     struct stat st;
     if (self->ino == 0 && self->dev == 0)
@@ -362,7 +364,7 @@ s_same_file (const jr_sink_t *self)
 //  A lost database is closed and opened again at its path: the file put
 //  back, or a new empty one. Until that works each transaction fails.
 static int
-s_recover (jr_sink_t *self)
+s_recover (sqlite_t *self)
 {
     if (self->db && s_same_file (self))
         return 0;
@@ -380,9 +382,10 @@ s_recover (jr_sink_t *self)
     return rc;
 }
 
-int
-jr_sink_begin (jr_sink_t *self)
+static int
+s_sink_begin (void *impl)
 {
+    sqlite_t *self = impl;
     assert (!self->in_txn);
     int rc = s_recover (self);
     if (rc)
@@ -392,9 +395,10 @@ jr_sink_begin (jr_sink_t *self)
     return rc;
 }
 
-int
-jr_sink_commit (jr_sink_t *self)
+static int
+s_sink_commit (void *impl)
 {
+    sqlite_t *self = impl;
     assert (self->in_txn);
     int rc = s_step_done (self->commit);
     if (rc == 0)
@@ -402,9 +406,10 @@ jr_sink_commit (jr_sink_t *self)
     return rc;
 }
 
-void
-jr_sink_rollback (jr_sink_t *self)
+static void
+s_sink_rollback (void *impl)
 {
+    sqlite_t *self = impl;
     //  After some errors SQLite has already rolled back; that is fine.
     if (self->db && sqlite3_get_autocommit (self->db) == 0 && s_step_done (self->rollback) != 0)
         jr_error ("error=\"%s\": rollback failed", sqlite3_errmsg (self->db));
@@ -419,9 +424,10 @@ s_bind_text (sqlite3_stmt *stmt, int col, jr_bytes_t text)
                        SQLITE_STATIC);
 }
 
-int
-jr_sink_put (jr_sink_t *self, const jr_job_t *job)
+static int
+s_sink_put (void *impl, const jr_job_t *job)
 {
+    sqlite_t *self = impl;
     assert (self->in_txn);
     char id[37];
     jr_id_format (job->id, id);
@@ -541,7 +547,7 @@ s_append_line (char *buf, size_t *len, uint32_t attempt, jr_bytes_t worker, int 
 //  frees (its length in *len), or NULL when there is no earlier attempt or
 //  the lookup failed (the row's own error is then shown as it is).
 static char *
-s_history (jr_sink_t *self, const char *id, const jr_job_t *row, size_t *len)
+s_history (sqlite_t *self, const char *id, const jr_job_t *row, size_t *len)
 {
     //  Worst case: every line at its cap, plus the "omitted" line; this
     //  stays below JR_MAX_TEXT, the limit of an error on the wire.
@@ -608,9 +614,10 @@ s_history (jr_sink_t *self, const char *id, const jr_job_t *row, size_t *len)
     return buf;
 }
 
-int
-jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
+static int
+s_sink_get (void *impl, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
 {
+    sqlite_t *self = impl;
     if (!self->db)
         return JR_EIO;  //  lost, not open again yet
     char text[37];
@@ -661,8 +668,21 @@ jr_sink_get (jr_sink_t *self, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
     return 0;
 }
 
-const char *
-jr_sink_errmsg (jr_sink_t *self)
+static const char *
+s_sink_errmsg (void *impl)
 {
+    sqlite_t *self = impl;
     return self->db ? sqlite3_errmsg (self->db) : "database not open";
 }
+
+const jr_sink_ops_t jr_sink_sqlite = {
+    .scheme = "sqlite",
+    .open = s_sink_open,
+    .close = s_sink_close,
+    .begin = s_sink_begin,
+    .put = s_sink_put,
+    .commit = s_sink_commit,
+    .rollback = s_sink_rollback,
+    .get = s_sink_get,
+    .errmsg = s_sink_errmsg,
+};

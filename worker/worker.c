@@ -4,17 +4,16 @@
 #include "common/fdlimit.h"
 #include "common/log.h"
 #include "proto/proto.h"
+#include "worker/config.h"
 #include "worker/ctx.h"
 #include "worker/executor.h"
+#include "worker/outbox.h"
 #include <czmq.h>
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define S_KEY_SIZE      (JR_ID_SIZE + 4)  //  id, then attempt big-endian
 #define S_STATS_US      (10 * 1000000LL)  //  stats line period
 #define S_STOP_FLUSH_US (2 * 1000000LL)   //  how long a stop waits for ACKs
 #define S_INGESTER_HWM  100               //  RESULT messages queued to the ingester at most
@@ -50,28 +49,6 @@ typedef struct {
     char note[JR_MAX_NOTE];  //  its message, which the PROGRESS points into
 } s_slot_t;
 
-//  --task-timeout: the deadline of a job of this task dispatched with timeout_ms 0.
-typedef struct {
-    char *name;   //  owned
-    uint32_t ms;  //  0 = none
-} s_task_timeout_t;
-
-//  A result sent (or about to be sent) to the ingester and not yet ACKed.
-typedef struct _s_result_t s_result_t;
-struct _s_result_t {
-    uint8_t key[S_KEY_SIZE];  //  the results table key
-    jr_job_t *job;            //  owned result
-    int64_t sent_us;          //  monotonic, last send; 0 = never sent
-    struct _s_list_t *list;   //  fresh or unacked, whichever holds it
-    s_result_t *prev, *next;  //  its neighbours there
-};
-
-//  A list of results linked through themselves: no allocation per result.
-typedef struct _s_list_t {
-    s_result_t *head, *tail;
-    size_t size;
-} s_list_t;
-
 struct _jr_worker_t {
     char *broker_ep;  //  endpoints (owned copies)
     char *ingester_ep;
@@ -82,13 +59,10 @@ struct _jr_worker_t {
     int slots;        //  jobs held at once: concurrency + prefetch
     int64_t heartbeat_us;
     int64_t liveness_us;
-    int64_t resend_us;
     int64_t grace_us;  //  how long a drain lets running jobs finish
     size_t max_payload;
-    size_t backlog;               //  results waiting for ACK before slots stop coming back
-    zlistx_t *served;             //  task names (char *) served, NULL = all registered
-    zlistx_t *timeouts;           //  s_task_timeout_t, per task
-    uint32_t default_timeout_ms;  //  "*=MS": every task without its own, 0 = none
+    zlistx_t *served;              //  task names (char *) served, NULL = all registered
+    jr_task_timeouts_t *timeouts;  //  --task-timeout: deadlines of jobs sent without one
 
     zsock_t *broker;     //  DEALER, recreated when the broker goes silent
     zsock_t *ingester;   //  DEALER
@@ -96,15 +70,13 @@ struct _jr_worker_t {
     atomic_uint drains;  //  drains asked: 1 = with grace, 2 or more = now
     jr_executor_t *executor;
 
-    jr_msg_t *in;        //  last decoded message (views into its frame)
-    jr_msg_t *out;       //  message being built
-    jr_msg_t *done;      //  DONE marks not yet sent
-    jr_msg_t *freed;     //  FREE marks not yet sent
-    jr_msg_t *progress;  //  PROGRESS being built
-    zlistx_t *running;   //  s_slot_t of runs in executors
-    zhashx_t *results;   //  key -> s_result_t, every result not ACKed
-    s_list_t fresh;      //  results finished this turn, never sent
-    s_list_t unacked;    //  results sent, oldest send first
+    jr_msg_t *in;         //  last decoded message (views into its frame)
+    jr_msg_t *out;        //  message being built
+    jr_msg_t *done;       //  DONE marks not yet sent
+    jr_msg_t *freed;      //  FREE marks not yet sent
+    jr_msg_t *progress;   //  PROGRESS being built
+    zlistx_t *running;    //  s_slot_t of runs in executors
+    jr_outbox_t *outbox;  //  results not ACKed by the ingester yet
 
     bool need_ready;           //  send READY at the end of this turn
     bool broker_heard;         //  something arrived since the last (re)connect
@@ -121,82 +93,11 @@ struct _jr_worker_t {
     int64_t next_stats_us;
 };
 
-//  -------------------------------------------------------------------------
-//  The results table: keyed by (id, attempt), so a stale attempt's ACK can
-//  never drop a newer attempt's result.
-
-static size_t
-s_key_hash (const void *key)
-{
-    //  FNV-1a; ids are random, so any mixing will do.
-    const uint8_t *p = key;
-    size_t h = 2166136261u;
-    for (int i = 0; i < S_KEY_SIZE; i++)
-        h = (h ^ p[i]) * 16777619u;
-    return h;
-}
-
-static int
-s_key_compare (const void *a, const void *b)
-{
-    return memcmp (a, b, S_KEY_SIZE);
-}
-
-static void
-s_key_make (uint8_t key[S_KEY_SIZE], const uint8_t id[JR_ID_SIZE], uint32_t attempt)
-{
-    memcpy (key, id, JR_ID_SIZE);
-    key[16] = (uint8_t)(attempt >> 24), key[17] = (uint8_t)(attempt >> 16);
-    key[18] = (uint8_t)(attempt >> 8), key[19] = (uint8_t)attempt;
-}
-
-static void
-s_list_unlink (s_result_t *rec)
-{
-    s_list_t *list = rec->list;
-    if (rec->prev)
-        rec->prev->next = rec->next;
-    else
-        list->head = rec->next;
-    if (rec->next)
-        rec->next->prev = rec->prev;
-    else
-        list->tail = rec->prev;
-    list->size--;
-    rec->list = NULL;
-}
-
-//  Append rec to list, taking it out of the list it is in, if any.
-static void
-s_list_append (s_list_t *list, s_result_t *rec)
-{
-    if (rec->list)
-        s_list_unlink (rec);
-    rec->list = list;
-    rec->prev = list->tail;
-    rec->next = NULL;
-    if (list->tail)
-        list->tail->next = rec;
-    else
-        list->head = rec;
-    list->tail = rec;
-    list->size++;
-}
-
-static void
-s_result_drop (jr_worker_t *self, s_result_t *rec)
-{
-    zhashx_delete (self->results, rec->key);
-    s_list_unlink (rec);
-    jr_job_destroy (&rec->job);
-    free (rec);
-}
-
 //  Jobs the worker holds: running, or finished and waiting for their ACK.
 static size_t
 s_held (const jr_worker_t *self)
 {
-    return zlistx_size (self->running) + zhashx_size (self->results);
+    return zlistx_size (self->running) + jr_outbox_size (self->outbox);
 }
 
 //  A slot holds a job from dispatch until its run ends: an executor, or a
@@ -206,7 +107,7 @@ s_held (const jr_worker_t *self)
 static uint32_t
 s_free_slots (const jr_worker_t *self)
 {
-    if (zhashx_size (self->results) >= self->backlog)
+    if (jr_outbox_full (self->outbox))
         return 0;
     size_t running = zlistx_size (self->running);
     return running < (size_t)self->slots ? (uint32_t)(self->slots - running) : 0;
@@ -216,9 +117,9 @@ s_free_slots (const jr_worker_t *self)
 //  slot back, up to the capacity READY announced: jobs held across a
 //  reconnect were not counted free in READY, so their DONE restores them.
 static void
-s_report_done (jr_worker_t *self, s_result_t *rec)
+s_report_done (jr_worker_t *self, const jr_job_t *job)
 {
-    jr_msg_add_mark (self->done, rec->job->id, rec->job->attempt, rec->job->state);
+    jr_msg_add_mark (self->done, job->id, job->attempt, job->state);
 }
 
 //  The state a failed or finished attempt ends in, which the broker acts on:
@@ -262,11 +163,7 @@ s_result_add (jr_worker_t *self, jr_job_t *job)
         self->n_done++;
     else
         self->n_failed++;
-    s_result_t *rec = calloc (1, sizeof *rec);
-    assert (rec);
-    s_key_make (rec->key, job->id, job->attempt);
-    rec->job = job;
-    s_result_t *old = zhashx_lookup (self->results, rec->key);
+    jr_job_t *old = jr_outbox_add (self->outbox, job);
     if (old) {
         //  The same attempt dispatched twice: the newer result supersedes
         //  the older, whose DONE goes now so the broker's credit stays exact.
@@ -275,10 +172,8 @@ s_result_add (jr_worker_t *self, jr_job_t *job)
         jr_warn ("id=%s attempt=%u: same attempt dispatched twice, older result replaced", id,
                  job->attempt);
         s_report_done (self, old);
-        s_result_drop (self, old);
+        jr_job_destroy (&old);
     }
-    zhashx_insert (self->results, rec->key, rec);
-    s_list_append (&self->fresh, rec);
 }
 
 //  -------------------------------------------------------------------------
@@ -330,7 +225,7 @@ s_send_bye (jr_worker_t *self)
         jr_warn ("broker=%s error=%s: BYE not sent", self->broker_ep, jr_errname (rc));
     else
         jr_info ("broker=%s running=%zu unacked=%zu: bye sent", self->broker_ep,
-                 zlistx_size (self->running), zhashx_size (self->results));
+                 zlistx_size (self->running), jr_outbox_size (self->outbox));
 }
 
 static void
@@ -424,17 +319,6 @@ s_record_cancelled (jr_worker_t *self, const jr_job_t *job)
     s_result_add (self, result);
 }
 
-//  The deadline of a job of this task sent with timeout_ms 0 (0 = none).
-static uint32_t
-s_task_timeout (jr_worker_t *self, jr_bytes_t name)
-{
-    for (s_task_timeout_t *entry = zlistx_first (self->timeouts); entry;
-         entry = zlistx_next (self->timeouts))
-        if (s_eq_name (entry->name, name))
-            return entry->ms;
-    return self->default_timeout_ms;
-}
-
 //  The task for a name, if this worker serves it.
 static jr_task_fn *
 s_task (jr_worker_t *self, jr_bytes_t name)
@@ -472,8 +356,8 @@ s_dispatch (jr_worker_t *self, const jr_msg_t *msg)
             //  Past our credit: every slot is taken.
             s_hand_back (self, job, "no free slot");
         else {
-            jr_run_t *run =
-                jr_run_new_timeout (job, fn, self->max_payload, s_task_timeout (self, job->task));
+            jr_run_t *run = jr_run_new_timeout (job, fn, self->max_payload,
+                                                jr_task_timeouts_ms (self->timeouts, job->task));
             if (!run) {
                 s_fail_job (self, job, "INTERNAL: no context for the task (descriptor limit?)",
                             false);
@@ -598,21 +482,20 @@ s_recv_all (jr_worker_t *self, zsock_t *sock, void (*handler) (jr_worker_t *, co
 static bool
 s_acked (jr_worker_t *self, const jr_mark_t *mark)
 {
-    uint8_t key[S_KEY_SIZE];
-    s_key_make (key, mark->id, mark->attempt);
-    s_result_t *rec = zhashx_lookup (self->results, key);
-    if (!rec)
-        return false;  //  the ACK of a resend we already had an ACK for
     if (mark->code != 0 && mark->code != JR_ESTALE && mark->code != JR_EINVALID)
-        return true;  //  not stored (disk full, I/O...): the resend will retry
+        //  Not stored (disk full, I/O...): the resend will retry.
+        return jr_outbox_has (self->outbox, mark->id, mark->attempt);
+    jr_job_t *job = jr_outbox_take (self->outbox, mark->id, mark->attempt);
+    if (!job)
+        return false;  //  the ACK of a resend we already had an ACK for
     if (mark->code != 0) {
         char id[37];
         jr_id_format (mark->id, id);
         jr_warn ("id=%s attempt=%u code=%s: result refused by the ingester", id, mark->attempt,
                  jr_errname (mark->code));
     }
-    s_report_done (self, rec);
-    s_result_drop (self, rec);
+    s_report_done (self, job);
+    jr_job_destroy (&job);
     return false;
 }
 
@@ -739,10 +622,10 @@ s_send_results (jr_worker_t *self, size_t *estimate)
     *estimate = 64;
 }
 
+//  A view of the outbox's job joins the message: no copy of its fields.
 static void
-s_batch_add (jr_worker_t *self, s_result_t *rec, size_t *estimate, int64_t now)
+s_batch_add (jr_worker_t *self, const jr_job_t *job, size_t *estimate)
 {
-    const jr_job_t *job = rec->job;
     size_t size =
         160 + job->task.len + job->vars.len + job->payload.len + job->error.len + job->worker.len;
     //  Keep each message well under the frame limit and the item limit.
@@ -750,8 +633,6 @@ s_batch_add (jr_worker_t *self, s_result_t *rec, size_t *estimate, int64_t now)
         s_send_results (self, estimate);
     *jr_msg_add_job (self->out) = *job;
     *estimate += size;
-    rec->sent_us = now;
-    s_list_append (&self->unacked, rec);
 }
 
 //  True if the ingester socket takes a message now. With ZMQ_IMMEDIATE it
@@ -764,10 +645,10 @@ s_ingester_ready (jr_worker_t *self)
     bool ready = (zsock_events (self->ingester) & ZMQ_POLLOUT) != 0;
     if (!ready && !self->ingester_blocked)
         jr_warn ("ingester=%s unacked=%zu: ingester not taking results, holding them",
-                 self->ingester_ep, zhashx_size (self->results));
+                 self->ingester_ep, jr_outbox_size (self->outbox));
     else if (ready && self->ingester_blocked)
         jr_info ("ingester=%s unacked=%zu: ingester taking results again", self->ingester_ep,
-                 zhashx_size (self->results));
+                 jr_outbox_size (self->outbox));
     self->ingester_blocked = !ready;
     return ready;
 }
@@ -775,9 +656,7 @@ s_ingester_ready (jr_worker_t *self)
 static void
 s_flush_results (jr_worker_t *self, int64_t now)
 {
-    s_result_t *oldest = self->unacked.head;
-    bool due = self->fresh.size || (oldest && oldest->sent_us + self->resend_us <= now);
-    if (!due) {
+    if (!jr_outbox_due (self->outbox, now)) {
         if (self->ingester_blocked)
             s_ingester_ready (self);  //  else POLLOUT keeps waking the loop
         return;
@@ -786,20 +665,18 @@ s_flush_results (jr_worker_t *self, int64_t now)
         return;
     size_t estimate = 64;
     jr_msg_reset (self->out, JR_MSG_RESULT);
-    //  Resends first: the unacked list is in send order, so stop at the first
-    //  one not yet due. A resent one moves to the end with sent_us = now.
-    s_result_t *rec;
-    while ((rec = self->unacked.head) && rec->sent_us + self->resend_us <= now) {
-        if (jr_log_enabled (JR_LOG_DEBUG)) {
+    //  Resends first, then the fresh results.
+    const jr_job_t *job;
+    bool resend;
+    while ((job = jr_outbox_next (self->outbox, now, &resend))) {
+        if (resend && jr_log_enabled (JR_LOG_DEBUG)) {
             char id[37];
-            jr_id_format (rec->job->id, id);
-            jr_debug ("id=%s attempt=%u: result resent", id, rec->job->attempt);
+            jr_id_format (job->id, id);
+            jr_debug ("id=%s attempt=%u: result resent", id, job->attempt);
         }
-        self->n_resent++;
-        s_batch_add (self, rec, &estimate, now);
+        self->n_resent += resend;
+        s_batch_add (self, job, &estimate);
     }
-    while ((rec = self->fresh.head))
-        s_batch_add (self, rec, &estimate, now);  //  moves it to unacked
     s_send_results (self, &estimate);
 }
 
@@ -809,7 +686,7 @@ static void
 s_flush_free (jr_worker_t *self)
 {
     jr_msg_t *freed = self->freed;
-    if (freed->nmarks == 0 || zhashx_size (self->results) >= self->backlog) {
+    if (freed->nmarks == 0 || jr_outbox_full (self->outbox)) {
         freed->nmarks = 0;
         return;
     }
@@ -896,7 +773,7 @@ s_stats (jr_worker_t *self, int64_t now, bool force)
                  "stats",
                  (unsigned long long)self->n_done, (unsigned long long)self->n_failed,
                  (unsigned long long)self->n_resent, (unsigned long long)self->n_handed_back,
-                 zlistx_size (self->running), zhashx_size (self->results));
+                 zlistx_size (self->running), jr_outbox_size (self->outbox));
     self->n_done = self->n_failed = self->n_resent = self->n_handed_back = 0;
 }
 
@@ -920,9 +797,9 @@ s_timeout_ms (const jr_worker_t *self, int64_t now)
         if (at[i] && at[i] < next)
             next = at[i];
     //  While the ingester is blocked, its POLLOUT wakes us, not the resend time.
-    s_result_t *oldest = self->unacked.head;
-    if (oldest && !self->ingester_blocked && oldest->sent_us + self->resend_us < next)
-        next = oldest->sent_us + self->resend_us;
+    int64_t resend_at = jr_outbox_resend_at (self->outbox);
+    if (resend_at && !self->ingester_blocked && resend_at < next)
+        next = resend_at;
     return next <= now ? 0 : (int)((next - now + 999) / 1000);
 }
 
@@ -933,7 +810,7 @@ s_begin_drain (jr_worker_t *self, int64_t now)
     self->phase = S_DRAINING;
     self->phase_until_us = now + self->grace_us;
     jr_info ("running=%zu unacked=%zu grace_ms=%lld: draining, taking no more jobs",
-             zlistx_size (self->running), zhashx_size (self->results),
+             zlistx_size (self->running), jr_outbox_size (self->outbox),
              (long long)(self->grace_us / 1000));
     s_send_bye (self);
     //  The grace is for running jobs: held ones no thread started go back now.
@@ -948,7 +825,7 @@ s_begin_hand_back (jr_worker_t *self, int64_t now, const char *why)
     self->phase = S_HANDING_BACK;
     self->phase_until_us = now + S_STOP_FLUSH_US;
     jr_info ("running=%zu unacked=%zu why=\"%s\": cancelling running jobs to hand them back",
-             zlistx_size (self->running), zhashx_size (self->results), why);
+             zlistx_size (self->running), jr_outbox_size (self->outbox), why);
     for (s_slot_t *slot = zlistx_first (self->running); slot; slot = zlistx_next (self->running)) {
         //  One the broker cancelled still ends CANCELLED: it is not to run again.
         slot->handed_back = !slot->cancelled;
@@ -982,10 +859,10 @@ s_hand_back_held (jr_worker_t *self)
 {
     for (s_slot_t *slot = zlistx_first (self->running); slot; slot = zlistx_next (self->running))
         s_hand_back (self, slot->run->job, "still running at exit");
-    s_result_t *rec;
-    while ((rec = self->fresh.head) || (rec = self->unacked.head)) {
-        s_hand_back (self, rec->job, "result not acknowledged at exit");
-        s_result_drop (self, rec);
+    jr_job_t *job;
+    while ((job = jr_outbox_pop (self->outbox))) {
+        s_hand_back (self, job, "result not acknowledged at exit");
+        jr_job_destroy (&job);
     }
     s_flush_done (self);
 }
@@ -1051,7 +928,7 @@ jr_worker_run (jr_worker_t *self)
         }
         s_stats (self, now, false);
     }
-    size_t unacked = zhashx_size (self->results), running = zlistx_size (self->running);
+    size_t unacked = jr_outbox_size (self->outbox), running = zlistx_size (self->running);
     if (unacked || running) {
         jr_warn ("running=%zu unacked=%zu: stopping with jobs not settled, handing them back",
                  running, unacked);
@@ -1102,90 +979,12 @@ s_strdup (const char *text)
     return copy;
 }
 
-static void
-s_free_task_timeout (void **item)
-{
-    s_task_timeout_t *entry = *item;
-    if (entry) {
-        free (entry->name);
-        free (entry);
-        *item = NULL;
-    }
-}
-
-//  "NAME=MS[,NAME=MS...]", "*=MS" for the default. Returns 0, or -1 with an
-//  error logged: bad syntax, a task not registered, a name given twice.
-static int
-s_parse_task_timeouts (jr_worker_t *self, const char *spec)
-{
-    char *list = s_strdup (spec), *save = NULL;
-    bool have_default = false;
-    int rc = 0;
-    for (char *item = strtok_r (list, ", ", &save); item && rc == 0;
-         item = strtok_r (NULL, ", ", &save)) {
-        char *equals = strchr (item, '=');
-        char *end = NULL;
-        errno = 0;
-        unsigned long long ms = equals ? strtoull (equals + 1, &end, 10) : 0;
-        if (!equals || equals == item || !isdigit ((unsigned char)equals[1]) || *end || errno
-            || ms > UINT32_MAX) {
-            jr_error ("task-timeout=\"%s\": expected NAME=MS (MS from 0 to %u), got \"%s\"", spec,
-                      UINT32_MAX, item);
-            rc = -1;
-            break;
-        }
-        *equals = 0;
-        if (strcmp (item, "*") == 0) {
-            if (have_default) {
-                jr_error ("task-timeout=\"%s\": * given twice", spec);
-                rc = -1;
-            }
-            have_default = true;
-            self->default_timeout_ms = (uint32_t)ms;
-            continue;
-        }
-        jr_bytes_t name = { (const uint8_t *)item, strlen (item) };
-        if (!jr_tasks_find (name)) {
-            jr_error ("task-timeout=\"%s\" task=%s: no such task", spec, item);
-            rc = -1;
-            break;
-        }
-        for (s_task_timeout_t *entry = zlistx_first (self->timeouts); entry && rc == 0;
-             entry = zlistx_next (self->timeouts))
-            if (strcmp (entry->name, item) == 0) {
-                jr_error ("task-timeout=\"%s\" task=%s: given twice", spec, item);
-                rc = -1;
-            }
-        if (rc)
-            break;
-        s_task_timeout_t *entry = calloc (1, sizeof *entry);
-        assert (entry);
-        entry->name = s_strdup (item);
-        entry->ms = (uint32_t)ms;
-        zlistx_add_end (self->timeouts, entry);
-    }
-    free (list);
-    return rc;
-}
-
 jr_worker_t *
 jr_worker_new (const jr_worker_config_t *cfg)
 {
-    jr_worker_config_t c = cfg ? *cfg : (jr_worker_config_t){ 0 };
-    if (c.concurrency < 0 || c.prefetch < 0 || c.heartbeat_ms < 0 || c.liveness_ms < 0
-        || c.resend_ms < 0) {
-        jr_error ("concurrency, prefetch, heartbeat, liveness and resend must not be negative");
+    jr_worker_config_t c;
+    if (jr_worker_config_resolve (cfg, &c) != 0)
         return NULL;
-    }
-    if (c.concurrency > JR_WORKER_MAX_CONCURRENCY || c.prefetch > JR_WORKER_MAX_PREFETCH) {
-        jr_error ("concurrency=%d prefetch=%d: at most %d and %d", c.concurrency, c.prefetch,
-                  JR_WORKER_MAX_CONCURRENCY, JR_WORKER_MAX_PREFETCH);
-        return NULL;
-    }
-    if (c.name && strlen (c.name) > JR_MAX_NAME) {
-        jr_error ("name is longer than %d bytes", JR_MAX_NAME);
-        return NULL;
-    }
     jr_worker_t *self = calloc (1, sizeof *self);
     assert (self);
     char host[256] = "localhost";
@@ -1202,19 +1001,14 @@ jr_worker_new (const jr_worker_config_t *cfg)
     }
     if (asprintf (&self->ident, "%s@%s", self->name, self->host) < 0)
         abort ();
-    self->broker_ep = s_strdup (c.broker && *c.broker ? c.broker : JR_WORKER_DEFAULT_BROKER);
-    self->ingester_ep =
-        s_strdup (c.ingester && *c.ingester ? c.ingester : JR_WORKER_DEFAULT_INGESTER);
-    long cores = sysconf (_SC_NPROCESSORS_ONLN);
-    self->concurrency = c.concurrency ? c.concurrency : (cores > 0 ? (int)cores : 1);
+    self->broker_ep = s_strdup (c.broker);
+    self->ingester_ep = s_strdup (c.ingester);
+    self->concurrency = c.concurrency;
     self->slots = self->concurrency + c.prefetch;
-    self->heartbeat_us = (c.heartbeat_ms ? c.heartbeat_ms : 1000) * 1000LL;
-    self->liveness_us = (c.liveness_ms ? c.liveness_ms : 5000) * 1000LL;
-    self->resend_us = (c.resend_ms ? c.resend_ms : 2000) * 1000LL;
-    self->backlog = c.backlog ? c.backlog : JR_WORKER_DEFAULT_BACKLOG;
-    self->grace_us = c.grace_ms < 0 ? 0 : (c.grace_ms ? c.grace_ms : 10000) * 1000LL;
-    self->max_payload =
-        c.max_payload && c.max_payload < JR_MAX_PAYLOAD ? c.max_payload : JR_MAX_PAYLOAD;
+    self->heartbeat_us = c.heartbeat_ms * 1000LL;
+    self->liveness_us = c.liveness_ms * 1000LL;
+    self->grace_us = c.grace_ms < 0 ? 0 : c.grace_ms * 1000LL;
+    self->max_payload = c.max_payload;
     atomic_init (&self->drains, 0);
     self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert (self->wake_fd != -1);
@@ -1226,11 +1020,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->done = jr_msg_new ();
     jr_msg_reset (self->done, JR_MSG_DONE);
     self->running = zlistx_new ();
-    self->results = zhashx_new ();
-    zhashx_set_key_hasher (self->results, s_key_hash);
-    zhashx_set_key_comparator (self->results, s_key_compare);
-    zhashx_set_key_duplicator (self->results, NULL);  //  keys live in their records
-    zhashx_set_key_destructor (self->results, NULL);
+    self->outbox = jr_outbox_new (c.resend_ms * 1000LL, c.backlog);
 
     if (c.tasks) {
         self->served = zlistx_new ();
@@ -1253,9 +1043,8 @@ jr_worker_new (const jr_worker_config_t *cfg)
         }
     }
 
-    self->timeouts = zlistx_new ();
-    zlistx_set_destructor (self->timeouts, s_free_task_timeout);
-    if (c.task_timeouts && s_parse_task_timeouts (self, c.task_timeouts) != 0) {
+    self->timeouts = jr_task_timeouts_new (c.task_timeouts);
+    if (!self->timeouts) {
         jr_worker_destroy (&self);
         return NULL;
     }
@@ -1297,13 +1086,10 @@ jr_worker_destroy (jr_worker_t **self_p)
         for (s_slot_t *slot = zlistx_first (self->running); slot;
              slot = zlistx_next (self->running))
             free (slot);
-    s_result_t *rec;
-    while ((rec = self->fresh.head) || (rec = self->unacked.head))
-        s_result_drop (self, rec);
-    zhashx_destroy (&self->results);
+    jr_outbox_destroy (&self->outbox);
     zlistx_destroy (&self->running);
     zlistx_destroy (&self->served);
-    zlistx_destroy (&self->timeouts);
+    jr_task_timeouts_destroy (&self->timeouts);
     if (self->broker)  //  give a last DONE a moment to leave
         zsock_set_linger (self->broker, 500);
     zsock_destroy (&self->broker);

@@ -19,7 +19,7 @@ s_setup (void)
     snprintf (s_dir, sizeof s_dir, "/tmp/jr-test-writer-XXXXXX");
     cr_assert (mkdtemp (s_dir));
     snprintf (s_db, sizeof s_db, "%s/jr.db", s_dir);
-    s_sink = jr_sink_new (s_db, "off");
+    s_sink = jr_sink_open (&jr_sink_sqlite, s_db, "off");
     cr_assert (s_sink);
     s_writer = jr_writer_new (s_sink);
     cr_assert (s_writer);
