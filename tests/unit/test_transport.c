@@ -28,7 +28,9 @@ s_bound (jr_sock_role_t role, char *endpoint, size_t size)
 {
     zsock_t *sock = jr_transport_bind (role, "tcp://127.0.0.1:*");
     cr_assert_not_null (sock);
-    snprintf (endpoint, size, "%s", zsock_last_endpoint (sock));
+    char *last = zsock_last_endpoint (sock);  //  ours to free
+    snprintf (endpoint, size, "%s", last);
+    zstr_free (&last);
     return sock;
 }
 
