@@ -1,0 +1,69 @@
+/*  transport.h - every peer-facing socket: its options by role, and one receive  */
+#ifndef JR_PROTO_TRANSPORT_H
+#define JR_PROTO_TRANSPORT_H
+#include "proto/proto.h"
+#include <czmq.h>
+
+//  The role of a socket names its owner and its peer, and fixes its
+//  options. Values as each component set them before this module (-: not
+//  set, the libzmq default; czmq: zsock_new's, from zsys: 1000 HWM, linger
+//  0); MAXMSGSIZE F is JR_MAX_FRAME, F+1K is JR_MAX_FRAME + 1024.
+//
+//  role                    type   side    snd/rcv HWM     MAXMSG  HB ivl/tmo  MANDATORY  linger  IMMEDIATE  reconnect ivl/max
+//  JR_SOCK_BROKER_CLIENTS  ROUTER bind    100000/100000   F       1000/3000   1          1000    -          -
+//  JR_SOCK_BROKER_WORKERS  ROUTER bind    100000/100000   F       1000/3000   1          1000    -          -
+//  JR_SOCK_INGESTER        ROUTER bind    100000/100000   F       1000/3000   1          1000    -          -
+//  JR_SOCK_WORKER_BROKER   DEALER connect 100000/100000   F+1K    1000/3000   -          0 (1)   0          100/1000
+//  JR_SOCK_WORKER_INGESTER DEALER connect 100/100000      F+1K    1000/3000   -          1000    1          100/1000
+//  JR_SOCK_CLIENT          DEALER connect czmq/czmq       F+1K    1000/3000   -          0       -          -
+//
+//  (1) the worker raises it to 500 ms just before it destroys the socket,
+//      so a last DONE may leave; that stays the worker's.
+//  A DEALER's limit is 1 KiB over the protocol's, so a reply just past it
+//  decodes to TOO_LARGE instead of resetting the connection. IMMEDIATE on
+//  the worker's ingester socket makes a send fail while the ingester is
+//  down, so results wait in the worker's backlog, not in the socket.
+typedef enum {
+    JR_SOCK_BROKER_CLIENTS,   //  broker: clients connect here (:5570)
+    JR_SOCK_BROKER_WORKERS,   //  broker: workers connect here (:5571)
+    JR_SOCK_INGESTER,         //  ingester: workers and clients connect here (:5572)
+    JR_SOCK_WORKER_BROKER,    //  worker -> broker
+    JR_SOCK_WORKER_INGESTER,  //  worker -> ingester
+    JR_SOCK_CLIENT,           //  client -> broker or ingester
+    JR_SOCK_ROLES
+} jr_sock_role_t;
+
+//  Short name of a role, e.g. "clients" (borrowed, static).
+const char *jr_transport_role_name (jr_sock_role_t role);
+
+//  A ROUTER of a binding role, bound to endpoint. Returns a socket the
+//  caller owns, or NULL with errno set (the caller logs why). Asserts the
+//  role binds.
+zsock_t *jr_transport_bind (jr_sock_role_t role, const char *endpoint);
+//  A DEALER of a connecting role, connecting to endpoint. Returns a socket
+//  the caller owns, or NULL with errno set (a bad endpoint). Asserts the
+//  role connects.
+zsock_t *jr_transport_connect (jr_sock_role_t role, const char *endpoint);
+
+//  Read one message without blocking from a libzmq socket handle (use
+//  zsock_resolve). With rid (a ROUTER) the message must be [routing id,
+//  body], without it (a DEALER) [body]. Returns 1: *body (and *rid) hold it,
+//  zero-copy, and the caller closes them; 0: nothing waiting (or EINTR);
+//  JR_EMALFORMED: a message of another number of frames arrived, and was
+//  read whole and dropped. On 0 and JR_EMALFORMED *body and *rid are empty
+//  messages: closing them is harmless, not closing them leaks nothing.
+int jr_transport_recv (void *handle, zmq_msg_t *rid, zmq_msg_t *body);
+
+//  Returned by jr_transport_decode to a peer that answers refusals.
+#define JR_TRANSPORT_SILENT 1
+
+//  Decode a received body into msg. Returns 0 (msg holds it, its views
+//  borrow body), or the decoder's code (JR_EMALFORMED, JR_ETOOLARGE,
+//  JR_EVERSION, JR_EUNKNOWN_TYPE; msg->tag then holds the tag if it was
+//  read). With answers (a peer that refuses bad input with an ERROR: broker,
+//  ingester) a body that is an ERROR of any version is not decoded and
+//  gives JR_TRANSPORT_SILENT: it must never be answered, so two peers that
+//  refuse each other cannot loop. Without answers (worker, client) an
+//  ERROR decodes like any message.
+int jr_transport_decode (jr_msg_t *msg, zmq_msg_t *body, bool answers);
+#endif
