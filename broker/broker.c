@@ -5,59 +5,13 @@
 //  Sockets
 
 static zsock_t *
-s_router (const char *endpoint, const char *role)
+s_router (jr_sock_role_t role, const char *endpoint)
 {
-    zsock_t *sock = zsock_new (ZMQ_ROUTER);
-    assert (sock);
-    zsock_set_router_mandatory (sock, 1);
-    zsock_set_maxmsgsize (sock, JR_MAX_FRAME);  //  larger: libzmq drops the connection
-    zsock_set_sndhwm (sock, 100000);
-    zsock_set_rcvhwm (sock, 100000);
-    zsock_set_linger (sock, 1000);
-    zsock_set_heartbeat_ivl (sock, 1000);
-    zsock_set_heartbeat_timeout (sock, 3000);
-    if (zsock_bind (sock, "%s", endpoint) == -1) {
-        jr_error ("endpoint=%s role=%s: cannot bind: %s", endpoint, role, zmq_strerror (errno));
-        zsock_destroy (&sock);
-    }
+    zsock_t *sock = jr_transport_bind (role, endpoint);
+    if (!sock)
+        jr_error ("endpoint=%s role=%s: cannot bind: %s", endpoint, jr_transport_role_name (role),
+                  zmq_strerror (errno));
     return sock;
-}
-
-//  Read one [routing id, body] message without blocking. Returns 1 with the
-//  body in *body (caller closes), 0 if nothing is waiting, -1 if a message
-//  of another shape arrived (dropped and counted).
-static int
-s_recv (jr_broker_t *self, zsock_t *sock, uint8_t *rid, size_t *rid_len, zmq_msg_t *body)
-{
-    void *handle = zsock_resolve (sock);
-    zmq_msg_t frame;
-    zmq_msg_init (&frame);
-    if (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&frame);
-        return 0;
-    }
-    *rid_len = zmq_msg_size (&frame);
-    if (*rid_len > JR_MAX_ROUTING_ID)
-        *rid_len = JR_MAX_ROUTING_ID;
-    memcpy (rid, zmq_msg_data (&frame), *rid_len);
-    int parts = 1;
-    bool more = zmq_msg_more (&frame);
-    zmq_msg_close (&frame);
-    zmq_msg_init (body);
-    while (more) {
-        zmq_msg_close (body);
-        zmq_msg_init (body);
-        if (zmq_msg_recv (body, handle, 0) == -1)
-            break;
-        parts++;
-        more = zmq_msg_more (body);
-    }
-    if (parts == 2)
-        return 1;
-    zmq_msg_close (body);
-    jr_counter_inc (self->stats.malformed);
-    jr_debug ("parts=%d: dropped a message that is not [routing id, body]", parts);
-    return -1;
 }
 
 //  Handles a decoded message (type NONE if it did not decode); false if it
@@ -66,35 +20,34 @@ typedef bool (jr_broker_handler_fn) (jr_broker_t *self, const uint8_t *rid, size
                                      int type);
 
 //  Read what one socket has (up to JR_DRAIN_MAX messages) and hand each to
-//  handle; refusals get an ERROR with the decoder's code.
+//  on_message; refusals get an ERROR with the decoder's code.
 static void
-s_drain (jr_broker_t *self, zsock_t *sock, const char *role, jr_broker_handler_fn *handle)
+s_drain (jr_broker_t *self, zsock_t *sock, const char *role, jr_broker_handler_fn *on_message)
 {
-    uint8_t rid[JR_MAX_ROUTING_ID];
-    size_t rid_len;
-    zmq_msg_t body;
+    void *handle = zsock_resolve (sock);
+    zmq_msg_t rid, body;
     for (int n = 0; n < JR_DRAIN_MAX; n++) {
-        int got = s_recv (self, sock, rid, &rid_len, &body);
+        int got = jr_transport_recv (handle, &rid, &body);
         if (got == 0)
             break;
-        if (got < 0)
-            continue;
-        bool error = jr_msg_is_error (zmq_msg_data (&body), zmq_msg_size (&body));
-        int rc = error ? 0 : jr_msg_decode (self->in, zmq_msg_data (&body), zmq_msg_size (&body));
-        if (error) {
-            jr_counter_inc (self->stats.malformed);  //  never answered, so two peers cannot loop
-            jr_debug ("role=%s: ignored an ERROR", role);
+        const uint8_t *id = zmq_msg_data (&rid);
+        size_t id_len = zmq_msg_size (&rid);
+        int rc = got < 0 ? got : jr_transport_decode (self->in, &body, true);
+        if (rc == JR_TRANSPORT_SILENT || got < 0) {
+            jr_counter_inc (self->stats.malformed);  //  an ERROR is never answered
+            jr_debug ("role=%s: dropped %s", role,
+                      got < 0 ? "a message of other frames" : "an ERROR");
         }
-        else if (!handle (self, rid, rid_len, rc == 0 ? self->in->type : JR_MSG_NONE)) {
+        else if (!on_message (self, id, id_len, rc == 0 ? self->in->type : JR_MSG_NONE)) {
             jr_counter_inc (self->stats.malformed);
             int code = rc ? rc : JR_EINVALID;
             const char *why = rc ? jr_strerror (rc) : "not for this socket";
             jr_debug ("role=%s code=%s: refused a message: %s", role, jr_errname (code), why);
             //  A stray message's tag belongs to another conversation: 0.
-            jr_msg_send_error (zsock_resolve (sock), rid, rid_len, rc ? self->in->tag : 0, code,
-                               why);
+            jr_msg_send_error (handle, id, id_len, rc ? self->in->tag : 0, code, why);
         }
         zmq_msg_close (&body);
+        zmq_msg_close (&rid);
     }
 }
 
@@ -208,8 +161,8 @@ jr_broker_new (const jr_broker_config_t *config)
             return NULL;
         }
     }
-    self->clients = s_router (config->clients, "clients");
-    self->workers_sock = s_router (config->workers, "workers");
+    self->clients = s_router (JR_SOCK_BROKER_CLIENTS, config->clients);
+    self->workers_sock = s_router (JR_SOCK_BROKER_WORKERS, config->workers);
     if (!self->clients || !self->workers_sock) {
         jr_broker_destroy (&self);
         return NULL;

@@ -139,9 +139,7 @@ s_on_submit (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
 static int
 s_told_state (const jr_bjob_t *job)
 {
-    if (!job)
-        return JR_STATE_UNKNOWN;
-    return job->cancel ? JR_STATE_CANCELLED : job->state;
+    return job ? jr_lifecycle_told (jr_broker_lc (job)) : JR_STATE_UNKNOWN;
 }
 
 static void
@@ -184,9 +182,7 @@ s_status_reply (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
 static bool
 s_cancellable (const jr_bjob_t *job)
 {
-    return job && !job->cancel
-           && (job->state == JR_STATE_QUEUED || job->state == JR_STATE_SCHEDULED
-               || job->state == JR_STATE_RUNNING || job->state == JR_STATE_DEAD);
+    return job && jr_lifecycle_next (jr_broker_lc (job), JR_EVENT_CANCEL) >= 0;
 }
 
 //  Write the records a request promises, before anything changes: what
@@ -250,7 +246,7 @@ s_on_cancel (jr_broker_t *self, jr_msg_t *out)
 static bool
 s_retryable (const jr_bjob_t *job)
 {
-    return job && job->state == JR_STATE_DEAD && !job->cancel;
+    return job && jr_lifecycle_next (jr_broker_lc (job), JR_EVENT_RETRY) >= 0;
 }
 
 static int
@@ -284,16 +280,6 @@ s_list_one (jr_bjob_t *job, void *arg)
         jr_msg_add_mark (list->out, job->id, job->attempt, job->state);
 }
 
-//  The states LIST serves: those the broker holds jobs in. Finished jobs are
-//  only remembered ids, so a resubmit is not run again; outcomes are the
-//  ingester's to tell.
-static bool
-s_listable (int state)
-{
-    return state == JR_STATE_QUEUED || state == JR_STATE_SCHEDULED || state == JR_STATE_RUNNING
-           || state == JR_STATE_DEAD;
-}
-
 bool
 jr_broker_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len, int type)
 {
@@ -308,7 +294,7 @@ jr_broker_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len,
         s_status_reply (self, rid, rid_len);
         return true;
     }
-    if (type == JR_MSG_LIST && !s_listable (self->in->code)) {
+    if (type == JR_MSG_LIST && !jr_state_held (self->in->code)) {
         jr_msg_send_error (zsock_resolve (self->clients), rid, rid_len, self->in->tag, JR_EINVALID,
                            "LIST serves queued, scheduled, running and dead");
         return true;

@@ -7,9 +7,11 @@
 #include "broker/ring.h"
 #include "common/clock.h"
 #include "common/fdlimit.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "proto/proto.h"
+#include "proto/transport.h"
 #include <czmq.h>
 #include <stdatomic.h>
 
@@ -131,7 +133,7 @@ typedef bool (jr_broker_handler_fn) (jr_broker_t *self, const uint8_t *rid, size
                                      int type);
 
 //  moves.c: job moves
-bool jr_broker_final (int state);
+int jr_broker_lc (const jr_bjob_t *job);
 void jr_broker_log_state (jr_broker_t *self, const jr_bjob_t *job, bool durable);
 void jr_broker_log_accept (jr_broker_t *self, const jr_bjob_t *job, bool durable);
 int jr_broker_flush (jr_broker_t *self);

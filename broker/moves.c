@@ -1,11 +1,14 @@
 /*  moves.c - job moves between queues, workers, retries and ends, with their journal records  */
 #include "broker/internal.h"
 
-bool
-jr_broker_final (int state)
+//  A job's state in the lifecycle table (common/lifecycle.h): a cancelled
+//  job still held is CANCEL_QUEUED or CANCEL_RUNNING.
+int
+jr_broker_lc (const jr_bjob_t *job)
 {
-    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_CANCELLED
-           || state == JR_STATE_EXPIRED;
+    if (!job->cancel)
+        return job->state;
+    return job->state == JR_STATE_RUNNING ? JR_STATE_CANCEL_RUNNING : JR_STATE_CANCEL_QUEUED;
 }
 
 //  -------------------------------------------------------------------------
@@ -113,7 +116,7 @@ jr_broker_remember (jr_broker_t *self, jr_bjob_t *job)
     uint8_t old[JR_ID_SIZE];
     if (jr_ring_push (&self->finished, small->id, old)) {
         jr_bjob_t *gone = jr_jobtab_find (self->jobs, old);
-        if (gone && jr_broker_final (gone->state))
+        if (gone && jr_state_final_for_broker (gone->state))
             jr_broker_drop (self, gone);
     }
 }

@@ -35,7 +35,7 @@ s_snapshot (jr_journal_t *journal, void *arg)
         jr_bjob_t *job = all.jobs[i];
         if (job->state == JR_STATE_UNKNOWN)
             continue;
-        if (!jr_broker_final (job->state))
+        if (!jr_state_final_for_broker (job->state))
             jr_broker_log_accept (self, job, false);
         if (job->state != JR_STATE_QUEUED && job->state != JR_STATE_RUNNING)
             jr_broker_log_state (self, job, false);
@@ -82,7 +82,7 @@ jr_broker_replay (const jr_rec_t *rec, void *arg)
     jr_broker_t *self = arg;
     jr_bjob_t *job = jr_jobtab_find (self->jobs, rec->id);
     if (rec->type == JR_REC_ACCEPT) {
-        if (job && jr_broker_final (job->state))
+        if (job && jr_state_final_for_broker (job->state))
             return;
         if (!job) {
             //  Consecutive jobs mostly share a task: skip the name lookup.
@@ -110,27 +110,27 @@ jr_broker_replay (const jr_rec_t *rec, void *arg)
         job->max_attempts = rec->max_attempts;
         job->state = JR_STATE_QUEUED;
     }
-    else if (rec->type == JR_REC_CANCEL && job && !jr_broker_final (job->state))
+    else if (rec->type == JR_REC_CANCEL && job && !jr_state_final_for_broker (job->state))
         job->cancel = true;
-    else if (rec->type == JR_REC_DISPATCH && job && !jr_broker_final (job->state)) {
+    else if (rec->type == JR_REC_DISPATCH && job && !jr_state_final_for_broker (job->state)) {
         job->attempt = rec->attempt > job->attempt ? rec->attempt : job->attempt;
         job->state = JR_STATE_RUNNING;
     }
     else if (rec->type == JR_REC_STATE) {
         if (!job) {
-            if (!jr_broker_final (rec->state))
+            if (!jr_state_final_for_broker (rec->state))
                 return;
             jr_job_t wire = { 0 };
             memcpy (wire.id, rec->id, JR_ID_SIZE);
             job = jr_bjob_new (&wire, JR_NO_TASK);
             s_replayed (self, job);
         }
-        if (jr_broker_final (job->state))
+        if (jr_state_final_for_broker (job->state))
             return;
         job->state = (uint8_t)rec->state;
         job->at_us = rec->at_us;
         job->attempt = rec->attempt > job->attempt ? rec->attempt : job->attempt;
-        if (jr_broker_final (job->state))
+        if (jr_state_final_for_broker (job->state))
             jr_broker_job_release (self,
                                    job);  //  as the live broker did: its task entry is free again
     }
@@ -157,7 +157,7 @@ jr_broker_settle (jr_broker_t *self)
     for (size_t i = 0; i < self->nreplayed; i++) {
         jr_bjob_t *job = self->replayed[i];
         counts[job->state < 9 ? job->state : 0]++;
-        if (jr_broker_final (job->state))
+        if (jr_state_final_for_broker (job->state))
             jr_broker_remember (self, job);
         else {
             self->live++;

@@ -187,21 +187,19 @@ s_on_mark (jr_broker_t *self, jr_worker_t *w, const jr_mark_t *mark)
         jr_counter_inc (self->stats.stale);
         return;
     }
-    if (job->cancel && mark->code == JR_STATE_CANCELLED)
-        jr_broker_finish (self, job, JR_STATE_CANCELLED,
-                          true);  //  the client was told so; now stored
-    else if (job->cancel)  //  stored otherwise, or not at all: a CANCELLED record supersedes it
-        jr_broker_requeue (self, job);
-    else if (jr_broker_final (mark->code))
-        jr_broker_finish (self, job, mark->code, true);
-    else if (mark->code == JR_STATE_DEAD)
+    //  The move is the lifecycle table's; a cancelled job whose attempt did
+    //  not end CANCELLED waits for its CANCELLED record (CANCEL_QUEUED).
+    int next = jr_lifecycle_next (jr_broker_lc (job), jr_lifecycle_done_event (mark->code));
+    if (jr_state_final_for_broker (next))
+        jr_broker_finish (self, job, next, true);
+    else if (next == JR_STATE_DEAD)
         jr_broker_make_dead (self, job);
-    else if (mark->code == JR_STATE_SCHEDULED)
+    else if (next == JR_STATE_SCHEDULED)
         jr_broker_schedule (self, job);
-    else if (mark->code == JR_STATE_QUEUED)
-        jr_broker_requeue (self, job);  //  handed back by a draining worker
+    else if (next == JR_STATE_QUEUED || next == JR_STATE_CANCEL_QUEUED)
+        jr_broker_requeue (self, job);
     else
-        jr_broker_finish (self, job, JR_STATE_FAILED, true);
+        jr_counter_inc (self->stats.stale);  //  no move from here: the table says so
 }
 
 static void
