@@ -1,6 +1,7 @@
 /*  harness.c - start the real binaries on loopback for tests, and always clean up  */
 #include "tests/system/harness.h"
 #include <arpa/inet.h>
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -236,6 +237,22 @@ jr_h_zombies (pid_t parent)
     }
     closedir (dir);
     return n;
+}
+
+char *
+jr_h_log (const jr_h_env_t *env, const char *label)
+{
+    char path[400];
+    snprintf (path, sizeof path, "%s/%s.log", env->dir, label);
+    FILE *file = fopen (path, "r");
+    char *text = calloc (1, 65536);
+    assert (text);
+    if (file) {
+        size_t n = fread (text, 1, 65535, file);
+        text[n] = 0;
+        fclose (file);
+    }
+    return text;
 }
 
 void

@@ -41,6 +41,9 @@ void jr_h_sleep_ms (int ms);
 //  Zombie children of a process (as /proc shows them), or -1 if /proc
 //  cannot be read.
 int jr_h_zombies (pid_t parent);
+//  The whole log of a process, at most 64 KiB (caller frees), "" if there
+//  is none.
+char *jr_h_log (const jr_h_env_t *env, const char *label);
 //  Print the tail of a process log (for failed tests).
 void jr_h_dump_logs (jr_h_env_t *env);
 //  Like jr_h_spawn, but argv[0] is run as given (searched in $PATH), e.g.

@@ -22,23 +22,6 @@ s_fini (void)
 
 TestSuite (ingester, .fini = s_fini, .timeout = 120);
 
-//  The whole log of a process (caller frees), "" if there is none.
-static char *
-s_log (const char *label)
-{
-    char path[400];
-    snprintf (path, sizeof path, "%s/%s.log", env.dir, label);
-    FILE *file = fopen (path, "r");
-    char *text = calloc (1, 65536);
-    cr_assert (text);
-    if (file) {
-        size_t n = fread (text, 1, 65535, file);
-        text[n] = 0;
-        fclose (file);
-    }
-    return text;
-}
-
 //  Started on a database it may not write, the ingester would ACK nothing
 //  for ever; it must refuse to start, saying which file. The database is
 //  a real one (made by the ingester itself), made read-only for the
@@ -61,7 +44,7 @@ Test (ingester, refuses_to_start_on_a_read_only_database)
     int status = 0;
     CHECK (jr_h_wait_exit (pid, 20000, &status), "the ingester exits by itself");
     CHECK (WIFEXITED (status) && WEXITSTATUS (status) != 0, "with a failure status (%d)", status);
-    char *log = s_log ("ingester-ro");
+    char *log = jr_h_log (&env, "ingester-ro");
     CHECK (strstr (log, env.db) && strstr (log, "read-only"), "the log names the file: %s", log);
     free (log);
 }

@@ -121,23 +121,6 @@ Test (sink, ingester_default_is_jr_db_here)
     cr_assert_eq (access (JR_INGESTER_DB, F_OK), 0);
 }
 
-//  The whole log of a process (caller frees), "" if there is none.
-static char *
-s_log (const char *label)
-{
-    char path[400];
-    snprintf (path, sizeof path, "%s/%s.log", env.dir, label);
-    FILE *file = fopen (path, "r");
-    char *text = calloc (1, 65536);
-    cr_assert (text);
-    if (file) {
-        size_t n = fread (text, 1, 65535, file);
-        text[n] = 0;
-        fclose (file);
-    }
-    return text;
-}
-
 //  The real binary: an unknown scheme stops it at start, naming the scheme.
 Test (sink, jr_ingester_refuses_an_unknown_scheme_by_name)
 {
@@ -146,7 +129,7 @@ Test (sink, jr_ingester_refuses_an_unknown_scheme_by_name)
     int status = 0;
     CHECK (jr_h_wait_exit (pid, 20000, &status), "the ingester exits by itself");
     CHECK (WIFEXITED (status) && WEXITSTATUS (status) != 0, "with a failure status (%d)", status);
-    char *log = s_log ("unknown");
+    char *log = jr_h_log (&env, "unknown");
     CHECK (strstr (log, "scheme=mongodb") && strstr (log, "unknown sink scheme"),
            "the log names the scheme: %s", log);
     free (log);
@@ -162,7 +145,7 @@ Test (sink, jr_ingester_starts_with_sink_url_and_with_db)
     CHECK (jr_h_wait_port (env.port_ingester), "listening with --sink");
     CHECK (jr_h_stop (pid, SIGTERM, 10000), "stops");
     CHECK (access (env.db, F_OK) == 0, "the database is at the URL's path");
-    char *log = s_log ("url");
+    char *log = jr_h_log (&env, "url");
     CHECK (strstr (log, url), "the log names the sink: %s", log);
     free (log);
     pid = jr_h_spawn (&env, "both", "jr-ingester", "--bind", env.ingester_ep, "--sink", url, "--db",
