@@ -6,7 +6,7 @@
 #include "common/mp.h"
 #include "ingester/sink.h"
 #include "ingester/writer.h"
-#include "proto/proto.h"
+#include "proto/transport.h"
 #include <czmq.h>
 #include <stdatomic.h>
 
@@ -194,25 +194,16 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
         return NULL;
     }
     self->writer = jr_writer_new (self->sink);
-    self->router = zsock_new (ZMQ_ROUTER);
-    assert (self->router);
-    self->handle = zsock_resolve (self->router);
-    //  A vanished peer must fail the send, not swallow it (see DESIGN traps).
-    zsock_set_router_mandatory (self->router, 1);
-    //  Exactly the protocol's limit: libzmq drops a larger frame and resets
-    //  the connection, as PROTOCOL.md says, before it costs us any memory.
-    zsock_set_maxmsgsize (self->router, JR_MAX_FRAME);
-    zsock_set_sndhwm (self->router, 100000);
-    zsock_set_rcvhwm (self->router, 100000);
-    //  ACKs queued at shutdown still get a second to leave.
-    zsock_set_linger (self->router, 1000);
-    zsock_set_heartbeat_ivl (self->router, 1000);
-    zsock_set_heartbeat_timeout (self->router, 3000);
-    if (zsock_bind (self->router, "%s", c.bind) == -1) {
+    //  Its options are the transport's ingester role: ROUTER_MANDATORY, so a
+    //  vanished peer fails the send; exactly the protocol's frame limit; a
+    //  linger so ACKs queued at shutdown still get a second to leave.
+    self->router = jr_transport_bind (JR_SOCK_INGESTER, c.bind);
+    if (!self->router) {
         jr_error ("bind=%s error=\"%s\": cannot bind", c.bind, zmq_strerror (zmq_errno ()));
         jr_ingester_destroy (&self);
         return NULL;
     }
+    self->handle = zsock_resolve (self->router);
     size_t size = sizeof self->endpoint;
     if (zmq_getsockopt (self->handle, ZMQ_LAST_ENDPOINT, self->endpoint, &size) != 0)
         snprintf (self->endpoint, sizeof self->endpoint, "%s", c.bind);
@@ -510,48 +501,27 @@ s_recv_one (jr_ingester_t *self)
 {
     jr_batch_t *batch = self->filling;
     jr_entry_t *entry = jr_batch_next (batch);
-    zmq_msg_init (&entry->peer);
-    zmq_msg_init (&entry->body);
-    if (zmq_msg_recv (&entry->peer, self->handle, ZMQ_DONTWAIT) == -1) {
+    int got = jr_transport_recv (self->handle, &entry->peer, &entry->body);
+    if (got == 0) {
         jr_entry_close (entry);
         return false;  //  EAGAIN: drained; EINTR: the loop looks at its flags
     }
-    //  A multipart message arrives whole, so the other parts are there.
-    size_t frames = 1;
-    int more = zmq_msg_more (&entry->peer);
-    if (more && zmq_msg_recv (&entry->body, self->handle, ZMQ_DONTWAIT) != -1) {
-        frames++;
-        more = zmq_msg_more (&entry->body);
-    }
-    while (more) {
-        zmq_msg_t extra;
-        zmq_msg_init (&extra);
-        if (zmq_msg_recv (&extra, self->handle, ZMQ_DONTWAIT) == -1)
-            more = 0;
-        else {
-            frames++;
-            more = zmq_msg_more (&extra);
-        }
-        zmq_msg_close (&extra);
-    }
-    if (frames != 2) {
+    if (got < 0) {
         self->stats.malformed++;
-        jr_debug ("frames=%zu: dropped a message that is not [routing-id, body]", frames);
+        jr_debug ("dropped a message that is not [routing-id, body]");
         jr_entry_close (entry);
         return true;
     }
     const void *peer = zmq_msg_data (&entry->peer);
     size_t peer_size = zmq_msg_size (&entry->peer);
     jr_msg_t *msg = entry->msg;
-    const void *body = zmq_msg_data (&entry->body);
-    size_t body_size = zmq_msg_size (&entry->body);
-    if (jr_msg_is_error (body, body_size)) {
+    int rc = jr_transport_decode (msg, &entry->body, true);
+    if (rc == JR_TRANSPORT_SILENT) {
         self->stats.bad++;
-        jr_debug ("size=%zu: dropped an ERROR (never answered)", body_size);
+        jr_debug ("size=%zu: dropped an ERROR (never answered)", zmq_msg_size (&entry->body));
         jr_entry_close (entry);
         return true;
     }
-    int rc = jr_msg_decode (msg, body, body_size);
     const char *why = jr_strerror (rc);
     if (rc == 0 && msg->type != JR_MSG_RESULT && msg->type != JR_MSG_FETCH) {
         rc = JR_EINVALID;

@@ -3,7 +3,7 @@
 #include "common/clock.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
-#include "proto/proto.h"
+#include "proto/transport.h"
 #include "worker/config.h"
 #include "worker/ctx.h"
 #include "worker/executor.h"
@@ -16,7 +16,6 @@
 
 #define S_STATS_US      (10 * 1000000LL)  //  stats line period
 #define S_STOP_FLUSH_US (2 * 1000000LL)   //  how long a stop waits for ACKs
-#define S_INGESTER_HWM  100               //  RESULT messages queued to the ingester at most
 #define S_RECV_BURST    1000              //  messages read per socket per turn
 #define S_MAX_TURN_MS   1000              //  longest poll, so stop flags are seen
 #define S_PROGRESS_US   (200 * 1000LL)    //  PROGRESS of one attempt at most this often
@@ -179,33 +178,6 @@ s_result_add (jr_worker_t *self, jr_job_t *job)
 //  -------------------------------------------------------------------------
 //  Sockets
 
-//  A DEALER to a peer. With immediate, messages queue only on a live
-//  connection, so while the peer is down sends fail instead of piling up.
-static zsock_t *
-s_socket (const char *endpoint, int linger, int sndhwm, bool immediate)
-{
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
-    assert (sock);
-    void *handle = zsock_resolve (sock);
-    int64_t maxmsg = JR_MAX_FRAME + 1024;
-    zmq_setsockopt (handle, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    const struct {
-        int option, value;
-    } opts[] = {
-        { ZMQ_SNDHWM, sndhwm },      { ZMQ_RCVHWM, 100000 },
-        { ZMQ_HEARTBEAT_IVL, 1000 }, { ZMQ_HEARTBEAT_TIMEOUT, 3000 },
-        { ZMQ_RECONNECT_IVL, 100 },  { ZMQ_RECONNECT_IVL_MAX, 1000 },
-        { ZMQ_LINGER, linger },      { ZMQ_IMMEDIATE, immediate ? 1 : 0 },
-    };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        zmq_setsockopt (handle, opts[i].option, &opts[i].value, sizeof opts[i].value);
-    if (zsock_connect (sock, "%s", endpoint) == -1) {
-        zsock_destroy (&sock);
-        return NULL;
-    }
-    return sock;
-}
-
 static int
 s_send_broker (jr_worker_t *self, const jr_msg_t *msg)
 {
@@ -276,7 +248,7 @@ s_reconnect (jr_worker_t *self)
     jr_warn ("broker=%s silent_ms=%lld: reconnecting", self->broker_ep,
              (long long)((jr_clock_mono_us () - self->last_rx_us) / 1000));
     zsock_destroy (&self->broker);
-    self->broker = s_socket (self->broker_ep, 0, 100000, false);
+    self->broker = jr_transport_connect (JR_SOCK_WORKER_BROKER, self->broker_ep);
     assert (self->broker);  //  the endpoint was accepted once already
     self->last_rx_us = jr_clock_mono_us ();
     self->broker_heard = false;
@@ -418,13 +390,13 @@ s_cancel (jr_worker_t *self, const jr_msg_t *msg)
 }
 
 static void
-s_broker_message (jr_worker_t *self, const void *data, size_t size)
+s_broker_message (jr_worker_t *self, zmq_msg_t *frame)
 {
     jr_msg_t *msg = self->in;
-    int rc = jr_msg_decode (msg, data, size);
+    int rc = jr_transport_decode (msg, frame, false);
     if (rc) {
         jr_warn ("broker=%s error=%s size=%zu: bad message from broker ignored", self->broker_ep,
-                 jr_errname (rc), size);
+                 jr_errname (rc), zmq_msg_size (frame));
         return;
     }
     switch (msg->type) {
@@ -449,27 +421,21 @@ s_broker_message (jr_worker_t *self, const void *data, size_t size)
 
 //  Read up to a burst of single-frame messages from a socket.
 static void
-s_recv_all (jr_worker_t *self, zsock_t *sock, void (*handler) (jr_worker_t *, const void *, size_t),
+s_recv_all (jr_worker_t *self, zsock_t *sock, void (*handler) (jr_worker_t *, zmq_msg_t *),
             bool *heard)
 {
     void *handle = zsock_resolve (sock);
     for (int i = 0; i < S_RECV_BURST; i++) {
         zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) == -1) {
-            zmq_msg_close (&frame);
+        int got = jr_transport_recv (handle, NULL, &frame);
+        if (got == 0)
             break;
-        }
         if (heard)
             *heard = true;
-        if (zmq_msg_more (&frame)) {
-            //  Our peers send one frame per message: drop the whole thing.
-            while (zmq_msg_more (&frame) && zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) != -1)
-                ;
-            jr_warn ("multi-frame message ignored");
-        }
+        if (got < 0)
+            jr_warn ("multi-frame message ignored");  //  our peers send one frame per message
         else
-            handler (self, zmq_msg_data (&frame), zmq_msg_size (&frame));
+            handler (self, &frame);
         zmq_msg_close (&frame);
     }
 }
@@ -518,13 +484,13 @@ s_on_ack (jr_worker_t *self, const jr_msg_t *msg)
 }
 
 static void
-s_ingester_message (jr_worker_t *self, const void *data, size_t size)
+s_ingester_message (jr_worker_t *self, zmq_msg_t *frame)
 {
     jr_msg_t *msg = self->in;
-    int rc = jr_msg_decode (msg, data, size);
+    int rc = jr_transport_decode (msg, frame, false);
     if (rc) {
         jr_warn ("ingester=%s error=%s size=%zu: bad message from ingester ignored",
-                 self->ingester_ep, jr_errname (rc), size);
+                 self->ingester_ep, jr_errname (rc), zmq_msg_size (frame));
         return;
     }
     if (msg->type == JR_MSG_ACK)
@@ -1049,9 +1015,11 @@ jr_worker_new (const jr_worker_config_t *cfg)
         return NULL;
     }
 
-    //  Results are resent anyway, but a linger lets a stop flush the last ones.
-    self->broker = s_socket (self->broker_ep, 0, 100000, false);
-    self->ingester = s_socket (self->ingester_ep, 1000, S_INGESTER_HWM, true);
+    //  Their options are the transport's roles: results wait in the outbox
+    //  while the ingester is down (IMMEDIATE), and a stop may flush the last
+    //  ones (linger).
+    self->broker = jr_transport_connect (JR_SOCK_WORKER_BROKER, self->broker_ep);
+    self->ingester = jr_transport_connect (JR_SOCK_WORKER_INGESTER, self->ingester_ep);
     if (!self->broker || !self->ingester) {
         jr_error ("endpoint=%s: bad endpoint", self->broker ? self->ingester_ep : self->broker_ep);
         jr_worker_destroy (&self);
@@ -1090,7 +1058,7 @@ jr_worker_destroy (jr_worker_t **self_p)
     zlistx_destroy (&self->running);
     zlistx_destroy (&self->served);
     jr_task_timeouts_destroy (&self->timeouts);
-    if (self->broker)  //  give a last DONE a moment to leave
+    if (self->broker)  //  give a last DONE a moment to leave: a per-stop option, not a role's
         zsock_set_linger (self->broker, 500);
     zsock_destroy (&self->broker);
     zsock_destroy (&self->ingester);
