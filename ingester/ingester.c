@@ -2,6 +2,7 @@
 #include "ingester/ingester.h"
 #include "common/clock.h"
 #include "common/fdlimit.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "common/mp.h"
 #include "ingester/sink.h"
@@ -386,15 +387,6 @@ s_fetch_new (jr_ingester_t *self, const void *peer, size_t peer_size, uint64_t t
     return fetch;
 }
 
-//  Final states end a job's story; a SCHEDULED result (failed, to be
-//  retried) is stored but is not what a waiter waits for.
-static bool
-s_final (int state)
-{
-    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_DEAD
-           || state == JR_STATE_CANCELLED || state == JR_STATE_EXPIRED;
-}
-
 //  A stored result in a final state reaches every fetch parked on its id.
 //  Called with the last stored result of each id first (see s_acknowledge).
 static void
@@ -403,7 +395,7 @@ s_notify (jr_ingester_t *self, const jr_job_t *job)
     parked_t *parked = zhashx_lookup (self->parked, job->id);
     if (!parked || parked->turn == self->turn)
         return;  //  nobody waits, or a later attempt stored this turn is not final
-    if (!s_final (job->state)) {
+    if (!jr_state_ends_wait (job->state)) {  //  SCHEDULED: another attempt follows
         parked->turn = self->turn;
         return;
     }
@@ -568,16 +560,6 @@ s_validate (const jr_job_t *job)
     return 0;
 }
 
-//  The state to store: the worker's, or for a worker that sets none (or one
-//  newer than this table) what its success says.
-static int32_t
-s_result_state (const jr_job_t *job)
-{
-    if (job->state > JR_STATE_UNKNOWN && job->state <= JR_STATE_EXPIRED)
-        return job->state;
-    return job->success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
-}
-
 //  Before the writer: refuse what no retry can fix, stamp the rest.
 static void
 s_prepare (jr_batch_t *batch)
@@ -592,7 +574,8 @@ s_prepare (jr_batch_t *batch)
             entry->codes[i] = s_validate (job);
             if (entry->codes[i] == 0) {
                 job->ingested_us = now;
-                job->state = s_result_state (job);
+                //  A worker that sets no state (or one newer than ours): its success.
+                job->state = jr_result_state (job->state, job->success);
                 batch->nput++;
             }
         }
@@ -686,7 +669,7 @@ s_lookup (jr_ingester_t *self, const uint8_t *id, bool may_wait, size_t spent, j
 {
     *job_p = NULL;
     int rc = jr_sink_get (self->sink, id, job_p);
-    if (rc == 0 && may_wait && !s_final ((*job_p)->state))
+    if (rc == 0 && may_wait && !jr_state_ends_wait ((*job_p)->state))
         rc = JR_ENOT_FOUND;
     else if (rc == 0 && !s_fits (self, spent, *job_p))
         rc = JR_ETOOLARGE;

@@ -2,6 +2,7 @@
 #include "worker/worker.h"
 #include "common/clock.h"
 #include "common/fdlimit.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "proto/transport.h"
 #include "worker/config.h"
@@ -119,26 +120,6 @@ static void
 s_report_done (jr_worker_t *self, const jr_job_t *job)
 {
     jr_msg_add_mark (self->done, job->id, job->attempt, job->state);
-}
-
-//  The state a failed or finished attempt ends in, which the broker acts on:
-//  SCHEDULED asks for a retry, DEAD says the attempts are used up, FAILED
-//  and CANCELLED are final whatever attempts are left, EXPIRED is a last
-//  attempt its deadline (why, the context's error) stopped.
-static int32_t
-s_final_state (const jr_job_t *result, int why, bool cancelled, bool permanent)
-{
-    if (result->success)
-        return JR_STATE_SUCCEEDED;
-    if (cancelled)
-        return JR_STATE_CANCELLED;
-    uint32_t max_attempts = result->max_attempts ? result->max_attempts : 1;
-    bool last = result->attempt >= max_attempts;
-    if (why == JR_EDEADLINE && last)
-        return JR_STATE_EXPIRED;
-    if (permanent)
-        return JR_STATE_FAILED;
-    return last ? JR_STATE_DEAD : JR_STATE_SCHEDULED;
 }
 
 //  Give a job back to the broker unrun (or stopped): DONE with code QUEUED,
@@ -272,7 +253,7 @@ static void
 s_fail_job (jr_worker_t *self, const jr_job_t *job, const char *error, bool permanent)
 {
     jr_job_t *result = jr_result_failed (job, self->ident, error);
-    result->state = s_final_state (result, 0, false, permanent);
+    result->state = jr_attempt_state (result, false, false, permanent);
     char id[37];
     jr_id_format (job->id, id);
     jr_info ("id=%s task=%.*s attempt=%u state=%s error=\"%s\": job failed", id, (int)job->task.len,
@@ -528,7 +509,10 @@ s_take_finished (jr_worker_t *self)
         jr_msg_add_mark (self->freed, run->job->id, run->job->attempt, 0);
         jr_job_t *result = jr_run_result (run, self->ident);
         int why = jr_ctx_err (run->ctx);
-        result->state = s_final_state (result, why, cancelled, jr_out_is_permanent (run->out));
+        //  The state the broker acts on (PROTOCOL.md 6.2): EXPIRED only for a
+        //  last attempt its deadline stopped.
+        result->state = jr_attempt_state (result, cancelled, why == JR_EDEADLINE,
+                                          jr_out_is_permanent (run->out));
         char id[37];
         jr_id_format (result->id, id);
         if (result->success)
