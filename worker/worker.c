@@ -4,6 +4,7 @@
 #include "common/fdlimit.h"
 #include "common/lifecycle.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "proto/transport.h"
 #include "worker/config.h"
 #include "worker/ctx.h"
@@ -39,6 +40,17 @@ typedef enum {
     S_DRAINING,      //  BYE said, running jobs may finish until the grace ends
     S_HANDING_BACK,  //  running jobs cancelled; waiting for ACKs, then exit
 } s_phase_t;
+
+//  The worker's figures, in its registry (prefix jr_worker): the stats line
+//  shows each counter's change over the interval, each gauge's value.
+typedef struct {
+    jr_counter_t *succeeded;    //  attempts that ended in success
+    jr_counter_t *failed;       //  attempts that ended otherwise, or never ran
+    jr_counter_t *resent;       //  results sent again, no ACK in time
+    jr_counter_t *handed_back;  //  jobs given back to the broker unrun or stopped
+    jr_gauge_t *running;        //  jobs in executors or waiting for one
+    jr_gauge_t *unacked;        //  results waiting for the ingester's ACK
+} s_stats_t;
 
 //  A job in an executor: the running list holds these.
 typedef struct {
@@ -89,7 +101,8 @@ struct _jr_worker_t {
     int64_t phase_until_us;  //  end of the grace, or of the last flush
     bool ingester_blocked;   //  results wait for the ingester to take more
 
-    uint64_t n_done, n_failed, n_resent, n_handed_back;  //  since the last stats line
+    jr_metrics_t *metrics;  //  the registry the stats line reads
+    s_stats_t stats;        //  its metrics, owned by it
     int64_t next_stats_us;
 };
 
@@ -132,17 +145,14 @@ s_hand_back (jr_worker_t *self, const jr_job_t *job, const char *why)
     jr_info ("id=%s task=%.*s attempt=%u why=\"%s\": job handed back", id, (int)job->task.len,
              (const char *)job->task.ptr, job->attempt, why);
     jr_msg_add_mark (self->done, job->id, job->attempt, JR_STATE_QUEUED);
-    self->n_handed_back++;
+    jr_counter_inc (self->stats.handed_back);
 }
 
 //  Take ownership of a finished job's result; it goes out this turn.
 static void
 s_result_add (jr_worker_t *self, jr_job_t *job)
 {
-    if (job->success)
-        self->n_done++;
-    else
-        self->n_failed++;
+    jr_counter_inc (job->success ? self->stats.succeeded : self->stats.failed);
     jr_job_t *old = jr_outbox_add (self->outbox, job);
     if (old) {
         //  The same attempt dispatched twice: the newer result supersedes
@@ -619,12 +629,13 @@ s_flush_results (jr_worker_t *self, int64_t now)
     const jr_job_t *job;
     bool resend;
     while ((job = jr_outbox_next (self->outbox, now, &resend))) {
+        if (resend)
+            jr_counter_inc (self->stats.resent);
         if (resend && jr_log_enabled (JR_LOG_DEBUG)) {
             char id[37];
             jr_id_format (job->id, id);
             jr_debug ("id=%s attempt=%u: result resent", id, job->attempt);
         }
-        self->n_resent += resend;
         s_batch_add (self, job, &estimate);
     }
     s_send_results (self, &estimate);
@@ -718,13 +729,11 @@ s_stats (jr_worker_t *self, int64_t now, bool force)
         return;
     self->next_stats_us = now + S_STATS_US;
     jr_fd_limit_check ();
-    if (force || self->n_done || self->n_failed || self->n_resent || self->n_handed_back)
-        jr_info ("done=%llu failed=%llu resent=%llu handed_back=%llu running=%zu unacked=%zu: "
-                 "stats",
-                 (unsigned long long)self->n_done, (unsigned long long)self->n_failed,
-                 (unsigned long long)self->n_resent, (unsigned long long)self->n_handed_back,
-                 zlistx_size (self->running), jr_outbox_size (self->outbox));
-    self->n_done = self->n_failed = self->n_resent = self->n_handed_back = 0;
+    jr_gauge_set (self->stats.running, (int64_t)zlistx_size (self->running));
+    jr_gauge_set (self->stats.unacked, (int64_t)jr_outbox_size (self->outbox));
+    char line[512];
+    if (jr_metrics_line (self->metrics, line, sizeof line) || force)
+        jr_info ("%s: stats", line);
 }
 
 //  -------------------------------------------------------------------------
@@ -929,6 +938,25 @@ s_strdup (const char *text)
     return copy;
 }
 
+//  The worker's registry, in the order of the stats line.
+static void
+s_metrics_new (jr_worker_t *self)
+{
+    jr_metrics_t *m = self->metrics = jr_metrics_new ("jr_worker");
+    s_stats_t *s = &self->stats;
+    s->succeeded = jr_metrics_counter (m, "jobs_succeeded", "attempts that succeeded", NULL, NULL);
+    s->failed =
+        jr_metrics_counter (m, "jobs_failed", "attempts that failed, or could not run", NULL, NULL);
+    s->resent = jr_metrics_counter (m, "results_resent", "results sent again for want of an ACK",
+                                    NULL, NULL);
+    s->handed_back = jr_metrics_counter (
+        m, "jobs_handed_back", "jobs given back to the broker unrun or stopped", NULL, NULL);
+    s->running =
+        jr_metrics_gauge (m, "jobs_running", "jobs held for or in an executor", NULL, NULL);
+    s->unacked = jr_metrics_gauge (m, "results_unacked", "results waiting for the ingester's ACK",
+                                   NULL, NULL);
+}
+
 jr_worker_t *
 jr_worker_new (const jr_worker_config_t *cfg)
 {
@@ -960,6 +988,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->grace_us = c.grace_ms < 0 ? 0 : c.grace_ms * 1000LL;
     self->max_payload = c.max_payload;
     atomic_init (&self->drains, 0);
+    s_metrics_new (self);
     self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert (self->wake_fd != -1);
     self->in = jr_msg_new ();
@@ -1052,12 +1081,19 @@ jr_worker_destroy (jr_worker_t **self_p)
     jr_msg_destroy (&self->freed);
     jr_msg_destroy (&self->progress);
     close (self->wake_fd);
+    jr_metrics_destroy (&self->metrics);
     free (self->broker_ep);
     free (self->ingester_ep);
     free (self->name);
     free (self->host);
     free (self->ident);
     free (self);
+}
+
+jr_metrics_t *
+jr_worker_metrics (jr_worker_t *self)
+{
+    return self->metrics;
 }
 
 const char *
