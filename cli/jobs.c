@@ -1,6 +1,7 @@
 /*  jobs.c - jr wait, result, status, cancel, retry, list: what the ingester and broker say of jobs  */
 #include "cli/cli.h"
 #include "cli/json.h"
+#include "common/lifecycle.h"
 #include "proto/proto.h"
 #include <czmq.h>
 
@@ -57,23 +58,6 @@ jr_cli_result (jr_opt_t *opts, int nargs, char **argv)
     return EXIT_OK;
 }
 
-//  The state of a stored result (rows of older ingesters say only success).
-static int
-s_row_state (const jr_job_t *job)
-{
-    if (job->state > JR_STATE_UNKNOWN)
-        return job->state;
-    return job->success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
-}
-
-//  A state from which a job moves no more (unless a dead one is retried).
-static bool
-s_finished (int state)
-{
-    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_DEAD
-           || state == JR_STATE_CANCELLED || state == JR_STATE_EXPIRED;
-}
-
 int
 jr_cli_status (jr_opt_t *opts, int nargs, char **argv)
 {
@@ -92,10 +76,10 @@ jr_cli_status (jr_opt_t *opts, int nargs, char **argv)
     char message[JR_MAX_NOTE + 1] = "";
     int rc = jr_client_result (client, id, &job);
     if (rc == 0) {
-        state = s_row_state (job);
+        state = jr_result_state (job->state, job->success);  //  older rows: success only
         attempt = job->attempt;
         jr_job_destroy (&job);
-        if (!s_finished (state)) {
+        if (!jr_state_ends_wait (state)) {
             //  A failed attempt to be retried: the broker holds the job and
             //  knows what it does now. If it cannot say, the row still can.
             int now = JR_STATE_UNKNOWN;
@@ -171,8 +155,9 @@ jr_cli_cancel (jr_opt_t *opts, int nargs, char **argv)
         //  The broker forgets finished jobs: the ingester may know how it ended.
         jr_job_t *job = NULL;
         if (jr_client_result (client, id, &job) == 0) {
-            if (s_finished (s_row_state (job)))
-                state = s_row_state (job);
+            int stored = jr_result_state (job->state, job->success);
+            if (jr_state_ends_wait (stored))
+                state = stored;
             jr_job_destroy (&job);
         }
     }
@@ -187,7 +172,7 @@ jr_cli_cancel (jr_opt_t *opts, int nargs, char **argv)
     }
     if (state == JR_STATE_UNKNOWN)
         fprintf (stderr, "jr: job %s is not known\n", argv[2]);
-    else if (s_finished (state))
+    else if (jr_state_ends_wait (state))
         fprintf (stderr, "jr: job %s already %s\n", argv[2], jr_state_name (state));
     else
         fprintf (stderr, "jr: job %s is %s, not cancelled\n", argv[2], jr_state_name (state));

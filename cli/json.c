@@ -1,5 +1,6 @@
 /*  json.c - a strict JSON parser that writes msgpack, and a msgpack-to-JSON printer  */
 #include "cli/json.h"
+#include "common/lifecycle.h"
 #include "common/mp.h"
 #include <errno.h>
 #include <math.h>
@@ -671,9 +672,7 @@ jr_json_print_job (const jr_job_t *job, FILE *out)
     char id[37];
     jr_id_format (job->id, id);
     //  The ingester stores the final state; older rows may only say success.
-    const char *state = job->state > 0 ? jr_state_name (job->state)
-                        : job->success ? "succeeded"
-                                       : "failed";
+    const char *state = jr_state_name (jr_result_state (job->state, job->success));
     fprintf (out, "{\"id\":\"%s\",\"task\":", id);
     jr_json_print_bytes (job->task, out);
     fprintf (out, ",\"state\":\"%s\",\"success\":%s,\"attempt\":%u,\"worker\":", state,

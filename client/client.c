@@ -1,5 +1,6 @@
 /*  client.c - libjr's client object, its sockets to broker and ingester, and one request, one reply  */
 #include "client/client.h"
+#include "proto/transport.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -41,24 +42,13 @@ s_endpoint_ok (const char *endpoint)
     return true;
 }
 
+//  Its options are the transport's client role: no linger (every request
+//  is resent on silence, so nothing relies on it), heartbeats so a dead
+//  link shows in seconds.
 static zsock_t *
 s_connect (const char *endpoint)
 {
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
-    if (!sock)
-        return NULL;
-    //  Unsent requests die with the socket: every request is resent on
-    //  silence, so nothing relies on linger.
-    zsock_set_linger (sock, 0);
-    zsock_set_maxmsgsize (sock, JR_MAX_FRAME + 1024);
-    //  Notice a dead link in seconds, not at the next TCP timeout.
-    zsock_set_heartbeat_ivl (sock, 1000);
-    zsock_set_heartbeat_timeout (sock, 3000);
-    if (zsock_connect (sock, "%s", endpoint) == -1) {
-        zsock_destroy (&sock);
-        return NULL;
-    }
-    return sock;
+    return jr_transport_connect (JR_SOCK_CLIENT, endpoint);
 }
 
 zsock_t *
@@ -202,23 +192,12 @@ jr_client_poll (zsock_t *sock, zsock_t *other, int64_t until)
 int
 jr_client_recv (jr_client_t *self, zsock_t *sock, zmq_msg_t *frame)
 {
-    void *handle = zsock_resolve (sock);
-    zmq_msg_init (frame);
-    if (zmq_msg_recv (frame, handle, ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (frame);
+    int got = jr_transport_recv (zsock_resolve (sock), NULL, frame);
+    if (got == 0)
         return JR_ETIMEOUT;
-    }
-    if (zmq_msg_more (frame)) {
-        //  A DEALER reply is one frame: drain the rest and drop it all.
-        zmq_msg_t part;
-        zmq_msg_init (&part);
-        while (zmq_msg_recv (&part, handle, 0) != -1 && zmq_msg_more (&part))
-            ;
-        zmq_msg_close (&part);
-        zmq_msg_close (frame);
-        return JR_EMALFORMED;
-    }
-    int rc = jr_msg_decode (self->in, zmq_msg_data (frame), zmq_msg_size (frame));
+    if (got < 0)
+        return JR_EMALFORMED;  //  a DEALER reply is one frame: the rest is dropped
+    int rc = jr_transport_decode (self->in, frame, false);
     if (rc)
         zmq_msg_close (frame);
     return rc;

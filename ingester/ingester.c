@@ -2,11 +2,13 @@
 #include "ingester/ingester.h"
 #include "common/clock.h"
 #include "common/fdlimit.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/mp.h"
 #include "ingester/sink.h"
 #include "ingester/writer.h"
-#include "proto/proto.h"
+#include "proto/transport.h"
 #include <czmq.h>
 #include <stdatomic.h>
 
@@ -47,10 +49,19 @@ typedef struct {
     uint64_t turn;  //  turn in which a non-final result of this id was stored
 } parked_t;
 
-//  Counters for the periodic stats line, reset after each line.
+//  The ingester's figures, in its registry (prefix jr_ingester): the stats
+//  line shows each counter's change over the interval, the gauge's value.
 typedef struct {
-    uint64_t stored, dup, stale, invalid, acks, malformed, bad, fetches, served, expired, sendfail,
-        batchfail, commits, unread;  //  unread: replies dropped, their peer read too little
+    jr_counter_t *stored, *dup, *stale, *invalid;  //  results, by what the sink made of them
+    jr_counter_t *acks;                            //  ACK messages sent
+    jr_counter_t *malformed;                       //  messages not [routing id, body], dropped
+    jr_counter_t *bad;                             //  ERRORs dropped, and messages refused with one
+    jr_counter_t *fetches, *served, *expired;      //  FETCHes; results they got; ids timed out
+    jr_counter_t *sendfail;                        //  sends that failed (peer gone)
+    jr_counter_t *batchfail;                       //  batches whose commit failed
+    jr_counter_t *commits;                         //  transactions that stored results
+    jr_counter_t *unread;                          //  replies dropped, their peer read too little
+    jr_gauge_t *parked;                            //  ids parked by fetches that wait
 } stats_t;
 
 struct _jr_ingester_t {
@@ -82,7 +93,8 @@ struct _jr_ingester_t {
     size_t ndirty, cap_dirty;    //  in use, allocated
     int64_t next_expiry_us;      //  earliest fetch deadline, or INT64_MAX
     int64_t next_stats_us;       //  when the next stats line is due
-    stats_t stats;               //  since the last stats line
+    jr_metrics_t *metrics;       //  the registry the stats line reads
+    stats_t stats;               //  its metrics, owned by it
     jr_budgets_t *budgets;       //  what each peer has unread
 };
 
@@ -153,6 +165,38 @@ s_sink_new (jr_ingester_config_t *c)
     return jr_sink_open (&jr_sink_sqlite, c->db, c->sync);
 }
 
+//  One counter of the ingester's registry.
+static jr_counter_t *
+s_counter (jr_ingester_t *self, const char *name, const char *help)
+{
+    return jr_metrics_counter (self->metrics, name, help, NULL, NULL);
+}
+
+//  The ingester's registry, in the order of the stats line.
+static void
+s_metrics_new (jr_ingester_t *self)
+{
+    self->metrics = jr_metrics_new ("jr_ingester");
+    stats_t *s = &self->stats;
+    s->stored = s_counter (self, "results_stored", "results stored");
+    s->dup = s_counter (self, "results_dup", "results of an attempt already stored");
+    s->stale = s_counter (self, "results_stale", "results of an attempt older than the stored");
+    s->invalid = s_counter (self, "results_invalid", "results refused as INVALID");
+    s->acks = s_counter (self, "acks_sent", "ACK messages sent");
+    s->malformed = s_counter (self, "messages_malformed", "messages not [routing id, body]");
+    s->bad = s_counter (self, "messages_bad", "messages refused, and ERRORs dropped");
+    s->fetches = s_counter (self, "fetches", "FETCH messages answered");
+    s->served = s_counter (self, "fetches_served", "stored results sent to fetches");
+    s->expired = s_counter (self, "fetches_expired", "fetched ids not stored in time");
+    s->sendfail = s_counter (self, "sends_failed", "sends that failed");
+    s->batchfail = s_counter (self, "batches_failed", "batches whose commit failed");
+    s->commits = s_counter (self, "commits", "transactions that stored results");
+    s->unread =
+        s_counter (self, "replies_unread", "replies dropped: their peer had too many unread");
+    s->parked = jr_metrics_gauge (self->metrics, "fetches_parked",
+                                  "ids parked by fetches that wait for them", NULL, NULL);
+}
+
 jr_ingester_t *
 jr_ingester_new (const jr_ingester_config_t *cfg)
 {
@@ -176,6 +220,7 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     //  Room for two whole FETCH answers, so a client that reads loses none.
     self->budgets = jr_budgets_new (2 * self->fetch_bytes + JR_MAX_PAYLOAD);
     atomic_init (&self->stopping, false);
+    s_metrics_new (self);
     self->next_expiry_us = INT64_MAX;
     self->next_stats_us = jr_clock_mono_us () + S_STATS_US;
     self->reply = jr_msg_new ();
@@ -194,25 +239,16 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
         return NULL;
     }
     self->writer = jr_writer_new (self->sink);
-    self->router = zsock_new (ZMQ_ROUTER);
-    assert (self->router);
-    self->handle = zsock_resolve (self->router);
-    //  A vanished peer must fail the send, not swallow it (see DESIGN traps).
-    zsock_set_router_mandatory (self->router, 1);
-    //  Exactly the protocol's limit: libzmq drops a larger frame and resets
-    //  the connection, as PROTOCOL.md says, before it costs us any memory.
-    zsock_set_maxmsgsize (self->router, JR_MAX_FRAME);
-    zsock_set_sndhwm (self->router, 100000);
-    zsock_set_rcvhwm (self->router, 100000);
-    //  ACKs queued at shutdown still get a second to leave.
-    zsock_set_linger (self->router, 1000);
-    zsock_set_heartbeat_ivl (self->router, 1000);
-    zsock_set_heartbeat_timeout (self->router, 3000);
-    if (zsock_bind (self->router, "%s", c.bind) == -1) {
+    //  Its options are the transport's ingester role: ROUTER_MANDATORY, so a
+    //  vanished peer fails the send; exactly the protocol's frame limit; a
+    //  linger so ACKs queued at shutdown still get a second to leave.
+    self->router = jr_transport_bind (JR_SOCK_INGESTER, c.bind);
+    if (!self->router) {
         jr_error ("bind=%s error=\"%s\": cannot bind", c.bind, zmq_strerror (zmq_errno ()));
         jr_ingester_destroy (&self);
         return NULL;
     }
+    self->handle = zsock_resolve (self->router);
     size_t size = sizeof self->endpoint;
     if (zmq_getsockopt (self->handle, ZMQ_LAST_ENDPOINT, self->endpoint, &size) != 0)
         snprintf (self->endpoint, sizeof self->endpoint, "%s", c.bind);
@@ -260,6 +296,7 @@ jr_ingester_destroy (jr_ingester_t **self_p)
         zsock_destroy (&self->router);
         jr_budgets_destroy (&self->budgets);  //  frames libzmq still holds keep theirs
         jr_sink_destroy (&self->sink);
+        jr_metrics_destroy (&self->metrics);
         free (self);
         *self_p = NULL;
     }
@@ -269,6 +306,12 @@ void
 jr_ingester_stop (jr_ingester_t *self)
 {
     atomic_store (&self->stopping, true);
+}
+
+jr_metrics_t *
+jr_ingester_metrics (jr_ingester_t *self)
+{
+    return self->metrics;
 }
 
 const char *
@@ -288,9 +331,9 @@ s_send (jr_ingester_t *self, const jr_msg_t *msg, const void *peer, size_t peer_
     jr_budget_t *budget = jr_budgets_get (self->budgets, peer, peer_size);
     int rc = jr_msg_send_counted (msg, self->handle, peer, peer_size, budget);
     if (rc == JR_EQUEUE_FULL)
-        self->stats.unread++;  //  it asks again after its timeout
+        jr_counter_inc (self->stats.unread);  //  it asks again after its timeout
     else if (rc) {
-        self->stats.sendfail++;
+        jr_counter_inc (self->stats.sendfail);
         jr_debug ("msg=%s code=%s: send failed", jr_msg_name (msg->type), jr_errname (rc));
     }
 }
@@ -395,15 +438,6 @@ s_fetch_new (jr_ingester_t *self, const void *peer, size_t peer_size, uint64_t t
     return fetch;
 }
 
-//  Final states end a job's story; a SCHEDULED result (failed, to be
-//  retried) is stored but is not what a waiter waits for.
-static bool
-s_final (int state)
-{
-    return state == JR_STATE_SUCCEEDED || state == JR_STATE_FAILED || state == JR_STATE_DEAD
-           || state == JR_STATE_CANCELLED || state == JR_STATE_EXPIRED;
-}
-
 //  A stored result in a final state reaches every fetch parked on its id.
 //  Called with the last stored result of each id first (see s_acknowledge).
 static void
@@ -412,7 +446,7 @@ s_notify (jr_ingester_t *self, const jr_job_t *job)
     parked_t *parked = zhashx_lookup (self->parked, job->id);
     if (!parked || parked->turn == self->turn)
         return;  //  nobody waits, or a later attempt stored this turn is not final
-    if (!s_final (job->state)) {
+    if (!jr_state_ends_wait (job->state)) {  //  SCHEDULED: another attempt follows
         parked->turn = self->turn;
         return;
     }
@@ -437,7 +471,7 @@ s_notify (jr_ingester_t *self, const jr_job_t *job)
         if (s_fits (self, fetch->spent, job)) {
             fetch->spent += s_job_size (job);
             s_results_add (self, fetch->out, &fetch->out_size, fetch->peer, fetch->peer_size, job);
-            self->stats.served++;
+            jr_counter_inc (self->stats.served);
         }
         else  //  over the answer's budget: the client asks again
             jr_msg_add_mark (fetch->out, job->id, 0, JR_ETOOLARGE);
@@ -493,7 +527,7 @@ s_expire (jr_ingester_t *self)
             if (fetch->pending[i]) {
                 s_unpark (self, fetch, i);
                 jr_msg_add_mark (fetch->out, fetch->ids[i], 0, JR_ENOT_FOUND);
-                self->stats.expired++;
+                jr_counter_inc (self->stats.expired);
             }
         s_send (self, fetch->out, fetch->peer, fetch->peer_size);
         s_fetch_destroy (self, fetch);
@@ -510,48 +544,27 @@ s_recv_one (jr_ingester_t *self)
 {
     jr_batch_t *batch = self->filling;
     jr_entry_t *entry = jr_batch_next (batch);
-    zmq_msg_init (&entry->peer);
-    zmq_msg_init (&entry->body);
-    if (zmq_msg_recv (&entry->peer, self->handle, ZMQ_DONTWAIT) == -1) {
+    int got = jr_transport_recv (self->handle, &entry->peer, &entry->body);
+    if (got == 0) {
         jr_entry_close (entry);
         return false;  //  EAGAIN: drained; EINTR: the loop looks at its flags
     }
-    //  A multipart message arrives whole, so the other parts are there.
-    size_t frames = 1;
-    int more = zmq_msg_more (&entry->peer);
-    if (more && zmq_msg_recv (&entry->body, self->handle, ZMQ_DONTWAIT) != -1) {
-        frames++;
-        more = zmq_msg_more (&entry->body);
-    }
-    while (more) {
-        zmq_msg_t extra;
-        zmq_msg_init (&extra);
-        if (zmq_msg_recv (&extra, self->handle, ZMQ_DONTWAIT) == -1)
-            more = 0;
-        else {
-            frames++;
-            more = zmq_msg_more (&extra);
-        }
-        zmq_msg_close (&extra);
-    }
-    if (frames != 2) {
-        self->stats.malformed++;
-        jr_debug ("frames=%zu: dropped a message that is not [routing-id, body]", frames);
+    if (got < 0) {
+        jr_counter_inc (self->stats.malformed);
+        jr_debug ("dropped a message that is not [routing-id, body]");
         jr_entry_close (entry);
         return true;
     }
     const void *peer = zmq_msg_data (&entry->peer);
     size_t peer_size = zmq_msg_size (&entry->peer);
     jr_msg_t *msg = entry->msg;
-    const void *body = zmq_msg_data (&entry->body);
-    size_t body_size = zmq_msg_size (&entry->body);
-    if (jr_msg_is_error (body, body_size)) {
-        self->stats.bad++;
-        jr_debug ("size=%zu: dropped an ERROR (never answered)", body_size);
+    int rc = jr_transport_decode (msg, &entry->body, true);
+    if (rc == JR_TRANSPORT_SILENT) {
+        jr_counter_inc (self->stats.bad);
+        jr_debug ("size=%zu: dropped an ERROR (never answered)", zmq_msg_size (&entry->body));
         jr_entry_close (entry);
         return true;
     }
-    int rc = jr_msg_decode (msg, body, body_size);
     const char *why = jr_strerror (rc);
     if (rc == 0 && msg->type != JR_MSG_RESULT && msg->type != JR_MSG_FETCH) {
         rc = JR_EINVALID;
@@ -563,7 +576,7 @@ s_recv_one (jr_ingester_t *self)
         why = "more than 10000 ids in one FETCH";
     }
     if (rc) {
-        self->stats.bad++;
+        jr_counter_inc (self->stats.bad);
         jr_debug ("size=%zu code=%s: refused a message", zmq_msg_size (&entry->body),
                   jr_errname (rc));
         jr_msg_send_error (self->handle, peer, peer_size, msg->tag, rc, why);
@@ -598,16 +611,6 @@ s_validate (const jr_job_t *job)
     return 0;
 }
 
-//  The state to store: the worker's, or for a worker that sets none (or one
-//  newer than this table) what its success says.
-static int32_t
-s_result_state (const jr_job_t *job)
-{
-    if (job->state > JR_STATE_UNKNOWN && job->state <= JR_STATE_EXPIRED)
-        return job->state;
-    return job->success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
-}
-
 //  Before the writer: refuse what no retry can fix, stamp the rest.
 static void
 s_prepare (jr_batch_t *batch)
@@ -622,7 +625,8 @@ s_prepare (jr_batch_t *batch)
             entry->codes[i] = s_validate (job);
             if (entry->codes[i] == 0) {
                 job->ingested_us = now;
-                job->state = s_result_state (job);
+                //  A worker that sets no state (or one newer than ours): its success.
+                job->state = jr_result_state (job->state, job->success);
                 batch->nput++;
             }
         }
@@ -637,12 +641,12 @@ static void
 s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
 {
     if (batch->rc)
-        self->stats.batchfail++;
+        jr_counter_inc (self->stats.batchfail);
     else {
-        self->stats.stored += batch->nstored;
-        self->stats.dup += batch->ndup;
-        self->stats.stale += batch->nstale;
-        self->stats.commits += batch->nput > 0;
+        jr_counter_add (self->stats.stored, batch->nstored);
+        jr_counter_add (self->stats.dup, batch->ndup);
+        jr_counter_add (self->stats.stale, batch->nstale);
+        jr_counter_add (self->stats.commits, batch->nput > 0);
     }
     for (size_t e = 0; e < batch->nentries; e++) {
         jr_entry_t *entry = batch->entries[e];
@@ -654,11 +658,12 @@ s_acknowledge (jr_ingester_t *self, jr_batch_t *batch)
             int32_t code = entry->codes[i] == JR_STORED ? 0 : entry->codes[i];
             if (batch->rc && code != JR_EINVALID)
                 code = batch->rc;
-            self->stats.invalid += code == JR_EINVALID;
+            if (code == JR_EINVALID)
+                jr_counter_inc (self->stats.invalid);
             jr_msg_add_mark (self->reply, msg->jobs[i].id, msg->jobs[i].attempt, code);
         }
         s_send (self, self->reply, zmq_msg_data (&entry->peer), zmq_msg_size (&entry->peer));
-        self->stats.acks++;
+        jr_counter_inc (self->stats.acks);
     }
     //  Backwards, so when one batch stored two attempts of an id, the later
     //  one, which is the row that stays, decides whether waiters wake.
@@ -716,7 +721,7 @@ s_lookup (jr_ingester_t *self, const uint8_t *id, bool may_wait, size_t spent, j
 {
     *job_p = NULL;
     int rc = jr_sink_get (self->sink, id, job_p);
-    if (rc == 0 && may_wait && !s_final ((*job_p)->state))
+    if (rc == 0 && may_wait && !jr_state_ends_wait ((*job_p)->state))
         rc = JR_ENOT_FOUND;
     else if (rc == 0 && !s_fits (self, spent, *job_p))
         rc = JR_ETOOLARGE;
@@ -744,7 +749,7 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
     bool full = false;
     fetch_t *fetch = NULL;
     bool refused = false;
-    self->stats.fetches++;
+    jr_counter_inc (self->stats.fetches);
     if (self->cap_found < msg->nmarks) {
         self->found = realloc (self->found, msg->nmarks * sizeof *self->found);
         assert (self->found);
@@ -767,7 +772,7 @@ s_fetch (jr_ingester_t *self, jr_entry_t *entry)
             self->found[self->nfound++] = job;
             spent += s_job_size (job);
             s_results_add (self, reply, &reply_size, peer, peer_size, job);
-            self->stats.served++;
+            jr_counter_inc (self->stats.served);
         }
         else if (rc != JR_ENOT_FOUND)
             jr_msg_add_mark (reply, id, 0, rc);  //  TOO_LARGE, or the lookup failed
@@ -856,17 +861,10 @@ s_stats (jr_ingester_t *self)
     self->next_stats_us = now + S_STATS_US;
     jr_fd_limit_check ();
     jr_budgets_sweep (self->budgets, S_STATS_US);
-    stats_t *s = &self->stats;
-    if (s->stored || s->dup || s->stale || s->invalid || s->acks || s->malformed || s->bad
-        || s->fetches || s->served || s->expired || s->sendfail || s->batchfail || s->unread)
-        jr_info ("stored=%" PRIu64 " dup=%" PRIu64 " stale=%" PRIu64 " invalid=%" PRIu64
-                 " acks=%" PRIu64 " malformed=%" PRIu64 " bad=%" PRIu64 " fetches=%" PRIu64
-                 " served=%" PRIu64 " expired=%" PRIu64 " sendfail=%" PRIu64 " batchfail=%" PRIu64
-                 " commits=%" PRIu64 " unread=%" PRIu64 " parked=%zu: stats",
-                 s->stored, s->dup, s->stale, s->invalid, s->acks, s->malformed, s->bad, s->fetches,
-                 s->served, s->expired, s->sendfail, s->batchfail, s->commits, s->unread,
-                 self->nwaiters);
-    memset (s, 0, sizeof *s);
+    jr_gauge_set (self->stats.parked, (int64_t)self->nwaiters);
+    char line[1024];
+    if (jr_metrics_line (self->metrics, line, sizeof line))
+        jr_info ("%s: stats", line);
 }
 
 //  Sleep no longer than the next fetch deadline (and never over S_POLL_MS).

@@ -1,6 +1,7 @@
 /*  ingester.h - the result ingester: RESULT batches into a sink (SQLite), ACK after commit, FETCH  */
 #ifndef JR_INGESTER_H
 #define JR_INGESTER_H
+#include "common/metrics.h"
 #include <stdint.h>
 
 #define JR_INGESTER_BIND        "tcp://*:5572"
@@ -40,4 +41,7 @@ void jr_ingester_stop (jr_ingester_t *self);
 //  The endpoint actually bound, e.g. "tcp://127.0.0.1:41234" when the
 //  config asked for port * (borrowed, lives as long as the ingester).
 const char *jr_ingester_endpoint (jr_ingester_t *self);
+//  The ingester's metrics (prefix jr_ingester), which its stats line reads;
+//  borrowed, for as long as the ingester lives.
+jr_metrics_t *jr_ingester_metrics (jr_ingester_t *self);
 #endif

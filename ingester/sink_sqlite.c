@@ -1,5 +1,6 @@
 /*  sink_sqlite.c - the SQLite sink (sqlite:PATH): WAL, prepared statements, upsert fenced by attempt, attempt history  */
 #include "ingester/sink.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "proto/proto.h"
 #include <assert.h>
@@ -649,8 +650,7 @@ s_sink_get (void *impl, const uint8_t id[JR_ID_SIZE], jr_job_t **job_p)
     job.ingested_us = sqlite3_column_int64 (st, 15);
     job.state = sqlite3_column_int (st, 16);
     //  Rows from before the state column say only success.
-    if (job.state <= JR_STATE_UNKNOWN)
-        job.state = job.success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
+    job.state = jr_result_state (job.state, job.success);
     //  Built here rather than stored, so the write path pays nothing for it
     //  and the row keeps its own error.
     char *history = NULL;

@@ -18,8 +18,6 @@ typedef struct {
     int reconnect_ivl, reconnect_ivl_max;
 } s_role_t;
 
-#define S_DEALER_MAX (JR_MAX_FRAME + 1024)
-
 //  Fields in the order of s_role_t: name, type, sndhwm, rcvhwm, maxmsgsize,
 //  heartbeat ivl, timeout, router_mandatory, linger, immediate, reconnect
 //  ivl, max.
@@ -30,11 +28,11 @@ static const s_role_t s_roles[JR_SOCK_ROLES] = {
                                  1000, S_UNSET, S_UNSET, S_UNSET },
     [JR_SOCK_INGESTER] = { "ingester", ZMQ_ROUTER, 100000, 100000, JR_MAX_FRAME, 1000, 3000, 1,
                            1000, S_UNSET, S_UNSET, S_UNSET },
-    [JR_SOCK_WORKER_BROKER] = { "to-broker", ZMQ_DEALER, 100000, 100000, S_DEALER_MAX, 1000, 3000,
+    [JR_SOCK_WORKER_BROKER] = { "to-broker", ZMQ_DEALER, 100000, 100000, JR_MAX_FRAME, 1000, 3000,
                                 S_UNSET, 0, 0, 100, 1000 },
-    [JR_SOCK_WORKER_INGESTER] = { "to-ingester", ZMQ_DEALER, 100, 100000, S_DEALER_MAX, 1000, 3000,
+    [JR_SOCK_WORKER_INGESTER] = { "to-ingester", ZMQ_DEALER, 100, 100000, JR_MAX_FRAME, 1000, 3000,
                                   S_UNSET, 1000, 1, 100, 1000 },
-    [JR_SOCK_CLIENT] = { "client", ZMQ_DEALER, S_UNSET, S_UNSET, S_DEALER_MAX, 1000, 3000, S_UNSET,
+    [JR_SOCK_CLIENT] = { "client", ZMQ_DEALER, S_UNSET, S_UNSET, JR_MAX_FRAME, 1000, 3000, S_UNSET,
                          0, S_UNSET, S_UNSET, S_UNSET },
 };
 

@@ -7,20 +7,22 @@
 //  The role of a socket names its owner and its peer, and fixes its
 //  options. Values as each component set them before this module (-: not
 //  set, the libzmq default; czmq: zsock_new's, from zsys: 1000 HWM, linger
-//  0); MAXMSGSIZE F is JR_MAX_FRAME, F+1K is JR_MAX_FRAME + 1024.
+//  0), but for MAXMSGSIZE: F, JR_MAX_FRAME, on every role now (the DEALERs
+//  had 1 KiB more).
 //
 //  role                    type   side    snd/rcv HWM     MAXMSG  HB ivl/tmo  MANDATORY  linger  IMMEDIATE  reconnect ivl/max
 //  JR_SOCK_BROKER_CLIENTS  ROUTER bind    100000/100000   F       1000/3000   1          1000    -          -
 //  JR_SOCK_BROKER_WORKERS  ROUTER bind    100000/100000   F       1000/3000   1          1000    -          -
 //  JR_SOCK_INGESTER        ROUTER bind    100000/100000   F       1000/3000   1          1000    -          -
-//  JR_SOCK_WORKER_BROKER   DEALER connect 100000/100000   F+1K    1000/3000   -          0 (1)   0          100/1000
-//  JR_SOCK_WORKER_INGESTER DEALER connect 100/100000      F+1K    1000/3000   -          1000    1          100/1000
-//  JR_SOCK_CLIENT          DEALER connect czmq/czmq       F+1K    1000/3000   -          0       -          -
+//  JR_SOCK_WORKER_BROKER   DEALER connect 100000/100000   F       1000/3000   -          0 (1)   0          100/1000
+//  JR_SOCK_WORKER_INGESTER DEALER connect 100/100000      F       1000/3000   -          1000    1          100/1000
+//  JR_SOCK_CLIENT          DEALER connect czmq/czmq       F       1000/3000   -          0       -          -
 //
 //  (1) the worker raises it to 500 ms just before it destroys the socket,
 //      so a last DONE may leave; that stays the worker's.
-//  A DEALER's limit is 1 KiB over the protocol's, so a reply just past it
-//  decodes to TOO_LARGE instead of resetting the connection. IMMEDIATE on
+//  Every role has the protocol's limit (PROTOCOL.md section 1): no peer
+//  sends a body over JR_MAX_FRAME, so a larger frame is a broken peer, and
+//  libzmq drops it with its connection before it costs memory. IMMEDIATE on
 //  the worker's ingester socket makes a send fail while the ingester is
 //  down, so results wait in the worker's backlog, not in the socket.
 typedef enum {

@@ -1,6 +1,7 @@
 /*  executor.c - threads that run tasks; finished runs come back through a queue and an eventfd  */
 #include "worker/executor.h"
 #include "common/clock.h"
+#include "common/lifecycle.h"
 #include "proto/proto.h"
 #include "worker/ctx.h"
 #include "worker/isolate.h"
@@ -74,7 +75,7 @@ s_result (const jr_job_t *job, bool success, jr_bytes_t payload, const char *err
 {
     jr_job_t result = *job;
     result.success = success;
-    result.state = success ? JR_STATE_SUCCEEDED : JR_STATE_FAILED;
+    result.state = jr_result_state (JR_STATE_UNKNOWN, success);  //  the loop sets the attempt's
     result.payload = payload;
     error = error ? error : "";
     result.error = (jr_bytes_t){ (const uint8_t *)error, strlen (error) };

@@ -2,8 +2,10 @@
 #include "worker/worker.h"
 #include "common/clock.h"
 #include "common/fdlimit.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
-#include "proto/proto.h"
+#include "common/metrics.h"
+#include "proto/transport.h"
 #include "worker/config.h"
 #include "worker/ctx.h"
 #include "worker/executor.h"
@@ -16,7 +18,6 @@
 
 #define S_STATS_US      (10 * 1000000LL)  //  stats line period
 #define S_STOP_FLUSH_US (2 * 1000000LL)   //  how long a stop waits for ACKs
-#define S_INGESTER_HWM  100               //  RESULT messages queued to the ingester at most
 #define S_RECV_BURST    1000              //  messages read per socket per turn
 #define S_MAX_TURN_MS   1000              //  longest poll, so stop flags are seen
 #define S_PROGRESS_US   (200 * 1000LL)    //  PROGRESS of one attempt at most this often
@@ -39,6 +40,17 @@ typedef enum {
     S_DRAINING,      //  BYE said, running jobs may finish until the grace ends
     S_HANDING_BACK,  //  running jobs cancelled; waiting for ACKs, then exit
 } s_phase_t;
+
+//  The worker's figures, in its registry (prefix jr_worker): the stats line
+//  shows each counter's change over the interval, each gauge's value.
+typedef struct {
+    jr_counter_t *succeeded;    //  attempts that ended in success
+    jr_counter_t *failed;       //  attempts that ended otherwise, or never ran
+    jr_counter_t *resent;       //  results sent again, no ACK in time
+    jr_counter_t *handed_back;  //  jobs given back to the broker unrun or stopped
+    jr_gauge_t *running;        //  jobs in executors or waiting for one
+    jr_gauge_t *unacked;        //  results waiting for the ingester's ACK
+} s_stats_t;
 
 //  A job in an executor: the running list holds these.
 typedef struct {
@@ -89,7 +101,8 @@ struct _jr_worker_t {
     int64_t phase_until_us;  //  end of the grace, or of the last flush
     bool ingester_blocked;   //  results wait for the ingester to take more
 
-    uint64_t n_done, n_failed, n_resent, n_handed_back;  //  since the last stats line
+    jr_metrics_t *metrics;  //  the registry the stats line reads
+    s_stats_t stats;        //  its metrics, owned by it
     int64_t next_stats_us;
 };
 
@@ -122,26 +135,6 @@ s_report_done (jr_worker_t *self, const jr_job_t *job)
     jr_msg_add_mark (self->done, job->id, job->attempt, job->state);
 }
 
-//  The state a failed or finished attempt ends in, which the broker acts on:
-//  SCHEDULED asks for a retry, DEAD says the attempts are used up, FAILED
-//  and CANCELLED are final whatever attempts are left, EXPIRED is a last
-//  attempt its deadline (why, the context's error) stopped.
-static int32_t
-s_final_state (const jr_job_t *result, int why, bool cancelled, bool permanent)
-{
-    if (result->success)
-        return JR_STATE_SUCCEEDED;
-    if (cancelled)
-        return JR_STATE_CANCELLED;
-    uint32_t max_attempts = result->max_attempts ? result->max_attempts : 1;
-    bool last = result->attempt >= max_attempts;
-    if (why == JR_EDEADLINE && last)
-        return JR_STATE_EXPIRED;
-    if (permanent)
-        return JR_STATE_FAILED;
-    return last ? JR_STATE_DEAD : JR_STATE_SCHEDULED;
-}
-
 //  Give a job back to the broker unrun (or stopped): DONE with code QUEUED,
 //  and nothing to the ingester. The broker queues it again at once.
 static void
@@ -152,17 +145,14 @@ s_hand_back (jr_worker_t *self, const jr_job_t *job, const char *why)
     jr_info ("id=%s task=%.*s attempt=%u why=\"%s\": job handed back", id, (int)job->task.len,
              (const char *)job->task.ptr, job->attempt, why);
     jr_msg_add_mark (self->done, job->id, job->attempt, JR_STATE_QUEUED);
-    self->n_handed_back++;
+    jr_counter_inc (self->stats.handed_back);
 }
 
 //  Take ownership of a finished job's result; it goes out this turn.
 static void
 s_result_add (jr_worker_t *self, jr_job_t *job)
 {
-    if (job->success)
-        self->n_done++;
-    else
-        self->n_failed++;
+    jr_counter_inc (job->success ? self->stats.succeeded : self->stats.failed);
     jr_job_t *old = jr_outbox_add (self->outbox, job);
     if (old) {
         //  The same attempt dispatched twice: the newer result supersedes
@@ -178,33 +168,6 @@ s_result_add (jr_worker_t *self, jr_job_t *job)
 
 //  -------------------------------------------------------------------------
 //  Sockets
-
-//  A DEALER to a peer. With immediate, messages queue only on a live
-//  connection, so while the peer is down sends fail instead of piling up.
-static zsock_t *
-s_socket (const char *endpoint, int linger, int sndhwm, bool immediate)
-{
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
-    assert (sock);
-    void *handle = zsock_resolve (sock);
-    int64_t maxmsg = JR_MAX_FRAME + 1024;
-    zmq_setsockopt (handle, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    const struct {
-        int option, value;
-    } opts[] = {
-        { ZMQ_SNDHWM, sndhwm },      { ZMQ_RCVHWM, 100000 },
-        { ZMQ_HEARTBEAT_IVL, 1000 }, { ZMQ_HEARTBEAT_TIMEOUT, 3000 },
-        { ZMQ_RECONNECT_IVL, 100 },  { ZMQ_RECONNECT_IVL_MAX, 1000 },
-        { ZMQ_LINGER, linger },      { ZMQ_IMMEDIATE, immediate ? 1 : 0 },
-    };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        zmq_setsockopt (handle, opts[i].option, &opts[i].value, sizeof opts[i].value);
-    if (zsock_connect (sock, "%s", endpoint) == -1) {
-        zsock_destroy (&sock);
-        return NULL;
-    }
-    return sock;
-}
 
 static int
 s_send_broker (jr_worker_t *self, const jr_msg_t *msg)
@@ -276,7 +239,7 @@ s_reconnect (jr_worker_t *self)
     jr_warn ("broker=%s silent_ms=%lld: reconnecting", self->broker_ep,
              (long long)((jr_clock_mono_us () - self->last_rx_us) / 1000));
     zsock_destroy (&self->broker);
-    self->broker = s_socket (self->broker_ep, 0, 100000, false);
+    self->broker = jr_transport_connect (JR_SOCK_WORKER_BROKER, self->broker_ep);
     assert (self->broker);  //  the endpoint was accepted once already
     self->last_rx_us = jr_clock_mono_us ();
     self->broker_heard = false;
@@ -300,7 +263,7 @@ static void
 s_fail_job (jr_worker_t *self, const jr_job_t *job, const char *error, bool permanent)
 {
     jr_job_t *result = jr_result_failed (job, self->ident, error);
-    result->state = s_final_state (result, 0, false, permanent);
+    result->state = jr_attempt_state (result, false, false, permanent);
     char id[37];
     jr_id_format (job->id, id);
     jr_info ("id=%s task=%.*s attempt=%u state=%s error=\"%s\": job failed", id, (int)job->task.len,
@@ -418,13 +381,13 @@ s_cancel (jr_worker_t *self, const jr_msg_t *msg)
 }
 
 static void
-s_broker_message (jr_worker_t *self, const void *data, size_t size)
+s_broker_message (jr_worker_t *self, zmq_msg_t *frame)
 {
     jr_msg_t *msg = self->in;
-    int rc = jr_msg_decode (msg, data, size);
+    int rc = jr_transport_decode (msg, frame, false);
     if (rc) {
         jr_warn ("broker=%s error=%s size=%zu: bad message from broker ignored", self->broker_ep,
-                 jr_errname (rc), size);
+                 jr_errname (rc), zmq_msg_size (frame));
         return;
     }
     switch (msg->type) {
@@ -449,27 +412,21 @@ s_broker_message (jr_worker_t *self, const void *data, size_t size)
 
 //  Read up to a burst of single-frame messages from a socket.
 static void
-s_recv_all (jr_worker_t *self, zsock_t *sock, void (*handler) (jr_worker_t *, const void *, size_t),
+s_recv_all (jr_worker_t *self, zsock_t *sock, void (*handler) (jr_worker_t *, zmq_msg_t *),
             bool *heard)
 {
     void *handle = zsock_resolve (sock);
     for (int i = 0; i < S_RECV_BURST; i++) {
         zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) == -1) {
-            zmq_msg_close (&frame);
+        int got = jr_transport_recv (handle, NULL, &frame);
+        if (got == 0)
             break;
-        }
         if (heard)
             *heard = true;
-        if (zmq_msg_more (&frame)) {
-            //  Our peers send one frame per message: drop the whole thing.
-            while (zmq_msg_more (&frame) && zmq_msg_recv (&frame, handle, ZMQ_DONTWAIT) != -1)
-                ;
-            jr_warn ("multi-frame message ignored");
-        }
+        if (got < 0)
+            jr_warn ("multi-frame message ignored");  //  our peers send one frame per message
         else
-            handler (self, zmq_msg_data (&frame), zmq_msg_size (&frame));
+            handler (self, &frame);
         zmq_msg_close (&frame);
     }
 }
@@ -518,13 +475,13 @@ s_on_ack (jr_worker_t *self, const jr_msg_t *msg)
 }
 
 static void
-s_ingester_message (jr_worker_t *self, const void *data, size_t size)
+s_ingester_message (jr_worker_t *self, zmq_msg_t *frame)
 {
     jr_msg_t *msg = self->in;
-    int rc = jr_msg_decode (msg, data, size);
+    int rc = jr_transport_decode (msg, frame, false);
     if (rc) {
         jr_warn ("ingester=%s error=%s size=%zu: bad message from ingester ignored",
-                 self->ingester_ep, jr_errname (rc), size);
+                 self->ingester_ep, jr_errname (rc), zmq_msg_size (frame));
         return;
     }
     if (msg->type == JR_MSG_ACK)
@@ -562,7 +519,10 @@ s_take_finished (jr_worker_t *self)
         jr_msg_add_mark (self->freed, run->job->id, run->job->attempt, 0);
         jr_job_t *result = jr_run_result (run, self->ident);
         int why = jr_ctx_err (run->ctx);
-        result->state = s_final_state (result, why, cancelled, jr_out_is_permanent (run->out));
+        //  The state the broker acts on (PROTOCOL.md 6.2): EXPIRED only for a
+        //  last attempt its deadline stopped.
+        result->state = jr_attempt_state (result, cancelled, why == JR_EDEADLINE,
+                                          jr_out_is_permanent (run->out));
         char id[37];
         jr_id_format (result->id, id);
         if (result->success)
@@ -669,12 +629,13 @@ s_flush_results (jr_worker_t *self, int64_t now)
     const jr_job_t *job;
     bool resend;
     while ((job = jr_outbox_next (self->outbox, now, &resend))) {
+        if (resend)
+            jr_counter_inc (self->stats.resent);
         if (resend && jr_log_enabled (JR_LOG_DEBUG)) {
             char id[37];
             jr_id_format (job->id, id);
             jr_debug ("id=%s attempt=%u: result resent", id, job->attempt);
         }
-        self->n_resent += resend;
         s_batch_add (self, job, &estimate);
     }
     s_send_results (self, &estimate);
@@ -768,13 +729,11 @@ s_stats (jr_worker_t *self, int64_t now, bool force)
         return;
     self->next_stats_us = now + S_STATS_US;
     jr_fd_limit_check ();
-    if (force || self->n_done || self->n_failed || self->n_resent || self->n_handed_back)
-        jr_info ("done=%llu failed=%llu resent=%llu handed_back=%llu running=%zu unacked=%zu: "
-                 "stats",
-                 (unsigned long long)self->n_done, (unsigned long long)self->n_failed,
-                 (unsigned long long)self->n_resent, (unsigned long long)self->n_handed_back,
-                 zlistx_size (self->running), jr_outbox_size (self->outbox));
-    self->n_done = self->n_failed = self->n_resent = self->n_handed_back = 0;
+    jr_gauge_set (self->stats.running, (int64_t)zlistx_size (self->running));
+    jr_gauge_set (self->stats.unacked, (int64_t)jr_outbox_size (self->outbox));
+    char line[512];
+    if (jr_metrics_line (self->metrics, line, sizeof line) || force)
+        jr_info ("%s: stats", line);
 }
 
 //  -------------------------------------------------------------------------
@@ -979,6 +938,25 @@ s_strdup (const char *text)
     return copy;
 }
 
+//  The worker's registry, in the order of the stats line.
+static void
+s_metrics_new (jr_worker_t *self)
+{
+    jr_metrics_t *m = self->metrics = jr_metrics_new ("jr_worker");
+    s_stats_t *s = &self->stats;
+    s->succeeded = jr_metrics_counter (m, "jobs_succeeded", "attempts that succeeded", NULL, NULL);
+    s->failed =
+        jr_metrics_counter (m, "jobs_failed", "attempts that failed, or could not run", NULL, NULL);
+    s->resent = jr_metrics_counter (m, "results_resent", "results sent again for want of an ACK",
+                                    NULL, NULL);
+    s->handed_back = jr_metrics_counter (
+        m, "jobs_handed_back", "jobs given back to the broker unrun or stopped", NULL, NULL);
+    s->running =
+        jr_metrics_gauge (m, "jobs_running", "jobs held for or in an executor", NULL, NULL);
+    s->unacked = jr_metrics_gauge (m, "results_unacked", "results waiting for the ingester's ACK",
+                                   NULL, NULL);
+}
+
 jr_worker_t *
 jr_worker_new (const jr_worker_config_t *cfg)
 {
@@ -1010,6 +988,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->grace_us = c.grace_ms < 0 ? 0 : c.grace_ms * 1000LL;
     self->max_payload = c.max_payload;
     atomic_init (&self->drains, 0);
+    s_metrics_new (self);
     self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert (self->wake_fd != -1);
     self->in = jr_msg_new ();
@@ -1049,9 +1028,11 @@ jr_worker_new (const jr_worker_config_t *cfg)
         return NULL;
     }
 
-    //  Results are resent anyway, but a linger lets a stop flush the last ones.
-    self->broker = s_socket (self->broker_ep, 0, 100000, false);
-    self->ingester = s_socket (self->ingester_ep, 1000, S_INGESTER_HWM, true);
+    //  Their options are the transport's roles: results wait in the outbox
+    //  while the ingester is down (IMMEDIATE), and a stop may flush the last
+    //  ones (linger).
+    self->broker = jr_transport_connect (JR_SOCK_WORKER_BROKER, self->broker_ep);
+    self->ingester = jr_transport_connect (JR_SOCK_WORKER_INGESTER, self->ingester_ep);
     if (!self->broker || !self->ingester) {
         jr_error ("endpoint=%s: bad endpoint", self->broker ? self->ingester_ep : self->broker_ep);
         jr_worker_destroy (&self);
@@ -1090,7 +1071,7 @@ jr_worker_destroy (jr_worker_t **self_p)
     zlistx_destroy (&self->running);
     zlistx_destroy (&self->served);
     jr_task_timeouts_destroy (&self->timeouts);
-    if (self->broker)  //  give a last DONE a moment to leave
+    if (self->broker)  //  give a last DONE a moment to leave: a per-stop option, not a role's
         zsock_set_linger (self->broker, 500);
     zsock_destroy (&self->broker);
     zsock_destroy (&self->ingester);
@@ -1100,12 +1081,19 @@ jr_worker_destroy (jr_worker_t **self_p)
     jr_msg_destroy (&self->freed);
     jr_msg_destroy (&self->progress);
     close (self->wake_fd);
+    jr_metrics_destroy (&self->metrics);
     free (self->broker_ep);
     free (self->ingester_ep);
     free (self->name);
     free (self->host);
     free (self->ident);
     free (self);
+}
+
+jr_metrics_t *
+jr_worker_metrics (jr_worker_t *self)
+{
+    return self->metrics;
 }
 
 const char *

@@ -3,6 +3,7 @@
 #define JR_WORKER_WORKER_H
 #include <stddef.h>
 #include <jr/task.h>
+#include "common/metrics.h"
 #include "worker/tasks.h"
 
 #define JR_WORKER_DEFAULT_BROKER   "tcp://127.0.0.1:5571"
@@ -63,6 +64,9 @@ void jr_worker_drain (jr_worker_t *self);
 void jr_worker_stop (jr_worker_t *self);
 //  Destroy a worker that is not running; nulls the pointer.
 void jr_worker_destroy (jr_worker_t **self_p);
+//  The worker's metrics (prefix jr_worker), which its stats line reads;
+//  borrowed, for as long as the worker lives.
+jr_metrics_t *jr_worker_metrics (jr_worker_t *self);
 //  "name@host" as it appears in results (borrowed).
 const char *jr_worker_ident (const jr_worker_t *self);
 #endif

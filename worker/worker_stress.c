@@ -39,6 +39,7 @@ main (int argc, char **argv)
     zsock_t *broker = zsock_new (ZMQ_ROUTER), *ingester = zsock_new (ZMQ_ROUTER);
     int bport = zsock_bind (broker, "tcp://127.0.0.1:*");
     int iport = zsock_bind (ingester, "tcp://127.0.0.1:*");
+    //  Fake peers: only a bound on each receive, so a stuck worker fails the run.
     zsock_set_rcvtimeo (broker, 5000);
     zsock_set_rcvtimeo (ingester, 5000);
     char bep[64], iep[64];

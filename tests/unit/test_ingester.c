@@ -952,6 +952,77 @@ Test (ingester, three_frame_message_dropped_and_ingester_still_works)
     cr_assert_eq (s_db_count (&job), 1);
 }
 
+//  A metric's value by its stats-line key: a counter's count, a gauge's value.
+typedef struct {
+    const char *key;
+    int64_t value;
+    bool found;
+} s_metric_t;
+
+static void
+s_metric_read (const jr_metric_view_t *view, void *arg)
+{
+    s_metric_t *want = arg;
+    if (strcmp (view->key, want->key) == 0) {
+        want->value = view->type == JR_METRIC_GAUGE ? view->gauge : (int64_t)view->count;
+        want->found = true;
+    }
+}
+
+static int64_t
+s_metric (const char *key)
+{
+    s_metric_t want = { key, 0, false };
+    jr_metrics_each (jr_ingester_metrics (s_ingester), s_metric_read, &want);
+    cr_assert (want.found, "metric %s", key);
+    return want.value;
+}
+
+//  The stats line's figures live in the ingester's registry.
+Test (ingester, figures_in_its_metrics)
+{
+    jr_job_t jobs[3];
+    for (int i = 0; i < 3; i++)
+        s_job (&jobs[i], 1, "x");
+    jobs[2].attempt = 0;
+    int32_t codes[] = { 0, 0, JR_EINVALID };
+    s_store (jobs, 3, codes);
+    s_store (jobs, 1, NULL);  //  the same attempt again
+    jobs[1].attempt = 2;
+    s_store (&jobs[1], 1, NULL);
+    jobs[1].attempt = 1;
+    int32_t stale = JR_ESTALE;
+    s_store (&jobs[1], 1, &stale);
+    zstr_send (s_worker, "not msgpack at all");
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = s_recv (s_worker, msg, JR_MSG_ERROR);
+    zframe_destroy (&frame);
+    zmsg_t *zmsg = zmsg_new ();
+    zmsg_addstr (zmsg, "extra");
+    zmsg_addstr (zmsg, "frame");
+    cr_assert_eq (zmsg_send (&zmsg, s_worker), 0);
+    s_send_fetch (s_client, 9, jobs, 1, 0);
+    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    cr_assert_eq (msg->njobs, 1);
+    zframe_destroy (&frame);
+    jr_msg_destroy (&msg);
+    s_sync (s_worker, 10);  //  all of the above is handled, and counted
+
+    cr_assert_eq (s_metric ("results_stored"), 3);
+    cr_assert_eq (s_metric ("results_dup"), 1);
+    cr_assert_eq (s_metric ("results_stale"), 1);
+    cr_assert_eq (s_metric ("results_invalid"), 1);
+    cr_assert_eq (s_metric ("acks_sent"), 4);
+    cr_assert_eq (s_metric ("commits"), 4);
+    cr_assert_eq (s_metric ("messages_bad"), 1);
+    cr_assert_eq (s_metric ("messages_malformed"), 1);
+    cr_assert_eq (s_metric ("fetches"), 2);
+    cr_assert_eq (s_metric ("fetches_served"), 1);
+    cr_assert_eq (s_metric ("fetches_parked"), 0);
+    cr_assert_eq (s_metric ("sends_failed"), 0);
+    cr_assert_eq (s_metric ("batches_failed"), 0);
+}
+
 //  -------------------------------------------------------------------------
 //  Construction
 

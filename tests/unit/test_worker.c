@@ -1,5 +1,6 @@
 /*  test_worker.c - worker: ctx, sha256, built-in tasks, executor, protocol against fake peers  */
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "proto/proto.h"
 #include "worker/ctx.h"
 #include "worker/executor.h"
@@ -984,6 +985,81 @@ Test (worker_protocol, unknown_task_and_stale_ack, .timeout = 60)
     cr_assert_eq (mark.code, JR_STATE_FAILED);
 
     cr_assert_eq (s_stop (&w), 0);
+    jr_msg_destroy (&msg);
+    s_fake_destroy (&broker);
+    s_fake_destroy (&ingester);
+}
+
+//  A metric's value by its stats-line key: a counter's count, a gauge's value.
+typedef struct {
+    const char *key;
+    int64_t value;
+    bool found;
+} s_metric_t;
+
+static void
+s_metric_read (const jr_metric_view_t *view, void *arg)
+{
+    s_metric_t *want = arg;
+    if (strcmp (view->key, want->key) == 0) {
+        want->value = view->type == JR_METRIC_GAUGE ? view->gauge : (int64_t)view->count;
+        want->found = true;
+    }
+}
+
+static int64_t
+s_metric (jr_metrics_t *metrics, const char *key)
+{
+    s_metric_t want = { key, 0, false };
+    jr_metrics_each (metrics, s_metric_read, &want);
+    cr_assert (want.found, "metric %s", key);
+    return want.value;
+}
+
+//  The stats line's figures live in the worker's registry: a success, a
+//  failure, a resend, and a result never ACKed that goes back at exit.
+Test (worker_protocol, figures_in_its_metrics, .timeout = 60)
+{
+    s_fake_t broker, ingester;
+    s_fake_init (&broker);
+    s_fake_init (&ingester);
+    s_running_t w;
+    s_start (&w, &broker, &ingester,
+             (jr_worker_config_t){ .concurrency = 1, .liveness_ms = 60000, .resend_ms = 100 });
+    jr_metrics_t *metrics = jr_worker_metrics (w.worker);
+    cr_assert_eq (s_metric (metrics, "jobs_succeeded"), 0);
+    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_DISPATCH);
+    s_job (jr_msg_add_job (msg), "echo", (jr_bytes_t){ NULL, 0 }, 0);
+    s_job (jr_msg_add_job (msg), "no-such-task", (jr_bytes_t){ NULL, 0 }, 0);
+    jr_job_t sent[2];
+    memcpy (sent, msg->jobs, sizeof sent);
+    s_fake_send (&broker, msg);
+    jr_job_t *results[2];
+    s_collect_results (&ingester, results, 2);
+    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS), "a resend, for want of an ACK");
+
+    jr_msg_reset (msg, JR_MSG_ACK);
+    jr_msg_add_mark (msg, sent[0].id, 1, 0);
+    s_fake_send (&ingester, msg);
+    jr_mark_t mark;
+    s_collect_done (&broker, &mark, 1);
+    cr_assert_eq (memcmp (mark.id, sent[0].id, JR_ID_SIZE), 0);
+
+    jr_worker_stop (w.worker);
+    pthread_join (w.thread, NULL);
+    cr_assert_eq (w.rc, -1, "the failed result was never ACKed");
+    cr_assert_eq (s_metric (metrics, "jobs_succeeded"), 1);
+    cr_assert_eq (s_metric (metrics, "jobs_failed"), 1);
+    cr_assert_geq (s_metric (metrics, "results_resent"), 1);
+    cr_assert_eq (s_metric (metrics, "jobs_handed_back"), 1);
+    cr_assert_eq (s_metric (metrics, "jobs_running"), 0);
+    cr_assert_eq (s_metric (metrics, "results_unacked"), 0, "handed back at exit");
+    jr_worker_destroy (&w.worker);
+    for (int i = 0; i < 2; i++)
+        jr_job_destroy (&results[i]);
     jr_msg_destroy (&msg);
     s_fake_destroy (&broker);
     s_fake_destroy (&ingester);
