@@ -4,6 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+zsock_t *
+jr_fake_dealer (const char *endpoint)
+{
+    zsock_t *sock = zsock_new_dealer (endpoint);
+    cr_assert_not_null (sock, "a DEALER on %s", endpoint);
+    return sock;
+}
+
 void
 jr_fake_send (zsock_t *sock, const jr_msg_t *msg)
 {
@@ -22,6 +30,7 @@ jr_fake_expect_ex (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms, bool 
         zframe_t *frame = zframe_recv (sock);
         if (!frame)
             return NULL;
+        cr_assert_not (zframe_more (frame), "a message is one frame");
         cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
         if (msg->type == type)
             return frame;
@@ -41,6 +50,14 @@ jr_fake_expect (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms)
     return jr_fake_expect_ex (sock, msg, type, timeout_ms, true);
 }
 
+zframe_t *
+jr_fake_recv (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms)
+{
+    zframe_t *frame = jr_fake_expect (sock, msg, type, timeout_ms);
+    cr_assert (frame, "no %s within %d ms", jr_msg_name (type), timeout_ms);
+    return frame;
+}
+
 void
 jr_fake_ready (zsock_t *sock, jr_msg_t *msg, const char *name, const char *const *tasks,
                size_t ntasks, uint32_t slots)
@@ -58,8 +75,7 @@ jr_fake_ready (zsock_t *sock, jr_msg_t *msg, const char *name, const char *const
 zsock_t *
 jr_fake_worker (const char *endpoint, jr_msg_t *msg, const char *task, uint32_t slots)
 {
-    zsock_t *sock = zsock_new_dealer (endpoint);
-    cr_assert_not_null (sock);
+    zsock_t *sock = jr_fake_dealer (endpoint);
     jr_fake_ready (sock, msg, "fake", &task, 1, slots);
     return sock;
 }
@@ -159,4 +175,39 @@ jr_fake_drain_dispatch (zsock_t *worker, jr_msg_t *msg, int quiet_ms, jr_mark_t 
         zframe_destroy (&frame);
     }
     return n;
+}
+
+void
+jr_fake_result (zsock_t *worker, jr_msg_t *msg, const jr_job_t *jobs, size_t n)
+{
+    jr_msg_reset (msg, JR_MSG_RESULT);
+    for (size_t i = 0; i < n; i++)
+        *jr_msg_add_job (msg) = jobs[i];
+    jr_fake_send (worker, msg);
+}
+
+void
+jr_fake_fetch (zsock_t *client, jr_msg_t *msg, uint64_t tag, const jr_job_t *jobs, size_t n,
+               uint32_t wait_ms)
+{
+    jr_msg_reset (msg, JR_MSG_FETCH);
+    msg->tag = tag;
+    msg->wait_ms = wait_ms;
+    for (size_t i = 0; i < n; i++)
+        jr_msg_add_mark (msg, jobs[i].id, 0, 0);
+    jr_fake_send (client, msg);
+}
+
+void
+jr_fake_ingester_sync (zsock_t *sock, jr_msg_t *msg, uint64_t tag, int timeout_ms)
+{
+    jr_job_t probe;
+    jr_job_init (&probe, "echo");  //  a fresh id: never stored
+    jr_fake_fetch (sock, msg, tag, &probe, 1, 0);
+    zframe_t *frame = jr_fake_recv (sock, msg, JR_MSG_RESULTS, timeout_ms);
+    cr_assert_eq (msg->tag, tag);
+    cr_assert_eq (msg->njobs, 0);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert_eq (msg->marks[0].code, JR_ENOT_FOUND);
+    zframe_destroy (&frame);
 }

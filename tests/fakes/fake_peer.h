@@ -10,6 +10,8 @@
 //  promise (a send refused, an undecodable reply, an unexpected type), so
 //  the tests read as the conversation they check.
 
+//  A new DEALER connected to endpoint. The caller destroys it.
+zsock_t *jr_fake_dealer (const char *endpoint);
 //  Send msg on sock, a DEALER; the test fails if it does not go.
 void jr_fake_send (zsock_t *sock, const jr_msg_t *msg);
 
@@ -21,6 +23,8 @@ zframe_t *jr_fake_expect_ex (zsock_t *sock, jr_msg_t *msg, int type, int timeout
 //  jr_fake_expect_ex as a live worker (or a client: brokers send clients
 //  no heartbeats).
 zframe_t *jr_fake_expect (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms);
+//  jr_fake_expect, and the test fails if nothing of the type came in time.
+zframe_t *jr_fake_recv (zsock_t *sock, jr_msg_t *msg, int type, int timeout_ms);
 
 //  Say READY on sock as worker name, host "test", with slots (and as much
 //  capacity) for ntasks tasks, in the order given (repeats kept).
@@ -51,4 +55,14 @@ void jr_fake_done (zsock_t *worker, jr_msg_t *msg, const uint8_t id[JR_ID_SIZE],
 //  As a live worker: count the jobs DISPATCHed until quiet for quiet_ms.
 //  The first job's (id, attempt) goes to *first unless NULL.
 int jr_fake_drain_dispatch (zsock_t *worker, jr_msg_t *msg, int quiet_ms, jr_mark_t *first);
+
+//  As a worker: RESULT of copies of n jobs (their views borrowed).
+void jr_fake_result (zsock_t *worker, jr_msg_t *msg, const jr_job_t *jobs, size_t n);
+//  As a client: FETCH (tag, wait_ms) of the ids of n jobs.
+void jr_fake_fetch (zsock_t *client, jr_msg_t *msg, uint64_t tag, const jr_job_t *jobs, size_t n,
+                    uint32_t wait_ms);
+//  FETCH, wait 0, of an id never stored, and check its RESULTS (tag, one
+//  NOT_FOUND mark, awaited timeout_ms): it proves that the ingester has
+//  handled everything sock sent before.
+void jr_fake_ingester_sync (zsock_t *sock, jr_msg_t *msg, uint64_t tag, int timeout_ms);
 #endif

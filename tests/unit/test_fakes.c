@@ -176,3 +176,55 @@ Test (fakes, ready_says_every_task_and_the_slots)
     jr_msg_destroy (&msg);
     s_pair_down (&pair);
 }
+
+//  -------------------------------------------------------------------------
+//  As a worker or client of the ingester
+
+Test (fakes, result_and_fetch_send_the_jobs_asked)
+{
+    s_pair_t pair;
+    s_pair_up (&pair);
+    jr_msg_t *msg = jr_msg_new ();
+    jr_job_t jobs[2];
+    for (int i = 0; i < 2; i++) {
+        jr_job_init (&jobs[i], "echo");
+        jobs[i].attempt = 7 + (uint32_t)i;
+    }
+    jr_fake_result (pair.dealer, msg, jobs, 2);
+    zmsg_t *zmsg = s_router_recv (&pair, JR_MSG_RESULT);
+    cr_assert_eq (pair.msg->njobs, 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq (memcmp (pair.msg->jobs[i].id, jobs[i].id, JR_ID_SIZE), 0);
+        cr_assert_eq (pair.msg->jobs[i].attempt, 7 + (uint32_t)i);
+    }
+    zmsg_destroy (&zmsg);
+    jr_fake_fetch (pair.dealer, msg, 33, jobs, 2, 1500);
+    zmsg = s_router_recv (&pair, JR_MSG_FETCH);
+    cr_assert_eq (pair.msg->tag, 33);
+    cr_assert_eq (pair.msg->wait_ms, 1500);
+    cr_assert_eq (pair.msg->nmarks, 2);
+    cr_assert_eq (memcmp (pair.msg->marks[1].id, jobs[1].id, JR_ID_SIZE), 0);
+    zmsg_destroy (&zmsg);
+    jr_msg_destroy (&msg);
+    s_pair_down (&pair);
+}
+
+//  The sync asks with wait 0 for one id; an answer that says so passes.
+Test (fakes, ingester_sync_fetches_one_unknown_id_now)
+{
+    s_pair_t pair;
+    s_pair_up (&pair);
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, JR_MSG_RESULTS);
+    msg->tag = 9;
+    jr_msg_add_mark (msg, (uint8_t[JR_ID_SIZE]){ 1 }, 0, JR_ENOT_FOUND);
+    s_router_send (&pair, msg);
+    jr_fake_ingester_sync (pair.dealer, msg, 9, 2000);
+    zmsg_t *zmsg = s_router_recv (&pair, JR_MSG_FETCH);
+    cr_assert_eq (pair.msg->tag, 9);
+    cr_assert_eq (pair.msg->wait_ms, 0);
+    cr_assert_eq (pair.msg->nmarks, 1);
+    zmsg_destroy (&zmsg);
+    jr_msg_destroy (&msg);
+    s_pair_down (&pair);
+}

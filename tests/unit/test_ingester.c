@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "ingester/ingester.h"
 #include "proto/proto.h"
+#include "tests/fakes/fake_peer.h"
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@ static jr_ingester_t *s_ingester;
 static pthread_t s_thread;
 static zsock_t *s_worker;  //  DEALER playing a worker
 static zsock_t *s_client;  //  DEALER playing a client
+static jr_msg_t *s_out;    //  what the fakes send
 
 //  Vars of every test job: the msgpack map {"a": 1}.
 static const uint8_t s_vars[] = { 0x81, 0xa1, 'a', 0x01 };
@@ -26,17 +28,6 @@ s_run (void *arg)
 {
     jr_ingester_run (arg);
     return NULL;
-}
-
-static zsock_t *
-s_dealer (void)
-{
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
-    cr_assert (sock);
-    zsock_set_rcvtimeo (sock, S_TIMEOUT_MS);
-    zsock_set_linger (sock, 0);
-    cr_assert (zsock_connect (sock, "%s", jr_ingester_endpoint (s_ingester)) == 0);
-    return sock;
 }
 
 //  Start an ingester on a fresh database; pre_sql (if not NULL) runs on it
@@ -67,8 +58,9 @@ s_start_on (int batch_max, int max_waiters, const char *pre_sql)
     s_ingester = jr_ingester_new (&cfg);
     cr_assert (s_ingester);
     cr_assert (pthread_create (&s_thread, NULL, s_run, s_ingester) == 0);
-    s_worker = s_dealer ();
-    s_client = s_dealer ();
+    s_out = jr_msg_new ();
+    s_worker = jr_fake_dealer (jr_ingester_endpoint (s_ingester));
+    s_client = jr_fake_dealer (jr_ingester_endpoint (s_ingester));
 }
 
 static void
@@ -88,6 +80,7 @@ teardown (void)
 {
     zsock_destroy (&s_worker);
     zsock_destroy (&s_client);
+    jr_msg_destroy (&s_out);
     if (s_ingester) {
         jr_ingester_stop (s_ingester);
         pthread_join (s_thread, NULL);
@@ -129,50 +122,13 @@ s_job (jr_job_t *job, uint32_t attempt, const char *payload)
     job->completed_us = job->created_us + 4;
 }
 
-static void
-s_send_results (zsock_t *sock, const jr_job_t *jobs, size_t n)
-{
-    jr_msg_t *msg = jr_msg_new ();
-    jr_msg_reset (msg, JR_MSG_RESULT);
-    for (size_t i = 0; i < n; i++)
-        *jr_msg_add_job (msg) = jobs[i];
-    cr_assert_eq (jr_msg_send (msg, zsock_resolve (sock), NULL, 0), 0);
-    jr_msg_destroy (&msg);
-}
-
-static void
-s_send_fetch (zsock_t *sock, uint64_t tag, const jr_job_t *jobs, size_t n, uint32_t wait_ms)
-{
-    jr_msg_t *msg = jr_msg_new ();
-    jr_msg_reset (msg, JR_MSG_FETCH);
-    msg->tag = tag;
-    msg->wait_ms = wait_ms;
-    for (size_t i = 0; i < n; i++)
-        jr_msg_add_mark (msg, jobs[i].id, 0, 0);
-    cr_assert_eq (jr_msg_send (msg, zsock_resolve (sock), NULL, 0), 0);
-    jr_msg_destroy (&msg);
-}
-
-//  Receive one reply and decode it into msg; the returned frame backs the
-//  message's views, the caller destroys it.
-static zframe_t *
-s_recv (zsock_t *sock, jr_msg_t *msg, int type)
-{
-    zframe_t *frame = zframe_recv (sock);
-    cr_assert (frame, "no reply within %d ms", S_TIMEOUT_MS);
-    cr_assert_not (zframe_more (frame));
-    cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
-    cr_assert_eq (msg->type, type, "got %s, want %s", jr_msg_name (msg->type), jr_msg_name (type));
-    return frame;
-}
-
 //  Send results and check the one ACK: a mark per job with the given codes.
 static void
 s_store (const jr_job_t *jobs, size_t n, const int32_t *codes)
 {
-    s_send_results (s_worker, jobs, n);
+    jr_fake_result (s_worker, s_out, jobs, n);
     jr_msg_t *ack = jr_msg_new ();
-    zframe_t *frame = s_recv (s_worker, ack, JR_MSG_ACK);
+    zframe_t *frame = jr_fake_recv (s_worker, ack, JR_MSG_ACK, S_TIMEOUT_MS);
     cr_assert_eq (ack->nmarks, n);
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq (memcmp (ack->marks[i].id, jobs[i].id, JR_ID_SIZE), 0);
@@ -290,24 +246,6 @@ s_assert_same (const jr_job_t *got, const jr_job_t *want)
     cr_assert_eq (got->started_us, want->started_us);
     cr_assert_eq (got->completed_us, want->completed_us);
     cr_assert_gt (got->ingested_us, 0);
-}
-
-//  A FETCH with wait 0 of an id never stored: its RESULTS proves that the
-//  ingester has handled everything this socket sent before it.
-static void
-s_sync (zsock_t *sock, uint64_t tag)
-{
-    jr_job_t probe;
-    s_job (&probe, 1, "");
-    s_send_fetch (sock, tag, &probe, 1, 0);
-    jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (sock, msg, JR_MSG_RESULTS);
-    cr_assert_eq (msg->tag, tag);
-    cr_assert_eq (msg->njobs, 0);
-    cr_assert_eq (msg->nmarks, 1);
-    cr_assert_eq (msg->marks[0].code, JR_ENOT_FOUND);
-    zframe_destroy (&frame);
-    jr_msg_destroy (&msg);
 }
 
 TestSuite (ingester, .init = setup, .fini = teardown, .timeout = 60);
@@ -434,12 +372,12 @@ Test (ingester, many_messages_all_acked_one_row_each)
     for (int m = 0; m < MESSAGES; m++) {
         for (int i = 0; i < PER; i++)
             s_job (&jobs[m][i], 1, "bulk");
-        s_send_results (s_worker, jobs[m], PER);
+        jr_fake_result (s_worker, s_out, jobs[m], PER);
     }
     jr_msg_t *ack = jr_msg_new ();
     size_t acked = 0;
     for (int m = 0; m < MESSAGES; m++) {
-        zframe_t *frame = s_recv (s_worker, ack, JR_MSG_ACK);
+        zframe_t *frame = jr_fake_recv (s_worker, ack, JR_MSG_ACK, S_TIMEOUT_MS);
         for (uint32_t i = 0; i < ack->nmarks; i++)
             cr_assert_eq (ack->marks[i].code, 0);
         acked += ack->nmarks;
@@ -457,11 +395,11 @@ Test (ingester_tuned, small_batch_limit_spreads_over_turns)
     jr_job_t jobs[N];
     for (int i = 0; i < N; i++) {
         s_job (&jobs[i], 1, "small");
-        s_send_results (s_worker, &jobs[i], 1);
+        jr_fake_result (s_worker, s_out, &jobs[i], 1);
     }
     jr_msg_t *ack = jr_msg_new ();
     for (int i = 0; i < N; i++) {
-        zframe_t *frame = s_recv (s_worker, ack, JR_MSG_ACK);
+        zframe_t *frame = jr_fake_recv (s_worker, ack, JR_MSG_ACK, S_TIMEOUT_MS);
         cr_assert_eq (ack->nmarks, 1);
         cr_assert_eq (memcmp (ack->marks[0].id, jobs[i].id, JR_ID_SIZE), 0);
         zframe_destroy (&frame);
@@ -475,7 +413,8 @@ Test (ingester_tuned, small_batch_limit_spreads_over_turns)
 //  resend after the cause is gone is stored and ACKed.
 Test (ingester, failed_batch_acks_io_and_resend_succeeds)
 {
-    s_sync (s_worker, 1);  //  the schema exists once the ingester answered
+    jr_fake_ingester_sync (s_worker, s_out, 1,
+                           S_TIMEOUT_MS);  //  the schema exists once the ingester answered
     s_db_exec ("CREATE TRIGGER fail BEFORE INSERT ON results WHEN NEW.task = 'poison'"
                " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
     jr_job_t jobs[2];
@@ -547,9 +486,9 @@ Test (ingester, fetch_now_returns_found_and_not_found)
     jobs[1].error = s_text ("went wrong");
     s_store (jobs, 2, NULL);  //  jobs[2] never stored
 
-    s_send_fetch (s_client, 42, jobs, 3, 0);
+    jr_fake_fetch (s_client, s_out, 42, jobs, 3, 0);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 42);
     cr_assert_eq (msg->njobs, 2);
     s_assert_same (&msg->jobs[0], &jobs[0]);
@@ -566,9 +505,9 @@ Test (ingester, fetch_waits_then_result_is_delivered)
     jr_job_t jobs[2];
     s_job (&jobs[0], 1, "later");
     s_job (&jobs[1], 1, "later too");
-    s_send_fetch (s_client, 7, jobs, 2, 60000);
+    jr_fake_fetch (s_client, s_out, 7, jobs, 2, 60000);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 7);
     cr_assert_eq (msg->njobs, 0);
     cr_assert_eq (msg->nmarks, 2);
@@ -578,7 +517,7 @@ Test (ingester, fetch_waits_then_result_is_delivered)
 
     for (int i = 0; i < 2; i++) {
         s_store (&jobs[i], 1, NULL);
-        frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+        frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
         cr_assert_eq (msg->tag, 7);
         cr_assert_eq (msg->njobs, 1);
         cr_assert_eq (msg->nmarks, 0);
@@ -589,25 +528,25 @@ Test (ingester, fetch_waits_then_result_is_delivered)
     //  Nothing stays parked: a later store of another attempt reaches no one.
     jobs[0].attempt = 2;
     s_store (&jobs[0], 1, NULL);
-    s_sync (s_client, 8);
+    jr_fake_ingester_sync (s_client, s_out, 8, S_TIMEOUT_MS);
 }
 
 Test (ingester, two_clients_wait_for_the_same_id)
 {
-    zsock_t *other = s_dealer ();
+    zsock_t *other = jr_fake_dealer (jr_ingester_endpoint (s_ingester));
     jr_job_t job;
     s_job (&job, 1, "shared");
     jr_msg_t *msg = jr_msg_new ();
     zsock_t *clients[] = { s_client, other };
     for (int c = 0; c < 2; c++) {
-        s_send_fetch (clients[c], 100 + (uint64_t)c, &job, 1, 60000);
-        zframe_t *frame = s_recv (clients[c], msg, JR_MSG_RESULTS);
+        jr_fake_fetch (clients[c], s_out, 100 + (uint64_t)c, &job, 1, 60000);
+        zframe_t *frame = jr_fake_recv (clients[c], msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
         cr_assert_eq (msg->marks[0].code, 0);
         zframe_destroy (&frame);
     }
     s_store (&job, 1, NULL);
     for (int c = 0; c < 2; c++) {
-        zframe_t *frame = s_recv (clients[c], msg, JR_MSG_RESULTS);
+        zframe_t *frame = jr_fake_recv (clients[c], msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
         cr_assert_eq (msg->tag, 100 + (uint64_t)c);
         cr_assert_eq (msg->njobs, 1);
         s_assert_same (&msg->jobs[0], &job);
@@ -625,16 +564,16 @@ Test (ingester, fetch_wait_expires_with_not_found)
     s_job (&jobs[0], 1, "stored");
     s_job (&jobs[1], 1, "never");
     s_store (&jobs[0], 1, NULL);
-    s_send_fetch (s_client, 9, jobs, 2, 60000);
+    jr_fake_fetch (s_client, s_out, 9, jobs, 2, 60000);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->njobs, 1);
     cr_assert_eq (msg->nmarks, 1);
     cr_assert_eq (msg->marks[0].code, 0);
     zframe_destroy (&frame);
 
     jr_clock_mono_shift_us (61 * 1000000LL);
-    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 9);
     cr_assert_eq (msg->njobs, 0);
     cr_assert_eq (msg->nmarks, 1);
@@ -645,7 +584,7 @@ Test (ingester, fetch_wait_expires_with_not_found)
 
     //  Expired means forgotten: storing it now answers no one.
     s_store (&jobs[1], 1, NULL);
-    s_sync (s_client, 10);
+    jr_fake_ingester_sync (s_client, s_out, 10, S_TIMEOUT_MS);
 }
 
 Test (ingester_tuned, parked_ids_are_bounded)
@@ -654,9 +593,9 @@ Test (ingester_tuned, parked_ids_are_bounded)
     jr_job_t jobs[3];
     for (int i = 0; i < 3; i++)
         s_job (&jobs[i], 1, "bounded");
-    s_send_fetch (s_client, 5, jobs, 3, 60000);
+    jr_fake_fetch (s_client, s_out, 5, jobs, 3, 60000);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->nmarks, 3);
     cr_assert_eq (msg->marks[0].code, 0);
     cr_assert_eq (msg->marks[1].code, 0);
@@ -675,7 +614,7 @@ Test (ingester, fetch_of_too_many_ids_is_refused)
     for (int i = 0; i < N; i++)
         jr_msg_add_mark (msg, id, 0, 0);
     cr_assert_eq (jr_msg_send (msg, zsock_resolve (s_client), NULL, 0), 0);
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_ERROR);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_ERROR, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 11);
     cr_assert_eq (msg->code, JR_ETOOLARGE);
     zframe_destroy (&frame);
@@ -695,9 +634,9 @@ Test (ingester, repeated_id_in_a_fetch_is_answered_once)
     static jr_job_t same[N];
     for (int i = 0; i < N; i++)
         same[i] = job;
-    s_send_fetch (s_client, 12, same, N, 0);
+    jr_fake_fetch (s_client, s_out, 12, same, N, 0);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 12);
     cr_assert_eq (msg->njobs, 1);
     cr_assert_eq (msg->nmarks, 0);
@@ -705,7 +644,7 @@ Test (ingester, repeated_id_in_a_fetch_is_answered_once)
     s_assert_same (&msg->jobs[0], &job);
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
-    s_sync (s_client, 13);  //  and nothing more came for tag 12
+    jr_fake_ingester_sync (s_client, s_out, 13, S_TIMEOUT_MS);  //  and nothing more came for tag 12
 }
 
 //  Receive the RESULTS of one tag until each of n distinct ids came once,
@@ -721,7 +660,7 @@ s_recv_answer (const jr_job_t *ids, size_t n, uint64_t tag, size_t max_frame, in
     memset (got, 0, 4 * sizeof *got);
     jr_msg_t *msg = jr_msg_new ();
     while (left) {
-        zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+        zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
         cr_assert_eq (msg->tag, tag);
         cr_assert_leq (zframe_size (frame), max_frame, "frame of %zu bytes", zframe_size (frame));
         for (uint32_t k = 0; k < msg->njobs + msg->nmarks; k++) {
@@ -771,20 +710,20 @@ Test (ingester_tuned, answer_is_split_and_bounded_each_id_once)
     jr_job_t ask[2 * (S_NBIG + 1)];
     for (int i = 0; i < 2 * (S_NBIG + 1); i++)
         ask[i] = jobs[i % (S_NBIG + 1)];  //  each id twice
-    s_send_fetch (s_client, 40, ask, 2 * (S_NBIG + 1), 0);
+    jr_fake_fetch (s_client, s_out, 40, ask, 2 * (S_NBIG + 1), 0);
     int got[4];
     bool again[S_NBIG + 1];
     s_recv_answer (jobs, S_NBIG + 1, 40, 64 * 1024 + S_BIG + 1024, got, again);
     cr_assert_eq (got[0], 5, "five jobs of 50 kB fit 256 KiB, got %d", got[0]);
     cr_assert_eq (got[2], 4, "the three others and the unknown id: ask again");
-    s_sync (s_client, 41);  //  the answer was complete
+    jr_fake_ingester_sync (s_client, s_out, 41, S_TIMEOUT_MS);  //  the answer was complete
 
     jr_job_t rest[S_NBIG + 1];
     size_t nrest = 0;
     for (int i = 0; i <= S_NBIG; i++)
         if (again[i])
             rest[nrest++] = jobs[i];
-    s_send_fetch (s_client, 42, rest, nrest, 0);
+    jr_fake_fetch (s_client, s_out, 42, rest, nrest, 0);
     s_recv_answer (rest, nrest, 42, 64 * 1024 + S_BIG + 1024, got, NULL);
     cr_assert_eq (got[0], 3);
     cr_assert_eq (got[1], 1, "the unknown id: NOT_FOUND");
@@ -797,10 +736,10 @@ Test (ingester_tuned, parked_answer_is_bounded_each_id_once)
     static char payload[S_BIG + 1];
     jr_job_t jobs[S_NBIG];
     s_start_budget (jobs, payload);
-    s_send_fetch (s_client, 50, jobs, S_NBIG, 60000);
+    jr_fake_fetch (s_client, s_out, 50, jobs, S_NBIG, 60000);
     int got[4];
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->nmarks, S_NBIG);
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
@@ -808,7 +747,7 @@ Test (ingester_tuned, parked_answer_is_bounded_each_id_once)
     s_recv_answer (jobs, S_NBIG, 50, 64 * 1024 + S_BIG + 1024, got, NULL);
     cr_assert_eq (got[0], 5);
     cr_assert_eq (got[2], 3);
-    s_sync (s_client, 51);
+    jr_fake_ingester_sync (s_client, s_out, 51, S_TIMEOUT_MS);
 }
 
 static bool
@@ -852,13 +791,13 @@ Test (ingester, garbage_gets_error_and_ingester_still_works)
 {
     zstr_send (s_worker, "not msgpack at all");
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_worker, msg, JR_MSG_ERROR);
+    zframe_t *frame = jr_fake_recv (s_worker, msg, JR_MSG_ERROR, S_TIMEOUT_MS);
     cr_assert_eq (msg->code, JR_EMALFORMED);
     zframe_destroy (&frame);
 
     zframe_t *empty = zframe_new_empty ();
     zframe_send (&empty, s_worker, 0);
-    frame = s_recv (s_worker, msg, JR_MSG_ERROR);
+    frame = jr_fake_recv (s_worker, msg, JR_MSG_ERROR, S_TIMEOUT_MS);
     cr_assert_eq (msg->code, JR_EMALFORMED);
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
@@ -874,7 +813,7 @@ Test (ingester, message_not_for_ingester_gets_error)
     jr_msg_reset (msg, JR_MSG_SUBMIT);
     msg->tag = 3;
     cr_assert_eq (jr_msg_send (msg, zsock_resolve (s_client), NULL, 0), 0);
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_ERROR);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_ERROR, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 0, "ERROR(0, INVALID), as section 6 says");
     cr_assert_eq (msg->code, JR_EINVALID, "decodes, but has no business here: INVALID");
     zframe_destroy (&frame);
@@ -894,7 +833,8 @@ Test (ingester, error_is_never_answered)
     const uint8_t v2[] = { 0x96, 0xcd, 0x4a, 0x52, 0x02, 0x0d, 0x05, 0xff, 0xa1, 'x' };
     zframe_t *other = zframe_new (v2, sizeof v2);
     cr_assert_eq (zframe_send (&other, s_client, 0), 0);
-    s_sync (s_client, 6);  //  the next reply is the FETCH's: no ERROR came back
+    jr_fake_ingester_sync (s_client, s_out, 6,
+                           S_TIMEOUT_MS);  //  the next reply is the FETCH's: no ERROR came back
     jr_msg_destroy (&msg);
 }
 
@@ -914,7 +854,7 @@ Test (ingester, oversized_frame_resets_the_connection_without_error)
     jr_msg_t *msg = jr_msg_new ();
     zframe_t *frame = NULL;
     for (int k = 0; k < 40 && !frame; k++) {
-        s_send_fetch (s_worker, 100 + (uint64_t)k, &probe, 1, 0);
+        jr_fake_fetch (s_worker, s_out, 100 + (uint64_t)k, &probe, 1, 0);
         frame = zframe_recv (s_worker);
     }
     cr_assert (frame, "the DEALER is served again after the reset");
@@ -923,8 +863,8 @@ Test (ingester, oversized_frame_resets_the_connection_without_error)
                   jr_msg_name (msg->type));
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
-    zsock_t *next = s_dealer ();
-    s_sync (next, 200);
+    zsock_t *next = jr_fake_dealer (jr_ingester_endpoint (s_ingester));
+    jr_fake_ingester_sync (next, s_out, 200, S_TIMEOUT_MS);
     zsock_destroy (&next);
 }
 
@@ -946,7 +886,8 @@ Test (ingester, three_frame_message_dropped_and_ingester_still_works)
     free (data);
     jr_msg_destroy (&msg);
 
-    s_sync (s_worker, 20);  //  the next reply is the FETCH's: no ACK, no ERROR
+    jr_fake_ingester_sync (s_worker, s_out, 20,
+                           S_TIMEOUT_MS);  //  the next reply is the FETCH's: no ACK, no ERROR
     cr_assert_eq (s_db_count (NULL), 0);
     s_store (&job, 1, NULL);
     cr_assert_eq (s_db_count (&job), 1);
@@ -995,18 +936,19 @@ Test (ingester, figures_in_its_metrics)
     s_store (&jobs[1], 1, &stale);
     zstr_send (s_worker, "not msgpack at all");
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_worker, msg, JR_MSG_ERROR);
+    zframe_t *frame = jr_fake_recv (s_worker, msg, JR_MSG_ERROR, S_TIMEOUT_MS);
     zframe_destroy (&frame);
     zmsg_t *zmsg = zmsg_new ();
     zmsg_addstr (zmsg, "extra");
     zmsg_addstr (zmsg, "frame");
     cr_assert_eq (zmsg_send (&zmsg, s_worker), 0);
-    s_send_fetch (s_client, 9, jobs, 1, 0);
-    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    jr_fake_fetch (s_client, s_out, 9, jobs, 1, 0);
+    frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->njobs, 1);
     zframe_destroy (&frame);
     jr_msg_destroy (&msg);
-    s_sync (s_worker, 10);  //  all of the above is handled, and counted
+    jr_fake_ingester_sync (s_worker, s_out, 10,
+                           S_TIMEOUT_MS);  //  all of the above is handled, and counted
 
     cr_assert_eq (s_metric ("results_stored"), 3);
     cr_assert_eq (s_metric ("results_dup"), 1);
@@ -1081,9 +1023,9 @@ s_attempt (jr_job_t *job, uint32_t attempt, int state, const char *worker, const
 static jr_job_t *
 s_fetch_now (zsock_t *sock, const jr_job_t *job, uint64_t tag)
 {
-    s_send_fetch (sock, tag, job, 1, 0);
+    jr_fake_fetch (sock, s_out, tag, job, 1, 0);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (sock, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (sock, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, tag);
     cr_assert_eq (msg->njobs, 1, "the result is stored");
     jr_job_t *copy = jr_job_dup (&msg->jobs[0]);
@@ -1215,17 +1157,17 @@ Test (ingester, scheduled_result_is_stored_but_does_not_wake_waiters)
 {
     jr_job_t job;
     s_job (&job, 1, "");
-    s_send_fetch (s_client, 7, &job, 1, 60000);
+    jr_fake_fetch (s_client, s_out, 7, &job, 1, 60000);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->marks[0].code, 0);  //  pending
     zframe_destroy (&frame);
 
     s_attempt (&job, 1, JR_STATE_SCHEDULED, "w1@host", "boom");
     s_store (&job, 1, NULL);
-    s_sync (s_client, 8);
+    jr_fake_ingester_sync (s_client, s_out, 8, S_TIMEOUT_MS);
     //  but it is there for who asks without waiting
-    zsock_t *other = s_dealer ();
+    zsock_t *other = jr_fake_dealer (jr_ingester_endpoint (s_ingester));
     jr_job_t *got = s_fetch_now (other, &job, 1);
     cr_assert_eq (got->state, JR_STATE_SCHEDULED);
     jr_job_destroy (&got);
@@ -1233,7 +1175,7 @@ Test (ingester, scheduled_result_is_stored_but_does_not_wake_waiters)
 
     s_attempt (&job, 2, JR_STATE_SUCCEEDED, "w2@host", "");
     s_store (&job, 1, NULL);
-    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 7);
     cr_assert_eq (msg->njobs, 1);
     cr_assert_eq (msg->jobs[0].attempt, 2);
@@ -1248,9 +1190,9 @@ Test (ingester, fetch_that_may_wait_parks_a_scheduled_row)
     s_job (&job, 1, "");
     s_attempt (&job, 1, JR_STATE_SCHEDULED, "w1@host", "boom");
     s_store (&job, 1, NULL);
-    s_send_fetch (s_client, 7, &job, 1, 60000);
+    jr_fake_fetch (s_client, s_out, 7, &job, 1, 60000);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->njobs, 0);
     cr_assert_eq (msg->nmarks, 1);
     cr_assert_eq (msg->marks[0].code, 0, "pending, not the scheduled row");
@@ -1259,7 +1201,7 @@ Test (ingester, fetch_that_may_wait_parks_a_scheduled_row)
     //  the final failure wakes it, with the history as FETCH would give it
     s_attempt (&job, 2, JR_STATE_DEAD, "w2@host", "bang");
     s_store (&job, 1, NULL);
-    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 7);
     cr_assert_eq (msg->njobs, 1);
     cr_assert_eq (msg->jobs[0].state, JR_STATE_DEAD);
@@ -1279,9 +1221,9 @@ Test (ingester, cancelled_between_retries_replaces_scheduled_and_wakes)
     s_job (&job, 1, "");
     s_attempt (&job, 1, JR_STATE_SCHEDULED, "w1@host", "boom");
     s_store (&job, 1, NULL);
-    s_send_fetch (s_client, 7, &job, 1, 60000);
+    jr_fake_fetch (s_client, s_out, 7, &job, 1, 60000);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->njobs, 0);
     cr_assert_eq (msg->marks[0].code, 0, "pending");
     zframe_destroy (&frame);
@@ -1291,7 +1233,7 @@ Test (ingester, cancelled_between_retries_replaces_scheduled_and_wakes)
     s_store (&job, 1, NULL);
     cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &job), JR_STATE_CANCELLED);
     cr_assert_eq (s_db_int ("SELECT attempt FROM results WHERE id = ?1", &job), 2);
-    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 7);
     cr_assert_eq (msg->njobs, 1);
     const jr_job_t *got = &msg->jobs[0];
@@ -1311,22 +1253,22 @@ Test (ingester, final_then_scheduled_in_one_turn_wakes_no_one)
 {
     jr_job_t jobs[2];
     s_job (&jobs[0], 1, "");
-    s_send_fetch (s_client, 7, jobs, 1, 60000);
+    jr_fake_fetch (s_client, s_out, 7, jobs, 1, 60000);
     jr_msg_t *msg = jr_msg_new ();
-    zframe_t *frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    zframe_t *frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->marks[0].code, 0);
     zframe_destroy (&frame);
     jobs[1] = jobs[0];
     s_attempt (&jobs[0], 1, JR_STATE_DEAD, "w1@host", "boom");
     s_attempt (&jobs[1], 2, JR_STATE_SCHEDULED, "w1@host", "boom");
     s_store (jobs, 2, NULL);
-    s_sync (s_client, 8);
+    jr_fake_ingester_sync (s_client, s_out, 8, S_TIMEOUT_MS);
     cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &jobs[0]),
                   JR_STATE_SCHEDULED);
 
     s_attempt (&jobs[1], 3, JR_STATE_SUCCEEDED, "w1@host", "");
     s_store (&jobs[1], 1, NULL);
-    frame = s_recv (s_client, msg, JR_MSG_RESULTS);
+    frame = jr_fake_recv (s_client, msg, JR_MSG_RESULTS, S_TIMEOUT_MS);
     cr_assert_eq (msg->tag, 7);
     cr_assert_eq (msg->jobs[0].attempt, 3);
     zframe_destroy (&frame);
@@ -1353,7 +1295,7 @@ Test (ingester_tuned, old_database_gets_the_state_column)
               " 'w@old', 0, 0, 0, 1, 2, 3, 4, 5, 6)",
               id);
     s_start_on (0, 0, sql);
-    s_sync (s_client, 1);
+    jr_fake_ingester_sync (s_client, s_out, 1, S_TIMEOUT_MS);
     cr_assert_eq (s_db_int ("SELECT state FROM results WHERE id = ?1", &old), -1);
     jr_job_t *got = s_fetch_now (s_client, &old, 2);
     cr_assert_eq (got->state, JR_STATE_FAILED);
