@@ -1,8 +1,13 @@
 /*  test_fakes.c - the shared fake peers do what the tests that use them assume  */
 #include "tests/fakes/fake_peer.h"
+#include "tests/fakes/fake_router.h"
 #include <criterion/criterion.h>
 #include <jr/task.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 //  A ROUTER playing the broker, and a DEALER it has heard from.
 typedef struct {
@@ -227,4 +232,129 @@ Test (fakes, ingester_sync_fetches_one_unknown_id_now)
     zmsg_destroy (&zmsg);
     jr_msg_destroy (&msg);
     s_pair_down (&pair);
+}
+
+//  -------------------------------------------------------------------------
+//  ROUTERs playing a broker or an ingester
+
+static void
+s_ready (zsock_t *dealer, const char *name)
+{
+    jr_msg_t *msg = jr_msg_new ();
+    const char *task = "echo";
+    jr_fake_ready (dealer, msg, name, &task, 1, 1);
+    jr_msg_destroy (&msg);
+}
+
+static void
+s_done (zsock_t *dealer, uint8_t first)
+{
+    jr_msg_t *msg = jr_msg_new ();
+    jr_fake_done (dealer, msg, (uint8_t[JR_ID_SIZE]){ first }, 1, JR_STATE_SUCCEEDED);
+    jr_msg_destroy (&msg);
+}
+
+static void
+s_send_type (zsock_t *dealer, int type)
+{
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_reset (msg, type);
+    jr_fake_send (dealer, msg);
+    jr_msg_destroy (&msg);
+}
+
+//  A named fake hears only that worker; heartbeats, FREE and PROGRESS are
+//  passed over; what it sends goes to that worker alone.
+Test (fakes, router_listens_to_its_worker_only)
+{
+    jr_fake_router_t fake;
+    jr_fake_router_init (&fake, "w1");
+    zsock_t *stranger = jr_fake_dealer (fake.endpoint);
+    zsock_t *ours = jr_fake_dealer (fake.endpoint);
+    s_ready (stranger, "w10");
+    s_done (stranger, 0xaa);
+    s_ready (ours, "w1");
+    cr_assert (jr_fake_router_expect (&fake, JR_MSG_READY, 2000));
+    cr_assert_eq (fake.msg->name.len, 2);
+    s_done (stranger, 0xbb);  //  a DONE from a stranger would fail expect (READY)
+    const int passed[] = { JR_MSG_HEARTBEAT, JR_MSG_FREE, JR_MSG_PROGRESS };
+    for (int i = 0; i < 3; i++)
+        s_send_type (ours, passed[i]);
+    s_done (ours, 0xcc);
+    cr_assert (jr_fake_router_expect (&fake, JR_MSG_DONE, 2000));
+    cr_assert_eq (fake.msg->marks[0].id[0], 0xcc);
+    cr_assert_not (jr_fake_router_expect (&fake, JR_MSG_DONE, 100), "the strangers' DONEs unheard");
+
+    jr_msg_reset (fake.out, JR_MSG_STATE);
+    fake.out->tag = 4;
+    jr_fake_router_send (&fake, fake.out);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = jr_fake_recv (ours, msg, JR_MSG_STATE, 2000);
+    cr_assert_eq (msg->tag, 4);
+    zframe_destroy (&frame);
+    zsock_set_rcvtimeo (stranger, 100);
+    cr_assert_null (zframe_recv (stranger), "sent to our worker only");
+    jr_msg_destroy (&msg);
+    zsock_destroy (&stranger);
+    zsock_destroy (&ours);
+    jr_fake_router_destroy (&fake);
+    jr_fake_router_destroy (&fake);  //  idempotent
+}
+
+//  A RESULT tells its worker by "name@host": "name" alone or a longer name
+//  is someone else.
+Test (fakes, router_knows_its_worker_by_its_results)
+{
+    jr_fake_router_t fake;
+    jr_fake_router_init (&fake, "w1");
+    zsock_t *dealer = jr_fake_dealer (fake.endpoint);
+    jr_msg_t *msg = jr_msg_new ();
+    const char *by[] = { "w1", "w10@host", "w1@host" };
+    jr_job_t job;
+    for (int i = 0; i < 3; i++) {
+        jr_job_init (&job, "echo");
+        job.attempt = (uint32_t)i;
+        job.worker = (jr_bytes_t){ (const uint8_t *)by[i], strlen (by[i]) };
+        jr_fake_result (dealer, msg, &job, 1);
+    }
+    cr_assert (jr_fake_router_expect (&fake, JR_MSG_RESULT, 2000));
+    cr_assert_eq (fake.msg->jobs[0].attempt, 2);
+    jr_msg_destroy (&msg);
+    zsock_destroy (&dealer);
+    jr_fake_router_destroy (&fake);
+}
+
+//  Closed, the port stays held; open again, the peer reconnects and is heard.
+Test (fakes, router_closes_and_opens_again_on_its_listener)
+{
+    int listener = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_neq (listener, -1);
+    struct sockaddr_in addr = { .sin_family = AF_INET };
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    cr_assert_eq (bind (listener, (struct sockaddr *)&addr, sizeof addr), 0);
+    cr_assert_eq (listen (listener, 8), 0);
+    cr_assert_eq (getsockname (listener, (struct sockaddr *)&addr, &len), 0);
+    jr_fake_router_t fake;
+    jr_fake_router_init_closed (&fake, NULL);
+    snprintf (fake.endpoint, sizeof fake.endpoint, "tcp://127.0.0.1:%d", ntohs (addr.sin_port));
+    jr_fake_router_open_on (&fake, listener);
+    zsock_t *dealer = jr_fake_dealer (fake.endpoint);
+    for (int round = 0; round < 2; round++) {
+        //  A send into the connection the close broke dies with it: resend.
+        bool heard = false;
+        for (int k = 0; k < 50 && !heard; k++) {
+            s_done (dealer, (uint8_t)round);
+            heard = jr_fake_router_expect (&fake, JR_MSG_DONE, 100);
+        }
+        cr_assert (heard, "round %d", round);
+        cr_assert_eq (fake.msg->marks[0].id[0], round);
+        cr_assert_not_null (fake.peer);
+        jr_fake_router_close (&fake);
+        cr_assert_null (fake.peer);
+        jr_fake_router_open_on (&fake, listener);
+    }
+    zsock_destroy (&dealer);
+    jr_fake_router_destroy (&fake);
+    close (listener);
 }

@@ -2,6 +2,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "proto/proto.h"
+#include "tests/fakes/fake_router.h"
 #include "worker/ctx.h"
 #include "worker/executor.h"
 #include "worker/sha256.h"
@@ -631,96 +632,10 @@ Test (worker_run, executor_returns_every_run)
 //  -------------------------------------------------------------------------
 //  The protocol, against a fake broker and a fake ingester (ROUTERs)
 
-typedef struct {
-    zsock_t *sock;  //  ROUTER
-    char endpoint[64];
-    zmsg_t *zmsg;    //  last message received (keeps msg's views alive)
-    jr_msg_t *msg;   //  last message decoded
-    zframe_t *peer;  //  routing id of the last peer heard (owned copy)
-} s_fake_t;
-
-static void
-s_fake_init (s_fake_t *self)
-{
-    memset (self, 0, sizeof *self);
-    self->sock = zsock_new (ZMQ_ROUTER);
-    cr_assert (self->sock);
-    int port = zsock_bind (self->sock, "tcp://127.0.0.1:*");
-    cr_assert_gt (port, 0);
-    snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
-    self->msg = jr_msg_new ();
-}
-
-static void
-s_fake_destroy (s_fake_t *self)
-{
-    zmsg_destroy (&self->zmsg);
-    zframe_destroy (&self->peer);
-    jr_msg_destroy (&self->msg);
-    zsock_destroy (&self->sock);
-}
-
 //  The worker's name, unique to the test's process: fakes bind ephemeral
 //  ports on a shared machine, so strangers (other tests' clients and workers
 //  finding a port reused) may talk to them; only our worker is listened to.
 static char s_name[32];
-
-//  True if a message comes from our worker: a READY with its name (a new
-//  connection or a reconnect), a RESULT it made, or anything from the peer
-//  that sent one of those.
-static bool
-s_from_worker (s_fake_t *self, zframe_t *peer)
-{
-    const jr_msg_t *msg = self->msg;
-    bool ours =
-        (msg->type == JR_MSG_READY && s_eq (msg->name, s_name))
-        || (msg->type == JR_MSG_RESULT && msg->njobs > 0 && s_starts (msg->jobs[0].worker, s_name)
-            && msg->jobs[0].worker.len > strlen (s_name)
-            && msg->jobs[0].worker.ptr[strlen (s_name)] == '@');
-    if (ours) {
-        zframe_destroy (&self->peer);
-        self->peer = zframe_dup (peer);
-    }
-    return ours || (self->peer && zframe_eq (self->peer, peer));
-}
-
-//  Wait up to timeout_ms for a message of this type from our worker,
-//  skipping HEARTBEATs. The message stays valid until the next call.
-static bool
-s_expect (s_fake_t *self, int type, int timeout_ms)
-{
-    int64_t until = zclock_mono () + timeout_ms;
-    while (zclock_mono () < until) {
-        zsock_set_rcvtimeo (self->sock, (int)(until - zclock_mono ()) + 1);
-        zmsg_destroy (&self->zmsg);
-        self->zmsg = zmsg_recv (self->sock);
-        if (!self->zmsg)
-            return false;
-        if (zmsg_size (self->zmsg) != 2)
-            continue;  //  not our worker: it sends single frames
-        zframe_t *peer = zmsg_first (self->zmsg);
-        zframe_t *body = zmsg_next (self->zmsg);
-        if (jr_msg_decode (self->msg, zframe_data (body), zframe_size (body)) != 0
-            || !s_from_worker (self, peer))
-            continue;
-        if (self->msg->type == type)
-            return true;
-        if (self->msg->type == JR_MSG_FREE || self->msg->type == JR_MSG_PROGRESS)
-            continue;  //  slots given back early (the tests count DONEs), progress
-        cr_assert_eq (self->msg->type, JR_MSG_HEARTBEAT, "expected %s, got %s", jr_msg_name (type),
-                      jr_msg_name (self->msg->type));
-    }
-    return false;
-}
-
-static void
-s_fake_send (s_fake_t *self, const jr_msg_t *msg)
-{
-    cr_assert (self->peer);
-    int rc = jr_msg_send (msg, zsock_resolve (self->sock), zframe_data (self->peer),
-                          zframe_size (self->peer));
-    cr_assert_eq (rc, 0);
-}
 
 typedef struct {
     jr_worker_t *worker;
@@ -737,7 +652,8 @@ s_worker_thread (void *arg)
 }
 
 static void
-s_start (s_running_t *self, s_fake_t *broker, s_fake_t *ingester, jr_worker_config_t cfg)
+s_start (s_running_t *self, jr_fake_router_t *broker, jr_fake_router_t *ingester,
+         jr_worker_config_t cfg)
 {
     cfg.broker = broker->endpoint;
     cfg.ingester = ingester->endpoint;
@@ -759,11 +675,12 @@ s_stop (s_running_t *self)
 
 //  Receive RESULT messages until n distinct results arrived; copies them.
 static void
-s_collect_results (s_fake_t *ingester, jr_job_t **results, int n)
+s_collect_results (jr_fake_router_t *ingester, jr_job_t **results, int n)
 {
     int got = 0;
     while (got < n) {
-        cr_assert (s_expect (ingester, JR_MSG_RESULT, S_WAIT_MS), "RESULT %d of %d", got + 1, n);
+        cr_assert (jr_fake_router_expect (ingester, JR_MSG_RESULT, S_WAIT_MS), "RESULT %d of %d",
+                   got + 1, n);
         for (uint32_t i = 0; i < ingester->msg->njobs; i++) {
             const jr_job_t *job = &ingester->msg->jobs[i];
             bool seen = false;
@@ -789,11 +706,12 @@ s_find (jr_job_t **results, int n, const uint8_t id[JR_ID_SIZE])
 
 //  Receive DONE messages until n marks arrived; marks copied into out.
 static void
-s_collect_done (s_fake_t *broker, jr_mark_t *out, int n)
+s_collect_done (jr_fake_router_t *broker, jr_mark_t *out, int n)
 {
     int got = 0;
     while (got < n) {
-        cr_assert (s_expect (broker, JR_MSG_DONE, S_WAIT_MS), "DONE mark %d of %d", got + 1, n);
+        cr_assert (jr_fake_router_expect (broker, JR_MSG_DONE, S_WAIT_MS), "DONE mark %d of %d",
+                   got + 1, n);
         for (uint32_t i = 0; i < broker->msg->nmarks; i++) {
             cr_assert_lt (got, n, "more DONE marks than results");
             out[got++] = broker->msg->marks[i];
@@ -812,15 +730,15 @@ s_has_task (const jr_msg_t *ready, const char *name)
 
 Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
 {
-    s_fake_t broker, ingester;
-    s_fake_init (&broker);
-    s_fake_init (&ingester);
+    jr_fake_router_t broker, ingester;
+    jr_fake_router_init (&broker, s_name);
+    jr_fake_router_init (&ingester, s_name);
     s_running_t w;
     s_start (&w, &broker, &ingester,
              (jr_worker_config_t){
                  .concurrency = 4, .heartbeat_ms = 200, .liveness_ms = 60000, .resend_ms = 60000 });
 
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert (s_eq (broker.msg->name, s_name));
     cr_assert_gt (broker.msg->host.len, 0);
     cr_assert_eq (broker.msg->slots, 4);
@@ -837,7 +755,7 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
     s_job (jr_msg_add_job (msg), "sleep", v_sleep, 100);  //  deadline well before 60 s
     jr_job_t sent[3];
     memcpy (sent, msg->jobs, sizeof sent);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
 
     jr_job_t *results[3];
     s_collect_results (&ingester, results, 3);
@@ -873,7 +791,7 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
     jr_msg_reset (msg, JR_MSG_ACK);
     for (int i = 0; i < 3; i++)
         jr_msg_add_mark (msg, sent[i].id, 1, 0);
-    s_fake_send (&ingester, msg);
+    jr_fake_router_send (&ingester, msg);
 
     jr_mark_t marks[3];
     s_collect_done (&broker, marks, 3);
@@ -890,19 +808,19 @@ Test (worker_protocol, dispatch_result_ack_done, .timeout = 60)
     free ((void *)v_echo.ptr);
     free ((void *)v_fail.ptr);
     free ((void *)v_sleep.ptr);
-    s_fake_destroy (&broker);
-    s_fake_destroy (&ingester);
+    jr_fake_router_destroy (&broker);
+    jr_fake_router_destroy (&ingester);
 }
 
 Test (worker_protocol, resend_until_acked, .timeout = 60)
 {
-    s_fake_t broker, ingester;
-    s_fake_init (&broker);
-    s_fake_init (&ingester);
+    jr_fake_router_t broker, ingester;
+    jr_fake_router_init (&broker, s_name);
+    jr_fake_router_init (&ingester, s_name);
     s_running_t w;
     s_start (&w, &broker, &ingester,
              (jr_worker_config_t){ .concurrency = 2, .liveness_ms = 60000, .resend_ms = 100 });
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
 
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
@@ -911,11 +829,11 @@ Test (worker_protocol, resend_until_acked, .timeout = 60)
     job->attempt = 3;
     uint8_t id[JR_ID_SIZE];
     memcpy (id, job->id, JR_ID_SIZE);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
 
     //  Not ACKed: it comes again, and again.
     for (int i = 0; i < 3; i++) {
-        cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS), "send %d", i + 1);
+        cr_assert (jr_fake_router_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS), "send %d", i + 1);
         cr_assert_eq (ingester.msg->njobs, 1);
         cr_assert_eq (memcmp (ingester.msg->jobs[0].id, id, JR_ID_SIZE), 0);
         cr_assert_eq (ingester.msg->jobs[0].attempt, 3);
@@ -925,13 +843,13 @@ Test (worker_protocol, resend_until_acked, .timeout = 60)
     jr_msg_add_mark (msg, id, 2, 0);
     jr_msg_add_mark (msg, id, 3, JR_EDISK_FULL);
     jr_msg_add_mark (msg, id, 3, JR_EIO);
-    s_fake_send (&ingester, msg);
-    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    jr_fake_router_send (&ingester, msg);
+    cr_assert (jr_fake_router_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
     cr_assert_eq (memcmp (ingester.msg->jobs[0].id, id, JR_ID_SIZE), 0);
 
     jr_msg_reset (msg, JR_MSG_ACK);
     jr_msg_add_mark (msg, id, 3, 0);
-    s_fake_send (&ingester, msg);
+    jr_fake_router_send (&ingester, msg);
     jr_mark_t mark;
     s_collect_done (&broker, &mark, 1);
     cr_assert_eq (memcmp (mark.id, id, JR_ID_SIZE), 0);
@@ -940,26 +858,26 @@ Test (worker_protocol, resend_until_acked, .timeout = 60)
 
     //  Resends in flight may still arrive; a second ACK must not make a
     //  second DONE. Drain, ACK again, and check that no DONE follows.
-    while (s_expect (&ingester, JR_MSG_RESULT, 500))
+    while (jr_fake_router_expect (&ingester, JR_MSG_RESULT, 500))
         ;
-    s_fake_send (&ingester, msg);
-    cr_assert_not (s_expect (&broker, JR_MSG_DONE, 500));
+    jr_fake_router_send (&ingester, msg);
+    cr_assert_not (jr_fake_router_expect (&broker, JR_MSG_DONE, 500));
 
     cr_assert_eq (s_stop (&w), 0);
     jr_msg_destroy (&msg);
-    s_fake_destroy (&broker);
-    s_fake_destroy (&ingester);
+    jr_fake_router_destroy (&broker);
+    jr_fake_router_destroy (&ingester);
 }
 
 Test (worker_protocol, unknown_task_and_stale_ack, .timeout = 60)
 {
-    s_fake_t broker, ingester;
-    s_fake_init (&broker);
-    s_fake_init (&ingester);
+    jr_fake_router_t broker, ingester;
+    jr_fake_router_init (&broker, s_name);
+    jr_fake_router_init (&ingester, s_name);
     s_running_t w;
     s_start (&w, &broker, &ingester,
              (jr_worker_config_t){ .concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000 });
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->slots, 1);
 
     jr_msg_t *msg = jr_msg_new ();
@@ -967,9 +885,9 @@ Test (worker_protocol, unknown_task_and_stale_ack, .timeout = 60)
     s_job (jr_msg_add_job (msg), "no-such-task", (jr_bytes_t){ NULL, 0 }, 0);
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
 
-    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
     cr_assert_eq (ingester.msg->njobs, 1);
     const jr_job_t *result = &ingester.msg->jobs[0];
     cr_assert_not (result->success);
@@ -978,7 +896,7 @@ Test (worker_protocol, unknown_task_and_stale_ack, .timeout = 60)
     //  A STALE_ATTEMPT ACK settles the result too: DONE, and no resend.
     jr_msg_reset (msg, JR_MSG_ACK);
     jr_msg_add_mark (msg, id, 1, JR_ESTALE);
-    s_fake_send (&ingester, msg);
+    jr_fake_router_send (&ingester, msg);
     jr_mark_t mark;
     s_collect_done (&broker, &mark, 1);
     cr_assert_eq (memcmp (mark.id, id, JR_ID_SIZE), 0);
@@ -986,8 +904,8 @@ Test (worker_protocol, unknown_task_and_stale_ack, .timeout = 60)
 
     cr_assert_eq (s_stop (&w), 0);
     jr_msg_destroy (&msg);
-    s_fake_destroy (&broker);
-    s_fake_destroy (&ingester);
+    jr_fake_router_destroy (&broker);
+    jr_fake_router_destroy (&ingester);
 }
 
 //  A metric's value by its stats-line key: a counter's count, a gauge's value.
@@ -1020,15 +938,15 @@ s_metric (jr_metrics_t *metrics, const char *key)
 //  failure, a resend, and a result never ACKed that goes back at exit.
 Test (worker_protocol, figures_in_its_metrics, .timeout = 60)
 {
-    s_fake_t broker, ingester;
-    s_fake_init (&broker);
-    s_fake_init (&ingester);
+    jr_fake_router_t broker, ingester;
+    jr_fake_router_init (&broker, s_name);
+    jr_fake_router_init (&ingester, s_name);
     s_running_t w;
     s_start (&w, &broker, &ingester,
              (jr_worker_config_t){ .concurrency = 1, .liveness_ms = 60000, .resend_ms = 100 });
     jr_metrics_t *metrics = jr_worker_metrics (w.worker);
     cr_assert_eq (s_metric (metrics, "jobs_succeeded"), 0);
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
 
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
@@ -1036,14 +954,15 @@ Test (worker_protocol, figures_in_its_metrics, .timeout = 60)
     s_job (jr_msg_add_job (msg), "no-such-task", (jr_bytes_t){ NULL, 0 }, 0);
     jr_job_t sent[2];
     memcpy (sent, msg->jobs, sizeof sent);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
     jr_job_t *results[2];
     s_collect_results (&ingester, results, 2);
-    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS), "a resend, for want of an ACK");
+    cr_assert (jr_fake_router_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS),
+               "a resend, for want of an ACK");
 
     jr_msg_reset (msg, JR_MSG_ACK);
     jr_msg_add_mark (msg, sent[0].id, 1, 0);
-    s_fake_send (&ingester, msg);
+    jr_fake_router_send (&ingester, msg);
     jr_mark_t mark;
     s_collect_done (&broker, &mark, 1);
     cr_assert_eq (memcmp (mark.id, sent[0].id, JR_ID_SIZE), 0);
@@ -1061,8 +980,8 @@ Test (worker_protocol, figures_in_its_metrics, .timeout = 60)
     for (int i = 0; i < 2; i++)
         jr_job_destroy (&results[i]);
     jr_msg_destroy (&msg);
-    s_fake_destroy (&broker);
-    s_fake_destroy (&ingester);
+    jr_fake_router_destroy (&broker);
+    jr_fake_router_destroy (&ingester);
 }
 
 //  A task that runs until the test opens the gate (or its context ends).
@@ -1084,13 +1003,13 @@ s_task_gate (jr_ctx_t *ctx, jr_out_t *out)
 Test (worker_protocol, unknown_peer_ready_counts_held_jobs, .timeout = 60)
 {
     cr_assert_eq (jr_tasks_register ("gate", s_task_gate), 0);
-    s_fake_t broker, ingester;
-    s_fake_init (&broker);
-    s_fake_init (&ingester);
+    jr_fake_router_t broker, ingester;
+    jr_fake_router_init (&broker, s_name);
+    jr_fake_router_init (&ingester, s_name);
     s_running_t w;
     s_start (&w, &broker, &ingester,
              (jr_worker_config_t){ .concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000 });
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->slots, 2);
     cr_assert (s_has_task (broker.msg, "gate"));
 
@@ -1100,89 +1019,89 @@ Test (worker_protocol, unknown_peer_ready_counts_held_jobs, .timeout = 60)
     s_job (jr_msg_add_job (msg), "gate", (jr_bytes_t){ NULL, 0 }, 0);
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
     jr_msg_reset (msg, JR_MSG_ERROR);
     msg->code = JR_EUNKNOWN_PEER;
     msg->text = (jr_bytes_t){ (const uint8_t *)"say READY", 9 };
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
 
     //  READY again, advertising only the free slot out of a capacity of 2:
     //  the DONE of the held job gives the broker its slot back.
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->slots, 1);
     cr_assert_eq (broker.msg->capacity, 2);
 
     atomic_store (&s_gate, true);
-    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
     cr_assert (ingester.msg->jobs[0].success);
     jr_msg_reset (msg, JR_MSG_ACK);
     jr_msg_add_mark (msg, id, 1, 0);
-    s_fake_send (&ingester, msg);
+    jr_fake_router_send (&ingester, msg);
     jr_mark_t mark;
     s_collect_done (&broker, &mark, 1);
     cr_assert (memcmp (mark.id, id, JR_ID_SIZE) == 0);
 
     cr_assert_eq (s_stop (&w), 0);
     jr_msg_destroy (&msg);
-    s_fake_destroy (&broker);
-    s_fake_destroy (&ingester);
+    jr_fake_router_destroy (&broker);
+    jr_fake_router_destroy (&ingester);
 }
 
 Test (worker_protocol, silent_broker_reconnect, .timeout = 60)
 {
-    s_fake_t broker, ingester;
-    s_fake_init (&broker);
-    s_fake_init (&ingester);
+    jr_fake_router_t broker, ingester;
+    jr_fake_router_init (&broker, s_name);
+    jr_fake_router_init (&ingester, s_name);
     s_running_t w;
     s_start (&w, &broker, &ingester,
              (jr_worker_config_t){ .concurrency = 1, .heartbeat_ms = 50, .liveness_ms = 300 });
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     zframe_t *first = zframe_dup (broker.peer);
     //  The fake broker never answers: the worker gives up on the connection
     //  and says READY again from a new socket (a new routing id).
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_not (zframe_eq (first, broker.peer));
     cr_assert_eq (broker.msg->slots, 1);
     zframe_destroy (&first);
     cr_assert_eq (s_stop (&w), 0);
-    s_fake_destroy (&broker);
-    s_fake_destroy (&ingester);
+    jr_fake_router_destroy (&broker);
+    jr_fake_router_destroy (&ingester);
 }
 
 Test (worker_protocol, stop_hands_back, .timeout = 60)
 {
     atomic_store (&s_gate, false);
     cr_assert_eq (jr_tasks_register ("gate", s_task_gate), 0);
-    s_fake_t broker, ingester;
-    s_fake_init (&broker);
-    s_fake_init (&ingester);
+    jr_fake_router_t broker, ingester;
+    jr_fake_router_init (&broker, s_name);
+    jr_fake_router_init (&ingester, s_name);
     s_running_t w;
     s_start (&w, &broker, &ingester,
              (jr_worker_config_t){ .concurrency = 1, .liveness_ms = 60000, .resend_ms = 60000 });
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
     s_job (jr_msg_add_job (msg), "gate", (jr_bytes_t){ NULL, 0 }, 0);
     uint8_t id[JR_ID_SIZE];
     memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
     zclock_sleep (50);  //  let it start; if it has not, it is handed back all the same
 
     //  A stop is a drain without grace: BYE, then the job comes back unrun
     //  (DONE code QUEUED) and no result reaches the ingester.
     jr_worker_stop (w.worker);
-    cr_assert (s_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
     jr_mark_t mark;
     s_collect_done (&broker, &mark, 1);
     cr_assert_eq (memcmp (mark.id, id, JR_ID_SIZE), 0);
     cr_assert_eq (mark.code, JR_STATE_QUEUED);
     pthread_join (w.thread, NULL);
     cr_assert_eq (w.rc, 0);  //  everything reported before exit
-    cr_assert_not (s_expect (&ingester, JR_MSG_RESULT, 200));
+    cr_assert_not (jr_fake_router_expect (&ingester, JR_MSG_RESULT, 200));
     jr_worker_destroy (&w.worker);
     jr_msg_destroy (&msg);
-    s_fake_destroy (&broker);
-    s_fake_destroy (&ingester);
+    jr_fake_router_destroy (&broker);
+    jr_fake_router_destroy (&ingester);
 }
 
 Test (worker_protocol, bad_endpoint)
@@ -1195,13 +1114,13 @@ Test (worker_protocol, serves_only_listed_tasks, .timeout = 60)
 {
     cr_assert_null (jr_worker_new (&(jr_worker_config_t){ .tasks = "echo,no-such-task" }));
     cr_assert_null (jr_worker_new (&(jr_worker_config_t){ .tasks = " , " }));
-    s_fake_t broker, ingester;
-    s_fake_init (&broker);
-    s_fake_init (&ingester);
+    jr_fake_router_t broker, ingester;
+    jr_fake_router_init (&broker, s_name);
+    jr_fake_router_init (&ingester, s_name);
     s_running_t w;
     s_start (&w, &broker, &ingester,
              (jr_worker_config_t){ .concurrency = 1, .liveness_ms = 60000, .tasks = "echo" });
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->ntasks, 1);
     cr_assert (s_has_task (broker.msg, "echo"));
 
@@ -1209,43 +1128,43 @@ Test (worker_protocol, serves_only_listed_tasks, .timeout = 60)
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
     s_job (jr_msg_add_job (msg), "sleep", (jr_bytes_t){ NULL, 0 }, 0);
-    s_fake_send (&broker, msg);
-    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    jr_fake_router_send (&broker, msg);
+    cr_assert (jr_fake_router_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
     cr_assert (s_eq (ingester.msg->jobs[0].error, "UNKNOWN_TASK: sleep"));
     jr_msg_reset (msg, JR_MSG_ACK);
     jr_msg_add_mark (msg, ingester.msg->jobs[0].id, 1, 0);
-    s_fake_send (&ingester, msg);
+    jr_fake_router_send (&ingester, msg);
     jr_mark_t mark;
     s_collect_done (&broker, &mark, 1);
 
     cr_assert_eq (s_stop (&w), 0);
     jr_msg_destroy (&msg);
-    s_fake_destroy (&broker);
-    s_fake_destroy (&ingester);
+    jr_fake_router_destroy (&broker);
+    jr_fake_router_destroy (&ingester);
 }
 
 //  -------------------------------------------------------------------------
 //  Reliability: result states, CANCEL, drain, ingester outage
 
 static void
-s_ack (s_fake_t *ingester, const uint8_t id[JR_ID_SIZE], uint32_t attempt, int code)
+s_ack (jr_fake_router_t *ingester, const uint8_t id[JR_ID_SIZE], uint32_t attempt, int code)
 {
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_ACK);
     jr_msg_add_mark (msg, id, attempt, code);
-    s_fake_send (ingester, msg);
+    jr_fake_router_send (ingester, msg);
     jr_msg_destroy (&msg);
 }
 
 //  Dispatch one job from the fake broker; its id goes to id.
 static void
-s_dispatch_one (s_fake_t *broker, const char *task, jr_bytes_t vars, uint8_t id[JR_ID_SIZE])
+s_dispatch_one (jr_fake_router_t *broker, const char *task, jr_bytes_t vars, uint8_t id[JR_ID_SIZE])
 {
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_DISPATCH);
     s_job (jr_msg_add_job (msg), task, vars, 0);
     memcpy (id, msg->jobs[0].id, JR_ID_SIZE);
-    s_fake_send (broker, msg);
+    jr_fake_router_send (broker, msg);
     jr_msg_destroy (&msg);
 }
 
@@ -1269,7 +1188,7 @@ s_wait_gate_started (void)
 
 //  Expect one DONE mark, for id, with code.
 static void
-s_expect_done (s_fake_t *broker, const uint8_t id[JR_ID_SIZE], int code)
+s_expect_done (jr_fake_router_t *broker, const uint8_t id[JR_ID_SIZE], int code)
 {
     jr_mark_t mark;
     s_collect_done (broker, &mark, 1);
@@ -1279,19 +1198,19 @@ s_expect_done (s_fake_t *broker, const uint8_t id[JR_ID_SIZE], int code)
 
 //  Fake peers up and a worker on a thread that said READY.
 static void
-s_up (s_fake_t *broker, s_fake_t *ingester, s_running_t *w, jr_worker_config_t cfg)
+s_up (jr_fake_router_t *broker, jr_fake_router_t *ingester, s_running_t *w, jr_worker_config_t cfg)
 {
-    s_fake_init (broker);
-    s_fake_init (ingester);
+    jr_fake_router_init (broker, s_name);
+    jr_fake_router_init (ingester, s_name);
     s_start (w, broker, ingester, cfg);
-    cr_assert (s_expect (broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (broker, JR_MSG_READY, S_WAIT_MS));
 }
 
 static void
-s_down (s_fake_t *broker, s_fake_t *ingester)
+s_down (jr_fake_router_t *broker, jr_fake_router_t *ingester)
 {
-    s_fake_destroy (broker);
-    s_fake_destroy (ingester);
+    jr_fake_router_destroy (broker);
+    jr_fake_router_destroy (ingester);
 }
 
 //  A closed gate, registered for this test's process.
@@ -1305,7 +1224,7 @@ s_gate_init (void)
 
 Test (worker_retry, result_states, .timeout = 60)
 {
-    s_fake_t broker, ingester;
+    jr_fake_router_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
           (jr_worker_config_t){ .concurrency = 16, .liveness_ms = 60000, .resend_ms = 60000 });
@@ -1348,7 +1267,7 @@ Test (worker_retry, result_states, .timeout = 60)
     }
     jr_job_t sent[N];
     memcpy (sent, msg->jobs, sizeof sent);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
 
     jr_job_t *results[N];
     s_collect_results (&ingester, results, N);
@@ -1361,7 +1280,7 @@ Test (worker_retry, result_states, .timeout = 60)
         cr_assert_eq (result->success, cases[i].want == JR_STATE_SUCCEEDED);
         jr_msg_add_mark (msg, result->id, result->attempt, 0);
     }
-    s_fake_send (&ingester, msg);
+    jr_fake_router_send (&ingester, msg);
 
     //  The DONE mark carries the same state: it is what the broker acts on.
     jr_mark_t marks[N];
@@ -1390,7 +1309,7 @@ Test (worker_retry, result_states, .timeout = 60)
 Test (worker_cancel, stops_the_running_attempt_only, .timeout = 20)
 {
     s_gate_init ();
-    s_fake_t broker, ingester;
+    jr_fake_router_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
           (jr_worker_config_t){ .concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000 });
@@ -1410,7 +1329,7 @@ Test (worker_cancel, stops_the_running_attempt_only, .timeout = 20)
     jr_msg_add_mark (msg, slept, 1, 0);
     jr_msg_add_mark (msg, gated, 2, 0);
     jr_msg_add_mark (msg, other, 1, 0);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
 
     jr_job_t *result;
     s_collect_results (&ingester, &result, 1);
@@ -1442,7 +1361,7 @@ Test (worker_cancel, stops_the_running_attempt_only, .timeout = 20)
 Test (worker_drain, running_job_finishes_late_dispatch_handed_back, .timeout = 60)
 {
     s_gate_init ();
-    s_fake_t broker, ingester;
+    jr_fake_router_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
           (jr_worker_config_t){ .concurrency = 2,
@@ -1455,13 +1374,13 @@ Test (worker_drain, running_job_finishes_late_dispatch_handed_back, .timeout = 6
     s_wait_gate_started ();
 
     jr_worker_drain (w.worker);
-    cr_assert (s_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
 
     //  A DISPATCH that crossed the BYE: handed back at once, never run.
     s_dispatch_one (&broker, "echo", (jr_bytes_t){ NULL, 0 }, late);
     s_expect_done (&broker, late, JR_STATE_QUEUED);
     //  Still alive for the broker while it drains.
-    cr_assert (s_expect (&broker, JR_MSG_HEARTBEAT, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_HEARTBEAT, S_WAIT_MS));
 
     //  The running job finishes within the grace and is reported as usual.
     atomic_store (&s_gate, true);
@@ -1475,7 +1394,7 @@ Test (worker_drain, running_job_finishes_late_dispatch_handed_back, .timeout = 6
 
     //  Nothing held: the worker leaves by itself.
     cr_assert_eq (s_join (&w), 0);
-    cr_assert_not (s_expect (&ingester, JR_MSG_RESULT, 200));
+    cr_assert_not (jr_fake_router_expect (&ingester, JR_MSG_RESULT, 200));
     s_down (&broker, &ingester);
 }
 
@@ -1485,7 +1404,7 @@ static void
 s_drain_hands_back (int grace_ms, bool drain_twice)
 {
     s_gate_init ();
-    s_fake_t broker, ingester;
+    jr_fake_router_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
           (jr_worker_config_t){
@@ -1495,13 +1414,13 @@ s_drain_hands_back (int grace_ms, bool drain_twice)
     s_wait_gate_started ();
 
     jr_worker_drain (w.worker);
-    cr_assert (s_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_BYE, S_WAIT_MS));
     if (drain_twice)
         jr_worker_drain (w.worker);
     s_expect_done (&broker, gated, JR_STATE_QUEUED);
     cr_assert_eq (s_join (&w), 0);
     //  Handed back, so its (cancelled) result never reaches the ingester.
-    cr_assert_not (s_expect (&ingester, JR_MSG_RESULT, 300));
+    cr_assert_not (jr_fake_router_expect (&ingester, JR_MSG_RESULT, 300));
     s_down (&broker, &ingester);
 }
 
@@ -1534,54 +1453,32 @@ s_listener (char endpoint[64])
     return fd;
 }
 
-//  Bring a fake up on a held listener (ZMQ_USE_FD takes a copy it closes).
-static void
-s_fake_open_on (s_fake_t *self, int listener)
-{
-    self->sock = zsock_new (ZMQ_ROUTER);
-    cr_assert (self->sock);
-    int fd = dup (listener);
-    cr_assert_neq (fd, -1);
-    cr_assert_eq (zmq_setsockopt (zsock_resolve (self->sock), ZMQ_USE_FD, &fd, sizeof fd), 0);
-    cr_assert_neq (zsock_bind (self->sock, "%s", self->endpoint), -1);
-}
-
-//  Take a fake down; its listener keeps the port.
-static void
-s_fake_close (s_fake_t *self)
-{
-    zmsg_destroy (&self->zmsg);
-    zframe_destroy (&self->peer);
-    zsock_destroy (&self->sock);
-}
-
 Test (worker_ingester, down_then_up, .timeout = 60)
 {
-    s_fake_t broker, ingester;
-    s_fake_init (&broker);
-    memset (&ingester, 0, sizeof ingester);
-    ingester.msg = jr_msg_new ();
+    jr_fake_router_t broker, ingester;
+    jr_fake_router_init (&broker, s_name);
+    jr_fake_router_init_closed (&ingester, s_name);
     int listener = s_listener (ingester.endpoint);
-    s_fake_open_on (&ingester, listener);
+    jr_fake_router_open_on (&ingester, listener);
     s_running_t w;
     s_start (&w, &broker, &ingester,
              (jr_worker_config_t){
                  .concurrency = 1, .liveness_ms = 60000, .resend_ms = 100, .backlog = 1 });
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->slots, 1);
 
     //  One job through while the ingester is up.
     uint8_t first[JR_ID_SIZE], held[JR_ID_SIZE], extra[JR_ID_SIZE];
     s_dispatch_one (&broker, "echo", (jr_bytes_t){ NULL, 0 }, first);
-    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    cr_assert (jr_fake_router_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
     s_ack (&ingester, first, 1, 0);
     s_expect_done (&broker, first, JR_STATE_SUCCEEDED);
 
     //  The ingester goes away; the next result is held, so no DONE, so no
     //  credit back, for a good many resend periods.
-    s_fake_close (&ingester);
+    jr_fake_router_close (&ingester);
     s_dispatch_one (&broker, "echo", (jr_bytes_t){ NULL, 0 }, held);
-    cr_assert_not (s_expect (&broker, JR_MSG_DONE, 1500));
+    cr_assert_not (jr_fake_router_expect (&broker, JR_MSG_DONE, 1500));
 
     //  With its backlog (1 here) full it takes no new job: a READY counts no
     //  free slot. (A job sent anyway, before the broker knew, would run: the
@@ -1590,14 +1487,14 @@ Test (worker_ingester, down_then_up, .timeout = 60)
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_ERROR);
     msg->code = JR_EUNKNOWN_PEER;
-    s_fake_send (&broker, msg);
-    cr_assert (s_expect (&broker, JR_MSG_READY, S_WAIT_MS));
+    jr_fake_router_send (&broker, msg);
+    cr_assert (jr_fake_router_expect (&broker, JR_MSG_READY, S_WAIT_MS));
     cr_assert_eq (broker.msg->slots, 0);
     cr_assert_eq (broker.msg->capacity, 1);
 
     //  Back up: the held result arrives, then its DONE.
-    s_fake_open_on (&ingester, listener);
-    cr_assert (s_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
+    jr_fake_router_open_on (&ingester, listener);
+    cr_assert (jr_fake_router_expect (&ingester, JR_MSG_RESULT, S_WAIT_MS));
     cr_assert_eq (ingester.msg->njobs, 1);
     cr_assert_eq (memcmp (ingester.msg->jobs[0].id, held, JR_ID_SIZE), 0);
     s_ack (&ingester, held, 1, 0);
@@ -1606,7 +1503,7 @@ Test (worker_ingester, down_then_up, .timeout = 60)
     //  The resends of the outage did not pile up in the socket to arrive
     //  now: a naive sender would deliver one copy per resend period missed.
     int copies = 0;
-    while (s_expect (&ingester, JR_MSG_RESULT, 300)) {
+    while (jr_fake_router_expect (&ingester, JR_MSG_RESULT, 300)) {
         for (uint32_t i = 0; i < ingester.msg->njobs; i++)
             cr_assert_eq (memcmp (ingester.msg->jobs[i].id, held, JR_ID_SIZE), 0);
         copies++;
@@ -1747,7 +1644,7 @@ Test (worker_tasks, sleep_reports_progress)
 //  values that grow; a CANCEL then ends it.
 Test (worker_protocol, progress_of_a_running_sleep, .timeout = 60)
 {
-    s_fake_t broker, ingester;
+    jr_fake_router_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
           (jr_worker_config_t){ .concurrency = 2, .liveness_ms = 60000, .resend_ms = 60000 });
@@ -1757,7 +1654,8 @@ Test (worker_protocol, progress_of_a_running_sleep, .timeout = 60)
 
     int32_t last = 0;
     for (int seen = 0; seen < 3;) {
-        cr_assert (s_expect (&broker, JR_MSG_PROGRESS, S_WAIT_MS), "PROGRESS %d", seen + 1);
+        cr_assert (jr_fake_router_expect (&broker, JR_MSG_PROGRESS, S_WAIT_MS), "PROGRESS %d",
+                   seen + 1);
         const jr_msg_t *msg = broker.msg;
         cr_assert_gt (msg->nmarks, 0);
         cr_assert_eq (msg->nnotes, msg->nmarks, "one note per mark");
@@ -1779,7 +1677,7 @@ Test (worker_protocol, progress_of_a_running_sleep, .timeout = 60)
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_reset (msg, JR_MSG_CANCEL);
     jr_msg_add_mark (msg, id, 1, 0);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
     jr_job_t *result;
     s_collect_results (&ingester, &result, 1);
     cr_assert_eq (result->state, JR_STATE_CANCELLED);
@@ -1797,7 +1695,7 @@ Test (worker_protocol, progress_of_a_running_sleep, .timeout = 60)
 Test (worker_protocol, task_timeout_default, .timeout = 60)
 {
     s_gate_init ();
-    s_fake_t broker, ingester;
+    jr_fake_router_t broker, ingester;
     s_running_t w;
     s_up (&broker, &ingester, &w,
           (jr_worker_config_t){ .concurrency = 4,
@@ -1812,7 +1710,7 @@ Test (worker_protocol, task_timeout_default, .timeout = 60)
     jr_msg_reset (msg, JR_MSG_DISPATCH);
     s_job (jr_msg_add_job (msg), "sleep", v_sleep, 120);
     memcpy (own, msg->jobs[0].id, JR_ID_SIZE);
-    s_fake_send (&broker, msg);
+    jr_fake_router_send (&broker, msg);
 
     jr_job_t *results[2];
     s_collect_results (&ingester, results, 2);
@@ -1829,7 +1727,7 @@ Test (worker_protocol, task_timeout_default, .timeout = 60)
     for (int i = 0; i < 2; i++)
         jr_job_destroy (&results[i]);
     //  gate=0: no deadline, though "*" says 150. It ends when let go.
-    cr_assert_not (s_expect (&ingester, JR_MSG_RESULT, 500));
+    cr_assert_not (jr_fake_router_expect (&ingester, JR_MSG_RESULT, 500));
     atomic_store (&s_gate, true);
     s_collect_results (&ingester, results, 1);
     cr_assert_eq (memcmp (results[0]->id, gated, JR_ID_SIZE), 0);
@@ -1849,7 +1747,7 @@ Test (worker_protocol, task_timeout_default, .timeout = 60)
 //  The "*" default reaches tasks without their own entry.
 Test (worker_protocol, task_timeout_star, .timeout = 60)
 {
-    s_fake_t broker, ingester;
+    jr_fake_router_t broker, ingester;
     s_running_t w;
     s_up (
         &broker, &ingester, &w,
