@@ -136,3 +136,47 @@ jr_fake_router_send_error (jr_fake_router_t *self, uint64_t tag, int code, const
     jr_msg_send_error (zsock_resolve (self->sock), zframe_data (self->peer),
                        zframe_size (self->peer), tag, code, text);
 }
+
+typedef struct {
+    const jr_fake_server_t *server;
+    void *state;
+} s_serve_t;
+
+static void
+s_serve (zsock_t *pipe, void *args)
+{
+    const jr_fake_server_t *server = ((s_serve_t *)args)->server;
+    void *state = ((s_serve_t *)args)->state;
+    jr_fake_router_t self;
+    jr_fake_router_init (&self, NULL);
+    zsock_signal (pipe, 0);
+    zstr_send (pipe, self.endpoint);
+    zpoller_t *poller = zpoller_new (pipe, self.sock, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, server->tick ? server->tick_ms : -1);
+        if (which == pipe || (!which && zpoller_terminated (poller)))
+            break;  //  $TERM or interrupted
+        if (which == self.sock && jr_fake_router_recv (&self, 0))
+            server->handle (&self, state);
+        if (server->tick)
+            server->tick (&self, state);
+    }
+    if (server->end)
+        server->end (state);
+    zpoller_destroy (&poller);
+    jr_fake_router_destroy (&self);
+}
+
+zactor_t *
+jr_fake_serve (const jr_fake_server_t *server, void *state, char *endpoint, size_t size)
+{
+    //  zactor_new returns once the actor has signalled, so args may live here.
+    s_serve_t args = { server, state };
+    zactor_t *actor = zactor_new (s_serve, &args);
+    cr_assert (actor);
+    char *at = zstr_recv (actor);
+    cr_assert (at && strlen (at) < size);
+    snprintf (endpoint, size, "%s", at);
+    zstr_free (&at);
+    return actor;
+}

@@ -49,4 +49,16 @@ void jr_fake_router_send_to (jr_fake_router_t *self, zframe_t *peer, const jr_ms
 //  Answer the peer with ERROR(tag, code, text).
 void jr_fake_router_send_error (jr_fake_router_t *self, uint64_t tag, int code, const char *text);
 
+//  A fake in an actor of its own, for peers that block on their calls (the
+//  client). The actor owns the fake; the test owns state, and reads it after
+//  zactor_destroy has joined the actor.
+typedef struct {
+    void (*handle) (jr_fake_router_t *fake, void *state);  //  on each message (fake->msg, ->peer)
+    void (*tick) (jr_fake_router_t *fake, void *state);    //  at least every tick_ms; may be NULL
+    void (*end) (void *state);                             //  as the actor ends; may be NULL
+    int tick_ms;
+} jr_fake_server_t;
+//  Start server (borrowed: it must outlive the actor) on state; the fake's
+//  endpoint goes to endpoint.
+zactor_t *jr_fake_serve (const jr_fake_server_t *server, void *state, char *endpoint, size_t size);
 #endif

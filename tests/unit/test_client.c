@@ -2,6 +2,7 @@
 #include "cli/json.h"
 #include "common/clock.h"
 #include "proto/proto.h"
+#include "tests/fakes/fake_router.h"
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <arpa/inet.h>
@@ -56,14 +57,15 @@ s_known (broker_t *self, const uint8_t *id)
 
 //  CANCEL, RETRY and LIST, answered by STATE as the real broker does.
 static void
-s_broker_manage (broker_t *self, void *sock, zframe_t *peer, jr_msg_t *in, jr_msg_t *out)
+s_broker_manage (broker_t *self, jr_fake_router_t *fake)
 {
+    const jr_msg_t *in = fake->msg;
+    jr_msg_t *out = fake->out;
     self->cancels += in->type == JR_MSG_CANCEL;
     self->retries += in->type == JR_MSG_RETRY;
     self->lists += in->type == JR_MSG_LIST;
     if (self->refuse) {
-        jr_msg_send_error (sock, zframe_data (peer), zframe_size (peer), in->tag, self->refuse,
-                           "refused");
+        jr_fake_router_send_error (fake, in->tag, self->refuse, "refused");
         return;
     }
     jr_msg_reset (out, JR_MSG_STATE);
@@ -71,8 +73,7 @@ s_broker_manage (broker_t *self, void *sock, zframe_t *peer, jr_msg_t *in, jr_ms
     if (in->type == JR_MSG_LIST) {
         self->list_code = in->code;
         if (in->code <= JR_STATE_UNKNOWN) {
-            jr_msg_send_error (sock, zframe_data (peer), zframe_size (peer), in->tag, JR_EINVALID,
-                               "no such state to list");
+            jr_fake_router_send_error (fake, in->tag, JR_EINVALID, "no such state to list");
             return;
         }
         for (size_t i = 0; i < self->naccepted; i++)
@@ -98,7 +99,7 @@ s_broker_manage (broker_t *self, void *sock, zframe_t *peer, jr_msg_t *in, jr_ms
         }
         jr_msg_add_mark (out, in->marks[m].id, 0, state);
     }
-    jr_msg_send (out, sock, zframe_data (peer), zframe_size (peer));
+    jr_fake_router_send (fake, out);
 }
 
 static bool
@@ -108,9 +109,11 @@ s_task_is (const jr_job_t *job, const char *name)
 }
 
 static void
-s_broker_handle (broker_t *self, zsock_t *router, zframe_t *peer, jr_msg_t *in, jr_msg_t *out)
+s_broker_handle (jr_fake_router_t *fake, void *arg)
 {
-    void *sock = zsock_resolve (router);
+    broker_t *self = arg;
+    const jr_msg_t *in = fake->msg;
+    jr_msg_t *out = fake->out;
     if (in->type == JR_MSG_SUBMIT) {
         if (self->submits < 8) {
             memcpy (self->first_ids[self->submits], in->jobs[0].id, JR_ID_SIZE);
@@ -126,8 +129,7 @@ s_broker_handle (broker_t *self, zsock_t *router, zframe_t *peer, jr_msg_t *in, 
         }
         for (uint32_t i = 0; i < in->njobs; i++)
             if (s_task_is (&in->jobs[i], "error")) {
-                jr_msg_send_error (sock, zframe_data (peer), zframe_size (peer), in->tag,
-                                   JR_EQUEUE_FULL, "queue is full");
+                jr_fake_router_send_error (fake, in->tag, JR_EQUEUE_FULL, "queue is full");
                 return;
             }
         jr_msg_reset (out, JR_MSG_ACCEPTED);
@@ -138,7 +140,7 @@ s_broker_handle (broker_t *self, zsock_t *router, zframe_t *peer, jr_msg_t *in, 
             if (code == 0 && self->naccepted < MAX_SEEN)
                 memcpy (self->accepted[self->naccepted++], in->jobs[i].id, JR_ID_SIZE);
         }
-        jr_msg_send (out, sock, zframe_data (peer), zframe_size (peer));
+        jr_fake_router_send (fake, out);
     }
     else if (in->type == JR_MSG_STATUS) {
         self->statuses++;
@@ -157,46 +159,24 @@ s_broker_handle (broker_t *self, zsock_t *router, zframe_t *peer, jr_msg_t *in, 
                                  (jr_bytes_t){ (const uint8_t *)text, strlen (text) });
             }
         }
-        jr_msg_send (out, sock, zframe_data (peer), zframe_size (peer));
+        jr_fake_router_send (fake, out);
     }
     else if (in->type == JR_MSG_CANCEL || in->type == JR_MSG_RETRY || in->type == JR_MSG_LIST)
-        s_broker_manage (self, sock, peer, in, out);
-}
-
-static void
-s_fake_broker (zsock_t *pipe, void *args)
-{
-    broker_t *self = args;
-    zsock_t *router = zsock_new (ZMQ_ROUTER);
-    int port = zsock_bind (router, "tcp://127.0.0.1:*");
-    zsock_signal (pipe, 0);
-    zstr_sendf (pipe, "%d", port);
-    jr_msg_t *in = jr_msg_new ();
-    jr_msg_t *out = jr_msg_new ();
-    zpoller_t *poller = zpoller_new (pipe, router, NULL);
-    while (true) {
-        void *which = zpoller_wait (poller, -1);
-        if (which != router)
-            break;  //  $TERM or interrupted
-        zmsg_t *msg = zmsg_recv (router);
-        zframe_t *peer = zmsg_pop (msg);
-        zframe_t *body = zmsg_pop (msg);
-        if (peer && body && jr_msg_decode (in, zframe_data (body), zframe_size (body)) == 0)
-            s_broker_handle (self, router, peer, in, out);
-        zframe_destroy (&peer);
-        zframe_destroy (&body);
-        zmsg_destroy (&msg);
-    }
-    zpoller_destroy (&poller);
-    jr_msg_destroy (&in);
-    jr_msg_destroy (&out);
-    zsock_destroy (&router);
+        s_broker_manage (self, fake);
 }
 
 //  -------------------------------------------------------------------------
 //  A fake ingester: "stored" ids are found at once; "late" ids (and every
 //  other id when answer_all) are pending, then arrive twice, 20 and 30 ms
 //  later; the rest are pending until the wait ends, then NOT_FOUND.
+
+typedef struct {
+    zframe_t *peer;  //  NULL = slot free
+    uint64_t tag;
+    uint8_t id[JR_ID_SIZE];
+    bool found;  //  a result, else a NOT_FOUND mark
+    int64_t due_us;
+} event_t;
 
 typedef struct {
     uint8_t stored[16][JR_ID_SIZE];
@@ -210,15 +190,8 @@ typedef struct {
     int appear_at;               //  0 = no such id
     uint32_t max_wait_ms;        //  end waits early (0 = as asked)
     int fetches;                 //  FETCH requests seen
+    event_t *events;             //  answers due, MAX_EVENTS; NULL between runs
 } ingester_t;
-
-typedef struct {
-    zframe_t *peer;  //  NULL = slot free
-    uint64_t tag;
-    uint8_t id[JR_ID_SIZE];
-    bool found;  //  a result, else a NOT_FOUND mark
-    int64_t due_us;
-} event_t;
 
 static bool
 s_in (uint8_t (*ids)[JR_ID_SIZE], size_t n, const uint8_t *id)
@@ -245,116 +218,106 @@ s_result_job (jr_msg_t *out, const uint8_t *id)
 }
 
 static void
-s_schedule (event_t *events, zframe_t *peer, uint64_t tag, const uint8_t *id, bool found,
+s_schedule (ingester_t *self, zframe_t *peer, uint64_t tag, const uint8_t *id, bool found,
             int64_t delay_ms)
 {
+    if (!self->events)
+        self->events = calloc (MAX_EVENTS, sizeof *self->events);
     for (int e = 0; e < MAX_EVENTS; e++)
-        if (!events[e].peer) {
-            events[e] = (event_t){
+        if (!self->events[e].peer) {
+            self->events[e] = (event_t){
                 zframe_dup (peer), tag, { 0 }, found, jr_clock_mono_us () + delay_ms * 1000
             };
-            memcpy (events[e].id, id, JR_ID_SIZE);
+            memcpy (self->events[e].id, id, JR_ID_SIZE);
             return;
         }
 }
 
+//  One id of a FETCH: its result, a NOT_FOUND mark, or a pending mark with
+//  the answer scheduled.
 static void
-s_fake_ingester (zsock_t *pipe, void *args)
+s_ingester_answer (ingester_t *self, jr_fake_router_t *fake, const uint8_t *id)
 {
-    ingester_t *self = args;
-    zsock_t *router = zsock_new (ZMQ_ROUTER);
-    int port = zsock_bind (router, "tcp://127.0.0.1:*");
-    zsock_signal (pipe, 0);
-    zstr_sendf (pipe, "%d", port);
-    jr_msg_t *in = jr_msg_new ();
-    jr_msg_t *out = jr_msg_new ();
-    event_t *events = calloc (MAX_EVENTS, sizeof *events);
-    zpoller_t *poller = zpoller_new (pipe, router, NULL);
-    while (true) {
-        void *which = zpoller_wait (poller, 5);
-        if (which == pipe || (!which && zpoller_terminated (poller)))
-            break;
-        if (which == router) {
-            zmsg_t *msg = zmsg_recv (router);
-            zframe_t *peer = zmsg_pop (msg);
-            zframe_t *body = zmsg_pop (msg);
-            if (peer && body && jr_msg_decode (in, zframe_data (body), zframe_size (body)) == 0
-                && in->type == JR_MSG_FETCH) {
-                self->fetches++;
-                jr_msg_reset (out, JR_MSG_RESULTS);
-                out->tag = in->tag;
-                for (uint32_t m = 0; m < in->nmarks; m++) {
-                    const uint8_t *id = in->marks[m].id;
-                    bool appeared = self->appear_at && self->fetches >= self->appear_at
-                                    && memcmp (id, self->appear, JR_ID_SIZE) == 0;
-                    if (appeared || s_in (self->stored, self->nstored, id))
-                        s_result_job (out, id);
-                    else if (s_in (self->scheduled, self->nscheduled, id)) {
-                        s_result_job (out, id);
-                        jr_job_t *job = &out->jobs[out->njobs - 1];
-                        job->state = JR_STATE_SCHEDULED;
-                        job->success = false;
-                        job->payload = (jr_bytes_t){ NULL, 0 };
-                        job->error = (jr_bytes_t){ (const uint8_t *)"boom", 4 };
-                    }
-                    else if (in->wait_ms == 0)
-                        jr_msg_add_mark (out, id, 0, JR_ENOT_FOUND);
-                    else if (self->answer_all || s_in (self->late, self->nlate, id)) {
-                        jr_msg_add_mark (out, id, 0, 0);
-                        s_schedule (events, peer, in->tag, id, true, 20);
-                        s_schedule (events, peer, in->tag, id, true, 30);  //  a duplicate
-                    }
-                    else {
-                        jr_msg_add_mark (out, id, 0, 0);
-                        uint32_t wait = in->wait_ms;
-                        if (self->max_wait_ms && wait > self->max_wait_ms)
-                            wait = self->max_wait_ms;
-                        s_schedule (events, peer, in->tag, id, false, wait);
-                    }
-                }
-                jr_msg_send (out, zsock_resolve (router), zframe_data (peer), zframe_size (peer));
-            }
-            zframe_destroy (&peer);
-            zframe_destroy (&body);
-            zmsg_destroy (&msg);
-        }
-        int64_t now = jr_clock_mono_us ();
-        for (int e = 0; e < MAX_EVENTS; e++) {
-            event_t *event = &events[e];
-            if (!event->peer || event->due_us > now)
-                continue;
-            jr_msg_reset (out, JR_MSG_RESULTS);
-            out->tag = event->tag;
-            if (event->found)
-                s_result_job (out, event->id);
-            else
-                jr_msg_add_mark (out, event->id, 0, JR_ENOT_FOUND);
-            jr_msg_send (out, zsock_resolve (router), zframe_data (event->peer),
-                         zframe_size (event->peer));
-            zframe_destroy (&event->peer);
-        }
+    const jr_msg_t *in = fake->msg;
+    jr_msg_t *out = fake->out;
+    bool appeared = self->appear_at && self->fetches >= self->appear_at
+                    && memcmp (id, self->appear, JR_ID_SIZE) == 0;
+    if (appeared || s_in (self->stored, self->nstored, id))
+        s_result_job (out, id);
+    else if (s_in (self->scheduled, self->nscheduled, id)) {
+        s_result_job (out, id);
+        jr_job_t *job = &out->jobs[out->njobs - 1];
+        job->state = JR_STATE_SCHEDULED;
+        job->success = false;
+        job->payload = (jr_bytes_t){ NULL, 0 };
+        job->error = (jr_bytes_t){ (const uint8_t *)"boom", 4 };
     }
-    for (int e = 0; e < MAX_EVENTS; e++)
-        zframe_destroy (&events[e].peer);
-    free (events);
-    zpoller_destroy (&poller);
-    jr_msg_destroy (&in);
-    jr_msg_destroy (&out);
-    zsock_destroy (&router);
+    else if (in->wait_ms == 0)
+        jr_msg_add_mark (out, id, 0, JR_ENOT_FOUND);
+    else if (self->answer_all || s_in (self->late, self->nlate, id)) {
+        jr_msg_add_mark (out, id, 0, 0);
+        s_schedule (self, fake->peer, in->tag, id, true, 20);
+        s_schedule (self, fake->peer, in->tag, id, true, 30);  //  a duplicate
+    }
+    else {
+        jr_msg_add_mark (out, id, 0, 0);
+        uint32_t wait = in->wait_ms;
+        if (self->max_wait_ms && wait > self->max_wait_ms)
+            wait = self->max_wait_ms;
+        s_schedule (self, fake->peer, in->tag, id, false, wait);
+    }
 }
 
-//  Start a fake; its endpoint goes to endpoint.
-static zactor_t *
-s_start (zactor_fn *fn, void *state, char *endpoint, size_t size)
+static void
+s_ingester_handle (jr_fake_router_t *fake, void *arg)
 {
-    zactor_t *actor = zactor_new (fn, state);
-    cr_assert (actor);
-    char *port = zstr_recv (actor);
-    cr_assert (port && atoi (port) > 0);
-    snprintf (endpoint, size, "tcp://127.0.0.1:%s", port);
-    zstr_free (&port);
-    return actor;
+    ingester_t *self = arg;
+    const jr_msg_t *in = fake->msg;
+    if (in->type != JR_MSG_FETCH)
+        return;
+    self->fetches++;
+    jr_msg_reset (fake->out, JR_MSG_RESULTS);
+    fake->out->tag = in->tag;
+    for (uint32_t m = 0; m < in->nmarks; m++)
+        s_ingester_answer (self, fake, in->marks[m].id);
+    jr_fake_router_send (fake, fake->out);
 }
+
+//  Send the answers that are due.
+static void
+s_ingester_tick (jr_fake_router_t *fake, void *arg)
+{
+    ingester_t *self = arg;
+    int64_t now = jr_clock_mono_us ();
+    for (int e = 0; self->events && e < MAX_EVENTS; e++) {
+        event_t *event = &self->events[e];
+        if (!event->peer || event->due_us > now)
+            continue;
+        jr_msg_reset (fake->out, JR_MSG_RESULTS);
+        fake->out->tag = event->tag;
+        if (event->found)
+            s_result_job (fake->out, event->id);
+        else
+            jr_msg_add_mark (fake->out, event->id, 0, JR_ENOT_FOUND);
+        jr_fake_router_send_to (fake, event->peer, fake->out);
+        zframe_destroy (&event->peer);
+    }
+}
+
+static void
+s_ingester_end (void *arg)
+{
+    ingester_t *self = arg;
+    for (int e = 0; self->events && e < MAX_EVENTS; e++)
+        zframe_destroy (&self->events[e].peer);
+    free (self->events);
+    self->events = NULL;
+}
+
+static const jr_fake_server_t s_fake_broker = { .handle = s_broker_handle };
+static const jr_fake_server_t s_fake_ingester = {
+    .handle = s_ingester_handle, .tick = s_ingester_tick, .end = s_ingester_end, .tick_ms = 5
+};
 
 //  An endpoint where nobody listens: a TCP port bound but not listening, so
 //  connects are refused and no other test running at the same time can
@@ -409,7 +372,7 @@ Test (client, submit_one)
 {
     broker_t fake = { 0 };
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     msgpack_sbuffer vars;
     s_vars (&vars, "{\"msg\":\"hello\"}");
@@ -438,7 +401,7 @@ Test (client, resend_keeps_the_id)
 {
     broker_t fake = { .drop = 1 };
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     jr_client_set_timeout (client, 200);
     jr_job_t job;
@@ -458,7 +421,7 @@ Test (client, submit_many_batches_and_codes)
 {
     broker_t fake = { 0 };
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     size_t n = 2500;
     jr_job_t *jobs = calloc (n, sizeof *jobs);
@@ -493,7 +456,7 @@ Test (client, error_reply_fails_the_batch)
 {
     broker_t fake = { 0 };
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     jr_job_t jobs[3];
     jr_job_init (&jobs[0], "echo");
@@ -534,7 +497,7 @@ Test (client, status)
 {
     broker_t fake = { 0 };
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     jr_job_t job;
     jr_job_init (&job, "echo");
@@ -593,7 +556,7 @@ Test (client, wait_many_found_then_pending)
     memcpy (ids[3], fake.late[1], JR_ID_SIZE);
     memcpy (ids[4], fake.late[1], JR_ID_SIZE);  //  asked twice, reported once
     char ep[64];
-    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    zactor_t *ingester = jr_fake_serve (&s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
     collector_t got = { 0 };
     int rc =
@@ -613,7 +576,7 @@ Test (client, wait_many_times_out_and_refetches)
     memcpy (ids[0], fake.stored[0], JR_ID_SIZE);
     s_fill_ids (&ids[1], 1);  //  never stored
     char ep[64];
-    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    zactor_t *ingester = jr_fake_serve (&s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
     collector_t got = { 0 };
     int rc =
@@ -632,7 +595,7 @@ Test (client, wait_many_refetch_finds_later_results)
     ingester_t fake = { .appear_at = 2, .max_wait_ms = 50 };
     s_fill_ids (&fake.appear, 1);
     char ep[64];
-    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    zactor_t *ingester = jr_fake_serve (&s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
     collector_t got = { 0 };
     int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE]) & fake.appear, 1, 20000,
@@ -650,7 +613,7 @@ Test (client, result_found_or_not)
     uint8_t ids[1][JR_ID_SIZE];
     s_fill_ids (ids, 1);
     char ep[64];
-    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    zactor_t *ingester = jr_fake_serve (&s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
     //  wait=0 answers NOT_FOUND at once: the id is not there yet
     jr_job_t *job = NULL;
@@ -661,7 +624,7 @@ Test (client, result_found_or_not)
     //  now stored: result finds it
     memcpy (fake.stored[0], ids[0], JR_ID_SIZE);
     fake.nstored = 1;
-    ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    ingester = jr_fake_serve (&s_fake_ingester, &fake, ep, sizeof ep);
     client = jr_client_new (NULL, ep);
     cr_assert_eq (jr_client_result (client, ids[0], &job), 0);
     cr_assert_not_null (job);
@@ -680,7 +643,7 @@ Test (client, wait_many_stops_when_told)
     ingester_t fake = { .nstored = 3 };
     s_fill_ids (fake.stored, 3);
     char ep[64];
-    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    zactor_t *ingester = jr_fake_serve (&s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
     collector_t got = { .stop_after = 1 };
     int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])fake.stored, 3, -1,
@@ -696,7 +659,7 @@ Test (client, wait_one)
     ingester_t fake = { .nlate = 1 };
     s_fill_ids (fake.late, 1);
     char ep[64];
-    zactor_t *ingester = s_start (s_fake_ingester, &fake, ep, sizeof ep);
+    zactor_t *ingester = jr_fake_serve (&s_fake_ingester, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (NULL, ep);
     jr_job_t *job = NULL;
     cr_assert_eq (jr_client_wait (client, fake.late[0], -1, &job), 0);
@@ -733,7 +696,7 @@ Test (client, cancel)
     s_preset (&fake, dead, JR_STATE_DEAD);
     s_fill_ids (&unknown, 1);
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     int state = -1;
     cr_assert_eq (jr_client_cancel (client, queued, &state), 0);
@@ -766,7 +729,7 @@ Test (client, retry)
     s_preset (&fake, running, JR_STATE_RUNNING);
     s_fill_ids (&unknown, 1);
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     int state = -1;
     cr_assert_eq (jr_client_retry (client, dead, &state), 0);
@@ -807,7 +770,7 @@ Test (client, list)
         s_preset (&fake, dead[i], JR_STATE_DEAD);
     s_preset (&fake, queued, JR_STATE_QUEUED);
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     id_list_t got = { 0 };
     cr_assert_eq (jr_client_list (client, JR_STATE_DEAD, s_collect_id, &got), 0);
@@ -843,7 +806,7 @@ Test (client, cancel_retry_list_map_errors)
     uint8_t id[JR_ID_SIZE];
     s_preset (&fake, id, JR_STATE_DEAD);
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     int state = -1;
     cr_assert_eq (jr_client_cancel (client, id, &state), JR_EINTERNAL);
@@ -856,7 +819,7 @@ Test (client, cancel_retry_list_map_errors)
 
     //  a mark with a negative code refuses that id
     fake = (broker_t){ 0 };
-    broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     client = jr_client_new (ep, NULL);
     state = -1;
     cr_assert_eq (jr_client_cancel (client, s_odd_id, &state), JR_EINVALID);
@@ -875,7 +838,7 @@ Test (client, progress)
     s_fill_ids (&unknown, 1);
     memcpy (fake.noted, running, JR_ID_SIZE);
     char ep[64];
-    zactor_t *broker = s_start (s_fake_broker, &fake, ep, sizeof ep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &fake, ep, sizeof ep);
     jr_client_t *client = jr_client_new (ep, NULL);
     int state = -1;
     uint32_t attempt = 0;
@@ -911,7 +874,7 @@ Test (client, progress)
     //  A broker that sends no notes at all: no progress, no error.
     broker_t old = { 0 };
     s_preset (&old, running, JR_STATE_RUNNING);
-    broker = s_start (s_fake_broker, &old, ep, sizeof ep);
+    broker = jr_fake_serve (&s_fake_broker, &old, ep, sizeof ep);
     client = jr_client_new (ep, NULL);
     value = -1;
     strcpy (text, "stale");
@@ -963,8 +926,8 @@ Test (client, cli)
     broker_t bfake = { 0 };
     ingester_t ifake = { .answer_all = true };
     char bep[64], iep[64], dead[64];
-    zactor_t *broker = s_start (s_fake_broker, &bfake, bep, sizeof bep);
-    zactor_t *ingester = s_start (s_fake_ingester, &ifake, iep, sizeof iep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &bfake, bep, sizeof bep);
+    zactor_t *ingester = jr_fake_serve (&s_fake_ingester, &ifake, iep, sizeof iep);
     int hold = s_dead_endpoint (dead, sizeof dead);
     char out[8192];
 
@@ -1125,8 +1088,8 @@ Test (client, cli_cancel_list_retry_status)
     s_fill_ids (ifake.stored, 1);         //  finished and forgotten by the broker
     s_fill_ids (&unknown, 1);
     char bep[64], iep[64];
-    zactor_t *broker = s_start (s_fake_broker, &bfake, bep, sizeof bep);
-    zactor_t *ingester = s_start (s_fake_ingester, &ifake, iep, sizeof iep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &bfake, bep, sizeof bep);
+    zactor_t *ingester = jr_fake_serve (&s_fake_ingester, &ifake, iep, sizeof iep);
     char out[8192], want[256], id[37], id2[37];
     int rc;
 #define JR_RUN(...) s_run (out, sizeof out, __VA_ARGS__)
@@ -1248,8 +1211,8 @@ Test (client, cli_status_progress)
     s_preset (&bfake, queued, JR_STATE_QUEUED);
     memcpy (bfake.noted, running, JR_ID_SIZE);
     char bep[64], iep[64];
-    zactor_t *broker = s_start (s_fake_broker, &bfake, bep, sizeof bep);
-    zactor_t *ingester = s_start (s_fake_ingester, &ifake, iep, sizeof iep);
+    zactor_t *broker = jr_fake_serve (&s_fake_broker, &bfake, bep, sizeof bep);
+    zactor_t *ingester = jr_fake_serve (&s_fake_ingester, &ifake, iep, sizeof iep);
     char out[8192], want[256], id[37];
 
     jr_id_format (running, id);

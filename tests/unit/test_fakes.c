@@ -358,3 +358,61 @@ Test (fakes, router_closes_and_opens_again_on_its_listener)
     jr_fake_router_destroy (&fake);
     close (listener);
 }
+
+//  A served fake: handle on each message, answering its sender; tick after
+//  each wake; end once, as the actor ends.
+typedef struct {
+    int handled, ticks, ends;
+} s_served_t;
+
+static void
+s_served_handle (jr_fake_router_t *fake, void *arg)
+{
+    s_served_t *self = arg;
+    self->handled++;
+    jr_msg_reset (fake->out, JR_MSG_STATE);
+    fake->out->tag = fake->msg->tag + 1;
+    jr_fake_router_send (fake, fake->out);
+}
+
+static void
+s_served_tick (jr_fake_router_t *fake, void *arg)
+{
+    (void)fake;
+    ((s_served_t *)arg)->ticks++;
+}
+
+static void
+s_served_end (void *arg)
+{
+    ((s_served_t *)arg)->ends++;
+}
+
+Test (fakes, serve_answers_each_sender_and_ends_once)
+{
+    static const jr_fake_server_t server = {
+        .handle = s_served_handle, .tick = s_served_tick, .end = s_served_end, .tick_ms = 1000
+    };
+    s_served_t state = { 0 };
+    char endpoint[64];
+    zactor_t *actor = jr_fake_serve (&server, &state, endpoint, sizeof endpoint);
+    zsock_t *a = jr_fake_dealer (endpoint);
+    zsock_t *b = jr_fake_dealer (endpoint);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *socks[] = { a, b, a };
+    for (int i = 0; i < 3; i++) {
+        jr_msg_reset (msg, JR_MSG_STATUS);
+        msg->tag = 10 * (uint64_t)i;
+        jr_fake_send (socks[i], msg);
+        zframe_t *frame = jr_fake_recv (socks[i], msg, JR_MSG_STATE, 2000);
+        cr_assert_eq (msg->tag, 10 * (uint64_t)i + 1);
+        zframe_destroy (&frame);
+    }
+    zactor_destroy (&actor);
+    cr_assert_eq (state.handled, 3);
+    cr_assert_geq (state.ticks, 3);
+    cr_assert_eq (state.ends, 1);
+    jr_msg_destroy (&msg);
+    zsock_destroy (&a);
+    zsock_destroy (&b);
+}
