@@ -1,7 +1,10 @@
 /*  fake_router.c - a ROUTER playing a broker or an ingester that a peer under test connects to  */
 #include "tests/fakes/fake_router.h"
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 void
@@ -22,6 +25,21 @@ jr_fake_router_init (jr_fake_router_t *self, const char *name)
     int port = zsock_bind (self->sock, "tcp://127.0.0.1:*");
     cr_assert_gt (port, 0);
     snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
+}
+
+int
+jr_fake_listener (char endpoint[64])
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_neq (fd, -1);
+    struct sockaddr_in addr = { .sin_family = AF_INET };
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    cr_assert_eq (bind (fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    cr_assert_eq (listen (fd, 64), 0);
+    cr_assert_eq (getsockname (fd, (struct sockaddr *)&addr, &len), 0);
+    snprintf (endpoint, 64, "tcp://127.0.0.1:%d", ntohs (addr.sin_port));
+    return fd;
 }
 
 void

@@ -24,6 +24,12 @@ typedef struct {
 void jr_fake_router_init (jr_fake_router_t *self, const char *name);
 //  Make a fake that is closed, to open on a listener of its own.
 void jr_fake_router_init_closed (jr_fake_router_t *self, const char *name);
+//  A listening TCP socket on a loopback ephemeral port, held for a whole
+//  test so that its port stays the test's while the fake on it is down: a
+//  port let go could be bound by a test running beside, whose sockets would
+//  then talk to ours. Connections that arrive while no fake is on it wait,
+//  unanswered. Its endpoint goes to endpoint; the caller closes the fd.
+int jr_fake_listener (char endpoint[64]);
 //  Open a closed fake on a held listening socket, endpoint as set; it takes
 //  a copy of listener (ZMQ_USE_FD closes what it is given).
 void jr_fake_router_open_on (jr_fake_router_t *self, int listener);

@@ -3,10 +3,7 @@
 #include "tests/fakes/fake_router.h"
 #include <criterion/criterion.h>
 #include <jr/task.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 //  A ROUTER playing the broker, and a DEALER it has heard from.
@@ -327,17 +324,9 @@ Test (fakes, router_knows_its_worker_by_its_results)
 //  Closed, the port stays held; open again, the peer reconnects and is heard.
 Test (fakes, router_closes_and_opens_again_on_its_listener)
 {
-    int listener = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_neq (listener, -1);
-    struct sockaddr_in addr = { .sin_family = AF_INET };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    cr_assert_eq (bind (listener, (struct sockaddr *)&addr, sizeof addr), 0);
-    cr_assert_eq (listen (listener, 8), 0);
-    cr_assert_eq (getsockname (listener, (struct sockaddr *)&addr, &len), 0);
     jr_fake_router_t fake;
     jr_fake_router_init_closed (&fake, NULL);
-    snprintf (fake.endpoint, sizeof fake.endpoint, "tcp://127.0.0.1:%d", ntohs (addr.sin_port));
+    int listener = jr_fake_listener (fake.endpoint);
     jr_fake_router_open_on (&fake, listener);
     zsock_t *dealer = jr_fake_dealer (fake.endpoint);
     for (int round = 0; round < 2; round++) {

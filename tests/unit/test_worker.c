@@ -11,13 +11,10 @@
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <msgpack.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1434,31 +1431,12 @@ Test (worker_drain, second_drain_skips_grace, .timeout = 20)
     s_drain_hands_back (60000, true);
 }
 
-//  A listening TCP socket held for a whole test, so that its port stays
-//  ours while the fake peer on it is down: a port let go could be bound by a
-//  test running beside this one, whose sockets would then talk to ours.
-//  Connections that arrive while no fake is on it wait, unanswered.
-static int
-s_listener (char endpoint[64])
-{
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_neq (fd, -1);
-    struct sockaddr_in addr = { .sin_family = AF_INET };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    cr_assert_eq (bind (fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    cr_assert_eq (listen (fd, 64), 0);
-    cr_assert_eq (getsockname (fd, (struct sockaddr *)&addr, &len), 0);
-    snprintf (endpoint, 64, "tcp://127.0.0.1:%d", ntohs (addr.sin_port));
-    return fd;
-}
-
 Test (worker_ingester, down_then_up, .timeout = 60)
 {
     jr_fake_router_t broker, ingester;
     jr_fake_router_init (&broker, s_name);
     jr_fake_router_init_closed (&ingester, s_name);
-    int listener = s_listener (ingester.endpoint);
+    int listener = jr_fake_listener (ingester.endpoint);
     jr_fake_router_open_on (&ingester, listener);
     s_running_t w;
     s_start (&w, &broker, &ingester,
