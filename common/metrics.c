@@ -320,6 +320,31 @@ jr_metrics_each (jr_metrics_t *self, jr_metrics_fn *fn, void *arg)
         }
 }
 
+typedef struct {
+    const char *key;
+    int64_t value;
+    bool found;
+} s_lookup_t;
+
+static void
+s_lookup (const jr_metric_view_t *view, void *arg)
+{
+    s_lookup_t *want = arg;
+    if (strcmp (view->key, want->key) == 0) {
+        want->value += view->type == JR_METRIC_GAUGE ? view->gauge : (int64_t)view->count;
+        want->found = true;
+    }
+}
+
+bool
+jr_metrics_value (jr_metrics_t *self, const char *key, int64_t *value)
+{
+    s_lookup_t want = { key, 0, false };
+    jr_metrics_each (self, s_lookup, &want);
+    *value = want.value;
+    return want.found;
+}
+
 //  Appends to a fixed buffer, counting what did not fit.
 typedef struct {
     char *buf;

@@ -65,6 +65,11 @@ typedef void (jr_metrics_fn) (const jr_metric_view_t *view, void *arg);
 //  Calls fn for every metric, in registration order.
 void jr_metrics_each (jr_metrics_t *self, jr_metrics_fn *fn, void *arg);
 
+//  The value of the metrics of one stats-line key (a counter's count, a
+//  gauge's value, a histogram's count), summed over their labels, in *value.
+//  False if no metric has that key.
+bool jr_metrics_value (jr_metrics_t *self, const char *key, int64_t *value);
+
 //  The stats line, the same in every process: "key=N ..." with each counter
 //  and histogram (key_count, key_sum) as its change since the previous line,
 //  each gauge as its value, metrics of one name summed over their labels.

@@ -893,30 +893,13 @@ Test (ingester, three_frame_message_dropped_and_ingester_still_works)
     cr_assert_eq (s_db_count (&job), 1);
 }
 
-//  A metric's value by its stats-line key: a counter's count, a gauge's value.
-typedef struct {
-    const char *key;
-    int64_t value;
-    bool found;
-} s_metric_t;
-
-static void
-s_metric_read (const jr_metric_view_t *view, void *arg)
-{
-    s_metric_t *want = arg;
-    if (strcmp (view->key, want->key) == 0) {
-        want->value = view->type == JR_METRIC_GAUGE ? view->gauge : (int64_t)view->count;
-        want->found = true;
-    }
-}
-
+//  A metric's value by its stats-line key; the test fails if there is none.
 static int64_t
 s_metric (const char *key)
 {
-    s_metric_t want = { key, 0, false };
-    jr_metrics_each (jr_ingester_metrics (s_ingester), s_metric_read, &want);
-    cr_assert (want.found, "metric %s", key);
-    return want.value;
+    int64_t value;
+    cr_assert (jr_metrics_value (jr_ingester_metrics (s_ingester), key, &value), "metric %s", key);
+    return value;
 }
 
 //  The stats line's figures live in the ingester's registry.

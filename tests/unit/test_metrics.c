@@ -278,3 +278,20 @@ Test (metrics, threads_bumping_one_counter_lose_nothing)
     cr_assert (strstr (text, "jr_bumps_total 800000\n"), "%s", text);
     jr_metrics_destroy (&metrics);
 }
+
+Test (metrics, value_by_key_sums_the_labels)
+{
+    jr_metrics_t *metrics = jr_metrics_new ("jr_test");
+    jr_counter_add (jr_metrics_counter (metrics, "runs", "Runs.", "task", "echo"), 2);
+    jr_counter_add (jr_metrics_counter (metrics, "runs", "Runs.", "task", "sleep"), 3);
+    jr_gauge_set (jr_metrics_gauge (metrics, "held", "Held.", NULL, NULL), -4);
+    int64_t value = 99;
+    cr_assert (jr_metrics_value (metrics, "runs", &value));
+    cr_assert_eq (value, 5);
+    cr_assert (jr_metrics_value (metrics, "held", &value));
+    cr_assert_eq (value, -4);
+    cr_assert_not (jr_metrics_value (metrics, "jr_test_runs_total", &value), "keys, not names");
+    cr_assert_not (jr_metrics_value (metrics, "none", &value));
+    cr_assert_eq (value, 0);
+    jr_metrics_destroy (&metrics);
+}

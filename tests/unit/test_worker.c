@@ -905,30 +905,13 @@ Test (worker_protocol, unknown_task_and_stale_ack, .timeout = 60)
     jr_fake_router_destroy (&ingester);
 }
 
-//  A metric's value by its stats-line key: a counter's count, a gauge's value.
-typedef struct {
-    const char *key;
-    int64_t value;
-    bool found;
-} s_metric_t;
-
-static void
-s_metric_read (const jr_metric_view_t *view, void *arg)
-{
-    s_metric_t *want = arg;
-    if (strcmp (view->key, want->key) == 0) {
-        want->value = view->type == JR_METRIC_GAUGE ? view->gauge : (int64_t)view->count;
-        want->found = true;
-    }
-}
-
+//  A metric's value by its stats-line key; the test fails if there is none.
 static int64_t
 s_metric (jr_metrics_t *metrics, const char *key)
 {
-    s_metric_t want = { key, 0, false };
-    jr_metrics_each (metrics, s_metric_read, &want);
-    cr_assert (want.found, "metric %s", key);
-    return want.value;
+    int64_t value;
+    cr_assert (jr_metrics_value (metrics, key, &value), "metric %s", key);
+    return value;
 }
 
 //  The stats line's figures live in the worker's registry: a success, a
