@@ -91,6 +91,12 @@ jr_state_held (int state)
     return state == QU || state == SC || state == RU || state == DE;
 }
 
+bool
+jr_state_no_result (int state)
+{
+    return state == QU || state == RU;
+}
+
 int
 jr_attempt_state (const jr_job_t *result, bool cancelled, bool deadline, bool permanent)
 {

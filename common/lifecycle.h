@@ -70,6 +70,10 @@ bool jr_state_held (int state);
 //  SCHEDULED while attempts are left, DEAD after the last (max_attempts 0
 //  counts as 1).
 int jr_attempt_state (const jr_job_t *result, bool cancelled, bool deadline, bool permanent);
+//  True for the states a result can never have (QUEUED, RUNNING): the
+//  ingester refuses such a RESULT with INVALID. Any other value is stored,
+//  as jr_result_state reads it.
+bool jr_state_no_result (int state);
 //  The state of a stored result: its own when it is a state, else (a
 //  worker or a row that set none) what its success says.
 int jr_result_state (int state, bool success);

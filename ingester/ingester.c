@@ -600,7 +600,7 @@ s_validate (const jr_job_t *job)
 {
     static const uint8_t nil_id[JR_ID_SIZE] = { 0 };
     if (job->task.len == 0 || job->attempt == 0 || memcmp (job->id, nil_id, JR_ID_SIZE) == 0
-        || job->state == JR_STATE_QUEUED || job->state == JR_STATE_RUNNING) {
+        || jr_state_no_result (job->state)) {
         char id[37];
         jr_id_format (job->id, id);
         jr_warn ("id=%s attempt=%u task_len=%zu state=%s: result refused (empty task, attempt 0,"

@@ -228,3 +228,12 @@ Test (lifecycle, result_states)
         cr_assert_eq (jr_result_state (none[i], false), JR_STATE_FAILED);
     }
 }
+
+//  PROTOCOL.md 6.4: QUEUED or RUNNING are refused with INVALID; any other
+//  value is stored (0 and unknown ones by their success).
+Test (lifecycle, states_no_result_can_have)
+{
+    for (int s = -1; s <= JR_STATE_EXPIRED + 2; s++)
+        cr_assert_eq (jr_state_no_result (s), s == JR_STATE_QUEUED || s == JR_STATE_RUNNING,
+                      "state %d", s);
+}
