@@ -97,17 +97,27 @@ s_store_big (zsock_t *sock, uint8_t id[JR_ID_SIZE])
     jr_msg_destroy (&msg);
 }
 
+//  A real ingester holding one 1 MB result: its pid, a DEALER to it, the id.
+static pid_t
+s_ingester_with_big (zsock_t **sock_p, uint8_t id[JR_ID_SIZE])
+{
+    pid_t pid = jr_h_ingester (&env);
+    zsock_t *sock = zsock_new_dealer (env.ingester_ep);
+    CHECK (sock, "dealer");
+    zsock_set_rcvtimeo (sock, 20000);  //  only a bound that turns a hang into a failure
+    s_store_big (sock, id);
+    *sock_p = sock;
+    return pid;
+}
+
 //  A client that sends FETCHes and never reads the answers: what waits for
 //  it in the ingester is bounded (about 80 MiB), not 1 MB per FETCH.
 Test (ingester, a_client_that_never_reads_cannot_pile_up_answers)
 {
     jr_h_env_init (&env, "ingester-unread");
-    pid_t pid = jr_h_ingester (&env);
-    zsock_t *sock = zsock_new_dealer (env.ingester_ep);
-    CHECK (sock, "dealer");
-    zsock_set_rcvtimeo (sock, 20000);  //  only a bound that turns a hang into a failure
+    zsock_t *sock;
     uint8_t id[JR_ID_SIZE];
-    s_store_big (sock, id);
+    pid_t pid = s_ingester_with_big (&sock, id);
     long before = s_peak_kb (pid);
     zsock_t *lazy = zsock_new (ZMQ_DEALER);
     zsock_set_rcvhwm (lazy, 1);     //  its own queue takes almost nothing,
@@ -145,12 +155,9 @@ Test (ingester, a_client_that_never_reads_cannot_pile_up_answers)
 Test (ingester, fetch_of_one_big_result_many_times_stays_small)
 {
     jr_h_env_init (&env, "ingester-fetch");
-    pid_t pid = jr_h_ingester (&env);
-    zsock_t *sock = zsock_new_dealer (env.ingester_ep);
-    CHECK (sock, "dealer");
-    zsock_set_rcvtimeo (sock, 20000);  //  only a bound that turns a hang into a failure
+    zsock_t *sock;
     uint8_t id[JR_ID_SIZE];
-    s_store_big (sock, id);
+    pid_t pid = s_ingester_with_big (&sock, id);
     jr_msg_t *msg = jr_msg_new ();
     long before = s_peak_kb (pid);
 
