@@ -5,12 +5,15 @@
 //  Sockets
 
 static zsock_t *
-s_router (jr_sock_role_t role, const char *endpoint)
+s_router (jr_broker_t *self, jr_sock_role_t role, const char *endpoint)
 {
-    zsock_t *sock = jr_transport_bind (role, endpoint);
+    zsock_t *sock = jr_transport_bind (role, endpoint, self->config.keys);
     if (!sock)
         jr_error ("endpoint=%s role=%s: cannot bind: %s", endpoint, jr_transport_role_name (role),
                   zmq_strerror (errno));
+    else if (self->auth && jr_auth_watch (self->auth, sock, role) != 0)
+        jr_warn ("endpoint=%s: cannot watch its handshakes; refusals before ZAP go uncounted",
+                 endpoint);
     return sock;
 }
 
@@ -22,8 +25,9 @@ typedef bool (jr_broker_handler_fn) (jr_broker_t *self, const uint8_t *rid, size
 //  Read what one socket has (up to JR_DRAIN_MAX messages) and hand each to
 //  on_message; refusals get an ERROR with the decoder's code.
 static void
-s_drain (jr_broker_t *self, zsock_t *sock, const char *role, jr_broker_handler_fn *on_message)
+s_drain (jr_broker_t *self, zsock_t *sock, jr_sock_role_t port, jr_broker_handler_fn *on_message)
 {
+    const char *role = jr_transport_role_name (port);
     void *handle = zsock_resolve (sock);
     zmq_msg_t rid, body;
     for (int n = 0; n < JR_DRAIN_MAX; n++) {
@@ -38,6 +42,9 @@ s_drain (jr_broker_t *self, zsock_t *sock, const char *role, jr_broker_handler_f
             jr_debug ("role=%s: dropped %s", role,
                       got < 0 ? "a message of other frames" : "an ERROR");
         }
+        else if (rc == 0 && !jr_auth_permits (self->auth, port, self->in->type, &body))
+            jr_msg_send_error (handle, id, id_len, self->in->tag, JR_EFORBIDDEN,
+                               "this key's role may not send this message here");
         else if (!on_message (self, id, id_len, rc == 0 ? self->in->type : JR_MSG_NONE)) {
             jr_counter_inc (self->stats.malformed);
             int code = rc ? rc : JR_EINVALID;
@@ -89,6 +96,7 @@ s_log_stats (jr_broker_t *self)
     jr_gauge_set (self->stats.workers, self->nworkers);
     jr_gauge_set (self->stats.journal_bytes,
                   self->journal ? (int64_t)jr_journal_size (self->journal) : 0);
+    jr_auth_counters_update (&self->stats.auth, self->auth);
     char line[1024];
     if (jr_metrics_line (self->metrics, line, sizeof line))
         jr_info ("%s: stats", line);
@@ -125,6 +133,7 @@ s_metrics_new (jr_broker_t *self)
         m, "replies_unread", "replies dropped: their client had too many unread", NULL, NULL);
     s->journal_bytes =
         jr_metrics_gauge (m, "journal_bytes", "bytes in the journal's files", NULL, NULL);
+    jr_auth_counters_init (&s->auth, m);
 }
 
 //  -------------------------------------------------------------------------
@@ -161,14 +170,21 @@ jr_broker_new (const jr_broker_config_t *config)
             return NULL;
         }
     }
-    self->clients = s_router (JR_SOCK_BROKER_CLIENTS, config->clients);
-    self->workers_sock = s_router (JR_SOCK_BROKER_WORKERS, config->workers);
+    char err[512];
+    if (config->keys && !(self->auth = jr_auth_new (config->keys, err, sizeof err))) {
+        jr_error ("%s", err);
+        jr_broker_destroy (&self);
+        return NULL;
+    }
+    self->clients = s_router (self, JR_SOCK_BROKER_CLIENTS, config->clients);
+    self->workers_sock = s_router (self, JR_SOCK_BROKER_WORKERS, config->workers);
     if (!self->clients || !self->workers_sock) {
         jr_broker_destroy (&self);
         return NULL;
     }
-    jr_info ("clients=%s workers=%s journal=%s live=%zu: broker listening", config->clients,
-             config->workers, config->journal ? config->journal : "(none)", self->live);
+    jr_info ("clients=%s workers=%s journal=%s live=%zu keys=%s: broker listening", config->clients,
+             config->workers, config->journal ? config->journal : "(none)", self->live,
+             config->keys ? jr_keys_dir (config->keys) : "(none)");
     return self;
 }
 
@@ -213,6 +229,7 @@ jr_broker_destroy (jr_broker_t **self_p)
     jr_journal_close (&self->journal);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->workers_sock);
+    jr_auth_destroy (&self->auth);        //  after the sockets it answers for
     jr_budgets_destroy (&self->budgets);  //  frames libzmq still holds keep theirs
     free (self);
     *self_p = NULL;
@@ -243,9 +260,9 @@ jr_broker_run (jr_broker_t *self)
         if (zmq_poll (items, 2, busy ? 0 : 100) == -1 && errno != EINTR)
             break;
         if (items[1].revents & ZMQ_POLLIN)
-            s_drain (self, self->workers_sock, "workers", jr_broker_worker_message);
+            s_drain (self, self->workers_sock, JR_SOCK_BROKER_WORKERS, jr_broker_worker_message);
         if (items[0].revents & ZMQ_POLLIN)
-            s_drain (self, self->clients, "clients", jr_broker_client_message);
+            s_drain (self, self->clients, JR_SOCK_BROKER_CLIENTS, jr_broker_client_message);
         jr_broker_commit (self);
         jr_broker_dispatch (self);
         int64_t now = jr_clock_mono_us ();

@@ -2,6 +2,7 @@
 #ifndef JR_BROKER_H
 #define JR_BROKER_H
 #include "broker/journal.h"
+#include "proto/keys.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,12 +23,13 @@ typedef struct {
     int dead_ttl_s;             //  dead jobs kept this long at most
     size_t remember;            //  finished ids kept for idempotent submit
     uint64_t max_queued_bytes;  //  vars of live jobs at most; more get QUEUE_FULL
+    const jr_keys_t *keys;      //  CurveZMQ on both ports; NULL = none (loopback, --insecure)
 } jr_broker_config_t;
 
 #define JR_BROKER_CONFIG_DEFAULT                                                                   \
     {                                                                                              \
-        "tcp://*:5570", "tcp://*:5571", 1000, 5000, 10000000, NULL, JR_FSYNC_ALWAYS, 100, 10000,   \
-            1000, 300000, 3, 100000, 7 * 86400, 100000, 2ull << 30                                 \
+        "tcp://127.0.0.1:5570", "tcp://127.0.0.1:5571", 1000, 5000, 10000000, NULL, JR_FSYNC_ALWAYS, 100, 10000,   \
+            1000, 300000, 3, 100000, 7 * 86400, 100000, 2ull << 30, NULL                           \
     }
 
 typedef struct _jr_broker_t jr_broker_t;

@@ -3,14 +3,19 @@
 #include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/opts.h"
+#include "proto/keys.h"
 #include <czmq.h>
 
 int
 main (int argc, char **argv)
 {
     jr_opt_t opts[] = {
-        { "clients", "JR_BROKER_CLIENTS", "tcp://*:5570", "endpoint clients connect to" },
-        { "workers", "JR_BROKER_WORKERS", "tcp://*:5571", "endpoint workers connect to" },
+        { "clients", "JR_BROKER_CLIENTS", NULL,
+          "endpoint clients connect to (default tcp://*:5570 with --keys, else "
+          "tcp://127.0.0.1:5570)" },
+        { "workers", "JR_BROKER_WORKERS", NULL,
+          "endpoint workers connect to (default tcp://*:5571 with --keys, else "
+          "tcp://127.0.0.1:5571)" },
         { "journal", "JR_JOURNAL", "./jr-journal", "journal directory" },
         { "fsync", "JR_FSYNC", "always", "always | batch | never: when accepted jobs are synced" },
         { "fsync-interval", "JR_FSYNC_INTERVAL_MS", "100", "sync interval for --fsync batch, ms" },
@@ -30,6 +35,8 @@ main (int argc, char **argv)
         { "max-queued-bytes", "JR_MAX_QUEUED_BYTES", "2147483648",
           "bytes of vars the live jobs may hold; more get QUEUE_FULL" },
         { "verbose", "JR_VERBOSE", NULL, "log every event (debug)", true },
+        { "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (docs/operations.md, Keys)" },
+        { "insecure", "JR_INSECURE", NULL, "listen beyond this host without keys", true },
     };
     int nopts = sizeof opts / sizeof opts[0];
     int args = jr_opts_parse (argc, argv, opts, nopts, "jr-broker [options]");
@@ -37,9 +44,17 @@ main (int argc, char **argv)
         fprintf (stderr, "jr-broker: unexpected argument '%s' (see --help)\n", argv[1]);
         return 2;
     }
+    jr_log_init ("broker", opts[16].value ? JR_LOG_DEBUG : JR_LOG_INFO);
+    jr_keys_t *keys = NULL;
+    if (jr_keys_setup (opts[17].value, JR_ROLE_BROKER, &keys) != 0)
+        return 2;
     jr_broker_config_t config = JR_BROKER_CONFIG_DEFAULT;
-    config.clients = opts[0].value;
-    config.workers = opts[1].value;
+    config.keys = keys;
+    config.clients = opts[0].value ? opts[0].value : keys ? "tcp://*:5570" : config.clients;
+    config.workers = opts[1].value ? opts[1].value : keys ? "tcp://*:5571" : config.workers;
+    if (!jr_keys_bind_ok (keys, opts[18].value != NULL, config.clients)
+        || !jr_keys_bind_ok (keys, opts[18].value != NULL, config.workers))
+        return 2;
     config.journal = opts[2].value;
     const char *fsync = opts[3].value;
     if (strcmp (fsync, "always") == 0)
@@ -64,7 +79,6 @@ main (int argc, char **argv)
     config.dead_ttl_s = (int)jr_opts_int (&opts[13], 1, 365 * 86400);
     config.remember = (size_t)jr_opts_int (&opts[14], 1, 100000000);
     config.max_queued_bytes = (uint64_t)jr_opts_int (&opts[15], 1 << 20, INT64_MAX);
-    jr_log_init ("broker", opts[16].value ? JR_LOG_DEBUG : JR_LOG_INFO);
     jr_fd_limit_raise ();
     zsys_init ();
     zsys_set_logstream (NULL);
@@ -75,6 +89,7 @@ main (int argc, char **argv)
     }
     jr_broker_run (broker);
     jr_broker_destroy (&broker);
+    jr_keys_destroy (&keys);
     jr_info ("broker stopped");
     return 0;
 }

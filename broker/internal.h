@@ -10,6 +10,7 @@
 #include "common/lifecycle.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "proto/auth.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
 #include <czmq.h>
@@ -80,6 +81,7 @@ typedef struct {
 typedef struct {
     jr_counter_t *accepted, *refused, *dispatched, *done, *requeued, *retried, *dead, *cancelled,
         *expired, *malformed, *stale, *unread;  //  unread: replies dropped, unread by their client
+    jr_auth_counters_t auth;                    //  refusals of the keys
     jr_gauge_t *live, *workers, *journal_bytes;
 } jr_bstats_t;
 
@@ -87,6 +89,7 @@ struct _jr_broker_t {
     jr_broker_config_t config;
     zsock_t *clients;       //  ROUTER
     zsock_t *workers_sock;  //  ROUTER
+    jr_auth_t *auth;        //  the ZAP handler, with keys; NULL without
     jr_journal_t *journal;  //  NULL when running without one
     jr_jobtab_t *jobs;      //  every job we hold, live or remembered
     size_t live;            //  jobs not finished

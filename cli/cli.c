@@ -13,9 +13,12 @@ jr_cli_exit_code (int rc)
 }
 
 void
-jr_cli_report (const char *what, int rc)
+jr_cli_report (const jr_client_t *client, const char *what, int rc)
 {
     fprintf (stderr, "jr: %s: %s (%s)\n", what, jr_errname (rc), jr_strerror (rc));
+    const char *detail = client ? jr_client_error (client) : "";
+    if (*detail && (rc == JR_EFORBIDDEN || rc == JR_EHANDSHAKE || rc == JR_ETIMEOUT))
+        fprintf (stderr, "jr: %s\n", detail);
 }
 
 //  A flag of the running command by name; every name asked for is in its
@@ -37,9 +40,16 @@ jr_cli_client (const jr_opt_t *opts, const char *answer)
 {
     const char *broker = jr_cli_opt (opts, "broker")->value;
     const char *ingester = jr_cli_opt (opts, "ingester")->value;
+    const char *keys = jr_cli_opt (opts, "keys")->value;
+    //  keys is --keys or $JR_KEYS: set here, so a bad folder gets its own message.
+    unsetenv ("JR_KEYS");
     jr_client_t *client = jr_client_new (broker, ingester);
     if (!client) {
         fprintf (stderr, "jr: bad endpoint: --broker %s --ingester %s\n", broker, ingester);
+        exit (EXIT_USAGE);
+    }
+    if (keys && jr_client_set_keys (client, keys) != 0) {
+        fprintf (stderr, "jr: %s\n", jr_client_error (client));
         exit (EXIT_USAGE);
     }
     jr_client_set_timeout (client, (int)jr_opts_int (jr_cli_opt (opts, answer), 1, INT_MAX));

@@ -11,7 +11,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_TIMEOUT = 3 };
 //  The exit code of a failed request: EXIT_TIMEOUT or EXIT_FAILED.
 int jr_cli_exit_code (int rc);
 //  Say on stderr what failed and why.
-void jr_cli_report (const char *what, int rc);
+void jr_cli_report (const jr_client_t *client, const char *what, int rc);
 //  A flag of the running command by name; every name asked for is in the
 //  command's row of s_commands (jr_main.c), else it asserts.
 const jr_opt_t *jr_cli_opt (const jr_opt_t *opts, const char *name);
@@ -38,5 +38,6 @@ int jr_cli_result (jr_opt_t *opts, int nargs, char **argv);
 int jr_cli_status (jr_opt_t *opts, int nargs, char **argv);
 int jr_cli_cancel (jr_opt_t *opts, int nargs, char **argv);
 int jr_cli_retry (jr_opt_t *opts, int nargs, char **argv);
+int jr_cli_keygen (jr_opt_t *opts, int nargs, char **argv);
 int jr_cli_list (jr_opt_t *opts, int nargs, char **argv);
 #endif

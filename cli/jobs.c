@@ -25,7 +25,7 @@ jr_cli_wait (jr_opt_t *opts, int nargs, char **argv)
     jr_client_destroy (&client);
     free (ids);
     if (rc) {
-        jr_cli_report ("waiting for results", rc);
+        jr_cli_report (client, "waiting for results", rc);
         return jr_cli_exit_code (rc);
     }
     return printer.failed ? EXIT_FAILED : EXIT_OK;
@@ -49,7 +49,7 @@ jr_cli_result (jr_opt_t *opts, int nargs, char **argv)
         return EXIT_FAILED;
     }
     if (rc) {
-        jr_cli_report ("asking the ingester", rc);
+        jr_cli_report (client, "asking the ingester", rc);
         return jr_cli_exit_code (rc);
     }
     jr_json_print_job (job, stdout);
@@ -89,7 +89,7 @@ jr_cli_status (jr_opt_t *opts, int nargs, char **argv)
             int brc = jr_client_progress (client, id, &now, &now_attempt, &now_value, now_message,
                                           sizeof now_message);
             if (brc)
-                jr_cli_report ("asking the broker", brc);
+                jr_cli_report (client, "asking the broker", brc);
             else if (now != JR_STATE_UNKNOWN) {
                 state = now;
                 attempt = now_attempt;
@@ -100,12 +100,12 @@ jr_cli_status (jr_opt_t *opts, int nargs, char **argv)
     }
     else {
         if (rc != JR_ENOT_FOUND)
-            jr_cli_report ("asking the ingester", rc);
+            jr_cli_report (client, "asking the ingester", rc);
         rc = jr_client_progress (client, id, &state, &attempt, &value, message, sizeof message);
     }
     jr_client_destroy (&client);
     if (rc) {
-        jr_cli_report ("asking the broker", rc);
+        jr_cli_report (client, "asking the broker", rc);
         return jr_cli_exit_code (rc);
     }
     printf ("{\"id\":\"%s\",\"state\":\"%s\",\"attempt\":%u", argv[2], jr_state_name (state),
@@ -163,7 +163,7 @@ jr_cli_cancel (jr_opt_t *opts, int nargs, char **argv)
     }
     jr_client_destroy (&client);
     if (rc) {
-        jr_cli_report ("asking the broker", rc);
+        jr_cli_report (client, "asking the broker", rc);
         return jr_cli_exit_code (rc);
     }
     if (state == JR_STATE_CANCELLED) {
@@ -189,7 +189,7 @@ jr_cli_retry (jr_opt_t *opts, int nargs, char **argv)
     int rc = jr_client_retry (client, id, &state);
     jr_client_destroy (&client);
     if (rc) {
-        jr_cli_report ("asking the broker", rc);
+        jr_cli_report (client, "asking the broker", rc);
         return jr_cli_exit_code (rc);
     }
     if (state == JR_STATE_QUEUED) {
@@ -243,7 +243,7 @@ jr_cli_list (jr_opt_t *opts, int nargs, char **argv)
     jr_client_destroy (&client);
     fflush (stdout);
     if (rc) {
-        jr_cli_report ("asking the broker", rc);
+        jr_cli_report (client, "asking the broker", rc);
         return jr_cli_exit_code (rc);
     }
     return EXIT_OK;

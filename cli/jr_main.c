@@ -5,8 +5,9 @@
 //  The flags every command takes.
 #define GLOBAL_OPTS                                                                                \
     { "broker", "JR_BROKER", JR_DEFAULT_BROKER, "broker endpoint", false, NULL },                  \
+        { "ingester", "JR_INGESTER", JR_DEFAULT_INGESTER, "ingester endpoint", false, NULL },      \
     {                                                                                              \
-        "ingester", "JR_INGESTER", JR_DEFAULT_INGESTER, "ingester endpoint", false, NULL           \
+        "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (a client or admin key)", false, NULL       \
     }
 
 //  The commands: from this one table come `jr --help`, each command's
@@ -99,6 +100,17 @@ static command_t s_commands[] = {
       jr_cli_retry,
       { GLOBAL_OPTS,
         { "timeout", "JR_TIMEOUT", "5000", "wait for the broker's answer, ms", false, NULL },
+        { NULL } } },
+    { "keygen",
+      { { "keygen --role ROLE NAME --out DIR", "make a key pair (CurveZMQ certificate)" } },
+      "jr keygen --role ROLE NAME --out DIR\n"
+      "  writes DIR/NAME.cert (public: give it to the servers, or to\n"
+      "  the clients of a server) and DIR/NAME.cert_secret (mode 0600:\n"
+      "  keep it on this host). ROLE: broker, ingester, worker, client\n"
+      "  or admin. docs/operations.md, Keys, says where they go",
+      jr_cli_keygen,
+      { { "role", NULL, NULL, "broker, ingester, worker, client or admin", false, NULL },
+        { "out", NULL, NULL, "the folder to write to (made if missing)", false, NULL },
         { NULL } } },
 };
 

@@ -234,7 +234,7 @@ s_submit_file (jr_client_t *client, const char *path, const defaults_t *defaults
         int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, nids,
                                       wait_timeout, jr_cli_print_result, &printer);
         if (rc) {
-            jr_cli_report ("waiting for results", rc);
+            jr_cli_report (client, "waiting for results", rc);
             result = jr_cli_exit_code (rc);
         }
         else if (printer.failed && result == EXIT_OK)
@@ -315,8 +315,9 @@ jr_cli_submit (jr_opt_t *opts, int nargs, char **argv)
     char id[37];
     jr_id_format (job.id, id);
     if (rc) {
-        fprintf (stderr, "jr: job %s not accepted: %s (%s)\n", id, jr_errname (rc),
-                 jr_strerror (rc));
+        char what[80];
+        snprintf (what, sizeof what, "job %s not accepted", id);
+        jr_cli_report (client, what, rc);
         result = jr_cli_exit_code (rc);
     }
     else {
@@ -326,7 +327,7 @@ jr_cli_submit (jr_opt_t *opts, int nargs, char **argv)
             jr_job_t *done = NULL;
             rc = s_wait_one (client, job.id, wait_timeout, &done);
             if (rc) {
-                jr_cli_report ("waiting for the result", rc);
+                jr_cli_report (client, "waiting for the result", rc);
                 result = jr_cli_exit_code (rc);
             }
             else {

@@ -42,70 +42,69 @@ s_endpoint_ok (const char *endpoint)
     return true;
 }
 
-//  Its options are the transport's client role: no linger (every request
+//  Its options are the transport's client roles: no linger (every request
 //  is resent on silence, so nothing relies on it), heartbeats so a dead
-//  link shows in seconds.
+//  link shows in seconds. A link's watch tells a refused key at once, and
+//  tells the wait for results that the ingester connection is new: a
+//  restarted ingester has forgotten the FETCHes parked in the old one.
 static zsock_t *
-s_connect (const char *endpoint)
+s_connect (jr_client_t *self, jr_link_t *link, jr_sock_role_t role, const char *endpoint)
 {
-    return jr_transport_connect (JR_SOCK_CLIENT, endpoint);
+    if (!link->sock && jr_link_open (link, role, endpoint, self->keys) != 0)
+        snprintf (self->error, sizeof self->error, "%s: cannot connect: %s", endpoint,
+                  zmq_strerror (errno));
+    return link->sock;
 }
 
 zsock_t *
 jr_client_broker (jr_client_t *self)
 {
-    if (!self->broker)
-        self->broker = s_connect (self->broker_ep);
-    return self->broker;
+    return s_connect (self, &self->broker, JR_SOCK_CLIENT, self->broker_ep);
 }
 
-//  A restarted ingester has forgotten the FETCHes parked in the old one,
-//  so the wait must ask again when the connection is made anew: libzmq
-//  tells us through a socket monitor.
 zsock_t *
 jr_client_ingester (jr_client_t *self)
 {
-    if (self->ingester)
-        return self->ingester;
-    self->ingester = s_connect (self->ingester_ep);
-    if (!self->ingester)
-        return NULL;
-    //  A monitor left from a socket jr_client_request dropped watches nothing now.
-    zsock_destroy (&self->monitor);
-    static atomic_uint monitors;
-    char endpoint[80];
-    snprintf (endpoint, sizeof endpoint, "inproc://jr-client-monitor-%p-%u", (void *)self,
-              atomic_fetch_add (&monitors, 1));
-    self->connects = 0;
-    if (zmq_socket_monitor (zsock_resolve (self->ingester), endpoint, ZMQ_EVENT_CONNECTED) == 0)
-        self->monitor = zsock_new_pair (endpoint);
-    return self->ingester;
+    if (!self->ingester.sock)
+        self->reconnects = 0;
+    return s_connect (self, &self->ingester, JR_SOCK_CLIENT_INGESTER, self->ingester_ep);
 }
 
-//  Read the monitor's events; true if the ingester socket connected again
-//  (not the first time).
 bool
 jr_client_reconnected (jr_client_t *self)
 {
-    bool again = false;
-    zmq_msg_t frame;
-    zmq_msg_init (&frame);
-    while (self->monitor
-           && zmq_msg_recv (&frame, zsock_resolve (self->monitor), ZMQ_DONTWAIT) != -1) {
-        if (!zmq_msg_more (&frame))  //  the event is two frames: count at the second
-            again = ++self->connects > 1 || again;
-    }
-    zmq_msg_close (&frame);
+    jr_link_check (&self->ingester);
+    bool again = self->ingester.connects > 1 && self->ingester.connects > self->reconnects;
+    self->reconnects = self->ingester.connects;
     return again;
 }
 
-void
-jr_client_ingester_close (jr_client_t *self)
+int
+jr_client_link_failed (jr_client_t *self, jr_link_t *link)
 {
-    if (self->ingester)
-        zmq_socket_monitor (zsock_resolve (self->ingester), NULL, 0);
-    zsock_destroy (&self->monitor);
-    zsock_destroy (&self->ingester);
+    int code = jr_link_check (link);
+    if (!code)
+        return 0;
+    bool to_broker = link == &self->broker;
+    const char *endpoint = to_broker ? self->broker_ep : self->ingester_ep;
+    if (code == JR_EFORBIDDEN)
+        snprintf (self->error, sizeof self->error,
+                  "%s: the %s refused our key (is our public certificate in its allow/client/ "
+                  "or allow/admin/?)",
+                  endpoint, to_broker ? "broker" : "ingester");
+    else if (!self->keys)
+        snprintf (self->error, sizeof self->error,
+                  "%s: the handshake failed: the server uses keys and we have none (give --keys "
+                  "DIR or $JR_KEYS)",
+                  endpoint);
+    else
+        snprintf (self->error, sizeof self->error,
+                  "%s: the secure handshake failed: the public key in %s is not that server's, "
+                  "or the server does not use keys",
+                  endpoint,
+                  jr_keys_server_file (self->keys, to_broker ? JR_ROLE_BROKER : JR_ROLE_INGESTER));
+    jr_link_close (link);
+    return code;
 }
 
 //  czmq sets itself up on the first socket, and that is not thread-safe:
@@ -116,6 +115,22 @@ static void
 s_zsys_init (void)
 {
     zsys_init ();
+}
+
+//  The keys of dir for a client, or none for NULL; the old ones go, and
+//  so do the sockets made with them.
+static int
+s_set_keys (jr_client_t *self, const char *dir)
+{
+    jr_keys_t *keys = NULL;
+    if (dir && *dir
+        && !(keys = jr_keys_load (dir, JR_ROLE_CLIENT, self->error, sizeof self->error)))
+        return JR_EINVALID;
+    jr_link_close (&self->broker);
+    jr_link_close (&self->ingester);
+    jr_keys_destroy (&self->keys);
+    self->keys = keys;
+    return 0;
 }
 
 jr_client_t *
@@ -140,7 +155,23 @@ jr_client_new (const char *broker, const char *ingester)
     self->timeout_ms = JR_CLIENT_TIMEOUT;
     self->out = jr_msg_new ();
     self->in = jr_msg_new ();
+    if (s_set_keys (self, getenv ("JR_KEYS")) != 0)
+        jr_client_destroy (&self);
     return self;
+}
+
+int
+jr_client_set_keys (jr_client_t *self, const char *dir)
+{
+    assert (self);
+    return s_set_keys (self, dir);
+}
+
+const char *
+jr_client_error (const jr_client_t *self)
+{
+    assert (self);
+    return self->error;
 }
 
 void
@@ -149,8 +180,9 @@ jr_client_destroy (jr_client_t **self_p)
     assert (self_p);
     if (*self_p) {
         jr_client_t *self = *self_p;
-        zsock_destroy (&self->broker);
-        jr_client_ingester_close (self);
+        jr_link_close (&self->broker);
+        jr_link_close (&self->ingester);
+        jr_keys_destroy (&self->keys);
         jr_msg_destroy (&self->out);
         jr_msg_destroy (&self->in);
         free (self->broker_ep);
@@ -225,18 +257,20 @@ jr_client_answer_wait_us (const jr_client_t *self, int sends)
 //  gives its code, silence JR_ETIMEOUT (and a fresh socket next time, so
 //  stale requests queued for an absent peer are dropped).
 int
-jr_client_request (jr_client_t *self, zsock_t **sock_p, zmq_msg_t *frame)
+jr_client_request (jr_client_t *self, jr_link_t *link, zmq_msg_t *frame)
 {
-    zsock_t *sock = *sock_p;
+    zsock_t *sock = link->sock;
     self->out->tag = ++self->tag;
     for (int sends = 1; sends <= 1 + JR_CLIENT_RESENDS; sends++) {
         int rc = jr_msg_send (self->out, zsock_resolve (sock), NULL, 0);
         if (rc == JR_ETOOLARGE)
             return rc;
         int64_t until = jr_clock_mono_us () + jr_client_answer_wait_us (self, sends);
-        while (jr_client_poll (sock, NULL, until) || jr_clock_mono_us () < until) {
+        while (jr_client_poll (sock, link->watch, until) || jr_clock_mono_us () < until) {
             if (zsys_interrupted)
                 return JR_ECANCELLED;
+            if ((rc = jr_client_link_failed (self, link)))
+                return rc;
             while ((rc = jr_client_recv (self, sock, frame)) != JR_ETIMEOUT) {
                 if (rc)
                     continue;  //  undecodable, already dropped
@@ -251,6 +285,8 @@ jr_client_request (jr_client_t *self, zsock_t **sock_p, zmq_msg_t *frame)
             }
         }
     }
-    zsock_destroy (sock_p);
+    snprintf (self->error, sizeof self->error, "%s: no answer",
+              link == &self->broker ? self->broker_ep : self->ingester_ep);
+    jr_link_close (link);
     return JR_ETIMEOUT;
 }

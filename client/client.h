@@ -2,7 +2,9 @@
 #ifndef JR_CLIENT_CLIENT_H
 #define JR_CLIENT_CLIENT_H
 #include "common/clock.h"
+#include "proto/keys.h"
 #include "proto/proto.h"
+#include "proto/transport.h"
 #include <czmq.h>
 
 //  Internal to the client (client.c, submit.c, state.c, wait.c): none of it
@@ -13,10 +15,11 @@
 struct _jr_client_t {
     char *broker_ep;    //  where SUBMIT and STATUS go
     char *ingester_ep;  //  where FETCH goes
-    zsock_t *broker;    //  DEALER, connected on first use
-    zsock_t *ingester;  //  DEALER, connected on first use
-    zsock_t *monitor;   //  PAIR: the ingester socket's connection events
-    int connects;       //  connections made by the ingester socket so far
+    jr_link_t broker;    //  DEALER and its watch, connected on first use
+    jr_link_t ingester;  //  DEALER and its watch, connected on first use
+    int reconnects;      //  connections of the ingester socket seen by jr_client_reconnected
+    jr_keys_t *keys;     //  CurveZMQ ($JR_KEYS, jr_client_set_keys), or NULL
+    char error[512];     //  what went wrong last, for jr_client_error
     int timeout_ms;     //  wait for an answer before a resend
     uint64_t tag;       //  last request tag used
     jr_msg_t *out;      //  request being built
@@ -25,14 +28,15 @@ struct _jr_client_t {
 
 //  The broker's socket, connected on first use; NULL if it cannot connect.
 zsock_t *jr_client_broker (jr_client_t *self);
-//  The ingester's socket, connected on first use, with a monitor of its
+//  The ingester's socket, connected on first use, with a watch of its
 //  connections; NULL if it cannot connect.
 zsock_t *jr_client_ingester (jr_client_t *self);
-//  Read the monitor's events; true if the ingester socket connected again
+//  Read the ingester link's events; true if its socket connected again
 //  (not the first time).
 bool jr_client_reconnected (jr_client_t *self);
-//  Drop the ingester socket and its monitor (the next use connects anew).
-void jr_client_ingester_close (jr_client_t *self);
+//  The code of a handshake failure on link (JR_EFORBIDDEN, JR_EHANDSHAKE,
+//  with the reason in self->error), or 0.
+int jr_client_link_failed (jr_client_t *self, jr_link_t *link);
 
 //  Wait until sock (or other, which may be NULL) is readable or the
 //  monotonic time `until`; true only if sock is readable.
@@ -45,9 +49,10 @@ int jr_client_recv (jr_client_t *self, zsock_t *sock, zmq_msg_t *frame);
 int jr_client_error_code (const jr_msg_t *msg);
 //  How long to wait after the k-th send (1-based) before resending, us.
 int64_t jr_client_answer_wait_us (const jr_client_t *self, int sends);
-//  One request, one reply: sends self->out with a new tag and waits for
-//  the reply with that tag, resending on silence. On 0 self->in holds the
-//  reply, decoded from frame, which the caller closes. An ERROR reply
-//  gives its code, silence JR_ETIMEOUT (and *sock_p is destroyed).
-int jr_client_request (jr_client_t *self, zsock_t **sock_p, zmq_msg_t *frame);
+//  One request, one reply: sends self->out with a new tag on link and
+//  waits for the reply with that tag, resending on silence. On 0 self->in
+//  holds the reply, decoded from frame, which the caller closes. An ERROR
+//  reply gives its code, a failed handshake JR_EFORBIDDEN or JR_EHANDSHAKE,
+//  silence JR_ETIMEOUT (both close link).
+int jr_client_request (jr_client_t *self, jr_link_t *link, zmq_msg_t *frame);
 #endif

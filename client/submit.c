@@ -218,7 +218,13 @@ jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes)
                 next = batches[b].resend_us;
         if (next == INT64_MAX)
             break;  //  nothing in flight and nothing left to send
-        if (jr_client_poll (sock, NULL, next)) {
+        int failed = jr_client_link_failed (self, &self->broker);
+        if (failed) {
+            s_settle_pending (res, n, failed);
+            sock = NULL;
+            break;
+        }
+        if (jr_client_poll (sock, self->broker.watch, next)) {
             zmq_msg_t frame;
             int rc;
             while ((rc = jr_client_recv (self, sock, &frame)) != JR_ETIMEOUT) {
@@ -239,7 +245,7 @@ jr_client_submit_many (jr_client_t *self, jr_job_t *jobs, size_t n, int *codes)
     if (!sock)  //  the endpoint did not connect
         s_settle_pending (res, n, JR_EINVALID);
     if (timed_out)
-        zsock_destroy (&self->broker);
+        jr_link_close (&self->broker);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (rc == 0 && res[i] != 0)

@@ -357,7 +357,8 @@ static void
 s_on_reconnect (waiter_t *w)
 {
     jr_client_t *self = w->client;
-    if (self->monitor && zsock_events (self->monitor) & ZMQ_POLLIN && jr_client_reconnected (self))
+    if (self->ingester.watch && zsock_events (self->ingester.watch) & ZMQ_POLLIN
+        && jr_client_reconnected (self))
         for (size_t f = 0; f < w->nfetches; f++)
             if (w->fetches[f].tag)
                 w->fetches[f].timer_us = jr_clock_mono_us ();
@@ -378,7 +379,12 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
         if (next == INT64_MAX)
             break;  //  every round ended: the rest did not come in time
         s_on_reconnect (&w);
-        if (jr_client_poll (w.sock, self->monitor, next)) {
+        int failed = jr_client_link_failed (self, &self->ingester);
+        if (failed) {
+            s_waiter_free (&w);
+            return failed;
+        }
+        if (jr_client_poll (w.sock, self->ingester.watch, next)) {
             int rc = s_drain (&w);
             if (rc) {
                 s_waiter_free (&w);
@@ -392,7 +398,7 @@ jr_client_wait_many (jr_client_t *self, const uint8_t (*ids)[JR_ID_SIZE], size_t
         s_on_timers (&w);
     }
     if (w.silent)
-        jr_client_ingester_close (self);
+        jr_link_close (&self->ingester);
     s_waiter_free (&w);
     if (!w.sock)
         return JR_EINVALID;

@@ -7,6 +7,7 @@
 #include "common/metrics.h"
 #include "common/mp.h"
 #include "ingester/sink.h"
+#include "proto/auth.h"
 #include "ingester/writer.h"
 #include "proto/transport.h"
 #include <czmq.h>
@@ -62,6 +63,7 @@ typedef struct {
     jr_counter_t *commits;                         //  transactions that stored results
     jr_counter_t *unread;                          //  replies dropped, their peer read too little
     jr_gauge_t *parked;                            //  ids parked by fetches that wait
+    jr_auth_counters_t auth;                       //  refusals of the keys
 } stats_t;
 
 struct _jr_ingester_t {
@@ -93,6 +95,7 @@ struct _jr_ingester_t {
     size_t ndirty, cap_dirty;    //  in use, allocated
     int64_t next_expiry_us;      //  earliest fetch deadline, or INT64_MAX
     int64_t next_stats_us;       //  when the next stats line is due
+    jr_auth_t *auth;             //  the ZAP handler, with keys; NULL without
     jr_metrics_t *metrics;       //  the registry the stats line reads
     stats_t stats;               //  its metrics, owned by it
     jr_budgets_t *budgets;       //  what each peer has unread
@@ -195,6 +198,7 @@ s_metrics_new (jr_ingester_t *self)
         s_counter (self, "replies_unread", "replies dropped: their peer had too many unread");
     s->parked = jr_metrics_gauge (self->metrics, "fetches_parked",
                                   "ids parked by fetches that wait for them", NULL, NULL);
+    jr_auth_counters_init (&s->auth, self->metrics);
 }
 
 jr_ingester_t *
@@ -242,19 +246,27 @@ jr_ingester_new (const jr_ingester_config_t *cfg)
     //  Its options are the transport's ingester role: ROUTER_MANDATORY, so a
     //  vanished peer fails the send; exactly the protocol's frame limit; a
     //  linger so ACKs queued at shutdown still get a second to leave.
-    self->router = jr_transport_bind (JR_SOCK_INGESTER, c.bind);
+    char err[512];
+    if (c.keys && !(self->auth = jr_auth_new (c.keys, err, sizeof err))) {
+        jr_error ("%s", err);
+        jr_ingester_destroy (&self);
+        return NULL;
+    }
+    self->router = jr_transport_bind (JR_SOCK_INGESTER, c.bind, c.keys);
     if (!self->router) {
         jr_error ("bind=%s error=\"%s\": cannot bind", c.bind, zmq_strerror (zmq_errno ()));
         jr_ingester_destroy (&self);
         return NULL;
     }
+    if (self->auth && jr_auth_watch (self->auth, self->router, JR_SOCK_INGESTER) != 0)
+        jr_warn ("bind=%s: cannot watch its handshakes; refusals before ZAP go uncounted", c.bind);
     self->handle = zsock_resolve (self->router);
     size_t size = sizeof self->endpoint;
     if (zmq_getsockopt (self->handle, ZMQ_LAST_ENDPOINT, self->endpoint, &size) != 0)
         snprintf (self->endpoint, sizeof self->endpoint, "%s", c.bind);
-    jr_info ("bind=%s sink=%s:%s sync=%s batch=%d: listening", self->endpoint,
+    jr_info ("bind=%s sink=%s:%s sync=%s batch=%d keys=%s: listening", self->endpoint,
              jr_sink_ops (self->sink)->scheme, c.sink ? strchr (c.sink, ':') + 1 : c.db, c.sync,
-             c.batch_max);
+             c.batch_max, c.keys ? jr_keys_dir (c.keys) : "(none)");
     return self;
 }
 
@@ -294,6 +306,7 @@ jr_ingester_destroy (jr_ingester_t **self_p)
         free (self->seen);
         jr_msg_destroy (&self->reply);
         zsock_destroy (&self->router);
+        jr_auth_destroy (&self->auth);        //  after the socket it answers for
         jr_budgets_destroy (&self->budgets);  //  frames libzmq still holds keep theirs
         jr_sink_destroy (&self->sink);
         jr_metrics_destroy (&self->metrics);
@@ -566,7 +579,12 @@ s_recv_one (jr_ingester_t *self)
         return true;
     }
     const char *why = jr_strerror (rc);
-    if (rc == 0 && msg->type != JR_MSG_RESULT && msg->type != JR_MSG_FETCH) {
+    if (rc == 0 && !jr_auth_permits (self->auth, JR_SOCK_INGESTER, msg->type, &entry->body)) {
+        rc = JR_EFORBIDDEN;
+        why = msg->type == JR_MSG_RESULT ? "only worker keys may send RESULT"
+                                         : "only client and admin keys may FETCH";
+    }
+    else if (rc == 0 && msg->type != JR_MSG_RESULT && msg->type != JR_MSG_FETCH) {
         rc = JR_EINVALID;
         why = "the ingester takes RESULT and FETCH only";
         msg->tag = 0;  //  as the spec's Refusal rule says: no tag of another conversation
@@ -575,6 +593,7 @@ s_recv_one (jr_ingester_t *self)
         rc = JR_ETOOLARGE;
         why = "more than 10000 ids in one FETCH";
     }
+
     if (rc) {
         jr_counter_inc (self->stats.bad);
         jr_debug ("size=%zu code=%s: refused a message", zmq_msg_size (&entry->body),
@@ -862,6 +881,7 @@ s_stats (jr_ingester_t *self)
     jr_fd_limit_check ();
     jr_budgets_sweep (self->budgets, S_STATS_US);
     jr_gauge_set (self->stats.parked, (int64_t)self->nwaiters);
+    jr_auth_counters_update (&self->stats.auth, self->auth);
     char line[1024];
     if (jr_metrics_line (self->metrics, line, sizeof line))
         jr_info ("%s: stats", line);

@@ -2,9 +2,10 @@
 #ifndef JR_INGESTER_H
 #define JR_INGESTER_H
 #include "common/metrics.h"
+#include "proto/keys.h"
 #include <stdint.h>
 
-#define JR_INGESTER_BIND        "tcp://*:5572"
+#define JR_INGESTER_BIND        "tcp://127.0.0.1:5572"  //  without keys; with them tcp://*:5572
 #define JR_INGESTER_DB          "jr.db"
 #define JR_INGESTER_SYNC        "full"
 #define JR_INGESTER_BATCH       10000
@@ -21,6 +22,7 @@ typedef struct {
     int batch_max;     //  most results stored in one transaction
     int max_waiters;   //  bound on parked FETCH ids (tests make it small)
     int fetch_bytes;   //  bytes of jobs answered to one FETCH (tests make it small)
+    const jr_keys_t *keys;  //  CurveZMQ on the socket; NULL = none (loopback, --insecure)
 } jr_ingester_config_t;
 
 typedef struct _jr_ingester_t jr_ingester_t;

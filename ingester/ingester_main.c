@@ -10,8 +10,10 @@ main (int argc, char **argv)
 {
     jr_log_init ("ingester", JR_LOG_INFO);
     jr_opt_t opts[] = {
-        { "bind", "JR_INGESTER_BIND", JR_INGESTER_BIND, "endpoint for workers and clients", false,
-          NULL },
+        { "bind", "JR_INGESTER_BIND", NULL,
+          "endpoint for workers and clients (default tcp://*:5572 with --keys, else "
+          "tcp://127.0.0.1:5572)",
+          false, NULL },
         //  No defaults here: the ingester needs to see which one was given.
         { "sink", "JR_SINK", NULL,
           "where results go, SCHEME:WHERE; schemes: sqlite:PATH (default sqlite:" JR_INGESTER_DB
@@ -23,6 +25,8 @@ main (int argc, char **argv)
           false, NULL },
         { "batch", "JR_INGEST_BATCH", "10000", "most results stored in one transaction", false,
           NULL },
+        { "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (docs/operations.md, Keys)", false, NULL },
+        { "insecure", "JR_INSECURE", NULL, "listen beyond this host without keys", true, NULL },
     };
     int nopts = (int)(sizeof opts / sizeof opts[0]);
     int nargs = jr_opts_parse (argc, argv, opts, nopts, "jr-ingester [options]");
@@ -30,8 +34,15 @@ main (int argc, char **argv)
         fprintf (stderr, "error: unexpected argument '%s' (see --help)\n", argv[1]);
         return 2;
     }
+    jr_keys_t *keys = NULL;
+    if (jr_keys_setup (opts[5].value, JR_ROLE_INGESTER, &keys) != 0)
+        return 2;
+    const char *bind = opts[0].value ? opts[0].value : keys ? "tcp://*:5572" : JR_INGESTER_BIND;
+    if (!jr_keys_bind_ok (keys, opts[6].value != NULL, bind))
+        return 2;
     jr_ingester_config_t cfg = {
-        .bind = opts[0].value,
+        .bind = bind,
+        .keys = keys,
         .sink = opts[1].value,
         .db = opts[2].value,
         .sync = opts[3].value,
@@ -48,5 +59,6 @@ main (int argc, char **argv)
     }
     int rc = jr_ingester_run (ingester);
     jr_ingester_destroy (&ingester);
+    jr_keys_destroy (&keys);
     return rc == 0 ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 /*  transport.h - every peer-facing socket: its options by role, and one receive  */
 #ifndef JR_PROTO_TRANSPORT_H
 #define JR_PROTO_TRANSPORT_H
+#include "proto/keys.h"
 #include "proto/proto.h"
 #include <czmq.h>
 
@@ -18,6 +19,8 @@
 //  JR_SOCK_WORKER_INGESTER DEALER connect 100/100000      F       1000/3000   -          1000    1          100/1000
 //  JR_SOCK_CLIENT          DEALER connect czmq/czmq       F       1000/3000   -          0       -          -
 //
+//  JR_SOCK_CLIENT_INGESTER: as JR_SOCK_CLIENT, to the ingester.
+//
 //  (1) the worker raises it to 500 ms just before it destroys the socket,
 //      so a last DONE may leave; that stays the worker's.
 //  Every role has the protocol's limit (PROTOCOL.md section 1): no peer
@@ -31,21 +34,77 @@ typedef enum {
     JR_SOCK_INGESTER,         //  ingester: workers and clients connect here (:5572)
     JR_SOCK_WORKER_BROKER,    //  worker -> broker
     JR_SOCK_WORKER_INGESTER,  //  worker -> ingester
-    JR_SOCK_CLIENT,           //  client -> broker or ingester
+    JR_SOCK_CLIENT,           //  client -> broker
+    JR_SOCK_CLIENT_INGESTER,  //  client -> ingester
     JR_SOCK_ROLES
 } jr_sock_role_t;
 
 //  Short name of a role, e.g. "clients" (borrowed, static).
 const char *jr_transport_role_name (jr_sock_role_t role);
 
-//  A ROUTER of a binding role, bound to endpoint. Returns a socket the
-//  caller owns, or NULL with errno set (the caller logs why). Asserts the
-//  role binds.
-zsock_t *jr_transport_bind (jr_sock_role_t role, const char *endpoint);
-//  A DEALER of a connecting role, connecting to endpoint. Returns a socket
-//  the caller owns, or NULL with errno set (a bad endpoint). Asserts the
-//  role connects.
-zsock_t *jr_transport_connect (jr_sock_role_t role, const char *endpoint);
+//  A ROUTER of a binding role, bound to endpoint. With keys it is a CURVE
+//  server with this process's certificate and the role's name as its ZAP
+//  domain (asserts that the ZAP handler of proto/auth.h runs: without it
+//  libzmq would admit any key). Returns a socket the caller owns, or NULL
+//  with errno set (the caller logs why). Asserts the role binds.
+zsock_t *jr_transport_bind (jr_sock_role_t role, const char *endpoint, const jr_keys_t *keys);
+//  A DEALER of a connecting role, connecting to endpoint. With keys it is
+//  a CURVE client with this process's certificate and the public key of
+//  the server the role connects to. Returns a socket the caller owns, or
+//  NULL with errno set (a bad endpoint). Asserts the role connects.
+zsock_t *jr_transport_connect (jr_sock_role_t role, const char *endpoint, const jr_keys_t *keys);
+
+//  -------------------------------------------------------------------------
+//  Roles of peers (section 6 of PROTOCOL.md, "Keys and roles")
+
+//  The key roles a binding role admits at the handshake, as a mask of
+//  1 << jr_role_t: clients: client, admin; workers: worker; ingester:
+//  worker, client, admin.
+unsigned jr_transport_admits (jr_sock_role_t role);
+//  The binding role whose name is domain (a ZAP domain), or JR_SOCK_ROLES.
+jr_sock_role_t jr_transport_by_name (const char *domain);
+//  The role the ZAP handler gave the connection a body came on, or
+//  JR_ROLE_NONE on a connection without keys.
+jr_role_t jr_transport_peer_role (zmq_msg_t *body);
+//  True if a peer of role peer may send a message of type on a binding
+//  role: what the port admits, but CANCEL and RETRY on the clients' port
+//  take admin, RESULT on the ingester worker, FETCH client or admin.
+bool jr_transport_permits (jr_sock_role_t role, int type, jr_role_t peer);
+
+//  -------------------------------------------------------------------------
+//  Watching a socket's connections
+
+//  A monitor of sock's events (ZMQ_EVENT_* mask): a PAIR the caller owns
+//  and destroys after it stops the monitor with zmq_socket_monitor
+//  (handle, NULL, 0). Call from sock's thread. NULL if libzmq refuses.
+zsock_t *jr_transport_watch (zsock_t *sock, int events);
+//  Read one event from a watch without blocking. Returns true with *event
+//  and *value (the ZMQ_EVENT_* and its value), false if none is waiting.
+bool jr_transport_event (zsock_t *watch, int *event, uint32_t *value);
+
+//  -------------------------------------------------------------------------
+//  A link: a connecting socket and a watch of its connections, so its
+//  owner (a worker, a client) can tell "the server refused our key" or
+//  "the handshake failed" from silence, and see reconnections.
+
+typedef struct {
+    zsock_t *sock;   //  the DEALER
+    zsock_t *watch;  //  its monitor, or NULL if libzmq refused one
+    int connects;    //  TCP connections made so far
+    int failure;     //  code of the last handshake failure since the last success, or 0
+} jr_link_t;
+
+//  Connect link->sock as jr_transport_connect does, and watch it. Returns
+//  0, or -1 with errno set (a bad endpoint; link is then empty).
+int jr_link_open (jr_link_t *link, jr_sock_role_t role, const char *endpoint,
+                  const jr_keys_t *keys);
+//  Close socket and watch; the link is empty after (closing one is harmless).
+void jr_link_close (jr_link_t *link);
+//  Read what the watch saw, without blocking, into connects and failure.
+//  Returns failure: 0, JR_EFORBIDDEN (the server refused our key, or on
+//  this port) or JR_EHANDSHAKE (the server's key we have is not its key,
+//  or it does not speak CURVE).
+int jr_link_check (jr_link_t *link);
 
 //  Read one message without blocking from a libzmq socket handle (use
 //  zsock_resolve). With rid (a ROUTER) the message must be [routing id,

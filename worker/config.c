@@ -32,6 +32,7 @@ enum {
     O_BACKLOG,
     O_VERBOSE,
     O_RUN_TASK,
+    O_KEYS,
     O_COUNT
 };
 
@@ -63,6 +64,7 @@ jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv)
           "results waiting for the ingester's ACK before no new job is taken" },
         { "verbose", NULL, NULL, "log at debug level", true },
         { "run-task", NULL, NULL, "internal: run one job from stdin (for --isolate)", true },
+        { "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (docs/operations.md, Keys)" },
     };
     static_assert (sizeof opts / sizeof opts[0] == O_COUNT, "one enum value per flag");
     int nargs = jr_opts_parse (argc, argv, opts, O_COUNT, "jr-worker [options]");
@@ -72,7 +74,8 @@ jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv)
     }
     *args = (jr_worker_args_t){ .plugins = opts[O_PLUGIN].value,
                                 .verbose = opts[O_VERBOSE].value != NULL,
-                                .run_task = opts[O_RUN_TASK].value != NULL };
+                                .run_task = opts[O_RUN_TASK].value != NULL,
+                                .keys = opts[O_KEYS].value };
     if (args->run_task)
         return 0;  //  the child reads its job from stdin, not these values
     args->isolate = opts[O_ISOLATE].value;

@@ -13,6 +13,7 @@ typedef struct {
     int kill_grace_ms;          //  --kill-grace: SIGTERM to SIGKILL for exec and isolated tasks
     bool verbose;               //  --verbose: log at debug level
     bool run_task;              //  --run-task: be the child of an isolated task
+    const char *keys;           //  --keys: CurveZMQ keys folder, or NULL
 } jr_worker_args_t;
 
 //  Parse jr-worker's flags (each falls back to its environment variable,

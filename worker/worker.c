@@ -76,10 +76,13 @@ struct _jr_worker_t {
     zlistx_t *served;              //  task names (char *) served, NULL = all registered
     jr_task_timeouts_t *timeouts;  //  --task-timeout: deadlines of jobs sent without one
 
-    zsock_t *broker;     //  DEALER, recreated when the broker goes silent
-    zsock_t *ingester;   //  DEALER
-    int wake_fd;         //  eventfd written by jr_worker_drain and _stop
-    atomic_uint drains;  //  drains asked: 1 = with grace, 2 or more = now
+    jr_link_t to_broker;      //  DEALER, recreated when the broker goes silent
+    jr_link_t to_ingester;    //  DEALER
+    const jr_keys_t *keys;    //  CurveZMQ, or NULL
+    int64_t next_link_us;     //  when the links' handshakes are looked at next
+    int64_t link_said_us[2];  //  when a handshake failure of each was last logged
+    int wake_fd;              //  eventfd written by jr_worker_drain and _stop
+    atomic_uint drains;       //  drains asked: 1 = with grace, 2 or more = now
     jr_executor_t *executor;
 
     jr_msg_t *in;         //  last decoded message (views into its frame)
@@ -172,7 +175,7 @@ s_result_add (jr_worker_t *self, jr_job_t *job)
 static int
 s_send_broker (jr_worker_t *self, const jr_msg_t *msg)
 {
-    int rc = jr_msg_send (msg, zsock_resolve (self->broker), NULL, 0);
+    int rc = jr_msg_send (msg, zsock_resolve (self->to_broker.sock), NULL, 0);
     if (rc == 0)
         self->last_tx_us = jr_clock_mono_us ();
     return rc;
@@ -238,9 +241,9 @@ s_reconnect (jr_worker_t *self)
 {
     jr_warn ("broker=%s silent_ms=%lld: reconnecting", self->broker_ep,
              (long long)((jr_clock_mono_us () - self->last_rx_us) / 1000));
-    zsock_destroy (&self->broker);
-    self->broker = jr_transport_connect (JR_SOCK_WORKER_BROKER, self->broker_ep);
-    assert (self->broker);  //  the endpoint was accepted once already
+    jr_link_close (&self->to_broker);
+    int rc = jr_link_open (&self->to_broker, JR_SOCK_WORKER_BROKER, self->broker_ep, self->keys);
+    assert (rc == 0);  //  the endpoint was accepted once already
     self->last_rx_us = jr_clock_mono_us ();
     self->broker_heard = false;
     s_forgotten (self);
@@ -574,7 +577,7 @@ s_send_results (jr_worker_t *self, size_t *estimate)
 {
     if (self->out->njobs == 0)
         return;
-    int rc = jr_msg_send (self->out, zsock_resolve (self->ingester), NULL, 0);
+    int rc = jr_msg_send (self->out, zsock_resolve (self->to_ingester.sock), NULL, 0);
     if (rc)  //  they stay in the table and go again after resend_ms
         jr_warn ("ingester=%s results=%u error=%s: RESULT not sent", self->ingester_ep,
                  self->out->njobs, jr_errname (rc));
@@ -602,7 +605,7 @@ s_batch_add (jr_worker_t *self, const jr_job_t *job, size_t *estimate)
 static bool
 s_ingester_ready (jr_worker_t *self)
 {
-    bool ready = (zsock_events (self->ingester) & ZMQ_POLLOUT) != 0;
+    bool ready = (zsock_events (self->to_ingester.sock) & ZMQ_POLLOUT) != 0;
     if (!ready && !self->ingester_blocked)
         jr_warn ("ingester=%s unacked=%zu: ingester not taking results, holding them",
                  self->ingester_ep, jr_outbox_size (self->outbox));
@@ -736,6 +739,39 @@ s_stats (jr_worker_t *self, int64_t now, bool force)
         jr_info ("%s: stats", line);
 }
 
+//  A link whose handshakes fail is logged as an error once a minute: the
+//  worker keeps trying (libzmq reconnects), so a key the server adds later
+//  lets it in without a restart.
+static void
+s_check_link (jr_worker_t *self, jr_link_t *link, int which, int64_t now)
+{
+    static const char *names[] = { "broker", "ingester" };
+    static const jr_role_t servers[] = { JR_ROLE_BROKER, JR_ROLE_INGESTER };
+    int code = jr_link_check (link);
+    if (!code || now - self->link_said_us[which] < 60 * 1000000LL)
+        return;
+    self->link_said_us[which] = now;
+    const char *endpoint = which ? self->ingester_ep : self->broker_ep;
+    if (code == JR_EFORBIDDEN)
+        jr_error ("%s=%s code=FORBIDDEN: the server refused our key; put our public certificate "
+                  "in its allow/worker/ folder",
+                  names[which], endpoint);
+    else
+        jr_error ("%s=%s code=HANDSHAKE: the handshake failed: the public key in %s is not that "
+                  "server's, or the server does not use keys",
+                  names[which], endpoint, jr_keys_server_file (self->keys, servers[which]));
+}
+
+static void
+s_check_links (jr_worker_t *self, int64_t now)
+{
+    if (!self->keys || now < self->next_link_us)
+        return;
+    self->next_link_us = now + 1000000;
+    s_check_link (self, &self->to_broker, 0, now);
+    s_check_link (self, &self->to_ingester, 1, now);
+}
+
 //  -------------------------------------------------------------------------
 //  The loop
 
@@ -839,8 +875,8 @@ jr_worker_run (jr_worker_t *self)
         if (s_check_phase (self, now))
             break;
         zmq_pollitem_t items[] = {
-            { zsock_resolve (self->broker), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->ingester), 0,
+            { zsock_resolve (self->to_broker.sock), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (self->to_ingester.sock), 0,
               (short)(ZMQ_POLLIN | (self->ingester_blocked ? ZMQ_POLLOUT : 0)), 0 },
             { NULL, jr_executor_fd (self->executor), ZMQ_POLLIN, 0 },
             { NULL, self->wake_fd, ZMQ_POLLIN, 0 },
@@ -853,7 +889,7 @@ jr_worker_run (jr_worker_t *self)
         }
         if (items[0].revents & ZMQ_POLLIN) {
             bool heard = false;
-            s_recv_all (self, self->broker, s_broker_message, &heard);
+            s_recv_all (self, self->to_broker.sock, s_broker_message, &heard);
             if (heard) {
                 self->last_rx_us = jr_clock_mono_us ();
                 if (!self->broker_heard)
@@ -862,7 +898,7 @@ jr_worker_run (jr_worker_t *self)
             }
         }
         if (items[1].revents & ZMQ_POLLIN)
-            s_recv_all (self, self->ingester, s_ingester_message, NULL);
+            s_recv_all (self, self->to_ingester.sock, s_ingester_message, NULL);
         if (items[2].revents & ZMQ_POLLIN)
             s_take_finished (self);
         if (items[3].revents & ZMQ_POLLIN) {
@@ -886,6 +922,7 @@ jr_worker_run (jr_worker_t *self)
             self->last_tx_us = now;  //  even if it failed: no busy retry
         }
         s_stats (self, now, false);
+        s_check_links (self, now);
     }
     size_t unacked = jr_outbox_size (self->outbox), running = zlistx_size (self->running);
     if (unacked || running) {
@@ -1031,10 +1068,12 @@ jr_worker_new (const jr_worker_config_t *cfg)
     //  Their options are the transport's roles: results wait in the outbox
     //  while the ingester is down (IMMEDIATE), and a stop may flush the last
     //  ones (linger).
-    self->broker = jr_transport_connect (JR_SOCK_WORKER_BROKER, self->broker_ep);
-    self->ingester = jr_transport_connect (JR_SOCK_WORKER_INGESTER, self->ingester_ep);
-    if (!self->broker || !self->ingester) {
-        jr_error ("endpoint=%s: bad endpoint", self->broker ? self->ingester_ep : self->broker_ep);
+    self->keys = c.keys;
+    if (jr_link_open (&self->to_broker, JR_SOCK_WORKER_BROKER, self->broker_ep, c.keys) != 0
+        || jr_link_open (&self->to_ingester, JR_SOCK_WORKER_INGESTER, self->ingester_ep, c.keys)
+               != 0) {
+        jr_error ("endpoint=%s: bad endpoint",
+                  self->to_broker.sock ? self->ingester_ep : self->broker_ep);
         jr_worker_destroy (&self);
         return NULL;
     }
@@ -1071,10 +1110,11 @@ jr_worker_destroy (jr_worker_t **self_p)
     zlistx_destroy (&self->running);
     zlistx_destroy (&self->served);
     jr_task_timeouts_destroy (&self->timeouts);
-    if (self->broker)  //  give a last DONE a moment to leave: a per-stop option, not a role's
-        zsock_set_linger (self->broker, 500);
-    zsock_destroy (&self->broker);
-    zsock_destroy (&self->ingester);
+    if (self->to_broker
+            .sock)  //  give a last DONE a moment to leave: a per-stop option, not a role's
+        zsock_set_linger (self->to_broker.sock, 500);
+    jr_link_close (&self->to_broker);
+    jr_link_close (&self->to_ingester);
     jr_msg_destroy (&self->in);
     jr_msg_destroy (&self->out);
     jr_msg_destroy (&self->done);

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <jr/task.h>
 #include "common/metrics.h"
+#include "proto/keys.h"
 #include "worker/tasks.h"
 
 #define JR_WORKER_DEFAULT_BROKER   "tcp://127.0.0.1:5571"
@@ -36,6 +37,7 @@ typedef struct {
     const char *task_timeouts;  //  "NAME=MS[,NAME=MS...]": the deadline of a job of that
                                 //  task with timeout_ms 0; "*=MS" for every other task;
                                 //  MS 0 = none. Default none
+    const jr_keys_t *keys;      //  CurveZMQ on both sockets; NULL = none
 } jr_worker_config_t;
 
 typedef struct _jr_worker_t jr_worker_t;

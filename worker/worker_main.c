@@ -58,12 +58,18 @@ main (int argc, char **argv)
     if (args.isolate && s_isolate (args.isolate) != 0)
         return 2;
     //  Our handler, not czmq's (a flag it sets once): every signal counts.
+    jr_keys_t *keys = NULL;
+    if (jr_keys_setup (args.keys, JR_ROLE_WORKER, &keys) != 0)
+        return 2;
+    args.worker.keys = keys;
     jr_fd_limit_raise ();
     zsys_handler_set (NULL);
     zsys_init ();
     jr_worker_t *worker = jr_worker_new (&args.worker);
-    if (!worker)
+    if (!worker) {
+        jr_keys_destroy (&keys);
         return 2;
+    }
     s_worker = worker;
     struct sigaction action = { .sa_handler = s_on_signal };
     sigemptyset (&action.sa_mask);
@@ -75,5 +81,6 @@ main (int argc, char **argv)
     signal (SIGINT, SIG_DFL);
     s_worker = NULL;
     jr_worker_destroy (&worker);
+    jr_keys_destroy (&keys);
     return 0;
 }

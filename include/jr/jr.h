@@ -42,7 +42,9 @@ extern "C" {
     X (JR_EINTERNAL, -15, "INTERNAL", "internal error")                                            \
     X (JR_ESTALE, -16, "STALE_ATTEMPT", "result of a superseded attempt")                          \
     X (JR_EDISK_FULL, -17, "DISK_FULL", "no space left to store")                                  \
-    X (JR_ETASK_FAILED, -18, "TASK_FAILED", "the task reported failure")
+    X (JR_ETASK_FAILED, -18, "TASK_FAILED", "the task reported failure")                           \
+    X (JR_EFORBIDDEN, -19, "FORBIDDEN", "the peer's key may not do this")                          \
+    X (JR_EHANDSHAKE, -20, "HANDSHAKE", "security handshake failed (wrong server key?)")
 
 typedef enum {
 #define JR_X_ENUM(sym, num, name, text) sym = num,
@@ -138,8 +140,20 @@ typedef struct _jr_client_t jr_client_t;
 #define JR_DEFAULT_INGESTER "tcp://127.0.0.1:5572"
 
 //  Create a client. NULL endpoints mean $JR_BROKER / $JR_INGESTER, then the
-//  defaults above. Returns NULL on a bad endpoint.
+//  defaults above. With $JR_KEYS set it uses that keys folder (see
+//  jr_client_set_keys). Returns NULL on a bad endpoint, or keys that do not
+//  load.
 JR_EXPORT jr_client_t *jr_client_new (const char *broker, const char *ingester);
+//  Use the CurveZMQ keys folder dir (NULL: none): this client's own
+//  certificate (a client or admin key) and the public certificates
+//  broker.cert and ingester.cert (docs/operations.md, "Keys"). Takes
+//  effect on the next request. Returns 0, or JR_EINVALID with the reason
+//  in jr_client_error (the keys in use stay).
+JR_EXPORT int jr_client_set_keys (jr_client_t *self, const char *dir);
+//  What went wrong last, for a message: the endpoint and the reason (a
+//  refused key, a failed handshake, no answer); "" if nothing did.
+//  Borrowed, valid until the next call on self.
+JR_EXPORT const char *jr_client_error (const jr_client_t *self);
 //  Destroy a client; nulls the pointer.
 JR_EXPORT void jr_client_destroy (jr_client_t **self_p);
 //  How long to wait for an answer from the broker, default 5000 ms.

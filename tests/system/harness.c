@@ -88,6 +88,48 @@ jr_h_env_init (jr_h_env_t *env, const char *name)
     snprintf (env->db, sizeof env->db, "%s/results.db", env->dir);
     setenv ("JR_BROKER", env->clients_ep, 1);
     setenv ("JR_INGESTER", env->ingester_ep, 1);
+    unsetenv ("JR_KEYS");  //  a test before may have used keys
+}
+
+bool
+jr_h_env_keys (jr_h_env_t *env)
+{
+    snprintf (env->keys, sizeof env->keys, "%s/keys", env->dir);
+    char jr[512], cmd[2048];
+    jr_h_bin (jr, sizeof jr, "jr");
+    const char *src = getenv ("JR_SRC");
+    snprintf (cmd, sizeof cmd, "bash %s/deploy/keys-init.sh %s %s 2>/dev/null", src ? src : ".",
+              env->keys, jr);
+    if (system (cmd) != 0)
+        return false;
+    char client[400];
+    jr_h_keys_of (env, "client", client, sizeof client);
+    setenv ("JR_KEYS", client, 1);
+    return true;
+}
+
+void
+jr_h_keys_of (const jr_h_env_t *env, const char *kind, char *out, size_t size)
+{
+    snprintf (out, size, "%s/%s", env->keys, kind);
+}
+
+//  The kind of keys a command line runs with: that of the first jr daemon
+//  it names (after `ip netns exec NS` too), or NULL.
+static const char *
+s_keys_kind (char *const argv[])
+{
+    static const char *daemons[][2] = { { "jr-broker", "broker" },
+                                        { "jr-ingester", "ingester" },
+                                        { "jr-worker", "worker" } };
+    for (int a = 0; argv[a]; a++) {
+        const char *base = strrchr (argv[a], '/');
+        base = base ? base + 1 : argv[a];
+        for (size_t d = 0; d < sizeof daemons / sizeof daemons[0]; d++)
+            if (strcmp (base, daemons[d][0]) == 0)
+                return daemons[d][1];
+    }
+    return NULL;
 }
 
 pid_t
@@ -279,12 +321,18 @@ jr_h_spawn_argv (jr_h_env_t *env, const char *label, char *const argv[])
 {
     char log[512];
     snprintf (log, sizeof log, "%s/%s.log", env->dir, label);
+    char keys[400] = "";
+    const char *kind = env->keys[0] ? s_keys_kind (argv) : NULL;
+    if (kind)
+        jr_h_keys_of (env, kind, keys, sizeof keys);
     pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
         prctl (PR_SET_PDEATHSIG, SIGKILL);
         if (getppid () != parent)
             _exit (127);
+        if (kind)
+            setenv ("JR_KEYS", keys, 1);  //  `ip netns exec` keeps the environment
         int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2 (fd, 1);
         dup2 (fd, 2);

@@ -15,11 +15,21 @@ typedef struct {
     char clients_ep[64];  //  tcp://127.0.0.1:port
     char workers_ep[64];
     char ingester_ep[64];
-    char db[300];  //  SQLite file of the ingester
+    char db[300];    //  SQLite file of the ingester
+    char keys[300];  //  with jr_h_env_keys: the cluster's keys (deploy/keys-init.sh), else ""
 } jr_h_env_t;
 
 //  Make a temp dir and pick three free loopback ports.
 void jr_h_env_init (jr_h_env_t *env, const char *name);
+//  Make the keys of a whole cluster in <dir>/keys (deploy/keys-init.sh:
+//  one folder per kind of process) and use them: from now on every
+//  jr-broker, jr-ingester and jr-worker this env starts (also inside
+//  `ip netns exec`) gets $JR_KEYS of its kind, and this process's clients
+//  (jr_client_new, the jr binary) get the client key ($JR_KEYS). Returns
+//  false if the script failed.
+bool jr_h_env_keys (jr_h_env_t *env);
+//  The keys folder of one kind ("broker", "worker", "admin", ...) in out.
+void jr_h_keys_of (const jr_h_env_t *env, const char *kind, char *out, size_t size);
 //  Start $JR_BIN/<bin> with args (NULL-terminated); its output goes to
 //  <dir>/<label>.log. The child dies with the test process (PDEATHSIG).
 pid_t jr_h_spawn (jr_h_env_t *env, const char *label, const char *bin, ...);

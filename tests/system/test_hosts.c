@@ -1,4 +1,4 @@
-/*  test_hosts.c - workers in two other network namespaces; one link cut for 10 s under load  */
+/*  test_hosts.c - workers in two other network namespaces, over CURVE; one link cut for 10 s under load  */
 #include "tests/system/chaos.h"
 #include "tests/system/netns.h"
 #include <criterion/criterion.h>
@@ -46,6 +46,8 @@ Test (hosts, link_to_one_namespace_cut_for_10s)
     s_built = true;
     int step = ns_setup ();
     CHECK (step == 0, "building namespaces failed at step %d", step);
+    //  Ports that face other hosts take keys: every process has its own.
+    CHECK (jr_h_env_keys (&env), "deploy/keys-init.sh failed");
     //  Broker and ingester in the root namespace, facing the workers on the
     //  bridge address only; clients (this test) stay on loopback for the
     //  broker and use the bridge address for the ingester.

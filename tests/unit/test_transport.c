@@ -26,7 +26,7 @@ s_free_port (void)
 static zsock_t *
 s_bound (jr_sock_role_t role, char *endpoint, size_t size)
 {
-    zsock_t *sock = jr_transport_bind (role, "tcp://127.0.0.1:*");
+    zsock_t *sock = jr_transport_bind (role, "tcp://127.0.0.1:*", NULL);
     cr_assert_not_null (sock);
     char *last = zsock_last_endpoint (sock);  //  ours to free
     snprintf (endpoint, size, "%s", last);
@@ -86,6 +86,7 @@ static const s_expect_t s_expected[] = {
       1000 },
     //  The client leaves HWMs and linger as czmq makes them (zsys: 1000, 0).
     { JR_SOCK_CLIENT, ZMQ_DEALER, 1000, 1000, JR_MAX_FRAME, 1000, 3000, 0, 0, 100, 0 },
+    { JR_SOCK_CLIENT_INGESTER, ZMQ_DEALER, 1000, 1000, JR_MAX_FRAME, 1000, 3000, 0, 0, 100, 0 },
 };
 
 Test (transport, every_role_has_its_options)
@@ -94,8 +95,9 @@ Test (transport, every_role_has_its_options)
     for (size_t i = 0; i < JR_SOCK_ROLES; i++) {
         const s_expect_t *e = &s_expected[i];
         char endpoint[64];
-        zsock_t *sock = e->type == ZMQ_ROUTER ? s_bound (e->role, endpoint, sizeof endpoint)
-                                              : jr_transport_connect (e->role, "tcp://127.0.0.1:9");
+        zsock_t *sock = e->type == ZMQ_ROUTER
+                            ? s_bound (e->role, endpoint, sizeof endpoint)
+                            : jr_transport_connect (e->role, "tcp://127.0.0.1:9", NULL);
         cr_assert_not_null (sock);
         const char *name = jr_transport_role_name (e->role);
         cr_assert_eq (zsock_type (sock), e->type, "%s", name);
@@ -141,14 +143,14 @@ Test (transport, routers_refuse_unknown_peers)
 Test (transport, bad_endpoints_give_null_and_errno)
 {
     errno = 0;
-    cr_assert_null (jr_transport_bind (JR_SOCK_INGESTER, "tcp://no-such-host-jr:1"));
+    cr_assert_null (jr_transport_bind (JR_SOCK_INGESTER, "tcp://no-such-host-jr:1", NULL));
     cr_assert_neq (errno, 0);
     errno = 0;
-    cr_assert_null (jr_transport_connect (JR_SOCK_CLIENT, "bogus://x"));
+    cr_assert_null (jr_transport_connect (JR_SOCK_CLIENT, "bogus://x", NULL));
     cr_assert_neq (errno, 0);
     char endpoint[64];
     zsock_t *first = s_bound (JR_SOCK_BROKER_CLIENTS, endpoint, sizeof endpoint);
-    cr_assert_null (jr_transport_bind (JR_SOCK_BROKER_WORKERS, endpoint), "port in use");
+    cr_assert_null (jr_transport_bind (JR_SOCK_BROKER_WORKERS, endpoint, NULL), "port in use");
     cr_assert_eq (errno, EADDRINUSE);
     zsock_destroy (&first);
 }
@@ -159,8 +161,8 @@ Test (transport, immediate_where_it_matters)
 {
     char endpoint[64];
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", s_free_port ());
-    zsock_t *results = jr_transport_connect (JR_SOCK_WORKER_INGESTER, endpoint);
-    zsock_t *broker = jr_transport_connect (JR_SOCK_WORKER_BROKER, endpoint);
+    zsock_t *results = jr_transport_connect (JR_SOCK_WORKER_INGESTER, endpoint, NULL);
+    zsock_t *broker = jr_transport_connect (JR_SOCK_WORKER_BROKER, endpoint, NULL);
     cr_assert (results && broker);
     cr_assert_eq (zsock_events (results) & ZMQ_POLLOUT, 0);
     cr_assert_eq (zmq_send (zsock_resolve (results), "x", 1, ZMQ_DONTWAIT), -1);
@@ -222,7 +224,7 @@ Test (transport, three_frames_are_malformed)
 {
     char endpoint[64];
     zsock_t *router = s_bound (JR_SOCK_BROKER_WORKERS, endpoint, sizeof endpoint);
-    zsock_t *dealer = jr_transport_connect (JR_SOCK_WORKER_BROKER, endpoint);
+    zsock_t *dealer = jr_transport_connect (JR_SOCK_WORKER_BROKER, endpoint, NULL);
     s_send_bytes (dealer, 3, true);
     s_send_bytes (dealer, 4, false);
     s_send_bytes (dealer, 5, false);
@@ -299,7 +301,7 @@ Test (transport, oversized_frame_resets_the_connection, .timeout = 60)
                   0);
     zsock_t *monitor = zsock_new_pair ("inproc://jr-test-transport-mon");
     zsock_set_rcvtimeo (monitor, S_WAIT_MS);
-    zsock_t *dealer = jr_transport_connect (JR_SOCK_CLIENT, endpoint);
+    zsock_t *dealer = jr_transport_connect (JR_SOCK_CLIENT, endpoint, NULL);
     zmq_msg_t rid, body;
 
     s_send_bytes (dealer, JR_MAX_FRAME, false);
