@@ -202,19 +202,32 @@ s_on_request (s_handler_t *self)
     zmsg_destroy (&request);
 }
 
+//  What a failed handshake before ZAP says about the peer.
+static const char *
+s_failure (uint32_t value)
+{
+    if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        return "the peer does not use keys (not CURVE)";
+    if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        return "the peer's handshake does not decrypt (it has a wrong server key)";
+    return NULL;  //  a probe that closed, or a peer that speaks no ZMTP: not counted
+}
+
 //  Events of a watched server socket: handshakes that failed before ZAP.
 static void
 s_on_watch (s_handler_t *self, int i)
 {
     int event;
     uint32_t value;
-    while (jr_transport_event (self->watches[i], &event, &value))
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-            || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    while (jr_transport_event (self->watches[i], &event, &value)) {
+        const char *what = event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? s_failure (value) : NULL;
+        if (what)
             s_refused (self, jr_transport_role_name (self->watched[i]),
-                       jr_transport_role_name (self->watched[i]),
-                       "a handshake failed before its key was seen (a peer without CURVE, or "
-                       "with a wrong server key)");
+                       jr_transport_role_name (self->watched[i]), what);
+        else
+            jr_debug ("port=%s event=%d value=0x%x: a handshake failed",
+                      jr_transport_role_name (self->watched[i]), event, value);
+    }
 }
 
 static void
@@ -346,8 +359,9 @@ jr_auth_running (void)
 int
 jr_auth_watch (jr_auth_t *self, zsock_t *sock, jr_sock_role_t role)
 {
-    zsock_t *watch = jr_transport_watch (sock, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                                   | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
+    //  Not HANDSHAKE_FAILED_NO_DETAIL: a TCP probe (a health check, a port
+    //  scan) that closes before it speaks is no refusal.
+    zsock_t *watch = jr_transport_watch (sock, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL);
     if (!watch)
         return -1;
     //  The pipe hands the socket to the handler's thread (a full barrier).

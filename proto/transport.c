@@ -271,14 +271,22 @@ jr_transport_event (zsock_t *watch, int *event, uint32_t *value)
 int
 jr_link_open (jr_link_t *link, jr_sock_role_t role, const char *endpoint, const jr_keys_t *keys)
 {
+    assert (role >= 0 && role < JR_SOCK_ROLES && s_roles[role].type == ZMQ_DEALER);
     *link = (jr_link_t){ 0 };
-    link->sock = jr_transport_connect (role, endpoint, keys);
+    link->sock = s_new (&s_roles[role], keys);
     if (!link->sock)
         return -1;
+    //  Watch before connecting: the first handshake's events are not lost.
     link->watch = jr_transport_watch (
         link->sock, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
                         | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                         | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+    if (zsock_connect (link->sock, "%s", endpoint) == -1) {
+        int saved = errno;
+        jr_link_close (link);
+        errno = saved;
+        return -1;
+    }
     return 0;
 }
 

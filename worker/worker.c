@@ -1078,9 +1078,9 @@ jr_worker_new (const jr_worker_config_t *cfg)
         return NULL;
     }
     self->executor = jr_executor_new ((size_t)self->concurrency);
-    jr_info ("name=%s broker=%s ingester=%s concurrency=%d prefetch=%d: connecting", self->ident,
-             self->broker_ep, self->ingester_ep, self->concurrency,
-             self->slots - self->concurrency);
+    jr_info ("name=%s broker=%s ingester=%s concurrency=%d prefetch=%d keys=%s: connecting",
+             self->ident, self->broker_ep, self->ingester_ep, self->concurrency,
+             self->slots - self->concurrency, c.keys ? jr_keys_dir (c.keys) : "(none)");
     return self;
 }
 

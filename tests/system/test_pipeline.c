@@ -86,9 +86,14 @@ s_await_state (jr_client_t *client, const uint8_t id[JR_ID_SIZE], int want)
     return false;
 }
 
-Test (pipeline, ten_thousand_jobs_three_workers_stored_once)
+//  10,000 jobs through three workers, each stored once with ordered
+//  timestamps; with keys, CurveZMQ on every socket.
+static void
+s_ten_thousand (const char *name, bool keys)
 {
-    jr_h_env_init (&env, "10k");
+    jr_h_env_init (&env, name);
+    if (keys)
+        CHECK (jr_h_env_keys (&env), "deploy/keys-init.sh failed");
     jr_h_ingester (&env);
     jr_h_broker (&env, NULL);
     jr_h_worker (&env, "w1", 2, NULL);
@@ -124,8 +129,8 @@ Test (pipeline, ten_thousand_jobs_three_workers_stored_once)
     int64_t elapsed = zclock_usecs () - start;
     CHECK (rc == 0, "wait_many: %s after %zu results", jr_strerror (rc), tally.seen);
     CHECK (tally.seen == N && tally.ok == N, "seen %zu ok %zu", tally.seen, tally.ok);
-    printf ("pipeline: %d jobs over 3 workers in %.3f s: %.0f jobs/s\n", N, elapsed / 1e6,
-            N / (elapsed / 1e6));
+    printf ("pipeline: %d jobs over 3 workers%s in %.3f s: %.0f jobs/s\n", N,
+            keys ? " over CURVE" : "", elapsed / 1e6, N / (elapsed / 1e6));
 
     sqlite3 *db = s_db ();
     CHECK (s_query_int (db, "SELECT count(*) FROM results") == N, "rows");
@@ -140,6 +145,27 @@ Test (pipeline, ten_thousand_jobs_three_workers_stored_once)
     for (int i = 0; i < N; i++)
         msgpack_sbuffer_destroy (&vars[i]);
     jr_client_destroy (&client);
+}
+
+Test (pipeline, ten_thousand_jobs_three_workers_stored_once)
+{
+    s_ten_thousand ("10k", false);
+}
+
+Test (pipeline, ten_thousand_jobs_over_curve_on_every_socket)
+{
+    s_ten_thousand ("10k-curve", true);
+    //  Every hop was a CURVE one: each process started with its keys.
+    char *log = jr_h_log (&env, "broker");
+    CHECK (strstr (log, "keys=") && !strstr (log, "keys=(none)"), "the broker ran without keys");
+    free (log);
+    const char *others[] = { "ingester", "w1", "w2", "w3" };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        log = jr_h_log (&env, others[i]);
+        CHECK (strstr (log, "keys=") && !strstr (log, "keys=(none)"), "%s ran without keys",
+               others[i]);
+        free (log);
+    }
 }
 
 Test (pipeline, job_for_unserved_task_waits_for_a_worker)
