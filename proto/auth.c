@@ -19,6 +19,7 @@ struct _jr_auth_t {
     zactor_t *actor;                 //  the handler
     atomic_uint_fast64_t refused;    //  handshakes refused, both kinds
     atomic_uint_fast64_t forbidden;  //  messages refused by role
+    zsock_t *zap;                    //  the bound ZAP socket, until the handler takes it
     pthread_mutex_t log_lock;        //  of log: servers of several threads may share this
     jr_ratelog_t log;                //  forbidden messages, by peer
 };
@@ -233,7 +234,9 @@ s_on_watch (s_handler_t *self, int i)
 static void
 s_handler (zsock_t *pipe, void *args)
 {
-    s_handler_t self = { .auth = s_shared, .zap = args };
+    jr_auth_t *auth = args;
+    s_handler_t self = { .auth = auth, .zap = auth->zap };
+    auth->zap = NULL;  //  the handler's own now
     jr_ratelog_init (&self.log, S_LOG_MS);
     for (int r = JR_ROLE_WORKER; r < JR_ROLES; r++) {
         self.folders[r].path = zsys_sprintf ("%s/allow/%s", self.auth->dir, jr_role_name (r));
@@ -320,7 +323,8 @@ jr_auth_new (const jr_keys_t *keys, char *err, size_t err_size)
             pthread_mutex_init (&self->log_lock, NULL);
             jr_ratelog_init (&self->log, S_LOG_MS);
             s_shared = self;
-            self->actor = zactor_new (s_handler, zap);  //  it owns zap now
+            self->zap = zap;
+            self->actor = zactor_new (s_handler, self);
             assert (self->actor);
         }
     }
