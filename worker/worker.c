@@ -16,11 +16,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define S_STATS_US      (10 * 1000000LL)  //  stats line period
-#define S_STOP_FLUSH_US (2 * 1000000LL)   //  how long a stop waits for ACKs
-#define S_RECV_BURST    1000              //  messages read per socket per turn
-#define S_MAX_TURN_MS   1000              //  longest poll, so stop flags are seen
-#define S_PROGRESS_US   (200 * 1000LL)    //  PROGRESS of one attempt at most this often
+#define S_STATS_US       (10 * 1000000LL)  //  stats line period
+#define S_LINK_REOPEN_US (5 * 1000000LL)   //  a refused ingester link is made anew this often
+#define S_STOP_FLUSH_US  (2 * 1000000LL)   //  how long a stop waits for ACKs
+#define S_RECV_BURST     1000              //  messages read per socket per turn
+#define S_MAX_TURN_MS    1000              //  longest poll, so stop flags are seen
+#define S_PROGRESS_US    (200 * 1000LL)    //  PROGRESS of one attempt at most this often
 
 //  Where the worker is in its life. A drain (SIGTERM, jr_worker_drain) says
 //  BYE and lets running jobs finish for up to the grace; then, or at a second
@@ -81,6 +82,7 @@ struct _jr_worker_t {
     const jr_keys_t *keys;    //  CurveZMQ, or NULL
     int64_t next_link_us;     //  when the links' handshakes are looked at next
     int64_t link_said_us[2];  //  when a handshake failure of each was last logged
+    int64_t link_reopen_us;   //  when the refused ingester link was last made anew
     int wake_fd;              //  eventfd written by jr_worker_drain and _stop
     atomic_uint drains;       //  drains asked: 1 = with grace, 2 or more = now
     jr_executor_t *executor;
@@ -748,7 +750,18 @@ s_check_link (jr_worker_t *self, jr_link_t *link, int which, int64_t now)
     static const char *names[] = { "broker", "ingester" };
     static const jr_role_t servers[] = { JR_ROLE_BROKER, JR_ROLE_INGESTER };
     int code = jr_link_check (link);
-    if (!code || now - self->link_said_us[which] < 60 * 1000000LL)
+    if (!code)
+        return;
+    //  libzmq gives up on a connection whose handshake was refused; the
+    //  broker's link is made anew when the broker stays silent (liveness),
+    //  the ingester's here, so a key admitted later lets the worker in.
+    if (which == 1 && now - self->link_reopen_us >= S_LINK_REOPEN_US) {
+        self->link_reopen_us = now;
+        jr_link_close (link);
+        int rc = jr_link_open (link, JR_SOCK_WORKER_INGESTER, self->ingester_ep, self->keys);
+        assert (rc == 0);  //  the endpoint was accepted once already
+    }
+    if (now - self->link_said_us[which] < 60 * 1000000LL)
         return;
     self->link_said_us[which] = now;
     const char *endpoint = which ? self->ingester_ep : self->broker_ep;

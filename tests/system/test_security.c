@@ -304,6 +304,50 @@ Test (security, refused_peers_change_nothing)
     jr_client_destroy (&client);
 }
 
+//  A worker whose key is listed only after it started joins both servers
+//  without a restart (libzmq gives up on a refused connection by itself).
+Test (security, a_worker_admitted_later_joins_without_a_restart)
+{
+    s_cluster ("later");
+    char dir[400], err[600];
+    snprintf (dir, sizeof dir, "%s/w9", env.dir);
+    CHECK (jr_keys_generate (dir, "w9", JR_ROLE_WORKER, err, sizeof err) == 0, "%s", err);
+    s_sh ("cp %s/worker/broker.cert %s/worker/ingester.cert %s/", env.keys, env.keys, dir);
+    char bin[512];
+    jr_h_bin (bin, sizeof bin, "jr-worker");
+    char *argv[] = { bin,
+                     "--keys",
+                     dir,
+                     "--broker",
+                     env.workers_ep,
+                     "--ingester",
+                     env.ingester_ep,
+                     "--tasks",
+                     "sha256",
+                     "--name",
+                     "w9",
+                     NULL };
+    jr_h_spawn_argv (&env, "w9", argv);
+    jr_client_t *client = s_client ("client");
+    jr_job_t job;
+    s_job (&job, "sha256");
+    CHECK (jr_client_submit (client, &job) == 0, "submit");
+    jr_h_sleep_ms (2000);
+    CHECK (s_state (job.id) == JR_STATE_QUEUED, "the unlisted worker took the job");
+    char *log = jr_h_log (&env, "w9");
+    CHECK (strstr (log, "code=FORBIDDEN"), "the refused worker did not say why");
+    free (log);
+    //  Listed at the ingester first: its link there was refused first.
+    s_sh ("cp %s/w9.cert %s/ingester/allow/worker/ && cp %s/w9.cert %s/broker/allow/worker/", dir,
+          env.keys, dir, env.keys);
+    jr_job_t *result = NULL;
+    int rc = jr_client_wait (client, job.id, 60000, &result);
+    CHECK (rc == 0, "the admitted worker's result: %s", jr_strerror (rc));
+    CHECK (result->success && result->attempt == 1, "stored on attempt %u", result->attempt);
+    jr_job_destroy (&result);
+    jr_client_destroy (&client);
+}
+
 //  Run a daemon that must refuse to start: exit 2, its log saying each of
 //  the words given (NULL-terminated after argv's NULL).
 static void
