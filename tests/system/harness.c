@@ -43,6 +43,18 @@ s_track (pid_t pid)
     pthread_mutex_unlock (&s_procs_lock);
 }
 
+int
+jr_h_sh (const char *format, ...)
+{
+    char cmd[2048];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (cmd, sizeof cmd, format, args);
+    va_end (args);
+    int rc = system (cmd);
+    return rc == -1 ? -1 : WEXITSTATUS (rc);
+}
+
 void
 jr_h_sleep_ms (int ms)
 {

@@ -46,6 +46,8 @@ bool jr_h_stop (pid_t pid, int sig, int timeout_ms);
 bool jr_h_wait_exit (pid_t pid, int timeout_ms, int *status);
 //  Kill every process this test started (SIGKILL) and reap them.
 void jr_h_cleanup (void);
+//  Run a shell command (printf-style); its exit status, or -1.
+int jr_h_sh (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
 //  Milliseconds sleep.
 void jr_h_sleep_ms (int ms);
 //  Zombie children of a process (as /proc shows them), or -1 if /proc

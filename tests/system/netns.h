@@ -10,6 +10,7 @@
 //
 //  A link is cut by setting its bridge port down; the namespace behind it
 //  then hears nothing (no RST, no FIN), as with a pulled cable.
+#include "tests/system/harness.h"
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,19 +21,7 @@
 #define NS_HUB_ADDR "10.77.0.1"
 #define NS_BRIDGE   "jrc-br"
 
-//  Run a shell command (printf-style); its exit status, or -1.
-static inline int ns_sh (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-static inline int
-ns_sh (const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (cmd, sizeof cmd, fmt, args);
-    va_end (args);
-    int rc = system (cmd);
-    return rc == -1 ? -1 : WEXITSTATUS (rc);
-}
+#define ns_sh jr_h_sh  //  the harness runs the commands
 
 //  Remove what ns_setup makes; safe to call when none of it exists.
 static inline void

@@ -23,16 +23,7 @@ s_fini (void)
 
 TestSuite (security, .fini = s_fini, .timeout = 240);
 
-static void
-s_sh (const char *format, ...)
-{
-    char cmd[2048];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (cmd, sizeof cmd, format, args);
-    va_end (args);
-    CHECK (system (cmd) == 0, "%s", cmd);
-}
+#define s_sh(...) CHECK (jr_h_sh (__VA_ARGS__) == 0, "a shell command failed")
 
 //  A cluster with keys: ingester, broker and one worker of echo and sleep.
 static void
@@ -95,6 +86,22 @@ s_state (const uint8_t id[JR_ID_SIZE])
     CHECK (rc == 0, "status: %s (%s)", jr_strerror (rc), jr_client_error (admin));
     jr_client_destroy (&admin);
     return state;
+}
+
+//  A new echo job submitted with the keys of kind (as s_client) is refused
+//  with want, the client's error saying says (unless NULL), and the broker
+//  does not know it; its id goes to job.
+static void
+s_refused_submit (const char *kind, int want, const char *says, jr_job_t *job, const char *what)
+{
+    jr_client_t *bad = s_client (kind);
+    jr_client_set_timeout (bad, 60000);  //  a refusal comes at once, not at the timeout
+    s_job (job, "echo");
+    int rc = jr_client_submit (bad, job);
+    CHECK (rc == want, "%s: %s", what, jr_errname (rc));
+    CHECK (!says || strstr (jr_client_error (bad), says), "%s: %s", what, jr_client_error (bad));
+    jr_client_destroy (&bad);
+    CHECK (s_state (job->id) == JR_STATE_UNKNOWN, "%s: the broker has the job", what);
 }
 
 //  Rows the ingester stored for an id.
@@ -163,58 +170,26 @@ Test (security, refused_peers_change_nothing)
     CHECK (result->success, "echo");
     jr_job_destroy (&result);
 
-    //  An unknown key.
-    char stranger[400];
+    //  An unknown key, no keys at all (the NULL mechanism), the wrong server key.
+    char stranger[400], wrong[400];
     s_key_dir ("stranger", false, stranger, sizeof stranger);
-    jr_client_t *bad = s_client (stranger);
-    jr_job_t j1;
-    s_job (&j1, "echo");
-    int rc = jr_client_submit (bad, &j1);
-    CHECK (rc == JR_EFORBIDDEN, "unknown key: %s", jr_errname (rc));
-    CHECK (strstr (jr_client_error (bad), "refused our key"), "%s", jr_client_error (bad));
-    jr_client_destroy (&bad);
-    CHECK (s_state (j1.id) == JR_STATE_UNKNOWN, "the unknown key's job is there");
-
-    //  The NULL mechanism: no keys at all.
-    bad = s_client (NULL);
-    jr_job_t j2;
-    s_job (&j2, "echo");
-    rc = jr_client_submit (bad, &j2);
-    CHECK (rc == JR_EHANDSHAKE, "no keys: %s", jr_errname (rc));
-    jr_client_destroy (&bad);
-    CHECK (s_state (j2.id) == JR_STATE_UNKNOWN, "the keyless job is there");
-
-    //  The wrong server key: a clear failure, not a wait for the timeout.
-    char wrong[400];
+    jr_job_t j1, j2, j3, j4, j5;
+    s_refused_submit (stranger, JR_EFORBIDDEN, "refused our key", &j1, "unknown key");
+    s_refused_submit (NULL, JR_EHANDSHAKE, NULL, &j2, "no keys");
     snprintf (wrong, sizeof wrong, "%s/wrong-server", env.dir);
     s_sh ("cp -a %s/client %s && cp %s/ingester/ingester.cert %s/broker.cert", env.keys, wrong,
           env.keys, wrong);
-    bad = s_client (wrong);
-    jr_client_set_timeout (bad, 60000);
-    jr_job_t j3;
-    s_job (&j3, "echo");
-    rc = jr_client_submit (bad, &j3);
-    CHECK (rc == JR_EHANDSHAKE, "wrong server key: %s", jr_errname (rc));
-    CHECK (strstr (jr_client_error (bad), "broker.cert"), "%s", jr_client_error (bad));
-    jr_client_destroy (&bad);
-    CHECK (s_state (j3.id) == JR_STATE_UNKNOWN, "the job sent to the wrong key is there");
+    s_refused_submit (wrong, JR_EHANDSHAKE, "broker.cert", &j3, "wrong server key");
 
     //  A key revoked while the cluster runs: its file removed.
     char second[400];
     s_key_dir ("second", true, second, sizeof second);
     jr_client_t *c2 = s_client (second);
-    jr_job_t j4;
     s_job (&j4, "echo");
     CHECK (jr_client_submit (c2, &j4) == 0, "listed: %s", jr_client_error (c2));
     jr_client_destroy (&c2);
     s_sh ("rm %s/broker/allow/client/second.cert", env.keys);
-    c2 = s_client (second);
-    jr_job_t j5;
-    s_job (&j5, "echo");
-    rc = jr_client_submit (c2, &j5);
-    CHECK (rc == JR_EFORBIDDEN, "revoked: %s", jr_errname (rc));
-    jr_client_destroy (&c2);
-    CHECK (s_state (j5.id) == JR_STATE_UNKNOWN, "the revoked key's job is there");
+    s_refused_submit (second, JR_EFORBIDDEN, NULL, &j5, "revoked");
 
     jr_msg_t *msg = jr_msg_new ();
     jr_keys_t *keys = NULL;
@@ -234,26 +209,23 @@ Test (security, refused_peers_change_nothing)
     jr_link_close (&raw);
     jr_keys_destroy (&keys);
 
-    //  A client key sending RESULT to the ingester (a port it may use):
-    //  refused per message, not stored.
-    s_raw (&raw, JR_SOCK_CLIENT_INGESTER, env.ingester_ep, "client", JR_ROLE_CLIENT, &keys);
+    //  A client or an admin key sending RESULT to the ingester (a port they
+    //  may use): refused per message, not stored; the admin's forges j6.
     jr_job_t forged;
     s_job (&forged, "echo");
     forged.success = true;
     forged.attempt = 1;
     forged.payload = (jr_bytes_t){ (const uint8_t *)"forged", 6 };
-    jr_fake_result (raw.sock, msg, &forged, 1);
-    s_expect_forbidden (raw.sock, msg, "RESULT with a client key");
-    jr_link_close (&raw);
-    jr_keys_destroy (&keys);
-    //  And with an admin key, a forged result of a job the broker holds (j6).
-    s_raw (&raw, JR_SOCK_CLIENT_INGESTER, env.ingester_ep, "admin", JR_ROLE_CLIENT, &keys);
     jr_job_t forged6 = forged;
     memcpy (forged6.id, j6.id, JR_ID_SIZE);
-    jr_fake_result (raw.sock, msg, &forged6, 1);
-    s_expect_forbidden (raw.sock, msg, "RESULT with an admin key");
-    jr_link_close (&raw);
-    jr_keys_destroy (&keys);
+    const char *forgers[] = { "client", "admin" };
+    for (int f = 0; f < 2; f++) {
+        s_raw (&raw, JR_SOCK_CLIENT_INGESTER, env.ingester_ep, forgers[f], JR_ROLE_CLIENT, &keys);
+        jr_fake_result (raw.sock, msg, f ? &forged6 : &forged, 1);
+        s_expect_forbidden (raw.sock, msg, forgers[f]);
+        jr_link_close (&raw);
+        jr_keys_destroy (&keys);
+    }
     //  A worker key fetching results: refused per message.
     s_raw (&raw, JR_SOCK_CLIENT_INGESTER, env.ingester_ep, "worker", JR_ROLE_WORKER, &keys);
     jr_fake_fetch (raw.sock, msg, 3, &ok, 1, 0);
@@ -279,7 +251,7 @@ Test (security, refused_peers_change_nothing)
 
     //  A client cancelling: refused, the job stays; the admin may.
     int state = 0;
-    rc = jr_client_cancel (client, j6.id, &state);
+    int rc = jr_client_cancel (client, j6.id, &state);
     CHECK (rc == JR_EFORBIDDEN, "client cancel: %s", jr_errname (rc));
     CHECK (s_state (j6.id) == JR_STATE_QUEUED, "the client's cancel took effect");
     jr_client_t *admin = s_client ("admin");

@@ -3,6 +3,7 @@
 #include "proto/auth.h"
 #include "proto/keys.h"
 #include "proto/transport.h"
+#include "tests/system/harness.h"
 #include <criterion/criterion.h>
 #include <sys/stat.h>
 
@@ -26,16 +27,7 @@ s_teardown (void)
 
 TestSuite (keys, .init = s_setup, .fini = s_teardown, .timeout = 60);
 
-static void
-s_run (const char *format, ...)
-{
-    char cmd[1024];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (cmd, sizeof cmd, format, args);
-    va_end (args);
-    cr_assert_eq (system (cmd), 0, "%s", cmd);
-}
+#define s_run(...) cr_assert_eq (jr_h_sh (__VA_ARGS__), 0, "a shell command failed")
 
 //  A whole cluster's keys under s_dir/k (deploy/keys-init.sh, as tests and
 //  compose use it).
