@@ -33,6 +33,9 @@ jr_role_parse (const char *name)
     return JR_ROLE_NONE;
 }
 
+static void s_say (char *err, size_t err_size, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
 static void
 s_say (char *err, size_t err_size, const char *format, ...)
 {
