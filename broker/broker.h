@@ -28,8 +28,9 @@ typedef struct {
 
 #define JR_BROKER_CONFIG_DEFAULT                                                                   \
     {                                                                                              \
-        "tcp://127.0.0.1:5570", "tcp://127.0.0.1:5571", 1000, 5000, 10000000, NULL, JR_FSYNC_ALWAYS, 100, 10000,   \
-            1000, 300000, 3, 100000, 7 * 86400, 100000, 2ull << 30, NULL                           \
+        "tcp://127.0.0.1:5570", "tcp://127.0.0.1:5571", 1000, 5000, 10000000, NULL,                \
+            JR_FSYNC_ALWAYS, 100, 10000, 1000, 300000, 3, 100000, 7 * 86400, 100000, 2ull << 30,   \
+            NULL                                                                                   \
     }
 
 typedef struct _jr_broker_t jr_broker_t;

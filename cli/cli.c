@@ -12,11 +12,22 @@ jr_cli_exit_code (int rc)
     return rc == JR_ETIMEOUT ? EXIT_TIMEOUT : EXIT_FAILED;
 }
 
+//  The last words of the client jr_cli_client_done destroyed.
+static char s_detail[512];
+
+void
+jr_cli_client_done (jr_client_t **client_p)
+{
+    if (*client_p)
+        snprintf (s_detail, sizeof s_detail, "%s", jr_client_error (*client_p));
+    jr_client_destroy (client_p);
+}
+
 void
 jr_cli_report (const jr_client_t *client, const char *what, int rc)
 {
     fprintf (stderr, "jr: %s: %s (%s)\n", what, jr_errname (rc), jr_strerror (rc));
-    const char *detail = client ? jr_client_error (client) : "";
+    const char *detail = client ? jr_client_error (client) : s_detail;
     if (*detail && (rc == JR_EFORBIDDEN || rc == JR_EHANDSHAKE || rc == JR_ETIMEOUT))
         fprintf (stderr, "jr: %s\n", detail);
 }

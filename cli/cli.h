@@ -10,8 +10,12 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_TIMEOUT = 3 };
 
 //  The exit code of a failed request: EXIT_TIMEOUT or EXIT_FAILED.
 int jr_cli_exit_code (int rc);
-//  Say on stderr what failed and why.
+//  Say on stderr what failed and why: with the client's own words (a
+//  refused key, a failed handshake), also when jr_cli_client_done has
+//  destroyed it (client NULL) since.
 void jr_cli_report (const jr_client_t *client, const char *what, int rc);
+//  Destroy a client of jr_cli_client, keeping its last error for jr_cli_report.
+void jr_cli_client_done (jr_client_t **client_p);
 //  A flag of the running command by name; every name asked for is in the
 //  command's row of s_commands (jr_main.c), else it asserts.
 const jr_opt_t *jr_cli_opt (const jr_opt_t *opts, const char *name);

@@ -22,7 +22,7 @@ jr_cli_wait (jr_opt_t *opts, int nargs, char **argv)
     int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n,
                                   (int)jr_opts_int (jr_cli_opt (opts, "wait-timeout"), -1, INT_MAX),
                                   jr_cli_print_result, &printer);
-    jr_client_destroy (&client);
+    jr_cli_client_done (&client);
     free (ids);
     if (rc) {
         jr_cli_report (client, "waiting for results", rc);
@@ -43,7 +43,7 @@ jr_cli_result (jr_opt_t *opts, int nargs, char **argv)
     jr_client_t *client = jr_cli_client (opts, "timeout");
     jr_job_t *job = NULL;
     int rc = jr_client_result (client, id, &job);
-    jr_client_destroy (&client);
+    jr_cli_client_done (&client);
     if (rc == JR_ENOT_FOUND) {
         fprintf (stderr, "jr: no result for %s\n", argv[2]);
         return EXIT_FAILED;
@@ -103,7 +103,7 @@ jr_cli_status (jr_opt_t *opts, int nargs, char **argv)
             jr_cli_report (client, "asking the ingester", rc);
         rc = jr_client_progress (client, id, &state, &attempt, &value, message, sizeof message);
     }
-    jr_client_destroy (&client);
+    jr_cli_client_done (&client);
     if (rc) {
         jr_cli_report (client, "asking the broker", rc);
         return jr_cli_exit_code (rc);
@@ -161,7 +161,7 @@ jr_cli_cancel (jr_opt_t *opts, int nargs, char **argv)
             jr_job_destroy (&job);
         }
     }
-    jr_client_destroy (&client);
+    jr_cli_client_done (&client);
     if (rc) {
         jr_cli_report (client, "asking the broker", rc);
         return jr_cli_exit_code (rc);
@@ -187,7 +187,7 @@ jr_cli_retry (jr_opt_t *opts, int nargs, char **argv)
     jr_client_t *client = jr_cli_client (opts, "timeout");
     int state = JR_STATE_UNKNOWN;
     int rc = jr_client_retry (client, id, &state);
-    jr_client_destroy (&client);
+    jr_cli_client_done (&client);
     if (rc) {
         jr_cli_report (client, "asking the broker", rc);
         return jr_cli_exit_code (rc);
@@ -240,7 +240,7 @@ jr_cli_list (jr_opt_t *opts, int nargs, char **argv)
     }
     jr_client_t *client = jr_cli_client (opts, "timeout");
     int rc = jr_client_list (client, state, s_print_id, NULL);
-    jr_client_destroy (&client);
+    jr_cli_client_done (&client);
     fflush (stdout);
     if (rc) {
         jr_cli_report (client, "asking the broker", rc);

@@ -287,7 +287,7 @@ jr_cli_submit (jr_opt_t *opts, int nargs, char **argv)
         jr_client_t *client = jr_cli_client (opts, "answer-timeout");
         int rc =
             s_submit_file (client, jr_cli_opt (opts, "file")->value, &defaults, wait, wait_timeout);
-        jr_client_destroy (&client);
+        jr_cli_client_done (&client);
         return rc;
     }
     if (nargs < 3) {
@@ -338,7 +338,7 @@ jr_cli_submit (jr_opt_t *opts, int nargs, char **argv)
             }
         }
     }
-    jr_client_destroy (&client);
+    jr_cli_client_done (&client);
     msgpack_sbuffer_destroy (&vars);
     return result;
 }

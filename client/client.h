@@ -13,17 +13,17 @@
 #define JR_CLIENT_RESENDS 3  //  resends of an unanswered request
 
 struct _jr_client_t {
-    char *broker_ep;    //  where SUBMIT and STATUS go
-    char *ingester_ep;  //  where FETCH goes
+    char *broker_ep;     //  where SUBMIT and STATUS go
+    char *ingester_ep;   //  where FETCH goes
     jr_link_t broker;    //  DEALER and its watch, connected on first use
     jr_link_t ingester;  //  DEALER and its watch, connected on first use
     int reconnects;      //  connections of the ingester socket seen by jr_client_reconnected
     jr_keys_t *keys;     //  CurveZMQ ($JR_KEYS, jr_client_set_keys), or NULL
     char error[512];     //  what went wrong last, for jr_client_error
-    int timeout_ms;     //  wait for an answer before a resend
-    uint64_t tag;       //  last request tag used
-    jr_msg_t *out;      //  request being built
-    jr_msg_t *in;       //  last reply decoded
+    int timeout_ms;      //  wait for an answer before a resend
+    uint64_t tag;        //  last request tag used
+    jr_msg_t *out;       //  request being built
+    jr_msg_t *in;        //  last reply decoded
 };
 
 //  The broker's socket, connected on first use; NULL if it cannot connect.

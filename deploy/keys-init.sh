@@ -16,6 +16,7 @@ if [ -e "$dir/broker" ]; then
   echo "keys-init: $dir/broker exists; keeping the keys there" >&2
   exit 0
 fi
+mkdir -p "$(dirname "$dir")"
 umask 077
 work=$(mktemp -d "${dir%/}.new.XXXXXX")
 trap 'rm -rf "$work"' EXIT

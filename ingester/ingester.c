@@ -593,7 +593,6 @@ s_recv_one (jr_ingester_t *self)
         rc = JR_ETOOLARGE;
         why = "more than 10000 ids in one FETCH";
     }
-
     if (rc) {
         jr_counter_inc (self->stats.bad);
         jr_debug ("size=%zu code=%s: refused a message", zmq_msg_size (&entry->body),

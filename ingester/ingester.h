@@ -15,13 +15,13 @@
 
 //  Configuration; a NULL string or a 0 number means the default above.
 typedef struct {
-    const char *bind;  //  endpoint of the ROUTER socket
-    const char *sink;  //  where results go, "scheme:WHERE" (default "sqlite:" JR_INGESTER_DB)
-    const char *db;    //  alias: SQLite database file, as sink "sqlite:db"; not with sink
-    const char *sync;  //  the sink's synchronous mode: "full", "normal" or "off"
-    int batch_max;     //  most results stored in one transaction
-    int max_waiters;   //  bound on parked FETCH ids (tests make it small)
-    int fetch_bytes;   //  bytes of jobs answered to one FETCH (tests make it small)
+    const char *bind;       //  endpoint of the ROUTER socket
+    const char *sink;       //  where results go, "scheme:WHERE" (default "sqlite:" JR_INGESTER_DB)
+    const char *db;         //  alias: SQLite database file, as sink "sqlite:db"; not with sink
+    const char *sync;       //  the sink's synchronous mode: "full", "normal" or "off"
+    int batch_max;          //  most results stored in one transaction
+    int max_waiters;        //  bound on parked FETCH ids (tests make it small)
+    int fetch_bytes;        //  bytes of jobs answered to one FETCH (tests make it small)
     const jr_keys_t *keys;  //  CurveZMQ on the socket; NULL = none (loopback, --insecure)
 } jr_ingester_config_t;
 

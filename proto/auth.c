@@ -55,8 +55,13 @@ s_folder_read (s_folder_t *self, const struct stat *st, int64_t now_ms)
             || (len > 7 && strcmp (entry->d_name + len - 7, "_secret") == 0))
             continue;
         char *file = zsys_sprintf ("%s/%s", self->path, entry->d_name);
-        struct stat fst;
-        zcert_t *cert = stat (file, &fst) == 0 && S_ISREG (fst.st_mode) ? zcert_load (file) : NULL;
+        char *secret = zsys_sprintf ("%s_secret", file);
+        struct stat fst, sst;
+        //  zcert_load reads FILE_secret first when there is one: a secret in
+        //  allow/ has no business there (and a FIFO would block us).
+        bool plain = stat (file, &fst) == 0 && S_ISREG (fst.st_mode) && lstat (secret, &sst) != 0;
+        zstr_free (&secret);
+        zcert_t *cert = plain ? zcert_load (file) : NULL;
         if (cert) {
             const char *name = zcert_meta (cert, "name");
             //  Of two files with one key the first counts.
@@ -97,7 +102,8 @@ typedef struct {
     zsock_t *watches[S_WATCHES];        //  monitors of server sockets
     jr_sock_role_t watched[S_WATCHES];  //  their roles
     int nwatches;
-    jr_ratelog_t log;  //  of refusals, by peer
+    zpoller_t *poller;  //  pipe, zap and the watches
+    jr_ratelog_t log;   //  of refusals, by peer
 } s_handler_t;
 
 //  A refusal: counted always, logged once a minute per peer.
@@ -221,6 +227,15 @@ s_on_watch (s_handler_t *self, int i)
     int event;
     uint32_t value;
     while (jr_transport_event (self->watches[i], &event, &value)) {
+        if (event == ZMQ_EVENT_MONITOR_STOPPED) {
+            //  Its socket is closed: the slot is free for the next one.
+            zpoller_remove (self->poller, self->watches[i]);
+            zsock_destroy (&self->watches[i]);
+            self->nwatches--;
+            self->watches[i] = self->watches[self->nwatches];
+            self->watched[i] = self->watched[self->nwatches];
+            return;
+        }
         const char *what = event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? s_failure (value) : NULL;
         if (what)
             s_refused (self, jr_transport_role_name (self->watched[i]),
@@ -229,6 +244,30 @@ s_on_watch (s_handler_t *self, int i)
             jr_debug ("port=%s event=%d value=0x%x: a handshake failed",
                       jr_transport_role_name (self->watched[i]), event, value);
     }
+}
+
+//  WATCH: a monitor socket to poll (the pipe hands it over); signals 0, or
+//  -1 when every slot is taken (the monitor is dropped then).
+static void
+s_on_watch_command (s_handler_t *self, zsock_t *pipe, zmsg_t *msg)
+{
+    zframe_t *frame = zmsg_pop (msg);
+    char *role = zmsg_popstr (msg);
+    zsock_t *watch = NULL;
+    if (frame && zframe_size (frame) == sizeof watch)
+        memcpy (&watch, zframe_data (frame), sizeof watch);
+    int rc = -1;
+    if (watch && role && self->nwatches < S_WATCHES) {
+        self->watches[self->nwatches] = watch;
+        self->watched[self->nwatches++] = (jr_sock_role_t)atoi (role);
+        zpoller_add (self->poller, watch);
+        rc = 0;
+    }
+    else
+        zsock_destroy (&watch);
+    zframe_destroy (&frame);
+    zstr_free (&role);
+    zsock_signal (pipe, (byte)(rc ? 1 : 0));
 }
 
 static void
@@ -246,7 +285,7 @@ s_handler (zsock_t *pipe, void *args)
         s_folder_read (&self.folders[r], NULL, 0);  //  read at the first handshake
         self.folders[r].read_ms = INT64_MIN / 2;
     }
-    zpoller_t *poller = zpoller_new (pipe, self.zap, NULL);
+    zpoller_t *poller = self.poller = zpoller_new (pipe, self.zap, NULL);
     //  It answers handshakes until its owner stops it, after its sockets:
     //  a signal must not leave a handshake without an answer.
     zpoller_set_nonstop (poller, true);
@@ -263,16 +302,8 @@ s_handler (zsock_t *pipe, void *args)
             zmsg_t *msg = zmsg_recv (pipe);
             char *command = msg ? zmsg_popstr (msg) : NULL;
             bool term = !command || strcmp (command, "$TERM") == 0;
-            if (command && strcmp (command, "WATCH") == 0 && self.nwatches < S_WATCHES) {
-                zframe_t *frame = zmsg_pop (msg);
-                memcpy (&self.watches[self.nwatches], zframe_data (frame), sizeof (zsock_t *));
-                char *role = zmsg_popstr (msg);
-                self.watched[self.nwatches] = (jr_sock_role_t)atoi (role);
-                zstr_free (&role);
-                zpoller_add (poller, self.watches[self.nwatches++]);
-                zframe_destroy (&frame);
-                zsock_signal (pipe, 0);
-            }
+            if (command && strcmp (command, "WATCH") == 0)
+                s_on_watch_command (&self, pipe, msg);
             zstr_free (&command);
             zmsg_destroy (&msg);
             if (term)
@@ -280,8 +311,10 @@ s_handler (zsock_t *pipe, void *args)
         }
         else
             for (int i = 0; i < self.nwatches; i++)
-                if (which == self.watches[i])
+                if (which == self.watches[i]) {
                     s_on_watch (&self, i);
+                    break;
+                }
     }
     zpoller_destroy (&poller);
     for (int i = 0; i < self.nwatches; i++)
@@ -365,7 +398,8 @@ jr_auth_watch (jr_auth_t *self, zsock_t *sock, jr_sock_role_t role)
 {
     //  Not HANDSHAKE_FAILED_NO_DETAIL: a TCP probe (a health check, a port
     //  scan) that closes before it speaks is no refusal.
-    zsock_t *watch = jr_transport_watch (sock, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL);
+    zsock_t *watch =
+        jr_transport_watch (sock, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_MONITOR_STOPPED);
     if (!watch)
         return -1;
     //  The pipe hands the socket to the handler's thread (a full barrier).

@@ -38,13 +38,17 @@ typedef struct _jr_auth_t jr_auth_t;
 //  message in err. Must run before the first bind of a CURVE server:
 //  without it libzmq admits any key.
 jr_auth_t *jr_auth_new (const jr_keys_t *keys, char *err, size_t err_size);
-//  Stop (when the last sharer stops); nulls the pointer.
+//  Stop (when the last sharer stops); nulls the pointer. Destroy the CURVE
+//  servers first: on a CURVE server whose ZAP handler is gone, libzmq
+//  4.3 admits any key (ZMQ_ZAP_ENFORCE_DOMAIN is a draft option).
 void jr_auth_destroy (jr_auth_t **self_p);
 //  True while a handler runs in this process (transport asserts it before
 //  it binds a CURVE server).
 bool jr_auth_running (void);
 //  Count and log the handshakes that fail on sock before ZAP. Call from
-//  the thread that owns sock, after it is bound. Returns 0 or -1.
+//  the thread that owns sock, after it is bound. Returns 0, or -1 (libzmq
+//  refused a monitor, or 8 sockets are watched already; a watch ends when
+//  its socket is closed).
 int jr_auth_watch (jr_auth_t *self, zsock_t *sock, jr_sock_role_t role);
 //  Handshakes refused so far, by ZAP and on watched sockets.
 uint64_t jr_auth_refused (const jr_auth_t *self);

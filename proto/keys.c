@@ -87,6 +87,8 @@ s_load_own (const char *path, char *err, size_t err_size)
     zcert_t *cert = NULL;
     if (stat (secret, &st) != 0)
         s_say (err, err_size, "%s: %s", secret, strerror (errno));
+    else if (!S_ISREG (st.st_mode))
+        s_say (err, err_size, "%s: not a regular file", secret);
     else if (st.st_mode & (S_IRWXG | S_IRWXO))
         s_say (err, err_size,
                "%s: the secret key is readable by group or others (mode %04o); run "
@@ -107,10 +109,15 @@ s_load_server (jr_keys_t *self, jr_role_t server, char *err, size_t err_size)
 {
     char *path = zsys_sprintf ("%s/%s.cert", self->dir, jr_role_name (server));
     self->file[server] = path;
-    if (access (path, R_OK) != 0) {
+    struct stat st;
+    if (stat (path, &st) != 0 || access (path, R_OK) != 0) {
         s_say (err, err_size,
                "%s: %s; copy the %s's public certificate here (from its keys folder)", path,
                strerror (errno), jr_role_name (server));
+        return -1;
+    }
+    if (!S_ISREG (st.st_mode)) {
+        s_say (err, err_size, "%s: not a regular file", path);
         return -1;
     }
     zcert_t *cert = zcert_load (path);

@@ -1123,8 +1123,8 @@ jr_worker_destroy (jr_worker_t **self_p)
     zlistx_destroy (&self->running);
     zlistx_destroy (&self->served);
     jr_task_timeouts_destroy (&self->timeouts);
-    if (self->to_broker
-            .sock)  //  give a last DONE a moment to leave: a per-stop option, not a role's
+    //  Give a last DONE a moment to leave: a per-stop option, not a role's.
+    if (self->to_broker.sock)
         zsock_set_linger (self->to_broker.sock, 500);
     jr_link_close (&self->to_broker);
     jr_link_close (&self->to_ingester);

@@ -104,6 +104,14 @@ Test (keys, a_bad_folder_is_refused_with_the_file_named)
     cr_assert_eq (jr_keys_generate (dir, "w2", JR_ROLE_WORKER, err, sizeof err), 0, "%s", err);
     cr_assert_null (jr_keys_load (dir, JR_ROLE_WORKER, err, sizeof err));
     cr_assert (strstr (err, "2 secret certificates"), "%s", err);
+
+    //  Files that are no files: refused at once, not read (a FIFO would block).
+    s_run ("rm -f %s/w2.cert* && mkfifo -m 644 %s/broker.cert", dir, dir);
+    cr_assert_null (jr_keys_load (dir, JR_ROLE_WORKER, err, sizeof err));
+    cr_assert (strstr (err, "broker.cert: not a regular file"), "%s", err);
+    s_run ("rm -f %s/w1.cert_secret && mkfifo -m 600 %s/w1.cert_secret", dir, dir);
+    cr_assert_null (jr_keys_load (dir, JR_ROLE_WORKER, err, sizeof err));
+    cr_assert (strstr (err, "w1.cert_secret: not a regular file"), "%s", err);
 }
 
 Test (keys, a_cluster_from_keys_init_loads_for_every_kind)
@@ -293,6 +301,26 @@ Test (keys, curve_admits_listed_roles_only_and_revokes_at_once)
     jr_auth_destroy (&auth);
     cr_assert_not (jr_auth_running ());
     jr_keys_destroy (&server_keys);
+}
+
+//  A watch ends with its socket, so a server made again and again in one
+//  process (tests, an embedded broker) never runs out of them.
+Test (keys, watches_end_with_their_sockets)
+{
+    s_cluster ();
+    jr_keys_t *keys = s_load ("broker", JR_ROLE_BROKER);
+    char err[600];
+    jr_auth_t *auth = jr_auth_new (keys, err, sizeof err);
+    cr_assert_not_null (auth, "%s", err);
+    for (int i = 0; i < 20; i++) {
+        zsock_t *server = jr_transport_bind (JR_SOCK_INGESTER, "tcp://127.0.0.1:*", keys);
+        cr_assert_not_null (server);
+        cr_assert_eq (jr_auth_watch (auth, server, JR_SOCK_INGESTER), 0, "watch %d", i);
+        zsock_destroy (&server);
+        zclock_sleep (20);  //  the handler sees the monitor stop
+    }
+    jr_auth_destroy (&auth);
+    jr_keys_destroy (&keys);
 }
 
 Test (keys, one_handler_per_process_shared_by_one_folder)
