@@ -95,7 +95,7 @@ jr_client_link_failed (jr_client_t *self, jr_link_t *link)
     else if (!self->keys)
         snprintf (self->error, sizeof self->error,
                   "%s: the handshake failed: the server uses keys and we have none (give --keys "
-                  "DIR or $JR_KEYS)",
+                  "DIR or $JR_KEYS), or it cut the connection again and again",
                   endpoint);
     else
         snprintf (self->error, sizeof self->error,

@@ -272,7 +272,7 @@ int
 jr_link_open (jr_link_t *link, jr_sock_role_t role, const char *endpoint, const jr_keys_t *keys)
 {
     assert (role >= 0 && role < JR_SOCK_ROLES && s_roles[role].type == ZMQ_DEALER);
-    *link = (jr_link_t){ .keyed = keys != NULL };
+    *link = (jr_link_t){ 0 };
     link->sock = s_new (&s_roles[role], keys);
     if (!link->sock)
         return -1;
@@ -315,10 +315,12 @@ jr_link_check (jr_link_t *link)
             link->failure = value == 300 ? JR_EHANDSHAKE : JR_EFORBIDDEN;
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
             link->failure = JR_EHANDSHAKE;  //  a mechanism mismatch, a key that does not decrypt
-        else if (link->keyed && ++link->drops >= JR_LINK_DROPS)
+        else if (++link->drops >= JR_LINK_DROPS)
             //  A CURVE server that cannot open our HELLO (a wrong server key)
-            //  just closes; so does a proxy in front of a server starting
-            //  up, once: only drops in a row, with no handshake between, count.
+            //  just closes, and one that sees our NULL greeting may close
+            //  before we read its own; so may a proxy in front of a server
+            //  starting up, once: only drops in a row, with no handshake
+            //  between, count.
             link->failure = JR_EHANDSHAKE;
     }
     return link->failure;

@@ -93,11 +93,10 @@ typedef struct {
     int connects;    //  TCP connections made so far
     int failure;     //  code of the last handshake failure since the last success, or 0
     int drops;       //  handshakes cut without a reason since the last success
-    bool keyed;      //  made with keys
 } jr_link_t;
 
-//  Handshakes cut without a reason in a row that make a keyed link's
-//  failure (a single one may be a proxy in front of a server starting up).
+//  Handshakes cut without a reason in a row that make a link's failure (a
+//  single one may be a proxy in front of a server starting up).
 #define JR_LINK_DROPS 3
 
 //  Connect link->sock as jr_transport_connect does, and watch it. Returns

@@ -274,7 +274,7 @@ Test (keys, curve_admits_listed_roles_only_and_revokes_at_once)
     uint64_t refused = jr_auth_refused (auth);
     jr_link_t plain;
     cr_assert_eq (jr_link_open (&plain, JR_SOCK_CLIENT, endpoint, NULL), 0);
-    cr_assert_eq (s_try (&plain, server, &role, 1000), JR_EHANDSHAKE);
+    cr_assert_eq (s_try (&plain, server, &role, 5000), JR_EHANDSHAKE);
     jr_link_close (&plain);
     for (int i = 0; i < 100 && jr_auth_refused (auth) == refused; i++)
         zclock_sleep (10);
