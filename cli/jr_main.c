@@ -47,7 +47,7 @@ static command_t s_commands[] = {
       "  instead, one JSON document (id included; jr submit --wait ... | jq\n"
       "  .payload works), and the id on stderr; exit 0 if the job\n"
       "  succeeded, 1 if it failed.\n"
-      "  --file: one job per line, {\"task\": \"echo\", \"vars\": {...},\n"
+      "  With --file, one job per line: {\"task\": \"echo\", \"vars\": {...},\n"
       "  \"priority\": 1, \"deadline_ms\": 500, \"max_attempts\": 3, \"id\": UUID}\n"
       "  (\"timeout_ms\", the protocol's name, is deadline_ms too). Every\n"
       "  line is checked before any is submitted: a bad one is reported\n"
