@@ -76,7 +76,8 @@ static command_t s_commands[] = {
     { "wait",
       { { "wait ID...", "wait for results, print them as JSON lines" } },
       "jr wait [flags] ID...\n"
-      "  prints each result as a JSON line as it arrives",
+      "  prints each result as a JSON line as it arrives; exit 0 if all\n"
+      "  succeeded, 1 if any failed, 3 if not all came in --wait-timeout",
       jr_cli_wait,
       { GLOBAL_OPTS,
         ANSWER_OPT,
