@@ -286,6 +286,14 @@ s_submit_file (jr_opt_t *opts, const char *path, const defaults_t *defaults, boo
         return EXIT_USAGE;
     }
     int result = bad ? EXIT_FAILED : EXIT_OK;
+    size_t good = 0;
+    for (size_t i = 0; i < count; i++)
+        good += lines[i].mp != NULL;
+    if (good == 0) {  //  nothing to submit: no server needed
+        s_print_lines (lines, 0, count);
+        s_free_lines (lines, count);
+        return result;
+    }
     jr_client_t *client = jr_cli_client (opts, "answer-timeout");
     int rc = jr_cli_reach (client, opts, JR_CLI_BROKER | (wait ? JR_CLI_INGESTER : 0));
     if (rc) {
