@@ -155,7 +155,7 @@ s_find_command (int argc, char **argv)
         const char *arg = argv[a];
         if (strcmp (arg, "--") == 0)
             return a + 1 < argc ? a + 1 : 0;
-        if (strncmp (arg, "--", 2) != 0)
+        if (strncmp (arg, "--", 2) != 0 && strcmp (arg, "-h") != 0)
             return a;
         if (!strchr (arg, '=') && s_takes_value (arg + 2))
             a++;
@@ -171,8 +171,13 @@ main (int argc, char **argv)
     int cmd = s_find_command (argc, argv);
     if (!cmd) {
         bool help = false;
-        for (int a = 1; a < argc; a++)
+        for (int a = 1; a < argc; a++) {
             help |= strcmp (argv[a], "--help") == 0 || strcmp (argv[a], "-h") == 0;
+            if (strcmp (argv[a], "--version") == 0) {
+                jr_opts_print_version ("jr");
+                return EXIT_OK;
+            }
+        }
         s_usage_main ();
         return help ? EXIT_OK : EXIT_USAGE;
     }
