@@ -233,6 +233,42 @@ Test (config, a_line_without_equals_exits_2)
 }
 
 //  -------------------------------------------------------------------------
+//  The example files: every key, its default, and they parse
+
+Test (config, example_files_list_every_key_with_its_default)
+{
+    s_init ("config-examples");
+    const char *src = getenv ("JR_SRC");
+    CHECK (src, "$JR_SRC names the source tree");
+    for (size_t i = 0; i < 3; i++) {
+        const char *bin = s_daemons[i];
+        char path[512];
+        jr_h_bin (path, sizeof path, bin);
+        //  The keys and defaults of a clean environment, and those of the
+        //  example with every key uncommented: the same, each from the file
+        //  (or the default where the example leaves the value empty).
+        int rc = jr_h_sh ("env -i %s --print-config | grep -v '^#' >%s/defaults", path, env.dir);
+        CHECK (rc == 0, "%s --print-config", bin);
+        rc = jr_h_sh ("sed -n 's/^# \\([a-z-]*\\) =/\\1 =/p' %s/deploy/conf/%s.conf >%s/all.conf",
+                      src, bin, env.dir);
+        CHECK (rc == 0, "uncomment deploy/conf/%s.conf", bin);
+        rc = jr_h_sh ("env -i %s --config %s/all.conf --print-config | grep -v '^#'"
+                      " | sed 's/  # .*//' >%s/from-file",
+                      path, env.dir, env.dir);
+        CHECK (rc == 0, "%s --config (deploy/conf/%s.conf uncommented) is accepted", bin, bin);
+        rc = jr_h_sh ("sed 's/  # .*//' %s/defaults | diff - %s/from-file", env.dir, env.dir);
+        CHECK (rc == 0,
+               "deploy/conf/%s.conf lists every key with its default (deploy/conf/gen-conf.sh "
+               "rewrites it)",
+               bin);
+        rc = jr_h_sh ("cut -d' ' -f1 %s/all.conf >%s/keys && cut -d' ' -f1 %s/defaults | diff - "
+                      "%s/keys",
+                      env.dir, env.dir, env.dir, env.dir);
+        CHECK (rc == 0, "deploy/conf/%s.conf has every key, in the order of --help", bin);
+    }
+}
+
+//  -------------------------------------------------------------------------
 //  --version, -h
 
 Test (config, version_and_help_of_every_binary)
