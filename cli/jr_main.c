@@ -125,6 +125,7 @@ s_usage_main (void)
             if ((int)strlen (s_commands[c].lines[l][0]) > width)
                 width = (int)strlen (s_commands[c].lines[l][0]);
     printf ("usage: jr [--broker EP] [--ingester EP] [--timeout MS] COMMAND [ARGS]\n"
+            "       jr --version\n"
             "\n"
             "commands:\n");
     for (size_t c = 0; c < JR_CLI_COMMANDS; c++)

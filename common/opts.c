@@ -171,7 +171,8 @@ jr_opts_usage (const jr_opt_t *opts, int nopts, const char *usage)
         s_usage_line ("--print-config", "print every flag's value and where it came from, exit", "",
                       NULL, NULL);
     }
-    printf ("  %-22s %s\n", "--version", "print the version, exit");
+    if (s_daemon)  //  jr lists it once, in jr --help, not under each command
+        printf ("  %-22s %s\n", "--version", "print the version, exit");
     printf ("  %-22s %s\n", "-h, --help", "show this help");
     if (s_daemon)
         printf ("\nPrecedence: flag > environment > config file > default. A boolean\n"
