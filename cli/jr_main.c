@@ -16,7 +16,7 @@
 //  How long to wait for a server's answer: one name in every command.
 #define ANSWER_OPT                                                                                 \
     {                                                                                              \
-        "answer-timeout", "JR_ANSWER_TIMEOUT", "5000",                                             \
+        "answer-timeout", "JR_TIMEOUT", "5000",                                                    \
             "wait for each answer of a server this long, ms, before a resend (3 resends, "         \
             "so a silent server is given up on after about 4 x this + 1.1 s)",                     \
             false, NULL                                                                            \
@@ -134,7 +134,7 @@ static command_t s_commands[] = {
       "  refused our key. For healthchecks: jr ping broker || exit 1",
       jr_cli_ping,
       { GLOBAL_OPTS,
-        { "answer-timeout", "JR_ANSWER_TIMEOUT", "2000", "wait for the answer this long, ms", false,
+        { "answer-timeout", "JR_TIMEOUT", "2000", "wait for the answer this long, ms", false,
           NULL },
         { NULL } } },
     { "keygen",
@@ -161,6 +161,7 @@ s_usage_main (void)
             if ((int)strlen (s_commands[c].lines[l][0]) > width)
                 width = (int)strlen (s_commands[c].lines[l][0]);
     printf ("usage: jr [--broker EP] [--ingester EP] [--keys DIR] COMMAND [ARGS]\n"
+            "       jr --version\n"
             "\n"
             "commands:\n");
     for (size_t c = 0; c < JR_CLI_COMMANDS; c++)
@@ -202,7 +203,7 @@ s_find_command (int argc, char **argv)
         const char *arg = argv[a];
         if (strcmp (arg, "--") == 0)
             return a + 1 < argc ? a + 1 : 0;
-        if (strncmp (arg, "--", 2) != 0)
+        if (strncmp (arg, "--", 2) != 0 && strcmp (arg, "-h") != 0)
             return a;
         if (!strchr (arg, '=') && s_takes_value (arg + 2))
             a++;
@@ -223,14 +224,16 @@ main (int argc, char **argv)
                           "a server's answer --answer-timeout MS, for results --wait-timeout MS");
             return EXIT_USAGE;
         }
-    //  $JR_TIMEOUT, the old name of $JR_ANSWER_TIMEOUT, still works.
-    if (!getenv ("JR_ANSWER_TIMEOUT") && getenv ("JR_TIMEOUT"))
-        setenv ("JR_ANSWER_TIMEOUT", getenv ("JR_TIMEOUT"), 1);
     int cmd = s_find_command (argc, argv);
     if (!cmd) {
         bool help = false;
-        for (int a = 1; a < argc; a++)
+        for (int a = 1; a < argc; a++) {
             help |= strcmp (argv[a], "--help") == 0 || strcmp (argv[a], "-h") == 0;
+            if (strcmp (argv[a], "--version") == 0) {
+                jr_opts_print_version ("jr");
+                return EXIT_OK;
+            }
+        }
         s_usage_main ();
         return help ? EXIT_OK : EXIT_USAGE;
     }
