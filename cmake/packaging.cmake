@@ -4,6 +4,7 @@ include(CMakePackageConfigHelpers)
 
 # pkg-config: relocatable (${pcfiledir}), so an install into any prefix works.
 file(RELATIVE_PATH JR_PC_UP /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
+string(REGEX REPLACE "/$" "" JR_PC_UP "${JR_PC_UP}")
 configure_file(${CMAKE_SOURCE_DIR}/client/libjr.pc.in ${CMAKE_BINARY_DIR}/libjr.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/libjr.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
