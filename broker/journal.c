@@ -325,6 +325,14 @@ s_lock (jr_journal_t *self)
     char path[4096];
     snprintf (path, sizeof path, "%s/lock", self->dir);
     self->lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    bool writable = self->lock_fd != -1;
+    //  A folder we cannot write: no broker can append here, so the lock
+    //  guards nothing, and the journal file that cannot be made says why.
+    if (!writable && (errno == EROFS || errno == EACCES)) {
+        self->lock_fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (self->lock_fd == -1)
+            return 0;
+    }
     if (self->lock_fd == -1) {
         jr_error ("journal=%s path=%s: cannot open the lock file: %s", self->dir, path,
                   strerror (errno));
@@ -347,7 +355,9 @@ s_lock (jr_journal_t *self)
     }
     char pid[32];
     int len = snprintf (pid, sizeof pid, "%d\n", (int)getpid ());
-    if (ftruncate (self->lock_fd, 0) == -1 || pwrite (self->lock_fd, pid, (size_t)len, 0) != len)
+    if (writable
+        && (ftruncate (self->lock_fd, 0) == -1
+            || pwrite (self->lock_fd, pid, (size_t)len, 0) != len))
         jr_warn ("journal=%s: cannot write our pid into the lock file: %s", self->dir,
                  strerror (errno));
     return 0;
