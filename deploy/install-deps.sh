@@ -4,9 +4,10 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev
           libsqlite3-dev sqlite3 libcriterion-dev iproute2 nftables procps
-          libsystemd-dev help2man dpkg-dev file groff-base systemd)
+          libsystemd-dev help2man dpkg-dev file groff-base man-db systemd)
 # libsystemd-dev: sd_notify; help2man: man pages; dpkg-dev, file: cpack's
-# dpkg-shlibdeps; groff-base, systemd: the install tests (groff, systemd-analyze).
+# dpkg-shlibdeps; groff-base, man-db, systemd: the install tests (groff, man -l,
+# systemd-analyze).
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

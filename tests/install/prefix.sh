@@ -52,6 +52,9 @@ for page in jr-broker:--journal jr-worker:--health-file jr-ingester:--bind jr:su
     [ -s "$tmp/groff.err" ] && { cat "$tmp/groff.err"; fail "groff complains about $name.1"; }
     grep -q -- "$flag" "$tmp/$name.txt" || fail "$name.1 does not show $flag"
 done
+MANPAGER=cat MANWIDTH=100 man -l "$prefix/share/man/man1/jr-broker.1" > "$tmp/man.txt" 2>&1 \
+    || { cat "$tmp/man.txt"; fail "man -l jr-broker.1 failed"; }
+grep -q -- --journal "$tmp/man.txt" || fail "man -l jr-broker.1 does not show --journal"
 
 # pkg-config alone (PKG_CONFIG_PATH names the prefix); the rpath is this
 # prefix's business, since it is not one the loader knows.
