@@ -526,6 +526,11 @@ s_snapshot_child (jr_journal_t *self, int fd, pid_t parent, jr_snapshot_fn *fn, 
     prctl (PR_SET_PDEATHSIG, SIGKILL);  //  nobody wants it once the broker is gone
     if (getppid () != parent)
         _exit (ECHILD);
+    //  Our copy of the lock: a broker restarted after a kill -9 must not wait
+    //  for this writer to die. close, not LOCK_UN, which would free the
+    //  broker's lock too (one open file, shared).
+    close (self->lock_fd);
+    self->lock_fd = -1;
     if (s_snapshot_hook)
         s_snapshot_hook ();
     self->fd = fd;
