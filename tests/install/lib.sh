@@ -68,9 +68,10 @@ build_examples () {
     shift 2
     mkdir -p "$dir"
     cp "$src/examples/submit.c" "$src/examples/plugin/plugin.c" "$dir/"
-    (cd "$dir" && cc -o submit submit.c $(pkg-config --cflags --libs libjr) "$@") \
+    # JR_APP_CFLAGS: the sanitizers of a --sanitize build (tests/CMakeLists.txt).
+    (cd "$dir" && cc ${JR_APP_CFLAGS:-} -o submit submit.c $(pkg-config --cflags --libs libjr) "$@") \
         || die "examples/submit.c does not build with pkg-config --cflags --libs libjr"
-    (cd "$dir" && cc -shared -fPIC -o plugin.so plugin.c $(pkg-config --cflags libjr)) \
+    (cd "$dir" && cc ${JR_APP_CFLAGS:-} -shared -fPIC -o plugin.so plugin.c $(pkg-config --cflags libjr)) \
         || die "the example plugin does not build with pkg-config --cflags libjr"
 }
 

@@ -77,6 +77,7 @@ add_executable(submit_static submit.c)
 target_link_libraries(submit_static jobrunner::jr_static)
 CMAKE
 (cmake -S "$tmp/cmake-app" -B "$tmp/cmake-app/build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_FLAGS="${JR_APP_CFLAGS:-}" -DCMAKE_EXE_LINKER_FLAGS="${JR_APP_CFLAGS:-}" \
     && cmake --build "$tmp/cmake-app/build") > "$tmp/cmake-app.log" 2>&1 \
     || { cat "$tmp/cmake-app.log"; die "a CMake project with find_package(jobrunner) does not build"; }
 readelf -d "$tmp/cmake-app/build/submit_static" > "$tmp/dynamic"
