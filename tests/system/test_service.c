@@ -231,3 +231,35 @@ Test (service, worker_health_file_is_fresh_while_connected_and_stale_after)
     CHECK (kill (worker, 0) == 0, "the worker waits for its broker, it does not exit");
     jr_h_cleanup ();
 }
+
+Test (service, sighup_reads_a_key_rewritten_in_place_at_once)
+{
+    jr_h_env_init (&env, "service-reload");
+    CHECK (jr_h_env_keys (&env), "keys-init.sh failed");
+    jr_h_ingester (&env);
+    int fd;
+    pid_t broker = s_spawn_notified ("broker", &fd);
+    CHECK (s_notified (fd, "READY=1"), "broker: no READY=1");
+    jr_h_worker (&env, "w", 1, NULL);
+    CHECK (s_submit_echo ("cli-admitted") == 0, "the client key is admitted");
+    //  The client's allowed key becomes another in place: the folder does
+    //  not change, so without a reload the broker would admit the old key
+    //  for up to 5 s more.
+    char broker_keys[300];
+    jr_h_keys_of (&env, "broker", broker_keys, sizeof broker_keys);
+    CHECK (jr_h_sh ("cat %s/allow/admin/admin.cert > %s/allow/client/client.cert", broker_keys,
+                    broker_keys)
+               == 0,
+           "cannot rewrite the client's key");
+    CHECK (kill (broker, SIGHUP) == 0, "kill");
+    CHECK (s_notified (fd, "READY=1"), "broker: no READY=1 after the reload");
+    char jr[512];
+    jr_h_bin (jr, sizeof jr, "jr");
+    int rc = jr_h_sh ("timeout 10 %s --broker %s --ingester %s submit echo msg=hi > %s/%s.log 2>&1",
+                      jr, env.clients_ep, env.ingester_ep, env.dir, "cli-refused");
+    CHECK (rc != 0, "the old client key is still admitted after the reload");
+    CHECK (s_in_log ("broker", "is not allowed here") >= 1, "the broker says it refused the key");
+    CHECK (kill (broker, 0) == 0, "the broker runs");
+    close (fd);
+    jr_h_cleanup ();
+}
