@@ -1,5 +1,6 @@
 /*  broker.c - the broker's event loop: sockets, the turn, timers, start and stop  */
 #include "broker/internal.h"
+#include "common/notify.h"
 
 //  -------------------------------------------------------------------------
 //  Sockets
@@ -255,7 +256,20 @@ jr_broker_run (jr_broker_t *self)
         { zsock_resolve (self->workers_sock), 0, ZMQ_POLLIN, 0 },
     };
     int64_t tick = 0;
+    //  SIGHUP (systemctl reload) reads the allowed keys again, and no longer
+    //  ends the process. Ready: the journal is replayed, the sockets bound.
+    jr_notify_catch_reload ();
+    unsigned reloads = jr_notify_reloads ();
+    jr_notify_ready ("serving");
     while (!zsys_interrupted && !atomic_load (&self->stop)) {
+        if (reloads != jr_notify_reloads ()) {
+            reloads = jr_notify_reloads ();
+            jr_notify_reloading ();
+            jr_info ("keys=%s: reload asked (SIGHUP)",
+                     self->config.keys ? jr_keys_dir (self->config.keys) : "(none)");
+            jr_auth_reload (self->auth);
+            jr_notify_ready ("serving");
+        }
         bool busy = self->dirty || (self->journal && jr_journal_pending (self->journal));
         if (zmq_poll (items, 2, busy ? 0 : 100) == -1 && errno != EINTR)
             break;
@@ -275,6 +289,7 @@ jr_broker_run (jr_broker_t *self)
             jr_broker_budgets_sweep (self);
         }
     }
+    jr_notify_stopping ();
     jr_broker_commit (self);
     jr_info ("live=%zu: broker stopping", self->live);
     return 0;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -56,6 +57,7 @@ struct _jr_journal_t {
     bool in_child;          //  this is the writer: appends go to the snapshot
     bool compact_failing;   //  a compaction error was logged: quiet until one works
     int64_t retry_at;       //  mono us: no compaction before
+    int lock_fd;            //  DIR/lock, flocked while open: one broker per journal
 };
 
 static void (*s_snapshot_hook) (void);
@@ -313,6 +315,54 @@ s_open_file (jr_journal_t *self, uint64_t seq)
     return 0;
 }
 
+//  One broker per journal folder: an exclusive flock on DIR/lock, which
+//  holds the holder's pid for the message of the next one. The kernel drops
+//  the lock with the process, so a kill -9 leaves nothing stale. 0, or -1
+//  with the reason logged.
+static int
+s_lock (jr_journal_t *self)
+{
+    char path[4096];
+    snprintf (path, sizeof path, "%s/lock", self->dir);
+    self->lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    bool writable = self->lock_fd != -1;
+    //  A folder we cannot write: no broker can append here, so the lock
+    //  guards nothing, and the journal file that cannot be made says why.
+    if (!writable && (errno == EROFS || errno == EACCES)) {
+        self->lock_fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (self->lock_fd == -1)
+            return 0;
+    }
+    if (self->lock_fd == -1) {
+        jr_error ("journal=%s path=%s: cannot open the lock file: %s", self->dir, path,
+                  strerror (errno));
+        return -1;
+    }
+    if (flock (self->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+        int err = errno;
+        char pid[32] = "";
+        ssize_t n = pread (self->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn (pid, "\n")] = 0;
+        if (err == EWOULDBLOCK)
+            jr_error ("journal=%s holder_pid=%s: journal in use by another broker (pid %s), "
+                      "not starting",
+                      self->dir, *pid ? pid : "?", *pid ? pid : "unknown");
+        else
+            jr_error ("journal=%s path=%s: cannot lock the journal: %s", self->dir, path,
+                      strerror (err));
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf (pid, sizeof pid, "%d\n", (int)getpid ());
+    if (writable
+        && (ftruncate (self->lock_fd, 0) == -1
+            || pwrite (self->lock_fd, pid, (size_t)len, 0) != len))
+        jr_warn ("journal=%s: cannot write our pid into the lock file: %s", self->dir,
+                 strerror (errno));
+    return 0;
+}
+
 jr_journal_t *
 jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *fn, void *arg)
 {
@@ -326,7 +376,12 @@ jr_journal_open (const char *dir, jr_fsync_t mode, int batch_ms, jr_replay_fn *f
     self->mode = mode;
     self->batch_us = (int64_t)batch_ms * 1000;
     self->fd = -1;
+    self->lock_fd = -1;
     self->last_sync = jr_clock_mono_us ();
+    if (s_lock (self) != 0) {
+        jr_journal_close (&self);
+        return NULL;
+    }
     size_t count;
     uint64_t *seqs = s_list (dir, "snap", &count);
     for (size_t i = 0; i < count; i++) {  //  a compaction that did not finish
@@ -471,6 +526,11 @@ s_snapshot_child (jr_journal_t *self, int fd, pid_t parent, jr_snapshot_fn *fn, 
     prctl (PR_SET_PDEATHSIG, SIGKILL);  //  nobody wants it once the broker is gone
     if (getppid () != parent)
         _exit (ECHILD);
+    //  Our copy of the lock: a broker restarted after a kill -9 must not wait
+    //  for this writer to die. close, not LOCK_UN, which would free the
+    //  broker's lock too (one open file, shared).
+    close (self->lock_fd);
+    self->lock_fd = -1;
     if (s_snapshot_hook)
         s_snapshot_hook ();
     self->fd = fd;
@@ -609,6 +669,8 @@ jr_journal_close (jr_journal_t **self_p)
             s_sync (self);
         close (self->fd);
     }
+    if (self->lock_fd >= 0)
+        close (self->lock_fd);  //  the lock goes with it (the file stays: no unlink race)
     free (self->buf);
     free (self->dir);
     free (self);

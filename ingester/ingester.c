@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mp.h"
+#include "common/notify.h"
 #include "ingester/sink.h"
 #include "proto/auth.h"
 #include "ingester/writer.h"
@@ -903,7 +904,19 @@ jr_ingester_run (jr_ingester_t *self)
     zmq_pollitem_t items[] = { { self->handle, 0, ZMQ_POLLIN, 0 },
                                { NULL, jr_writer_fd (self->writer), ZMQ_POLLIN, 0 } };
     int rc = 0;
+    //  SIGHUP (systemctl reload) reads the allowed keys again, and no longer
+    //  ends the process. Ready: the socket is bound, the database open.
+    jr_notify_catch_reload ();
+    unsigned reloads = jr_notify_reloads ();
+    jr_notify_ready ("serving");
     while (!zsys_interrupted && !atomic_load (&self->stopping)) {
+        if (reloads != jr_notify_reloads ()) {
+            reloads = jr_notify_reloads ();
+            jr_notify_reloading ();
+            jr_info ("bind=%s: reload asked (SIGHUP)", self->endpoint);
+            jr_auth_reload (self->auth);
+            jr_notify_ready ("serving");
+        }
         //  A full batch stops the reading: the socket's queue, then the
         //  workers' backlogs, hold the rest.
         items[0].events = s_room (self) ? ZMQ_POLLIN : 0;
@@ -924,6 +937,7 @@ jr_ingester_run (jr_ingester_t *self)
         s_expire (self);
         s_stats (self);
     }
+    jr_notify_stopping ();
     //  What is being stored gets its ACKs; what was drained but not stored
     //  is dropped unACKed and the workers resend it to the next ingester.
     if (self->writing) {

@@ -304,6 +304,17 @@ s_handler (zsock_t *pipe, void *args)
             bool term = !command || strcmp (command, "$TERM") == 0;
             if (command && strcmp (command, "WATCH") == 0)
                 s_on_watch_command (&self, pipe, msg);
+            else if (command && strcmp (command, "RELOAD") == 0) {
+                int64_t now_ms = jr_clock_mono_us () / 1000;
+                size_t keys = 0;
+                for (int r = JR_ROLE_WORKER; r < JR_ROLES; r++) {
+                    self.folders[r].read_ms = INT64_MIN / 2;
+                    s_folder_fresh (&self.folders[r], now_ms);
+                    keys += zhashx_size (self.folders[r].keys);
+                }
+                jr_info ("keys=%s allowed=%zu: allowed keys read again", self.auth->dir, keys);
+                zsock_signal (pipe, 0);
+            }
             zstr_free (&command);
             zmsg_destroy (&msg);
             if (term)
@@ -410,6 +421,15 @@ jr_auth_watch (jr_auth_t *self, zsock_t *sock, jr_sock_role_t role)
     zmsg_addstrf (msg, "%d", (int)role);
     zmsg_send (&msg, self->actor);
     return zsock_wait (self->actor) == 0 ? 0 : -1;
+}
+
+void
+jr_auth_reload (jr_auth_t *self)
+{
+    if (!self)
+        return;
+    zstr_send (self->actor, "RELOAD");
+    zsock_wait (self->actor);
 }
 
 uint64_t

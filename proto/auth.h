@@ -50,6 +50,10 @@ bool jr_auth_running (void);
 //  refused a monitor, or 8 sockets are watched already; a watch ends when
 //  its socket is closed).
 int jr_auth_watch (jr_auth_t *self, zsock_t *sock, jr_sock_role_t role);
+//  Read every allowed-keys folder again now, not at the next change or
+//  within 5 s (SIGHUP of a server: a key file rewritten in place changes
+//  no folder). Returns once the handler has read them; self NULL: nothing.
+void jr_auth_reload (jr_auth_t *self);
 //  Handshakes refused so far, by ZAP and on watched sockets.
 uint64_t jr_auth_refused (const jr_auth_t *self);
 

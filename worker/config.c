@@ -33,6 +33,7 @@ enum {
     O_VERBOSE,
     O_RUN_TASK,
     O_KEYS,
+    O_HEALTH_FILE,
     O_COUNT
 };
 
@@ -66,6 +67,8 @@ jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv)
         { "run-task", NULL, NULL, "internal: run one job from stdin (for --isolate)", true, NULL,
           true },
         { "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (docs/operations.md, Keys)" },
+        { "health-file", "JR_WORKER_HEALTH_FILE", NULL,
+          "file touched (at most once a second) whenever the broker is heard" },
     };
     static_assert (sizeof opts / sizeof opts[0] == O_COUNT, "one enum value per flag");
     int nargs = jr_opts_parse_config (argc, argv, opts, O_COUNT, "jr-worker [options]");
@@ -90,6 +93,7 @@ jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv)
         .max_payload = (size_t)jr_opts_int (&opts[O_MAX_PAYLOAD], 1, JR_MAX_PAYLOAD),
         .backlog = (size_t)jr_opts_int (&opts[O_BACKLOG], 1, 10000000),
         .prefetch = (int)jr_opts_int (&opts[O_PREFETCH], 0, JR_WORKER_MAX_PREFETCH),
+        .health_file = opts[O_HEALTH_FILE].value,
     };
     if (opts[O_CONCURRENCY].value)
         args->worker.concurrency =

@@ -5,6 +5,7 @@
 #include "common/lifecycle.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/notify.h"
 #include "proto/transport.h"
 #include "worker/config.h"
 #include "worker/ctx.h"
@@ -12,8 +13,10 @@
 #include "worker/outbox.h"
 #include <czmq.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define S_STATS_US       (10 * 1000000LL)  //  stats line period
@@ -22,6 +25,7 @@
 #define S_RECV_BURST     1000              //  messages read per socket per turn
 #define S_MAX_TURN_MS    1000              //  longest poll, so stop flags are seen
 #define S_PROGRESS_US    (200 * 1000LL)    //  PROGRESS of one attempt at most this often
+#define S_HEALTH_US      (1000 * 1000LL)   //  the health file is touched at most this often
 
 //  Where the worker is in its life. A drain (SIGTERM, jr_worker_drain) says
 //  BYE and lets running jobs finish for up to the grace; then, or at a second
@@ -109,6 +113,10 @@ struct _jr_worker_t {
     jr_metrics_t *metrics;  //  the registry the stats line reads
     s_stats_t stats;        //  its metrics, owned by it
     int64_t next_stats_us;
+
+    char *health_file;    //  --health-file: touched when the broker is heard, or NULL
+    int64_t health_us;    //  when it was last touched (monotonic), 0 = never
+    bool health_failing;  //  a touch failed and was logged: quiet until one works
 };
 
 //  Jobs the worker holds: running, or finished and waiting for their ACK.
@@ -815,6 +823,7 @@ s_timeout_ms (const jr_worker_t *self, int64_t now)
 static void
 s_begin_drain (jr_worker_t *self, int64_t now)
 {
+    jr_notify_stopping ();
     self->phase = S_DRAINING;
     self->phase_until_us = now + self->grace_us;
     jr_info ("running=%zu unacked=%zu grace_ms=%lld: draining, taking no more jobs",
@@ -875,6 +884,28 @@ s_hand_back_held (jr_worker_t *self)
     s_flush_done (self);
 }
 
+//  The broker was heard: touch the health file (created if missing), at
+//  most once a second, so a healthcheck can ask find -newermt.
+static void
+s_touch_health (jr_worker_t *self, int64_t now)
+{
+    if (!self->health_file || (self->health_us && now - self->health_us < S_HEALTH_US))
+        return;
+    self->health_us = now;
+    int fd = open (self->health_file, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+    if (fd == -1 || futimens (fd, NULL) == -1) {
+        if (!self->health_failing)
+            jr_warn ("health_file=%s: cannot touch: %s", self->health_file, strerror (errno));
+        self->health_failing = true;
+    }
+    else if (self->health_failing) {
+        jr_info ("health_file=%s: touched again", self->health_file);
+        self->health_failing = false;
+    }
+    if (fd != -1)
+        close (fd);
+}
+
 int
 jr_worker_run (jr_worker_t *self)
 {
@@ -883,10 +914,20 @@ jr_worker_run (jr_worker_t *self)
     self->last_rx_us = now;
     self->next_stats_us = now + S_STATS_US;
     s_send_ready (self);
+    //  SIGHUP must not end a worker (its default action): nothing of the
+    //  worker's is read again (its keys are read at start), it says so.
+    jr_notify_catch_reload ();
+    unsigned reloads = jr_notify_reloads ();
+    jr_notify_ready ("connecting");
     while (true) {
         now = jr_clock_mono_us ();
         if (s_check_phase (self, now))
             break;
+        if (reloads != jr_notify_reloads ()) {
+            reloads = jr_notify_reloads ();
+            jr_info ("reload asked (SIGHUP): a worker has nothing to read again; restart it "
+                     "for new flags or keys");
+        }
         zmq_pollitem_t items[] = {
             { zsock_resolve (self->to_broker.sock), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve (self->to_ingester.sock), 0,
@@ -905,9 +946,12 @@ jr_worker_run (jr_worker_t *self)
             s_recv_all (self, self->to_broker.sock, s_broker_message, &heard);
             if (heard) {
                 self->last_rx_us = jr_clock_mono_us ();
-                if (!self->broker_heard)
+                if (!self->broker_heard) {
                     jr_info ("broker=%s: connected", self->broker_ep);
+                    jr_notify_status ("connected to the broker");
+                }
                 self->broker_heard = true;
+                s_touch_health (self, self->last_rx_us);
             }
         }
         if (items[1].revents & ZMQ_POLLIN)
@@ -1037,6 +1081,7 @@ jr_worker_new (const jr_worker_config_t *cfg)
     self->liveness_us = c.liveness_ms * 1000LL;
     self->grace_us = c.grace_ms < 0 ? 0 : c.grace_ms * 1000LL;
     self->max_payload = c.max_payload;
+    self->health_file = c.health_file && *c.health_file ? s_strdup (c.health_file) : NULL;
     atomic_init (&self->drains, 0);
     s_metrics_new (self);
     self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1140,6 +1185,7 @@ jr_worker_destroy (jr_worker_t **self_p)
     free (self->name);
     free (self->host);
     free (self->ident);
+    free (self->health_file);
     free (self);
 }
 

@@ -38,6 +38,8 @@ typedef struct {
                                 //  task with timeout_ms 0; "*=MS" for every other task;
                                 //  MS 0 = none. Default none
     const jr_keys_t *keys;      //  CurveZMQ on both sockets; NULL = none
+    const char *health_file;    //  touched (created if missing) at most once a second
+                                //  when the broker is heard; NULL = none
 } jr_worker_config_t;
 
 typedef struct _jr_worker_t jr_worker_t;
