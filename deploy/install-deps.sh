@@ -3,7 +3,8 @@
 # Does nothing when they are all present; needs root (or sudo) otherwise.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev
-          libsqlite3-dev sqlite3 libcriterion-dev iproute2 nftables procps)
+          libsqlite3-dev sqlite3 libcriterion-dev iproute2 nftables procps
+          docker-compose)   # tests/compose: docker-compose config (brings python3, python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
