@@ -310,7 +310,6 @@ class Cluster:
         self.host_dirs = []  # top-level folders made on this host as mount points
         self.made_user = False
         self.n = 0
-        self.stage_image()
 
     def stage_image(self):
         """The image's /usr/local/bin and /usr/local/lib, from build/ and deploy/."""
@@ -647,6 +646,7 @@ def topology(src, build):
         raise Fail("docker-compose.yml: no `jr` tools service for clients")
     c = Cluster(src, build, image)
     try:
+        c.stage_image()
         c.network()
         reps = {}
         for s in up:
@@ -795,6 +795,20 @@ def topology(src, build):
         failed = query("SELECT count(*) FROM results WHERE success = 0")
         log("every accepted job stored once (%s failed on purpose); all %d worker replicas ran jobs"
             % (failed[0], len(wreps)))
+
+        # docker compose stop: SIGTERM, in reverse start order; each must be
+        # gone within its stop_grace_period, or Docker would SIGKILL it.
+        for r, p in reversed(c.procs):
+            bound = seconds(r["spec"].get("stop_grace_period", "10s"))
+            p.send_signal(signal.SIGTERM)
+            try:
+                rc = p.wait(timeout=bound)
+            except subprocess.TimeoutExpired:
+                raise Fail("%s still runs %g s (stop_grace_period) after SIGTERM:\n%s"
+                           % (r["ns"], bound, c.tail(r)))
+            if rc != 0:
+                raise Fail("%s exited %d on SIGTERM:\n%s" % (r["ns"], rc, c.tail(r)))
+        log("every service stopped on SIGTERM within its stop_grace_period, exit 0")
     except Fail:
         for r, p in c.procs:
             log("--- %s (%s):\n%s" % (r["ns"], "running" if p.poll() is None
