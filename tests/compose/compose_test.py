@@ -107,10 +107,10 @@ def dockerfile_runtime(src):
     starts = [i for i, ln in enumerate(lines) if re.match(r"\s*FROM\s", ln, re.I)]
     if len(starts) < 2:
         raise Fail("deploy/Dockerfile: expected a build stage and a runtime stage")
-    build = "\n".join(lines[starts[-2]:starts[-1]])
+    build = lines[starts[-2]:starts[-1]]
     stage = lines[starts[-1]:]
     info = {"packages": [], "user": "root", "workdir": "/", "owned": [], "text": "\n".join(stage),
-            "build": build}
+            "build": "\n".join(build), "build_lines": build, "lines": stage}
     for ln in stage:
         m = re.match(r"\s*(\w+)\s+(.*)", ln)
         if not m:
@@ -132,6 +132,65 @@ def dockerfile_runtime(src):
     if not info["packages"]:
         raise Fail("deploy/Dockerfile: no apt-get install in the runtime stage")
     return info
+
+
+def stage_image(src, build, root):
+    """Replay the Dockerfile's file steps on this build: the build stage's
+    commands that fill /out (the copies and strips, not the compile: build/
+    is the tree built here), the runtime stage's COPYs into root, and its RUN
+    steps on /usr/local (the chmod, the ls and the ldd check; not apt-get,
+    useradd or ldconfig, whose part LD_LIBRARY_PATH plays). Returns the
+    environment for running the staged binaries."""
+    info = dockerfile_runtime(src)
+    out = os.path.join(root, "out")
+    word = lambda path, to: (lambda t: re.sub(r"(?<![\w/.-])%s(?=/|\s|$)" % re.escape(path), to, t))
+    to_out = word("/out", out)
+    to_build = word("build", build)
+    to_root = word("/usr/local", os.path.join(root, "usr", "local"))
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr", "local", "lib"))
+    done = []
+    for ln in info["build_lines"]:
+        m = re.match(r"\s*RUN\s+(.*)", ln, re.I)
+        if not m or "/out" not in m.group(1):
+            continue
+        steps = [x.strip() for x in m.group(1).split("&&") if "/out" in x]
+        cmd = " && ".join(to_build(to_out(x)) for x in steps)
+        r = run(["sh", "-ec", cmd], check=False, cwd=src)
+        if r.returncode != 0:
+            raise Fail("the build stage's steps failed here: %s\n%s" % (cmd, r.stderr.strip()))
+        done += steps
+    if not done:
+        raise Fail("deploy/Dockerfile: the build stage puts nothing in /out")
+    for ln in info["lines"]:
+        m = re.match(r"\s*(COPY|RUN)\s+(.*)", ln, re.I)
+        if not m:
+            continue
+        if m.group(1).upper() == "COPY":
+            words = m.group(2).split()
+            frm = [w for w in words if w.startswith("--from=")]
+            a, b = [w for w in words if not w.startswith("--")][-2:]
+            a = to_out(a) if frm else os.path.join(src, a)
+            b = os.path.join(root, b.lstrip("/"))
+            if os.path.isdir(a):
+                os.makedirs(b, exist_ok=True)
+                run(["cp", "-a", a.rstrip("/") + "/.", b])
+            else:
+                os.makedirs(os.path.dirname(b), exist_ok=True)
+                run(["cp", "-a", a, b])
+        else:
+            steps = [x.strip() for x in m.group(2).split("&&") if "/usr/local" in x]
+            if steps:
+                cmd = " && ".join(to_root(x) for x in steps)
+                r = run(["sh", "-ec", cmd], check=False, env=env)
+                if r.returncode != 0:
+                    raise Fail("the runtime stage's check failed here: %s\n%s"
+                               % (cmd, (r.stdout + r.stderr).strip()))
+    for root_, dirs, files in os.walk(root):
+        os.chmod(root_, 0o755)
+    staged = sorted(os.listdir(os.path.join(root, "usr", "local", "bin")))
+    log("image staged as the Dockerfile does: /usr/local/bin: %s; /usr/local/lib: %s"
+        % (" ".join(staged), " ".join(sorted(os.listdir(os.path.join(root, "usr", "local", "lib"))))))
+    return env
 
 
 def dpkg_database():
@@ -192,11 +251,21 @@ def check_image(src, build):
         raise Fail("deploy/Dockerfile: the runtime stage does not copy the libraries to /usr/local/lib")
     if not re.search(r"ldd[^\n]*libjr\.so[^\n]*not found", info["text"]):
         raise Fail("deploy/Dockerfile: the runtime stage's ldd check does not cover libjr.so")
-    bins = [os.path.join(build, "bin", b) for b in ("jr-broker", "jr-worker", "jr-ingester", "jr")]
-    libs = sorted(p for p in glob.glob(os.path.join(build, "**", "libjr.so*"), recursive=True)
+    root = tempfile.mkdtemp(prefix="jr-image.")
+    try:
+        env = stage_image(src, build, root)
+        check_libs(info, root, env, build)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def check_libs(info, root, env, build):
+    local = os.path.join(root, "usr", "local")
+    bins = [os.path.join(local, "bin", b) for b in ("jr-broker", "jr-worker", "jr-ingester", "jr")]
+    libs = sorted(p for p in glob.glob(os.path.join(local, "lib", "libjr.so*"))
                   if os.path.isfile(p) and not os.path.islink(p))
     if not libs:
-        raise Fail("no libjr.so under %s (build the target jr)" % build)
+        raise Fail("the image would have no libjr.so in /usr/local/lib")
     db, provides = dpkg_database()
     for p in info["packages"]:
         if p not in db or not db[p][0]:
@@ -207,8 +276,8 @@ def check_image(src, build):
     bad, seen = [], {}
     for f in bins + libs[:1]:
         if not os.path.exists(f):
-            raise Fail("%s is missing (build it first)" % f)
-        out = run(["ldd", f]).stdout
+            raise Fail("the image would have no %s" % f)
+        out = run(["ldd", f], env=env).stdout
         for ln in out.splitlines():
             if "not found" in ln:
                 bad.append("%s: %s" % (os.path.basename(f), ln.strip()))
@@ -217,8 +286,12 @@ def check_image(src, build):
             if not m:
                 continue  # linux-vdso
             path = m.group(m.lastindex)
-            if os.path.realpath(path).startswith(os.path.realpath(build) + "/"):
+            if os.path.realpath(path).startswith(os.path.realpath(root) + "/"):
                 continue  # libjr.so: the image copies it from the build stage
+            if os.path.realpath(path).startswith(os.path.realpath(build) + "/"):
+                bad.append("%s finds %s in the build tree (RUNPATH), which the image has not"
+                           % (os.path.basename(f), path))
+                continue
             if path not in seen:
                 seen[path] = dpkg_owner(path)
             pkg = seen[path]
@@ -312,20 +385,11 @@ class Cluster:
         self.n = 0
 
     def stage_image(self):
-        """The image's /usr/local/bin and /usr/local/lib, from build/ and deploy/."""
-        self.usr_bin = os.path.join(self.tmp, "image", "bin")
-        self.usr_lib = os.path.join(self.tmp, "image", "lib")
-        os.makedirs(self.usr_bin)
-        os.makedirs(self.usr_lib)
-        for b in ("jr-broker", "jr-worker", "jr-ingester", "jr"):
-            shutil.copy2(os.path.join(self.build, "bin", b), self.usr_bin)
-        shutil.copy2(os.path.join(self.src, "deploy", "keys-init.sh"), self.usr_bin)
-        for p in glob.glob(os.path.join(self.build, "**", "libjr.so*"), recursive=True):
-            dst = os.path.join(self.usr_lib, os.path.basename(p))
-            if not os.path.lexists(dst):
-                shutil.copy2(p, dst, follow_symlinks=False)
-        for root, dirs, files in os.walk(os.path.join(self.tmp, "image")):
-            os.chmod(root, 0o755)
+        """The image's /usr/local/bin and /usr/local/lib, as the Dockerfile fills them."""
+        root = os.path.join(self.tmp, "image")
+        stage_image(self.src, self.build, root)
+        self.usr_bin = os.path.join(root, "usr", "local", "bin")
+        self.usr_lib = os.path.join(root, "usr", "local", "lib")
 
     def user(self, name):
         """uid, gid of name; makes the image's user here if missing (removed by close)."""
