@@ -39,9 +39,9 @@ main (int argc, char **argv)
         { "insecure", "JR_INSECURE", NULL, "listen beyond this host without keys", true },
     };
     int nopts = sizeof opts / sizeof opts[0];
-    int args = jr_opts_parse (argc, argv, opts, nopts, "jr-broker [options]");
+    int args = jr_opts_parse_config (argc, argv, opts, nopts, "jr-broker [options]");
     if (args > 1) {
-        fprintf (stderr, "jr-broker: unexpected argument '%s' (see --help)\n", argv[1]);
+        jr_opts_error ("unexpected argument '%s' (see --help)", argv[1]);
         return 2;
     }
     jr_log_init ("broker", opts[16].value ? JR_LOG_DEBUG : JR_LOG_INFO);
@@ -64,7 +64,7 @@ main (int argc, char **argv)
     else if (strcmp (fsync, "never") == 0)
         config.fsync = JR_FSYNC_NEVER;
     else {
-        fprintf (stderr, "error: --fsync must be always, batch or never, not '%s'\n", fsync);
+        jr_opts_error ("--fsync must be always, batch or never, not '%s'", fsync);
         return 2;
     }
     config.fsync_ms = (int)jr_opts_int (&opts[4], 1, 60000);
@@ -84,7 +84,7 @@ main (int argc, char **argv)
     zsys_set_logstream (NULL);
     jr_broker_t *broker = jr_broker_new (&config);
     if (!broker) {
-        fprintf (stderr, "jr-broker: cannot start (see the log above)\n");
+        jr_opts_error ("cannot start (see the log above)");
         return 1;
     }
     jr_broker_run (broker);

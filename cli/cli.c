@@ -1,15 +1,35 @@
 /*  cli.c - what the jr commands share: exit codes, flags by name, the client, results printed  */
 #include "cli/cli.h"
 #include "cli/json.h"
+#include "client/client.h"
 #include <assert.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 int
 jr_cli_exit_code (int rc)
 {
-    return rc == JR_ETIMEOUT ? EXIT_TIMEOUT : EXIT_FAILED;
+    switch (rc) {
+        case JR_OK: return EXIT_OK;
+        case JR_ETIMEOUT: return EXIT_UNREACHABLE;
+        case JR_ENOT_FOUND: return EXIT_NOT_FOUND;
+        case JR_EFORBIDDEN:
+        case JR_EHANDSHAKE: return EXIT_FORBIDDEN;
+        default: return EXIT_FAILED;
+    }
+}
+
+void
+jr_cli_error (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fputs ("jr: error: ", stderr);
+    vfprintf (stderr, format, args);
+    fputc ('\n', stderr);
+    va_end (args);
 }
 
 //  The last words of the client jr_cli_client_done destroyed.
@@ -26,10 +46,13 @@ jr_cli_client_done (jr_client_t **client_p)
 void
 jr_cli_report (const jr_client_t *client, const char *what, int rc)
 {
-    fprintf (stderr, "jr: %s: %s (%s)\n", what, jr_errname (rc), jr_strerror (rc));
+    //  The client's words name the endpoint and the reason: better than
+    //  the code's, when they are about this failure.
     const char *detail = client ? jr_client_error (client) : s_detail;
     if (*detail && (rc == JR_EFORBIDDEN || rc == JR_EHANDSHAKE || rc == JR_ETIMEOUT))
-        fprintf (stderr, "jr: %s\n", detail);
+        jr_cli_error ("%s: %s (%s)", what, detail, jr_errname (rc));
+    else
+        jr_cli_error ("%s: %s (%s)", what, jr_errname (rc), jr_strerror (rc));
 }
 
 //  A flag of the running command by name; every name asked for is in its
@@ -56,22 +79,42 @@ jr_cli_client (const jr_opt_t *opts, const char *answer)
     unsetenv ("JR_KEYS");
     jr_client_t *client = jr_client_new (broker, ingester);
     if (!client) {
-        fprintf (stderr, "jr: bad endpoint: --broker %s --ingester %s\n", broker, ingester);
+        jr_cli_error ("bad endpoint: --broker %s --ingester %s", broker, ingester);
         exit (EXIT_USAGE);
     }
     if (keys && jr_client_set_keys (client, keys) != 0) {
-        fprintf (stderr, "jr: %s\n", jr_client_error (client));
+        jr_cli_error ("%s", jr_client_error (client));
         exit (EXIT_USAGE);
     }
     jr_client_set_timeout (client, (int)jr_opts_int (jr_cli_opt (opts, answer), 1, INT_MAX));
     return client;
 }
 
+int
+jr_cli_reach (jr_client_t *client, const jr_opt_t *opts, unsigned mask)
+{
+    int timeout = (int)jr_opts_int (jr_cli_opt (opts, "connect-timeout"), 1, INT_MAX);
+    for (int server = JR_CLI_BROKER; server <= JR_CLI_INGESTER; server <<= 1) {
+        if (!(mask & (unsigned)server))
+            continue;
+        int rc = jr_client_reach (client, server == JR_CLI_INGESTER, timeout);
+        if (rc) {
+            const char *detail = jr_client_error (client);
+            if (*detail)
+                jr_cli_error ("%s", detail);
+            else
+                jr_cli_error ("%s: %s", jr_errname (rc), jr_strerror (rc));
+            return jr_cli_exit_code (rc);
+        }
+    }
+    return EXIT_OK;
+}
+
 void
 jr_cli_parse_id (const char *text, uint8_t id[JR_ID_SIZE])
 {
     if (jr_id_parse (text, id)) {
-        fprintf (stderr, "jr: '%s' is not a job id (a UUID)\n", text);
+        jr_cli_error ("'%s' is not a job id (a UUID)", text);
         exit (EXIT_USAGE);
     }
 }

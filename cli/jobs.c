@@ -9,7 +9,7 @@ int
 jr_cli_wait (jr_opt_t *opts, int nargs, char **argv)
 {
     if (nargs < 3) {
-        fprintf (stderr, "jr: wait needs at least one ID\n");
+        jr_cli_error ("wait needs at least one ID");
         return EXIT_USAGE;
     }
     size_t n = (size_t)nargs - 2;
@@ -17,17 +17,26 @@ jr_cli_wait (jr_opt_t *opts, int nargs, char **argv)
     assert (ids);
     for (size_t i = 0; i < n; i++)
         jr_cli_parse_id (argv[2 + i], ids[i]);
-    jr_client_t *client = jr_cli_client (opts, "timeout");
+    int wait_timeout = (int)jr_opts_int (jr_cli_opt (opts, "wait-timeout"), -1, INT_MAX);
+    jr_client_t *client = jr_cli_client (opts, "answer-timeout");
+    int rc = jr_cli_reach (client, opts, JR_CLI_INGESTER);
+    if (rc) {
+        jr_cli_client_done (&client);
+        free (ids);
+        return rc;
+    }
     jr_cli_printer_t printer = { 0 };
-    int rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n,
-                                  (int)jr_opts_int (jr_cli_opt (opts, "wait-timeout"), -1, INT_MAX),
-                                  jr_cli_print_result, &printer);
+    rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n, wait_timeout,
+                              jr_cli_print_result, &printer);
     jr_cli_client_done (&client);
     free (ids);
-    if (rc) {
+    if (rc == JR_ETIMEOUT && printer.printed < n)
+        jr_cli_error ("%zu of %zu results did not come in --wait-timeout %d ms",
+                      n - printer.printed, n, wait_timeout);
+    else if (rc)
         jr_cli_report (client, "waiting for results", rc);
+    if (rc)
         return jr_cli_exit_code (rc);
-    }
     return printer.failed ? EXIT_FAILED : EXIT_OK;
 }
 
@@ -35,18 +44,23 @@ int
 jr_cli_result (jr_opt_t *opts, int nargs, char **argv)
 {
     if (nargs != 3) {
-        fprintf (stderr, "jr: result needs one ID\n");
+        jr_cli_error ("result needs one ID");
         return EXIT_USAGE;
     }
     uint8_t id[JR_ID_SIZE];
     jr_cli_parse_id (argv[2], id);
-    jr_client_t *client = jr_cli_client (opts, "timeout");
+    jr_client_t *client = jr_cli_client (opts, "answer-timeout");
+    int rc = jr_cli_reach (client, opts, JR_CLI_INGESTER);
+    if (rc) {
+        jr_cli_client_done (&client);
+        return rc;
+    }
     jr_job_t *job = NULL;
-    int rc = jr_client_result (client, id, &job);
+    rc = jr_client_result (client, id, &job);
     jr_cli_client_done (&client);
     if (rc == JR_ENOT_FOUND) {
-        fprintf (stderr, "jr: no result for %s\n", argv[2]);
-        return EXIT_FAILED;
+        jr_cli_error ("no result for %s (not finished, or not a job)", argv[2]);
+        return EXIT_NOT_FOUND;
     }
     if (rc) {
         jr_cli_report (client, "asking the ingester", rc);
@@ -54,8 +68,9 @@ jr_cli_result (jr_opt_t *opts, int nargs, char **argv)
     }
     jr_json_print_job (job, stdout);
     fputc ('\n', stdout);
+    int result = job->success ? EXIT_OK : EXIT_FAILED;
     jr_job_destroy (&job);
-    return EXIT_OK;
+    return result;
 }
 
 int
@@ -67,7 +82,7 @@ jr_cli_status (jr_opt_t *opts, int nargs, char **argv)
     }
     uint8_t id[JR_ID_SIZE];
     jr_cli_parse_id (argv[2], id);
-    jr_client_t *client = jr_cli_client (opts, "timeout");
+    jr_client_t *client = jr_cli_client (opts, "answer-timeout");
     //  A stored result is final; only then is the broker's word needed.
     jr_job_t *job = NULL;
     int state = JR_STATE_UNKNOWN;
@@ -131,7 +146,7 @@ static void
 s_one_id (int nargs, char **argv, const char *command, uint8_t id[JR_ID_SIZE])
 {
     if (nargs != 3) {
-        fprintf (stderr, "jr: %s needs one ID\n", command);
+        jr_cli_error ("%s needs one ID", command);
         exit (EXIT_USAGE);
     }
     jr_cli_parse_id (argv[2], id);
@@ -148,9 +163,14 @@ jr_cli_cancel (jr_opt_t *opts, int nargs, char **argv)
 {
     uint8_t id[JR_ID_SIZE];
     s_one_id (nargs, argv, "cancel", id);
-    jr_client_t *client = jr_cli_client (opts, "timeout");
+    jr_client_t *client = jr_cli_client (opts, "answer-timeout");
+    int rc = jr_cli_reach (client, opts, JR_CLI_BROKER);
+    if (rc) {
+        jr_cli_client_done (&client);
+        return rc;
+    }
     int state = JR_STATE_UNKNOWN;
-    int rc = jr_client_cancel (client, id, &state);
+    rc = jr_client_cancel (client, id, &state);
     if (rc == 0 && state == JR_STATE_UNKNOWN) {
         //  The broker forgets finished jobs: the ingester may know how it ended.
         jr_job_t *job = NULL;
@@ -170,12 +190,14 @@ jr_cli_cancel (jr_opt_t *opts, int nargs, char **argv)
         s_print_state (argv[2], state);
         return EXIT_OK;
     }
-    if (state == JR_STATE_UNKNOWN)
-        fprintf (stderr, "jr: job %s is not known\n", argv[2]);
-    else if (jr_state_ends_wait (state))
-        fprintf (stderr, "jr: job %s already %s\n", argv[2], jr_state_name (state));
+    if (state == JR_STATE_UNKNOWN) {
+        jr_cli_error ("job %s is not known", argv[2]);
+        return EXIT_NOT_FOUND;
+    }
+    if (jr_state_ends_wait (state))
+        jr_cli_error ("job %s already %s", argv[2], jr_state_name (state));
     else
-        fprintf (stderr, "jr: job %s is %s, not cancelled\n", argv[2], jr_state_name (state));
+        jr_cli_error ("job %s is %s, not cancelled", argv[2], jr_state_name (state));
     return EXIT_FAILED;
 }
 
@@ -184,9 +206,14 @@ jr_cli_retry (jr_opt_t *opts, int nargs, char **argv)
 {
     uint8_t id[JR_ID_SIZE];
     s_one_id (nargs, argv, "retry", id);
-    jr_client_t *client = jr_cli_client (opts, "timeout");
+    jr_client_t *client = jr_cli_client (opts, "answer-timeout");
+    int rc = jr_cli_reach (client, opts, JR_CLI_BROKER);
+    if (rc) {
+        jr_cli_client_done (&client);
+        return rc;
+    }
     int state = JR_STATE_UNKNOWN;
-    int rc = jr_client_retry (client, id, &state);
+    rc = jr_client_retry (client, id, &state);
     jr_cli_client_done (&client);
     if (rc) {
         jr_cli_report (client, "asking the broker", rc);
@@ -196,10 +223,11 @@ jr_cli_retry (jr_opt_t *opts, int nargs, char **argv)
         s_print_state (argv[2], state);
         return EXIT_OK;
     }
-    if (state == JR_STATE_UNKNOWN)
-        fprintf (stderr, "jr: job %s is not known to the broker\n", argv[2]);
-    else
-        fprintf (stderr, "jr: job %s is not dead (it is %s)\n", argv[2], jr_state_name (state));
+    if (state == JR_STATE_UNKNOWN) {
+        jr_cli_error ("job %s is not known to the broker", argv[2]);
+        return EXIT_NOT_FOUND;
+    }
+    jr_cli_error ("job %s is not dead (it is %s)", argv[2], jr_state_name (state));
     return EXIT_FAILED;
 }
 
@@ -238,7 +266,7 @@ jr_cli_list (jr_opt_t *opts, int nargs, char **argv)
         fputc ('\n', stderr);
         return EXIT_USAGE;
     }
-    jr_client_t *client = jr_cli_client (opts, "timeout");
+    jr_client_t *client = jr_cli_client (opts, "answer-timeout");
     int rc = jr_client_list (client, state, s_print_id, NULL);
     jr_cli_client_done (&client);
     fflush (stdout);

@@ -290,3 +290,39 @@ jr_client_request (jr_client_t *self, jr_link_t *link, zmq_msg_t *frame)
     jr_link_close (link);
     return JR_ETIMEOUT;
 }
+
+//  -------------------------------------------------------------------------
+//  Reaching a server before asking it anything
+
+int
+jr_client_reach (jr_client_t *self, bool ingester, int timeout_ms)
+{
+    assert (self);
+    assert (timeout_ms > 0);
+    jr_link_t *link = ingester ? &self->ingester : &self->broker;
+    const char *name = ingester ? "ingester" : "broker";
+    const char *endpoint = ingester ? self->ingester_ep : self->broker_ep;
+    if (!(ingester ? jr_client_ingester (self) : jr_client_broker (self)))
+        return JR_EINVALID;
+    int64_t until = jr_clock_mono_us () + (int64_t)timeout_ms * 1000;
+    while (true) {
+        int rc = jr_client_link_failed (self, link);
+        if (rc)
+            return rc;
+        if (link->handshakes > 0 || !link->watch)
+            return 0;  //  reached (or nothing to watch with: the request will tell)
+        if (jr_clock_mono_us () >= until)
+            break;
+        jr_client_poll (link->watch, NULL, until);
+    }
+    if (link->connects == 0)
+        snprintf (self->error, sizeof self->error,
+                  "cannot reach the %s at %s (no connection in %g s)", name, endpoint,
+                  timeout_ms / 1000.0);
+    else
+        snprintf (self->error, sizeof self->error,
+                  "cannot reach the %s at %s (connected, but no handshake in %g s)", name, endpoint,
+                  timeout_ms / 1000.0);
+    jr_link_close (link);
+    return JR_ETIMEOUT;
+}

@@ -55,4 +55,13 @@ int64_t jr_client_answer_wait_us (const jr_client_t *self, int sends);
 //  reply gives its code, a failed handshake JR_EFORBIDDEN or JR_EHANDSHAKE,
 //  silence JR_ETIMEOUT (both close link).
 int jr_client_request (jr_client_t *self, jr_link_t *link, zmq_msg_t *frame);
+//  Connect to the ingester (ingester true) or the broker now, and wait up
+//  to timeout_ms for the handshake (TCP, then ZMTP and CURVE) to succeed.
+//  Returns 0 once it did, JR_EFORBIDDEN or JR_EHANDSHAKE on a refused key
+//  or a failed handshake, JR_ETIMEOUT if no handshake succeeded in time
+//  (the link is then closed), JR_EINVALID if the endpoint does not connect;
+//  on failure self->error names the server and the endpoint. libzmq
+//  connects lazily and retries quietly: this is how a caller tells "cannot
+//  reach" from "no answer" before it sends anything.
+int jr_client_reach (jr_client_t *self, bool ingester, int timeout_ms);
 #endif

@@ -3,7 +3,7 @@
 # Does nothing when they are all present; needs root (or sudo) otherwise.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev
-          libsqlite3-dev sqlite3 libcriterion-dev iproute2 nftables procps
+          libsqlite3-dev sqlite3 libcriterion-dev iproute2 nftables procps jq
           docker-compose)   # tests/compose: docker-compose config (brings python3, python3-yaml)
 missing=()
 for p in "${packages[@]}"; do

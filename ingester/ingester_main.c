@@ -27,13 +27,15 @@ main (int argc, char **argv)
           NULL },
         { "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (docs/operations.md, Keys)", false, NULL },
         { "insecure", "JR_INSECURE", NULL, "listen beyond this host without keys", true, NULL },
+        { "verbose", NULL, NULL, "log every event (debug)", true, NULL },
     };
     int nopts = (int)(sizeof opts / sizeof opts[0]);
-    int nargs = jr_opts_parse (argc, argv, opts, nopts, "jr-ingester [options]");
+    int nargs = jr_opts_parse_config (argc, argv, opts, nopts, "jr-ingester [options]");
     if (nargs > 1) {
-        fprintf (stderr, "error: unexpected argument '%s' (see --help)\n", argv[1]);
+        jr_opts_error ("unexpected argument '%s' (see --help)", argv[1]);
         return 2;
     }
+    jr_log_init ("ingester", opts[7].value ? JR_LOG_DEBUG : JR_LOG_INFO);
     jr_keys_t *keys = NULL;
     if (jr_keys_setup (opts[5].value, JR_ROLE_INGESTER, &keys) != 0)
         return 2;
@@ -54,7 +56,7 @@ main (int argc, char **argv)
     zsys_init ();
     jr_ingester_t *ingester = jr_ingester_new (&cfg);
     if (!ingester) {
-        fprintf (stderr, "jr-ingester: cannot start (see the error above)\n");
+        jr_opts_error ("cannot start (see the error above)");
         return 1;
     }
     int rc = jr_ingester_run (ingester);

@@ -1,6 +1,7 @@
 /*  keys.c - a process's CurveZMQ keys: its own certificate, the servers' public ones, and who may connect  */
 #include "proto/keys.h"
 #include "common/log.h"
+#include "common/opts.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -289,7 +290,7 @@ jr_keys_setup (const char *dir, jr_role_t as, jr_keys_t **keys)
     *keys = jr_keys_load (dir, as, err, sizeof err);
     if (*keys)
         return 0;
-    fprintf (stderr, "error: %s\n", err);
+    jr_opts_error ("%s", err);
     return -1;
 }
 
@@ -304,10 +305,9 @@ jr_keys_bind_ok (const jr_keys_t *keys, bool insecure, const char *endpoint)
                  endpoint);
         return true;
     }
-    fprintf (stderr,
-             "error: %s: will not listen beyond this host without keys; give --keys DIR "
-             "(CurveZMQ, see docs/operations.md), or --insecure to let anybody who reaches the "
-             "port in\n",
-             endpoint);
+    jr_opts_error ("%s: will not listen beyond this host without keys; give --keys DIR "
+                   "(CurveZMQ, see docs/operations.md), or --insecure to let anybody who reaches "
+                   "the port in",
+                   endpoint);
     return false;
 }

@@ -308,8 +308,10 @@ jr_link_check (jr_link_t *link)
     while (link->watch && jr_transport_event (link->watch, &event, &value)) {
         if (event == ZMQ_EVENT_CONNECTED)
             link->connects++;
-        else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             link->failure = link->drops = 0;
+            link->handshakes++;
+        }
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             //  ZAP's 400 (or 500): the server does not take our key here
             link->failure = value == 300 ? JR_EHANDSHAKE : JR_EFORBIDDEN;

@@ -93,6 +93,7 @@ typedef struct {
     int connects;    //  TCP connections made so far
     int failure;     //  code of the last handshake failure since the last success, or 0
     int drops;       //  handshakes cut without a reason since the last success
+    int handshakes;  //  handshakes that succeeded: the server was reached
 } jr_link_t;
 
 //  Handshakes cut without a reason in a row that make a link's failure (a

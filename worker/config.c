@@ -63,13 +63,14 @@ jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv)
         { "backlog", "JR_BACKLOG", S_XSTR (JR_WORKER_DEFAULT_BACKLOG),
           "results waiting for the ingester's ACK before no new job is taken" },
         { "verbose", NULL, NULL, "log at debug level", true },
-        { "run-task", NULL, NULL, "internal: run one job from stdin (for --isolate)", true },
+        { "run-task", NULL, NULL, "internal: run one job from stdin (for --isolate)", true, NULL,
+          true },
         { "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (docs/operations.md, Keys)" },
     };
     static_assert (sizeof opts / sizeof opts[0] == O_COUNT, "one enum value per flag");
-    int nargs = jr_opts_parse (argc, argv, opts, O_COUNT, "jr-worker [options]");
+    int nargs = jr_opts_parse_config (argc, argv, opts, O_COUNT, "jr-worker [options]");
     if (nargs > 1) {
-        fprintf (stderr, "error: unexpected argument '%s' (see --help)\n", argv[1]);
+        jr_opts_error ("unexpected argument '%s' (see --help)", argv[1]);
         return 2;
     }
     *args = (jr_worker_args_t){ .plugins = opts[O_PLUGIN].value,

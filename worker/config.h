@@ -17,10 +17,11 @@ typedef struct {
 } jr_worker_args_t;
 
 //  Parse jr-worker's flags (each falls back to its environment variable,
-//  then its default) into *args. Returns 0, or 2 after a message on stderr
-//  for an argument that is not a flag. Like jr_opts_parse it prints usage
-//  and exits 0 on --help, and exits 2 with a message on an unknown flag or
-//  a value out of range.
+//  then its line of the --config file, then its default) into *args.
+//  Returns 0, or 2 after a message on stderr for an argument that is not a
+//  flag. Like jr_opts_parse_config it prints usage and exits 0 on --help,
+//  --version or --print-config, and exits 2 with a message on an unknown
+//  flag, a bad config file or a value out of range.
 int jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv);
 
 //  A worker config with every default filled in (cfg NULL: all defaults):

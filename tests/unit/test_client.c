@@ -978,15 +978,36 @@ Test (client, cli)
                         "{\"task\":\n";
     cr_assert_eq (write (fd, lines, strlen (lines)), (ssize_t)strlen (lines));
     close (fd);
+    //  all or nothing: no line submitted, each bad one named by FILE:LINE and field
     rc = s_run (out, sizeof out, "%s --broker %s submit --file %s", jr, bep, path);
+    cr_assert_eq (rc, 2, "%s", out);
+    char want_line[400];
+    snprintf (want_line, sizeof want_line, "%s:2: field vars: must be an object", path);
+    cr_assert (strstr (out, want_line), "%s", out);
+    snprintf (want_line, sizeof want_line, "%s:5: field colour: unknown", path);
+    cr_assert (strstr (out, want_line), "%s", out);
+    snprintf (want_line, sizeof want_line, "%s:6: column", path);
+    cr_assert (strstr (out, want_line), "%s", out);
+    snprintf (want_line, sizeof want_line, "%s:1:", path);
+    cr_assert_null (strstr (out, want_line), "%s", out);
+    cr_assert (strstr (out, "nothing submitted"), "%s", out);
+    //  --keep-going: the good lines, one stdout line per input line
+    rc = s_run (out, sizeof out, "(%s --broker %s submit --keep-going --file %s 2>/dev/null)", jr,
+                bep, path);
     cr_assert_eq (rc, 1, "%s", out);
-    cr_assert (strstr (out, "line 2:"), "%s", out);
-    cr_assert (strstr (out, "line 5:"), "%s", out);
-    cr_assert (strstr (out, "line 6:"), "%s", out);
-    cr_assert_null (strstr (out, "line 1:"), "%s", out);
-    int ids = 0;
-    for (char *line = strtok (out, "\n"); line; line = strtok (NULL, "\n"))
-        ids += strlen (line) == 36 && jr_id_parse (line, raw) == 0;
+    int ids = 0, nlines = 0;
+    for (char *line = out, *end; (end = strchr (line, '\n')); line = end + 1, nlines++) {
+        *end = 0;
+        bool is_id = strlen (line) == 36 && jr_id_parse (line, raw) == 0;
+        ids += is_id;
+        if (nlines == 0 || nlines == 3)
+            cr_assert (is_id, "line %d: %s", nlines + 1, line);
+        else if (nlines == 2)
+            cr_assert_str_eq (line, "", "a blank line in, an empty line out");
+        else
+            cr_assert_str_eq (line, "-", "line %d", nlines + 1);
+    }
+    cr_assert_eq (nlines, 6);
     cr_assert_eq (ids, 2);
     //  and from stdin
     rc = s_run (out, sizeof out, "head -1 %s | %s --broker %s submit --file -", path, jr, bep);
@@ -996,7 +1017,7 @@ Test (client, cli)
     //  result of an id nobody stored
     rc = s_run (out, sizeof out, "%s --ingester %s result 1b4e28ba-2fa1-41d2-883f-0016d3cca427", jr,
                 iep);
-    cr_assert_eq (rc, 1, "%s", out);
+    cr_assert_eq (rc, 4, "%s", out);
     cr_assert (strstr (out, "no result for 1b4e28ba-2fa1-41d2-883f-0016d3cca427"), "%s", out);
 
     //  help and usage errors
@@ -1054,6 +1075,9 @@ Test (client, cli_command_table)
     cr_assert_eq (rc, 0, "%s", help);
     char *list = strstr (help, "commands:\n");
     cr_assert (list, "%s", help);
+    char *after = strstr (list, "\n\n");  //  the list ends at a blank line
+    if (after)
+        after[1] = 0;
     char last[64] = "";
     int commands = 0;
     for (char *line = strstr (list, "\n  "); line; line = strstr (line + 1, "\n  ")) {
@@ -1064,7 +1088,7 @@ Test (client, cli_command_table)
         snprintf (last, sizeof last, "%s", name);
         commands++;
     }
-    cr_assert_eq (commands, 8, "%s", help);
+    cr_assert_eq (commands, 9, "%s", help);
     rc = s_run (help, sizeof help, "%s help", jr);
     cr_assert_eq (rc, 0, "%s", help);
 }
@@ -1113,7 +1137,7 @@ Test (client, cli_cancel_list_retry_status)
     cr_assert (strstr (out, want), "the ingester knows how it ended: %s", out);
     jr_id_format (unknown, id);
     rc = JR_RUN ("%s --broker %s --ingester %s cancel %s", jr, bep, iep, id);
-    cr_assert_eq (rc, 1, "%s", out);
+    cr_assert_eq (rc, 4, "%s", out);
     cr_assert (strstr (out, "not known"), "%s", out);
     rc = JR_RUN ("%s cancel", jr);
     cr_assert_eq (rc, 2, "%s", out);
@@ -1165,7 +1189,7 @@ Test (client, cli_cancel_list_retry_status)
     cr_assert (strstr (out, "not dead (it is succeeded)"), "%s", out);
     jr_id_format (unknown, id);
     rc = JR_RUN ("%s retry %s --broker %s", jr, id, bep);
-    cr_assert_eq (rc, 1, "%s", out);
+    cr_assert_eq (rc, 4, "%s", out);
     rc = JR_RUN ("%s retry", jr);
     cr_assert_eq (rc, 2, "%s", out);
 
@@ -1190,7 +1214,7 @@ Test (client, cli_cancel_list_retry_status)
     //  result shows the row's state by name
     jr_id_format (retried, id);
     rc = JR_RUN ("%s result %s --ingester %s", jr, id, iep);
-    cr_assert_eq (rc, 0, "%s", out);
+    cr_assert_eq (rc, 1, "a failed attempt: %s", out);
     cr_assert (strstr (out, "\"state\":\"scheduled\""), "%s", out);
     cr_assert (strstr (out, "\"error\":\"boom\""), "%s", out);
 #undef JR_RUN
