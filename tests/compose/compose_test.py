@@ -412,8 +412,9 @@ class Cluster:
         """Write down the host folders and user made, so a run killed with
         SIGKILL (ctest's timeout) is cleaned up by the next."""
         with open(STATE, "w") as f:
-            f.write("\n".join(["user " + self.made_user] if self.made_user else [])
-                    + "".join("\ndir " + d for d in self.host_dirs) + "\n")
+            f.write("tmp %s\n" % self.tmp
+                    + ("user %s\n" % self.made_user if self.made_user else "")
+                    + "".join("dir %s\n" % d for d in self.host_dirs))
 
     def network(self):
         self.cleanup_stale()
@@ -451,6 +452,8 @@ class Cluster:
                         os.rmdir(ln[4:])
                     except OSError:
                         pass
+                elif ln.startswith("tmp ") and ln[4:].startswith(tempfile.gettempdir() + "/jr-"):
+                    shutil.rmtree(ln[4:], ignore_errors=True)
                 elif ln.startswith("user "):
                     log("removing the user %s an earlier run made" % ln[5:])
                     run(["userdel", ln[5:]], check=False)
