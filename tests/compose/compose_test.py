@@ -769,7 +769,7 @@ def topology(src, build):
         # workers-only file pointing at the broker's and ingester's addresses.
         #   docker run --rm -v jr-keys-worker:/keys/worker:ro jobrunner:latest \
         #     tar -C /keys -c worker | tar -x --no-same-owner -C /etc/jobrunner/keys
-        #   chown -R 10001:10001 /etc/jobrunner/keys/worker  (here: this host's jobrunner)
+        #   chown -R 999:999 /etc/jobrunner/keys/worker  (here: this host's jobrunner)
         keydir = os.path.join(c.tmp, "remote-host", "etc", "jobrunner", "keys")
         os.makedirs(keydir)
         copier = c.replica("copy", 1, {"volumes": ["jr-keys-worker:/keys/worker:ro"]}, False)
