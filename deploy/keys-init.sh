@@ -16,9 +16,11 @@ if [ -e "$dir/broker" ]; then
   echo "keys-init: $dir/broker exists; keeping the keys there" >&2
   exit 0
 fi
-mkdir -p "$(dirname "$dir")"
+# The new keys are made in a hidden folder inside DIR, so the last step is a
+# rename on one filesystem (DIR may be a volume: a container's / is not).
 umask 077
-work=$(mktemp -d "${dir%/}.new.XXXXXX")
+mkdir -p "$dir"
+work=$(mktemp -d "${dir%/}/.new.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 for role in broker ingester worker client admin; do
   "$jr" keygen --role "$role" "$role" --out "$work/$role" >/dev/null
@@ -35,7 +37,6 @@ done
 chmod -R go-w "$work"
 find "$work" -name '*.cert' -exec chmod 644 {} +
 find "$work" -type d -exec chmod 755 {} +
-mkdir -p "$dir"
 for role in broker ingester worker client admin; do
   mv "$work/$role" "$dir/$role"
 done
