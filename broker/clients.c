@@ -149,6 +149,13 @@ s_on_status (jr_broker_t *self, jr_msg_t *out)
     for (uint32_t i = 0; i < in->nmarks; i++) {
         jr_bjob_t *job = jr_jobtab_find (self->jobs, in->marks[i].id);
         jr_msg_add_mark (out, in->marks[i].id, job ? job->attempt : 0, s_told_state (job));
+        //  A finished job keeps only its id and outcome: its task is "".
+        const char *task_name =
+            job && job->task != JR_NO_TASK && s_told_state (job) ? self->tasks[job->task].name : "";
+        jr_msg_add_task (out, (jr_bytes_t){ (const uint8_t *)task_name, strlen (task_name) });
+        const char *worker =
+            job && job->state == JR_STATE_RUNNING && job->worker ? job->worker->name : "";
+        jr_msg_add_worker (out, (jr_bytes_t){ (const uint8_t *)worker, strlen (worker) });
         jr_progress_t *p = job ? job->progress : NULL;
         jr_btask_t *task = s_told_state (job) == JR_STATE_QUEUED ? &self->tasks[job->task] : NULL;
         if (task && task->workers == 0)
@@ -174,7 +181,10 @@ s_status_reply (jr_broker_t *self, const uint8_t *rid, size_t rid_len)
         jr_msg_send_counted (self->status, zsock_resolve (self->clients), rid, rid_len, budget);
     if (rc == JR_EQUEUE_FULL)
         jr_counter_inc (self->stats.unread);
-    if (rc)  //  the client asks again after its timeout
+    if (rc == JR_ETOOLARGE)  //  long names on many marks: asking again would not help
+        jr_msg_send_error (zsock_resolve (self->clients), rid, rid_len, self->in->tag, JR_ETOOLARGE,
+                           "the answer passes the frame limit: ask for fewer ids");
+    else if (rc)  //  the client asks again after its timeout
         jr_debug ("code=%s: cannot answer a client", jr_errname (rc));
 }
 
@@ -267,17 +277,77 @@ s_on_retry (jr_broker_t *self, jr_msg_t *out)
     return 0;
 }
 
+//  A job LIST found, copied out so the sort reads no job records.
 typedef struct {
-    int state;
-    jr_msg_t *out;
+    uint8_t id[JR_ID_SIZE];
+    uint32_t attempt;
+} s_found_t;
+
+//  A LIST page being collected: the jobs of the range that match.
+typedef struct {
+    int state;         //  wanted
+    int task;          //  wanted task index, or -1 for any
+    uint32_t limit;    //  ids the page may hold
+    s_found_t *found;  //  matching jobs, in no order yet
+    size_t nfound, cap_found;
 } s_list_t;
 
-static void
+static bool
 s_list_one (jr_bjob_t *job, void *arg)
 {
     s_list_t *list = arg;
-    if (job->state == list->state && !job->cancel && list->out->nmarks < JR_MAX_LIST)
-        jr_msg_add_mark (list->out, job->id, job->attempt, job->state);
+    if (job->state == list->state && !job->cancel && (list->task < 0 || job->task == list->task)) {
+        if (list->nfound == list->cap_found) {
+            list->cap_found = list->cap_found ? list->cap_found * 2 : 1024;
+            list->found = realloc (list->found, list->cap_found * sizeof *list->found);
+            assert (list->found);
+        }
+        s_found_t *found = &list->found[list->nfound++];
+        memcpy (found->id, job->id, JR_ID_SIZE);
+        found->attempt = job->attempt;
+    }
+    return list->nfound < list->limit;
+}
+
+static int
+s_by_id (const void *a, const void *b)
+{
+    return memcmp (((const s_found_t *)a)->id, ((const s_found_t *)b)->id, JR_ID_SIZE);
+}
+
+//  One page of LIST: the matching ids after the cursor, in id order, from
+//  at most about JR_LIST_SCAN slots of the job table, so one LIST costs
+//  the loop a bounded time however many jobs it holds (PROTOCOL.md 6.1).
+static void
+s_on_list (jr_broker_t *self, jr_msg_t *out)
+{
+    jr_msg_t *in = self->in;
+    s_list_t list = { in->code, -1, in->limit ? in->limit : JR_MAX_LIST, NULL, 0, 0 };
+    uint8_t *next = self->list_cursor;  //  the reply borrows it until it is sent
+    bool end = true;
+    if (in->task.len) {
+        char key[JR_MAX_NAME + 1];
+        memcpy (key, in->task.ptr, in->task.len);
+        key[in->task.len] = 0;
+        uintptr_t found =
+            memchr (key, 0, in->task.len) ? 0 : (uintptr_t)zhashx_lookup (self->task_index, key);
+        if (!found)
+            return;  //  no job has that task: an empty last page
+        list.task = (int)found - 1;
+    }
+    end = jr_jobtab_range (self->jobs, in->cursor.len ? in->cursor.ptr : NULL, JR_LIST_SCAN,
+                           s_list_one, &list, next);
+    qsort (list.found, list.nfound, sizeof *list.found, s_by_id);
+    size_t n = list.nfound < list.limit ? list.nfound : list.limit;
+    for (size_t i = 0; i < n; i++)
+        jr_msg_add_mark (out, list.found[i].id, list.found[i].attempt, list.state);
+    if (n < list.nfound) {  //  the rest of the range comes after the last id sent
+        memcpy (next, list.found[n - 1].id, JR_ID_SIZE);
+        end = false;
+    }
+    if (!end)
+        out->cursor = (jr_bytes_t){ next, JR_ID_SIZE };
+    free (list.found);
 }
 
 bool
@@ -299,16 +369,19 @@ jr_broker_client_message (jr_broker_t *self, const uint8_t *rid, size_t rid_len,
                            "LIST serves queued, scheduled, running and dead");
         return true;
     }
+    if (type == JR_MSG_LIST && self->in->limit > JR_MAX_LIST) {
+        jr_msg_send_error (zsock_resolve (self->clients), rid, rid_len, self->in->tag, JR_EINVALID,
+                           "LIST limit is 1 to 100000 (0 = 100000)");
+        return true;
+    }
     jr_msg_t *out = s_reply_msg (self, JR_MSG_STATE, self->in->tag);
     int rc = 0;
     if (type == JR_MSG_CANCEL)
         rc = s_on_cancel (self, out);
     else if (type == JR_MSG_RETRY)
         rc = s_on_retry (self, out);
-    else {
-        s_list_t list = { self->in->code, out };
-        jr_jobtab_each (self->jobs, s_list_one, &list);
-    }
+    else
+        s_on_list (self, out);
     if (rc) {
         jr_warn ("code=%s: refused a %s the journal could not store", jr_errname (rc),
                  jr_msg_name (type));

@@ -23,7 +23,7 @@
 #define JR_MAX_ROUTING_ID 255         //  libzmq's own limit
 #define JR_DRAIN_MAX      1000        //  messages read per socket per loop turn
 #define JR_MAX_SLOTS      10000       //  credit one worker may hold
-#define JR_MAX_LIST       100000      //  ids in one LIST answer
+#define JR_LIST_SCAN      262144      //  job table slots one LIST page reads, about
 #define JR_PEER_BYTES     (64 << 20)  //  replies one client may have unread
 #define JR_BATCH_BYTES    (8 << 20)   //  a DISPATCH stops growing past this
 #define JR_JOB_OVERHEAD   128         //  a job's encoded bytes beyond task and vars
@@ -123,11 +123,12 @@ struct _jr_broker_t {
     int64_t next_stats;     //  mono us
     int64_t next_sweep;     //  mono us, of budgets
     atomic_bool stop;
-    uint16_t *spare;     //  task entries that may have no refs, newest last
-    uint32_t nspare;     //
-    uint32_t ready_seq;  //  READYs seen, to drop repeated names in one
-    jr_msg_t *status;    //  STATE answering a STATUS, sent at once
-    uint32_t unserved;   //  unserved tasks logged since the last stats line
+    uint16_t *spare;                  //  task entries that may have no refs, newest last
+    uint32_t nspare;                  //
+    uint32_t ready_seq;               //  READYs seen, to drop repeated names in one
+    jr_msg_t *status;                 //  STATE answering a STATUS, sent at once
+    uint8_t list_cursor[JR_ID_SIZE];  //  the cursor of the LIST reply being sent
+    uint32_t unserved;                //  unserved tasks logged since the last stats line
 };
 
 //  Handles a decoded message (type NONE if it did not decode); false if it

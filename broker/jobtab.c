@@ -1,4 +1,4 @@
-/*  jobtab.c - jobs by id: linear probing with backward-shift deletion  */
+/*  jobtab.c - jobs by id: linear probing with backward-shift deletion, slots in id order  */
 #include "broker/jobtab.h"
 #include <assert.h>
 #include <stdlib.h>
@@ -8,24 +8,33 @@
 //  compares within the table and reads a job (a cache miss, the jobs being
 //  spread over memory) only when the hash matches; moving entries back on a
 //  removal needs no job at all.
+//  A job's home slot is the top bits of its id's first 4 bytes, so the table
+//  is in id order (but for the runs of linear probing): a range of ids is a
+//  range of slots, which lets LIST walk it in pages (jr_jobtab_range).
 typedef struct {
-    uint32_t hash;   //  the low 32 bits of the job's hash
+    uint32_t hash;   //  the job's hash: its id's first 4 bytes, big-endian
     jr_bjob_t *job;  //  NULL = empty
 } s_slot_t;
 
 struct _jr_jobtab_t {
     s_slot_t *slots;  //  one cache line holds four: a probe run is read at once
     size_t mask;      //  capacity - 1, capacity a power of two (at most 2^32)
+    unsigned shift;   //  32 - log2 (capacity): home = hash >> shift
     size_t size;      //  live entries
 };
 
-//  UUIDs v4 are random, so their first bytes are already a good hash.
+//  UUIDs v4 are random, so their first bytes are already a good hash; in
+//  big-endian order, hash order is id order.
 static uint32_t
 s_hash (const uint8_t id[JR_ID_SIZE])
 {
-    uint64_t h;
-    memcpy (&h, id, sizeof h);
-    return (uint32_t)(h ^ (h >> 29));
+    return (uint32_t)id[0] << 24 | (uint32_t)id[1] << 16 | (uint32_t)id[2] << 8 | id[3];
+}
+
+static size_t
+s_home (const jr_jobtab_t *self, uint32_t hash)
+{
+    return self->shift == 32 ? 0 : hash >> self->shift;
 }
 
 static void
@@ -33,6 +42,9 @@ s_alloc (jr_jobtab_t *self, size_t capacity)
 {
     assert (capacity <= (size_t)UINT32_MAX + 1);
     self->mask = capacity - 1;
+    self->shift = 32;
+    while (((size_t)1 << (32 - self->shift)) < capacity)
+        self->shift--;
     self->slots = calloc (capacity, sizeof *self->slots);
     assert (self->slots);
 }
@@ -68,7 +80,7 @@ jr_jobtab_size (const jr_jobtab_t *self)
 static size_t
 s_locate (const jr_jobtab_t *self, const uint8_t id[JR_ID_SIZE], uint32_t hash)
 {
-    size_t i = hash & self->mask;
+    size_t i = s_home (self, hash);
     while (self->slots[i].job
            && (self->slots[i].hash != hash || memcmp (self->slots[i].job->id, id, JR_ID_SIZE) != 0))
         i = (i + 1) & self->mask;
@@ -89,7 +101,7 @@ s_grow (jr_jobtab_t *self)
     s_alloc (self, capacity * 2);
     for (size_t i = 0; i < capacity; i++)
         if (old[i].job) {
-            size_t j = old[i].hash & self->mask;
+            size_t j = s_home (self, old[i].hash);
             while (self->slots[j].job)
                 j = (j + 1) & self->mask;
             self->slots[j] = old[i];
@@ -120,7 +132,7 @@ jr_jobtab_remove (jr_jobtab_t *self, const jr_bjob_t *job)
     //  Shift back the entries of the probe run that follows, so lookups
     //  never stop early at the hole.
     for (size_t j = (i + 1) & self->mask; self->slots[j].job; j = (j + 1) & self->mask) {
-        size_t home = self->slots[j].hash & self->mask;
+        size_t home = s_home (self, self->slots[j].hash);
         //  Move j to the hole i unless its home lies cyclically in (i, j].
         bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
@@ -138,4 +150,53 @@ jr_jobtab_each (const jr_jobtab_t *self, void (*fn) (jr_bjob_t *job, void *arg),
     for (size_t i = 0; i <= self->mask; i++)
         if (self->slots[i].job)
             fn (self->slots[i].job, arg);
+}
+
+//  A job is in the range [h0, h1) of home slots, and after `after`.
+static bool
+s_in_range (const jr_jobtab_t *self, const s_slot_t *slot, size_t h0, size_t h1,
+            const uint8_t *after)
+{
+    size_t home = s_home (self, slot->hash);
+    if (home < h0 || home >= h1)
+        return false;
+    return home > h0 || !after || memcmp (slot->job->id, after, JR_ID_SIZE) > 0;
+}
+
+bool
+jr_jobtab_range (const jr_jobtab_t *self, const uint8_t *after, size_t budget,
+                 bool (*fn) (jr_bjob_t *job, void *arg), void *arg, uint8_t bound[JR_ID_SIZE])
+{
+    size_t capacity = self->mask + 1;
+    size_t h0 = after ? s_home (self, s_hash (after)) : 0;
+    //  Home slots h0, h0 + 1, ... in turn, while the budget lasts and fn
+    //  wants more. A job lives at or after its home, in one run of full
+    //  slots; one found before its home wrapped around the end of the
+    //  table, and belongs to the last homes (seen below, if at all).
+    size_t p = h0, seen = 0;
+    bool more = true;
+    while (p < capacity && more && seen < budget) {
+        const s_slot_t *slot = &self->slots[p];
+        if (slot->job && s_in_range (self, slot, h0, p + 1, after))
+            more = fn (slot->job, arg);
+        p++, seen++;
+    }
+    //  Homes [h0, p) are closed: the jobs of the last ones that were pushed
+    //  past p by probing follow, up to the next empty slot (wrapping).
+    size_t h1 = p;
+    for (size_t q = p; self->slots[q & self->mask].job; q++) {
+        const s_slot_t *slot = &self->slots[q & self->mask];
+        bool wrapped = s_home (self, slot->hash) > (q & self->mask);
+        if ((q < capacity) != wrapped && s_in_range (self, slot, h0, h1, after))
+            fn (slot->job, arg);
+    }
+    if (h1 == capacity)
+        return true;
+    //  The largest id of home h1 - 1: the next range starts after it,
+    //  whatever size the table has by then.
+    uint32_t last = (uint32_t)((((uint64_t)h1) << self->shift) - 1);
+    bound[0] = (uint8_t)(last >> 24), bound[1] = (uint8_t)(last >> 16);
+    bound[2] = (uint8_t)(last >> 8), bound[3] = (uint8_t)last;
+    memset (bound + 4, 0xFF, JR_ID_SIZE - 4);
+    return false;
 }

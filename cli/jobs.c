@@ -1,6 +1,7 @@
 /*  jobs.c - jr wait, result, status, cancel, retry, list: what the ingester and broker say of jobs  */
 #include "cli/cli.h"
 #include "cli/json.h"
+#include "client/client.h"
 #include "common/lifecycle.h"
 #include "proto/proto.h"
 #include <czmq.h>
@@ -73,66 +74,92 @@ jr_cli_result (jr_opt_t *opts, int nargs, char **argv)
     return result;
 }
 
+//  Print a text as a JSON string, or null when it is empty.
+static void
+s_print_text_or_null (const char *text)
+{
+    if (*text)
+        jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)text, strlen (text) }, stdout);
+    else
+        fputs ("null", stdout);
+}
+
 int
 jr_cli_status (jr_opt_t *opts, int nargs, char **argv)
 {
     if (nargs != 3) {
-        fprintf (stderr, "jr: status needs one ID\n");
+        jr_cli_error ("status needs one ID");
         return EXIT_USAGE;
     }
     uint8_t id[JR_ID_SIZE];
     jr_cli_parse_id (argv[2], id);
     jr_client_t *client = jr_cli_client (opts, "answer-timeout");
+    int connect_ms = (int)jr_opts_int (jr_cli_opt (opts, "connect-timeout"), 1, INT_MAX);
     //  A stored result is final; only then is the broker's word needed.
+    //  Either server may be away: the other may still know.
     jr_job_t *job = NULL;
-    int state = JR_STATE_UNKNOWN;
-    uint32_t attempt = 0;
-    int32_t value = 0;
-    char message[JR_MAX_NOTE + 1] = "";
-    int rc = jr_client_result (client, id, &job);
+    jr_status_t info;
+    memset (&info, 0, sizeof info);
+    int rc = jr_client_reach (client, true, connect_ms);
+    if (rc == 0)
+        rc = jr_client_result (client, id, &job);
     if (rc == 0) {
-        state = jr_result_state (job->state, job->success);  //  older rows: success only
-        attempt = job->attempt;
+        info.state = jr_result_state (job->state, job->success);  //  older rows: success only
+        info.attempt = job->attempt;
+        snprintf (info.task, sizeof info.task, "%.*s", (int)job->task.len,
+                  (const char *)job->task.ptr);
+        snprintf (info.worker, sizeof info.worker, "%.*s", (int)job->worker.len,
+                  (const char *)job->worker.ptr);
         jr_job_destroy (&job);
-        if (!jr_state_ends_wait (state)) {
+        if (!jr_state_ends_wait (info.state)) {
             //  A failed attempt to be retried: the broker holds the job and
             //  knows what it does now. If it cannot say, the row still can.
-            int now = JR_STATE_UNKNOWN;
-            uint32_t now_attempt = 0;
-            int32_t now_value = 0;
-            char now_message[JR_MAX_NOTE + 1] = "";
-            int brc = jr_client_progress (client, id, &now, &now_attempt, &now_value, now_message,
-                                          sizeof now_message);
+            jr_status_t now;
+            int brc = jr_client_reach (client, false, connect_ms);
+            if (brc == 0)
+                brc = jr_client_status_info (client, id, &now);
             if (brc)
                 jr_cli_report (client, "asking the broker", brc);
-            else if (now != JR_STATE_UNKNOWN) {
-                state = now;
-                attempt = now_attempt;
-                value = now_value;
-                memcpy (message, now_message, sizeof message);
+            else if (now.state != JR_STATE_UNKNOWN) {
+                if (!now.task[0])  //  the broker may keep only the id
+                    memcpy (now.task, info.task, sizeof now.task);
+                info = now;
             }
         }
     }
     else {
         if (rc != JR_ENOT_FOUND)
             jr_cli_report (client, "asking the ingester", rc);
-        rc = jr_client_progress (client, id, &state, &attempt, &value, message, sizeof message);
+        rc = jr_client_reach (client, false, connect_ms);
+        if (rc == 0)
+            rc = jr_client_status_info (client, id, &info);
     }
     jr_cli_client_done (&client);
     if (rc) {
         jr_cli_report (client, "asking the broker", rc);
         return jr_cli_exit_code (rc);
     }
-    printf ("{\"id\":\"%s\",\"state\":\"%s\",\"attempt\":%u", argv[2], jr_state_name (state),
-            attempt);
-    if (state == JR_STATE_RUNNING && (value != 0 || message[0])) {
-        printf (",\"progress\":{\"value\":%d,\"message\":", (int)value);
-        jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)message, strlen (message) }, stdout);
+    if (info.state == JR_STATE_UNKNOWN) {
+        jr_cli_error ("job %s is not known to the broker or the ingester", argv[2]);
+        return EXIT_NOT_FOUND;
+    }
+    printf ("{\"id\":\"%s\",\"state\":\"%s\",\"attempt\":%u,\"task\":", argv[2],
+            jr_state_name (info.state), info.attempt);
+    s_print_text_or_null (info.task);
+    if (info.worker[0]) {  //  where it runs, or (a stored result) where it ran
+        fputs (",\"worker\":", stdout);
+        s_print_text_or_null (info.worker);
+    }
+    if (info.state == JR_STATE_RUNNING && (info.value != 0 || info.message[0])) {
+        printf (",\"progress\":{\"value\":%d,\"message\":", (int)info.value);
+        jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)info.message, strlen (info.message) },
+                             stdout);
         fputc ('}', stdout);
     }
-    else if (state == JR_STATE_QUEUED && message[0]) {  //  why it waits
+    else if (info.state == JR_STATE_QUEUED && info.message[0]) {  //  why it waits
         fputs (",\"note\":", stdout);
-        jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)message, strlen (message) }, stdout);
+        jr_json_print_bytes ((jr_bytes_t){ (const uint8_t *)info.message, strlen (info.message) },
+                             stdout);
     }
     fputs ("}\n", stdout);
     return EXIT_OK;
@@ -231,15 +258,20 @@ jr_cli_retry (jr_opt_t *opts, int nargs, char **argv)
     return EXIT_FAILED;
 }
 
+//  What jr list prints: ids, until the limit.
+typedef struct {
+    long left;  //  ids still to print
+} s_lister_t;
+
 static bool
 s_print_id (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *arg)
 {
     (void)attempt;
-    (void)arg;
+    s_lister_t *lister = arg;
     char text[37];
     jr_id_format (id, text);
     puts (text);
-    return true;
+    return --lister->left > 0;
 }
 
 int
@@ -247,12 +279,12 @@ jr_cli_list (jr_opt_t *opts, int nargs, char **argv)
 {
     (void)argv;  //  list takes no arguments besides its flags
     if (nargs != 2) {
-        fprintf (stderr, "jr: list takes no arguments besides --state\n");
+        jr_cli_error ("list takes no arguments besides its flags");
         return EXIT_USAGE;
     }
     const char *name = jr_cli_opt (opts, "state")->value;
     if (!name) {
-        fprintf (stderr, "jr: list needs --state STATE\n");
+        jr_cli_error ("list needs --state STATE");
         return EXIT_USAGE;
     }
     int state = JR_STATE_UNKNOWN;
@@ -260,19 +292,53 @@ jr_cli_list (jr_opt_t *opts, int nargs, char **argv)
         if (strcmp (name, jr_state_name (s)) == 0)
             state = s;
     if (state == JR_STATE_UNKNOWN) {
-        fprintf (stderr, "jr: '%s' is not a state; one of:", name);
+        char states[128] = "";
         for (int s = JR_STATE_UNKNOWN + 1; s <= JR_STATE_EXPIRED; s++)
-            fprintf (stderr, " %s", jr_state_name (s));
-        fputc ('\n', stderr);
+            snprintf (states + strlen (states), sizeof states - strlen (states), " %s",
+                      jr_state_name (s));
+        jr_cli_error ("'%s' is not a state; one of:%s", name, states);
         return EXIT_USAGE;
     }
+    const char *task = jr_cli_opt (opts, "task")->value;
+    if (task && strlen (task) > JR_MAX_NAME) {
+        jr_cli_error ("--task: a task name has at most %d bytes", JR_MAX_NAME);
+        return EXIT_USAGE;
+    }
+    long limit = jr_opts_int (jr_cli_opt (opts, "limit"), 0, JR_MAX_LIST);
+    const char *from = jr_cli_opt (opts, "cursor")->value;
+    uint8_t cursor[JR_ID_SIZE];
+    if (from && *from && jr_id_parse (from, cursor)) {
+        jr_cli_error ("--cursor '%s' is not a cursor (the one a 'next:' line gave)", from);
+        return EXIT_USAGE;
+    }
+    bool started = from && *from;
+    s_lister_t lister = { limit ? limit : JR_MAX_LIST };
     jr_client_t *client = jr_cli_client (opts, "answer-timeout");
-    int rc = jr_client_list (client, state, s_print_id, NULL);
+    int rc = jr_cli_reach (client, opts, JR_CLI_BROKER);
+    if (rc) {
+        jr_cli_client_done (&client);
+        return rc;
+    }
+    //  Pages until the limit or the last one: a page may be short (the
+    //  broker bounds its work per page) without being the last.
+    bool more = true;
+    while (rc == 0 && more && lister.left > 0) {
+        uint8_t next[JR_ID_SIZE] = { 0 };
+        rc = jr_client_list_page (client, state, task, (uint32_t)lister.left,
+                                  started ? cursor : NULL, s_print_id, &lister, next, &more);
+        memcpy (cursor, next, sizeof cursor);
+        started = true;
+    }
     jr_cli_client_done (&client);
     fflush (stdout);
     if (rc) {
         jr_cli_report (client, "asking the broker", rc);
         return jr_cli_exit_code (rc);
+    }
+    if (more) {  //  stopped at the limit: the next page starts after what was printed
+        char text[37];
+        jr_id_format (cursor, text);
+        fprintf (stderr, "next: --cursor %s\n", text);
     }
     return EXIT_OK;
 }

@@ -92,11 +92,14 @@ static command_t s_commands[] = {
       jr_cli_result,
       { GLOBAL_OPTS, ANSWER_OPT, { NULL } } },
     { "status",
-      { { "status ID", "print a job's state as JSON" } },
+      { { "status ID", "print a job's state, attempt, task, worker as JSON" } },
       "jr status [flags] ID\n"
       "  asks the ingester (finished jobs), then the broker (jobs\n"
-      "  waiting, running, or failed and to be retried); a running\n"
-      "  job shows its task's last progress",
+      "  waiting, running, or failed and to be retried); prints\n"
+      "  {\"id\",\"state\",\"attempt\",\"task\"[,\"worker\"][,\"progress\"]}: task is\n"
+      "  null if no one knows it any more, worker is where it runs\n"
+      "  (or ran), progress the running task's last report.\n"
+      "  Exit 4 if neither the ingester nor the broker knows the id",
       jr_cli_status,
       { GLOBAL_OPTS, ANSWER_OPT, { NULL } } },
     { "cancel",
@@ -107,14 +110,22 @@ static command_t s_commands[] = {
       jr_cli_cancel,
       { GLOBAL_OPTS, ANSWER_OPT, { NULL } } },
     { "list",
-      { { "list --state STATE", "print the ids of the jobs in a state" } },
-      "jr list [flags] --state STATE\n"
-      "  prints the ids of the jobs the broker holds in STATE,\n"
-      "  one per line (at most 100,000)",
+      { { "list --state STATE [--task T] [--limit N] [--cursor C]",
+          "print the ids of the jobs in a state" } },
+      "jr list [flags] --state STATE [--task TASK] [--limit N] [--cursor C]\n"
+      "  prints the ids of the jobs the broker holds in STATE (of\n"
+      "  TASK), one per line, in id order, at most N (default and\n"
+      "  at most 100000). If more follow, the last line on stderr is\n"
+      "  'next: --cursor C': run the same command with it for the\n"
+      "  next ids. Paging never prints an id twice",
       jr_cli_list,
       { GLOBAL_OPTS,
         ANSWER_OPT,
         { "state", NULL, NULL, "the state: queued, scheduled, running or dead", false, NULL },
+        { "task", NULL, NULL, "only jobs of this task", false, NULL },
+        { "limit", NULL, "100000", "print at most this many ids (1..100000, 0 = 100000)", false,
+          NULL },
+        { "cursor", NULL, NULL, "start after this cursor (from a 'next:' line)", false, NULL },
         { NULL } } },
     { "retry",
       { { "retry ID", "queue a dead job again" } },

@@ -46,6 +46,7 @@ jr_msg_destroy (jr_msg_t **self_p)
         free (self->jobs);
         free (self->marks);
         free (self->notes);
+        free (self->workers);
         free (self);
         *self_p = NULL;
     }
@@ -58,14 +59,16 @@ jr_msg_reset (jr_msg_t *self, int type)
     jr_job_t *jobs = self->jobs;
     jr_mark_t *marks = self->marks;
     jr_note_t *notes = self->notes;
+    jr_bytes_t *workers = self->workers;
     uint32_t ct = self->cap_tasks, cj = self->cap_jobs, cm = self->cap_marks;
-    uint32_t cn = self->cap_notes;
+    uint32_t cn = self->cap_notes, cw = self->cap_workers;
     memset (self, 0, sizeof *self);
     self->type = type;
     self->tasks = tasks, self->cap_tasks = ct;
     self->jobs = jobs, self->cap_jobs = cj;
     self->marks = marks, self->cap_marks = cm;
     self->notes = notes, self->cap_notes = cn;
+    self->workers = workers, self->cap_workers = cw;
 }
 
 //  Make room for `want` elements of `size` bytes; aborts on OOM.
@@ -115,6 +118,14 @@ jr_msg_add_task (jr_msg_t *self, jr_bytes_t name)
 {
     self->tasks = s_reserve (self->tasks, &self->cap_tasks, self->ntasks + 1, sizeof *self->tasks);
     self->tasks[self->ntasks++] = name;
+}
+
+void
+jr_msg_add_worker (jr_msg_t *self, jr_bytes_t name)
+{
+    self->workers =
+        s_reserve (self->workers, &self->cap_workers, self->nworkers + 1, sizeof *self->workers);
+    self->workers[self->nworkers++] = name;
 }
 
 //  -------------------------------------------------------------------------
@@ -173,7 +184,7 @@ jr_msg_encode (const jr_msg_t *self, uint8_t **data_p)
     //  (and libjr checks what users give it), so the hot path does not again.
     *data_p = NULL;
     if (self->njobs > JR_MAX_ITEMS || self->nmarks > JR_MAX_ITEMS || self->ntasks > JR_MAX_ITEMS
-        || self->nnotes > JR_MAX_ITEMS)
+        || self->nnotes > JR_MAX_ITEMS || self->nworkers > JR_MAX_ITEMS)
         return 0;
     msgpack_sbuffer buf;
     msgpack_sbuffer_init (&buf);
@@ -227,6 +238,17 @@ jr_msg_encode (const jr_msg_t *self, uint8_t **data_p)
             s_pack_str (&pk, self->notes[i].text);
         }
     }
+    if (fields & F_TASK)
+        s_pack_str (&pk, self->task);
+    if (fields & F_LIMIT)
+        msgpack_pack_uint32 (&pk, self->limit);
+    if (fields & F_WORKERS) {
+        msgpack_pack_array (&pk, self->nworkers);
+        for (uint32_t i = 0; i < self->nworkers; i++)
+            s_pack_str (&pk, self->workers[i]);
+    }
+    if (fields & F_CURSOR)
+        s_pack_bin (&pk, self->cursor.ptr, self->cursor.len);
     if (buf.size > JR_MAX_FRAME) {
         msgpack_sbuffer_destroy (&buf);
         *data_p = NULL;
@@ -407,6 +429,27 @@ s_fields (jr_mp_t *r, jr_msg_t *self, unsigned fields)
                 return false;
             jr_msg_add_note (self, value, text);
         }
+    }
+    if ((fields & F_TASK) && !s_str (r, &self->task, JR_MAX_NAME))
+        return false;
+    if ((fields & F_LIMIT) && !s_u32 (r, &self->limit))
+        return false;
+    if (fields & F_WORKERS) {
+        if (!s_count (r, &n))
+            return false;
+        for (uint32_t i = 0; i < n; i++) {
+            jr_bytes_t name;
+            if (!s_str (r, &name, JR_MAX_WORKER))
+                return false;
+            jr_msg_add_worker (self, name);
+        }
+    }
+    if (fields & F_CURSOR) {
+        //  Empty (from the start, or the end) or an id-sized position.
+        if (!jr_mp_bytes (r, &self->cursor))
+            return false;
+        if (self->cursor.len != 0 && self->cursor.len != JR_ID_SIZE)
+            return jr_mp_fail (r, JR_EMALFORMED);
     }
     return true;
 }
@@ -590,6 +633,18 @@ jr_msg_print (const jr_msg_t *self, char *buf, size_t size)
         OUT (" wait=%u", self->wait_ms);
     if (fields & F_CAPACITY)
         OUT (" capacity=%u", self->capacity);
+    if (fields & F_TASK)
+        OUT (" task=%.*s", (int)self->task.len, (const char *)self->task.ptr);
+    if (fields & F_LIMIT)
+        OUT (" limit=%u", self->limit);
+    if (fields & F_WORKERS)
+        for (uint32_t i = 0; i < self->nworkers; i++)
+            OUT (" worker=%.*s", (int)self->workers[i].len, (const char *)self->workers[i].ptr);
+    if (fields & F_CURSOR) {
+        OUT (" cursor=");
+        for (size_t i = 0; i < self->cursor.len; i++)
+            OUT ("%02x", self->cursor.ptr[i]);
+    }
     if (fields & F_NOTES)
         for (uint32_t i = 0; i < self->nnotes; i++)
             OUT (" note=%d/\"%.*s\"", self->notes[i].value, (int)self->notes[i].text.len,

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #define JR_PROTO_SIGNATURE 0x4A52  //  "JR"
-#define JR_PROTO_VERSION   2
+#define JR_PROTO_VERSION   3
 
 //  Limits every decoder enforces (and every socket's ZMQ_MAXMSGSIZE).
 #define JR_MAX_FRAME   (64 << 20)  //  one message body
@@ -18,6 +18,8 @@
 #define JR_JOB_FIELDS  18          //  elements of a job array on the wire
 #define JR_MARK_FIELDS 3           //  elements of a mark array on the wire
 #define JR_MAX_NOTE    256         //  a progress message
+#define JR_MAX_WORKER  513         //  a STATE's worker: name@host, 2 * JR_MAX_NAME + 1
+#define JR_MAX_LIST    100000      //  ids in one LIST answer: the largest limit
 
 //  Field kinds, in wire order. A message carries a subset.
 #define JR_FIELDS(X)                                                                               \
@@ -32,7 +34,11 @@
     X (F_JOBS, 8, "jobs")                                                                          \
     X (F_MARKS, 9, "marks")                                                                        \
     X (F_CAPACITY, 10, "capacity")                                                                 \
-    X (F_NOTES, 11, "notes")
+    X (F_NOTES, 11, "notes")                                                                       \
+    X (F_TASK, 12, "task")                                                                         \
+    X (F_LIMIT, 13, "limit")                                                                       \
+    X (F_WORKERS, 14, "workers")                                                                   \
+    X (F_CURSOR, 15, "cursor")
 enum {
 #define X(sym, bit, name) sym = 1u << bit,
     JR_FIELDS (X)
@@ -73,8 +79,13 @@ typedef struct {
     uint32_t slots;     //  free job slots
     uint32_t wait_ms;   //  how long FETCH may wait
     uint32_t capacity;  //  job slots in all (executors + prefetch)
-    jr_bytes_t *tasks;  //  task names
+    jr_bytes_t task;    //  LIST: only jobs of this task ("" = all)
+    uint32_t limit;     //  LIST: at most this many ids (0 = JR_MAX_LIST)
+    jr_bytes_t cursor;  //  LIST: ids after this one; STATE: where the next page starts ("" = end)
+    jr_bytes_t *tasks;  //  task names (READY); the task of each mark (STATE)
     uint32_t ntasks, cap_tasks;
+    jr_bytes_t *workers;  //  STATE: the worker (name@host) of each mark, "" if none
+    uint32_t nworkers, cap_workers;
     jr_job_t *jobs;  //  jobs
     uint32_t njobs, cap_jobs;
     jr_mark_t *marks;  //  marks
@@ -92,6 +103,7 @@ jr_job_t *jr_msg_add_job (jr_msg_t *self);
 jr_mark_t *jr_msg_add_mark (jr_msg_t *self, const uint8_t id[JR_ID_SIZE], uint32_t attempt,
                             int32_t code);
 void jr_msg_add_task (jr_msg_t *self, jr_bytes_t name);
+void jr_msg_add_worker (jr_msg_t *self, jr_bytes_t name);
 void jr_msg_add_note (jr_msg_t *self, int32_t value, jr_bytes_t text);
 
 //  Name of a message type, e.g. "SUBMIT" (static).

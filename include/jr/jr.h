@@ -209,10 +209,45 @@ JR_EXPORT int jr_client_retry (jr_client_t *self, const uint8_t id[JR_ID_SIZE], 
 //  the job's current attempt. Return false to skip the rest.
 typedef bool (jr_id_fn) (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *arg);
 //  List the ids of the jobs the broker holds in a state (a jr_state_t, e.g.
-//  JR_STATE_DEAD), at most 100,000 of them, in one reply. Returns 0, the
+//  JR_STATE_DEAD), all of them, page after page (jr_client_list_page), in
+//  id order, until the last page or fn returns false. Returns 0, the
 //  code of the broker's ERROR reply (JR_EINVALID for a state it does not
 //  list), or JR_ETIMEOUT.
 JR_EXPORT int jr_client_list (jr_client_t *self, int state, jr_id_fn *fn, void *arg);
+
+//  What the broker says of one job (jr_client_status_info). Texts are
+//  NUL-terminated; "" where the broker has nothing to say.
+typedef struct {
+    int state;          //  a jr_state_t; JR_STATE_UNKNOWN if the broker does not hold it
+    uint32_t attempt;   //  its current attempt (0 = not dispatched yet)
+    char task[257];     //  its task; "" when unknown: a finished job the broker
+                        //  still remembers keeps only its id and state
+    char worker[514];   //  name@host of the worker it runs on, while running
+    int32_t value;      //  the task's last progress while running (0 = none)
+    char message[257];  //  that progress's message, or (queued) why it waits:
+                        //  "no worker serves task NAME"
+} jr_status_t;
+
+//  Ask the broker for a job's state, attempt, task, worker and progress,
+//  written to *info (which is zeroed first). Returns 0, an ERROR reply's
+//  code, or JR_ETIMEOUT.
+JR_EXPORT int jr_client_status_info (jr_client_t *self, const uint8_t id[JR_ID_SIZE],
+                                     jr_status_t *info);
+
+//  One page of jr_client_list: the ids of the jobs the broker holds in a
+//  state, of one task (task NULL or "" = any), that come after `cursor`
+//  (NULL = from the first), in the broker's order (by id bytes), at most
+//  limit of them (1..100000, 0 = 100000). fn is called for each (it may
+//  return false to skip the rest of this page). On 0, *more says whether
+//  more may follow; if so, next (16 bytes) is the cursor of the next page.
+//  A page may hold fewer than limit ids, even none, and still not be the
+//  last: the broker bounds its work per page. Paging never shows one id
+//  twice, and shows once every job that stays in the state all along.
+//  Returns 0, an ERROR reply's code (JR_EINVALID for a state the broker
+//  does not list or a limit over 100000), or JR_ETIMEOUT.
+JR_EXPORT int jr_client_list_page (jr_client_t *self, int state, const char *task, uint32_t limit,
+                                   const uint8_t *cursor, jr_id_fn *fn, void *arg,
+                                   uint8_t next[JR_ID_SIZE], bool *more);
 
 #ifdef __cplusplus
 }

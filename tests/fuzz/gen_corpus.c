@@ -116,6 +116,13 @@ main (int argc, char **argv)
             jr_msg_add_mark (msg, id, 1, 0);
             jr_msg_add_mark (msg, id, 2, JR_ESTALE);
         }
+        if (fields & F_WORKERS) {
+            jr_msg_add_worker (msg, B ("w1@node-1"));
+            jr_msg_add_worker (msg, B (""));
+        }
+        msg->task = B ("echo");
+        msg->limit = 1000;
+        msg->cursor = (jr_bytes_t){ id, JR_ID_SIZE };
         s_write_msg (msg, "");
     }
     //  A few near misses for the mutator to start from.

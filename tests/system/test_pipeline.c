@@ -257,9 +257,8 @@ s_garbage (const char *endpoint)
             case 1: zsock_send (sock, "b", valid, (size_t)rand () % valid_size); break;
             case 2: zsock_send (sock, "bb", valid, valid_size, noise, (size_t)8); break;
             case 3: {  //  huge declared counts in few bytes
-                uint8_t bomb[] = {
-                    0x94, 0xcd, 0x4a, 0x52, 0x02, 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff
-                };
+                uint8_t bomb[] = { 0x94, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION, 0x01, 0xdd,
+                                   0xff, 0xff, 0xff, 0xff };
                 zsock_send (sock, "b", bomb, sizeof bomb);
                 break;
             }

@@ -81,9 +81,8 @@ Test (unserved, submit_wait_says_no_worker_serves_the_task)
     pid_t status = jr_h_spawn (&env, "cli-status", "jr", "--broker", env.clients_ep, "--ingester",
                                env.ingester_ep, "status", id, NULL);
     CHECK (s_exit_status (status) == 0, "jr status");
-    CHECK (s_count_in_log ("cli-status",
-                           "\"state\":\"queued\",\"attempt\":0,\"note\":\"no worker serves task "
-                           "sha256\"}")
+    CHECK (s_count_in_log ("cli-status", "\"state\":\"queued\",\"attempt\":0,\"task\":\"sha256\","
+                                         "\"note\":\"no worker serves task sha256\"}")
                == 1,
            "jr status shows the note");
     CHECK (s_count_in_log ("broker", "task=sha256: queued jobs for a task no connected worker "

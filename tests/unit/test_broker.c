@@ -1458,3 +1458,289 @@ Test (broker_journal, compaction_leaves_the_loop_running, .timeout = 60)
     snprintf (cmd, sizeof cmd, "rm -rf %s", s_dir);
     cr_assert_eq (system (cmd), 0);
 }
+
+//  -------------------------------------------------------------------------
+//  STATUS says task and worker; LIST pages in id order, each id once
+
+//  What STATUS says of one id.
+typedef struct {
+    int state;
+    uint32_t attempt;
+    char task[JR_MAX_NAME + 1];
+    char worker[JR_MAX_WORKER + 1];
+} s_status_t;
+
+static s_status_t
+s_status (zsock_t *client, jr_msg_t *msg, const uint8_t id[JR_ID_SIZE])
+{
+    jr_msg_reset (msg, JR_MSG_STATUS);
+    msg->tag = 31;
+    jr_msg_add_mark (msg, id, 0, 0);
+    jr_fake_send (client, msg);
+    zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_STATE, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->nmarks, 1);
+    cr_assert_eq (msg->ntasks, 1, "one task per mark");
+    cr_assert_eq (msg->nworkers, 1, "one worker per mark");
+    cr_assert_eq (msg->nnotes, 1, "one note per mark");
+    cr_assert_eq (msg->cursor.len, 0);
+    s_status_t status = { msg->marks[0].code, msg->marks[0].attempt, "", "" };
+    snprintf (status.task, sizeof status.task, "%.*s", (int)msg->tasks[0].len,
+              (const char *)msg->tasks[0].ptr);
+    snprintf (status.worker, sizeof status.worker, "%.*s", (int)msg->workers[0].len,
+              (const char *)msg->workers[0].ptr);
+    zframe_destroy (&frame);
+    return status;
+}
+
+Test (broker_list, status_says_task_and_worker)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    jr_fake_submit (client, msg, 2, 0, "echo");
+    uint8_t ids[2][JR_ID_SIZE];
+    memcpy (ids[0], msg->marks[0].id, JR_ID_SIZE);
+    memcpy (ids[1], msg->marks[1].id, JR_ID_SIZE);
+    s_status_t s = s_status (client, msg, ids[0]);
+    cr_assert_eq (s.state, JR_STATE_QUEUED);
+    cr_assert_str_eq (s.task, "echo");
+    cr_assert_str_eq (s.worker, "", "not running: no worker");
+    //  One slot: one runs there, the other waits.
+    zsock_t *worker = jr_fake_worker (s_workers, msg, "echo", 1);
+    zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->njobs, 1);
+    int running = memcmp (msg->jobs[0].id, ids[0], JR_ID_SIZE) == 0 ? 0 : 1;
+    uint32_t attempt = msg->jobs[0].attempt;
+    zframe_destroy (&frame);
+    s = s_status (client, msg, ids[running]);
+    cr_assert_eq (s.state, JR_STATE_RUNNING);
+    cr_assert_eq (s.attempt, attempt);
+    cr_assert_str_eq (s.task, "echo");
+    cr_assert_str_eq (s.worker, "fake@test");
+    s = s_status (client, msg, ids[1 - running]);
+    cr_assert_eq (s.state, JR_STATE_QUEUED);
+    cr_assert_str_eq (s.worker, "");
+    //  Finished: the broker remembers the id and outcome, not the task.
+    jr_fake_done (worker, msg, ids[running], attempt, JR_STATE_SUCCEEDED);
+    do
+        s = s_status (client, msg, ids[running]);
+    while (s.state == JR_STATE_RUNNING);
+    cr_assert_eq (s.state, JR_STATE_SUCCEEDED);
+    cr_assert_eq (s.attempt, attempt);
+    cr_assert_str_eq (s.task, "");
+    cr_assert_str_eq (s.worker, "");
+    //  Unknown: all empty.
+    uint8_t unknown[JR_ID_SIZE] = { 9, 9, 9 };
+    s = s_status (client, msg, unknown);
+    cr_assert_eq (s.state, JR_STATE_UNKNOWN);
+    cr_assert_str_eq (s.task, "");
+    cr_assert_str_eq (s.worker, "");
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  One LIST page: the marks' ids appended to ids, the next cursor in next
+//  (true if there is one); an ERROR fails the test unless refused is set.
+static bool
+s_page (zsock_t *client, jr_msg_t *msg, int state, const char *task, uint32_t limit,
+        const uint8_t *cursor, size_t cursor_len, uint8_t (*ids)[JR_ID_SIZE], size_t *nids,
+        uint8_t next[JR_ID_SIZE], int *refused)
+{
+    jr_msg_reset (msg, JR_MSG_LIST);
+    msg->tag = 41;
+    msg->code = state;
+    msg->task = (jr_bytes_t){ (const uint8_t *)task, strlen (task) };
+    msg->limit = limit;
+    msg->cursor = (jr_bytes_t){ cursor, cursor_len };
+    jr_fake_send (client, msg);
+    zsock_set_rcvtimeo (client, 5000);
+    zframe_t *frame = zframe_recv (client);
+    cr_assert_not_null (frame, "no answer to LIST");
+    cr_assert_eq (jr_msg_decode (msg, zframe_data (frame), zframe_size (frame)), 0);
+    cr_assert_eq (msg->tag, 41);
+    if (msg->type == JR_MSG_ERROR) {
+        cr_assert (refused, "LIST refused: %s", jr_errname (msg->code));
+        *refused = msg->code;
+        zframe_destroy (&frame);
+        return false;
+    }
+    cr_assert_eq (msg->type, JR_MSG_STATE);
+    cr_assert_leq (msg->nmarks, limit ? limit : JR_MAX_LIST);
+    cr_assert_eq (msg->ntasks + msg->nnotes + msg->nworkers, 0, "LIST has marks only");
+    for (uint32_t i = 0; i < msg->nmarks; i++) {
+        cr_assert_eq (msg->marks[i].code, state);
+        if (i)  //  in id order
+            cr_assert_lt (memcmp (msg->marks[i - 1].id, msg->marks[i].id, JR_ID_SIZE), 0);
+        if (cursor_len)  //  after the cursor
+            cr_assert_gt (memcmp (msg->marks[i].id, cursor, JR_ID_SIZE), 0);
+        memcpy (ids[(*nids)++], msg->marks[i].id, JR_ID_SIZE);
+    }
+    cr_assert (msg->cursor.len == 0 || msg->cursor.len == JR_ID_SIZE);
+    bool more = msg->cursor.len != 0;
+    if (more)
+        memcpy (next, msg->cursor.ptr, JR_ID_SIZE);
+    zframe_destroy (&frame);  //  the views of msg point into it
+    return more;
+}
+
+static int
+s_by_id (const void *a, const void *b)
+{
+    return memcmp (a, b, JR_ID_SIZE);
+}
+
+static bool
+s_has (uint8_t (*ids)[JR_ID_SIZE], size_t n, const uint8_t id[JR_ID_SIZE])
+{
+    return bsearch (id, ids, n, JR_ID_SIZE, s_by_id) != NULL;
+}
+
+Test (broker_list, pages_of_one_task_each_id_once_while_jobs_come_and_go, .timeout = 60)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    enum { N = 2500, LIMIT = 1000, MORE = 200 };
+    static uint8_t bulk[N][JR_ID_SIZE], seen[N + 4 * MORE][JR_ID_SIZE];
+    jr_fake_submit_ids (client, msg, N, "bulk", 0, bulk);
+    jr_fake_submit (client, msg, 300, 0, "other");
+    //  The ids we cancel midway: they leave QUEUED.
+    static uint8_t gone[N][JR_ID_SIZE];
+    size_t ngone = 0, nseen = 0;
+    uint8_t cursor[JR_ID_SIZE], next[JR_ID_SIZE];
+    bool more = true, first = true;
+    int pages = 0;
+    while (more) {
+        size_t before = nseen;
+        more = s_page (client, msg, JR_STATE_QUEUED, "bulk", LIMIT, cursor, first ? 0 : JR_ID_SIZE,
+                       seen, &nseen, next, NULL);
+        pages++;
+        cr_assert (nseen - before == LIMIT || !more, "a full page, or the last");
+        memcpy (cursor, next, sizeof cursor);
+        first = false;
+        //  Between pages: new jobs of the task arrive, and some queued ones
+        //  are cancelled (both before and after the cursor).
+        jr_fake_submit (client, msg, MORE, 0, "bulk");
+        jr_msg_reset (msg, JR_MSG_CANCEL);
+        msg->tag = 51;
+        for (int i = pages; i < N; i += 97) {
+            jr_msg_add_mark (msg, bulk[i], 0, 0);
+            memcpy (gone[ngone++], bulk[i], JR_ID_SIZE);
+        }
+        jr_fake_send (client, msg);
+        zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_STATE, 2000);
+        cr_assert_not_null (frame);
+        zframe_destroy (&frame);
+        cr_assert_lt (pages, 50);
+    }
+    cr_assert_geq (pages, 3, "2500 ids by 1000 take three pages at least");
+    //  No id twice; every job queued all along exactly once; only bulk jobs.
+    qsort (seen, nseen, JR_ID_SIZE, s_by_id);
+    for (size_t i = 1; i < nseen; i++)
+        cr_assert_neq (memcmp (seen[i - 1], seen[i], JR_ID_SIZE), 0, "an id listed twice");
+    qsort (gone, ngone, JR_ID_SIZE, s_by_id);
+    size_t stayed = 0;
+    for (size_t i = 0; i < N; i++)
+        if (!s_has (gone, ngone, bulk[i])) {
+            cr_assert (s_has (seen, nseen, bulk[i]), "job %zu queued all along, not listed", i);
+            stayed++;
+        }
+    cr_assert_gt (stayed, N / 2);
+    cr_assert_leq (nseen, N + (size_t)pages * MORE);
+    //  Another task's page holds its own jobs only; an unknown task none.
+    size_t nother = 0;
+    static uint8_t other[400][JR_ID_SIZE];
+    cr_assert_not (
+        s_page (client, msg, JR_STATE_QUEUED, "other", 0, NULL, 0, other, &nother, next, NULL));
+    cr_assert_eq (nother, 300);
+    for (size_t i = 0; i < nother; i++)
+        cr_assert_not (s_has (seen, nseen, other[i]));
+    nother = 0;
+    cr_assert_not (
+        s_page (client, msg, JR_STATE_QUEUED, "nobody", 0, NULL, 0, other, &nother, next, NULL));
+    cr_assert_eq (nother, 0);
+    //  Any task: all of them, in one page of the maximum.
+    static uint8_t all[N + 4000][JR_ID_SIZE];
+    size_t nall = 0;
+    cr_assert_not (s_page (client, msg, JR_STATE_QUEUED, "", 0, NULL, 0, all, &nall, next, NULL));
+    cr_assert_gt (nall, N);
+    //  A limit over the maximum is INVALID.
+    int refused = 0;
+    s_page (client, msg, JR_STATE_QUEUED, "", JR_MAX_LIST + 1, NULL, 0, all, &nall, next, &refused);
+    cr_assert_eq (refused, JR_EINVALID);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  A bad cursor, sent by hand: the broker answers MALFORMED with the tag.
+Test (broker_list, a_bad_cursor_is_malformed)
+{
+    s_start (5000);
+    zsock_t *client = zsock_new_dealer (s_clients);
+    //  LIST(tag 8, QUEUED, "", 0, bin of 3 bytes)
+    static const uint8_t body[] = { 0x98,        0xcd, 0x4a, 0x52, JR_PROTO_VERSION,
+                                    JR_MSG_LIST, 0x08, 0x01, 0xa0, 0x00,
+                                    0xc4,        0x03, 0x01, 0x02, 0x03 };
+    zsock_send (client, "b", body, sizeof body);
+    jr_msg_t *msg = jr_msg_new ();
+    zframe_t *frame = jr_fake_expect (client, msg, JR_MSG_ERROR, 2000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->tag, 8);
+    cr_assert_eq (msg->code, JR_EMALFORMED);
+    zframe_destroy (&frame);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  A STATUS whose answer cannot fit one frame (a long task, worker and
+//  note on every mark) is refused TOO_LARGE, not left unanswered.
+Test (broker_list, a_status_answer_over_the_frame_limit_is_too_large, .timeout = 60)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    static char task[JR_MAX_NAME + 1], name[JR_MAX_NAME + 1], note[JR_MAX_NOTE];
+    memset (task, 't', JR_MAX_NAME);
+    memset (name, 'n', JR_MAX_NAME);
+    memset (note, 'p', JR_MAX_NOTE - 1);
+    jr_fake_submit (client, msg, 1, 0, task);
+    uint8_t id[JR_ID_SIZE];
+    memcpy (id, msg->marks[0].id, JR_ID_SIZE);
+    zsock_t *worker = jr_fake_dealer (s_workers);
+    const char *tasks[] = { task };
+    jr_fake_ready (worker, msg, name, tasks, 1, 1);
+    zframe_t *frame = jr_fake_expect (worker, msg, JR_MSG_DISPATCH, 2000);
+    cr_assert_not_null (frame);
+    uint32_t attempt = msg->jobs[0].attempt;
+    zframe_destroy (&frame);
+    jr_msg_reset (msg, JR_MSG_PROGRESS);
+    jr_msg_add_mark (msg, id, attempt, 0);
+    jr_msg_add_note (msg, 1, (jr_bytes_t){ (const uint8_t *)note, strlen (note) });
+    jr_fake_send (worker, msg);
+    s_status_t s;
+    do
+        s = s_status (client, msg, id);
+    while (msg->notes[0].text.len == 0);
+    cr_assert_eq (strlen (s.worker), JR_MAX_NAME + 5, "name@test");
+    //  JR_MAX_ITEMS marks of that id: about 820 bytes each in the answer.
+    jr_msg_reset (msg, JR_MSG_STATUS);
+    msg->tag = 77;
+    for (int i = 0; i < JR_MAX_ITEMS; i++)
+        jr_msg_add_mark (msg, id, 0, 0);
+    jr_fake_send (client, msg);
+    frame = jr_fake_expect (client, msg, JR_MSG_ERROR, 10000);
+    cr_assert_not_null (frame);
+    cr_assert_eq (msg->tag, 77);
+    cr_assert_eq (msg->code, JR_ETOOLARGE);
+    zframe_destroy (&frame);
+    zsock_destroy (&worker);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}

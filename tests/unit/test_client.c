@@ -39,7 +39,7 @@ typedef struct {
     int list_code;                //  the state last listed
     uint8_t noted[JR_ID_SIZE];    //  the id with progress (if note_text set)
     int32_t note_value;           //  its progress
-    const char *note_text;        //  NULL: STATE carries no notes (old broker)
+    const char *note_text;        //  NULL: STATE carries no notes, tasks, workers
 } broker_t;
 
 static const uint8_t s_odd_id[JR_ID_SIZE] = { 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE,
@@ -157,6 +157,11 @@ s_broker_handle (jr_fake_router_t *fake, void *arg)
                 const char *text = noted ? self->note_text : "";
                 jr_msg_add_note (out, noted ? self->note_value : 0,
                                  (jr_bytes_t){ (const uint8_t *)text, strlen (text) });
+                //  and the task and worker of each, "" where none
+                const char *task = i < 0 ? "" : "sleep";
+                const char *worker = state == JR_STATE_RUNNING ? "w1@node-1" : "";
+                jr_msg_add_task (out, (jr_bytes_t){ (const uint8_t *)task, strlen (task) });
+                jr_msg_add_worker (out, (jr_bytes_t){ (const uint8_t *)worker, strlen (worker) });
             }
         }
         jr_fake_router_send (fake, out);
@@ -945,11 +950,13 @@ Test (client, cli)
     uint8_t raw[JR_ID_SIZE];
     cr_assert_eq (jr_id_parse (id, raw), 0, "the id comes first: %s", out);
 
-    //  status of an accepted, unfinished job: the ingester has none, the broker says
+    //  status of an accepted, unfinished job: the ingester has none, the
+    //  broker says (this one names no task: null)
     rc = s_run (out, sizeof out, "%s status %s --broker %s --ingester %s", jr, id, bep, iep);
     cr_assert_eq (rc, 0, "%s", out);
     char want[128];
-    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2}", id);
+    snprintf (want, sizeof want,
+              "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2,\"task\":null}", id);
     cr_assert (strstr (out, want), "%s", out);
 
     //  bad JSON in a typed var
@@ -1193,23 +1200,31 @@ Test (client, cli_cancel_list_retry_status)
     rc = JR_RUN ("%s retry", jr);
     cr_assert_eq (rc, 2, "%s", out);
 
-    //  status of a stored SCHEDULED row: the broker's word
+    //  status of a stored SCHEDULED row: the broker's word (the task the
+    //  row's, as this broker names none; no worker, as it names none)
     jr_id_format (retried, id);
     rc = JR_RUN ("%s status %s --broker %s --ingester %s", jr, id, bep, iep);
     cr_assert_eq (rc, 0, "%s", out);
-    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2}", id);
+    snprintf (want, sizeof want,
+              "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2,\"task\":\"echo\"}\n", id);
     cr_assert (strstr (out, want), "%s", out);
     //  the broker does not know it: the row's
     jr_id_format (ifake.scheduled[1], id);
     rc = JR_RUN ("%s status %s --broker %s --ingester %s", jr, id, bep, iep);
     cr_assert_eq (rc, 0, "%s", out);
-    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"scheduled\",\"attempt\":1}", id);
+    snprintf (want, sizeof want,
+              "{\"id\":\"%s\",\"state\":\"scheduled\",\"attempt\":1,\"task\":\"echo\","
+              "\"worker\":\"fake@test\"}\n",
+              id);
     cr_assert (strstr (out, want), "%s", out);
     //  a final row: the ingester's word
     jr_id_format (ifake.stored[0], id);
     rc = JR_RUN ("%s status %s --broker %s --ingester %s", jr, id, bep, iep);
     cr_assert_eq (rc, 0, "%s", out);
-    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"succeeded\",\"attempt\":1}", id);
+    snprintf (want, sizeof want,
+              "{\"id\":\"%s\",\"state\":\"succeeded\",\"attempt\":1,\"task\":\"echo\","
+              "\"worker\":\"fake@test\"}\n",
+              id);
     cr_assert (strstr (out, want), "%s", out);
     //  result shows the row's state by name
     jr_id_format (retried, id);
@@ -1244,21 +1259,26 @@ Test (client, cli_status_progress)
     int rc = s_run (out, sizeof out, "%s status %s --broker %s --ingester %s", jr, id, bep, iep);
     cr_assert_eq (rc, 0, "%s", out);
     snprintf (want, sizeof want,
-              "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2,"
-              "\"progress\":{\"value\":42,\"message\":\"copying \\\"a\\\"\\tto b\"}}\n",
+              "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2,\"task\":\"sleep\","
+              "\"worker\":\"w1@node-1\",\"progress\":{\"value\":42,\"message\":\"copying "
+              "\\\"a\\\"\\tto b\"}}\n",
               id);
     cr_assert_str_eq (out, want);
 
     jr_id_format (quiet, id);
     rc = s_run (out, sizeof out, "%s status %s --broker %s --ingester %s", jr, id, bep, iep);
     cr_assert_eq (rc, 0, "%s", out);
-    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2}\n", id);
+    snprintf (want, sizeof want,
+              "{\"id\":\"%s\",\"state\":\"running\",\"attempt\":2,\"task\":\"sleep\","
+              "\"worker\":\"w1@node-1\"}\n",
+              id);
     cr_assert_str_eq (out, want);
 
     jr_id_format (queued, id);
     rc = s_run (out, sizeof out, "%s status %s --broker %s --ingester %s", jr, id, bep, iep);
     cr_assert_eq (rc, 0, "%s", out);
-    snprintf (want, sizeof want, "{\"id\":\"%s\",\"state\":\"queued\",\"attempt\":2}\n", id);
+    snprintf (want, sizeof want,
+              "{\"id\":\"%s\",\"state\":\"queued\",\"attempt\":2,\"task\":\"sleep\"}\n", id);
     cr_assert_str_eq (out, want);
     zactor_destroy (&broker);
     zactor_destroy (&ingester);

@@ -192,6 +192,20 @@ s_assert_msg (const jr_msg_t *a, const jr_msg_t *b)
         cr_assert_eq (a->marks[i].attempt, b->marks[i].attempt);
         cr_assert_eq (a->marks[i].code, b->marks[i].code);
     }
+    cr_assert_eq (a->nnotes, b->nnotes);
+    for (uint32_t i = 0; i < a->nnotes; i++) {
+        cr_assert_eq (a->notes[i].value, b->notes[i].value);
+        s_assert_bytes (a->notes[i].text, b->notes[i].text, "note");
+    }
+    if (fields & F_TASK)
+        s_assert_bytes (a->task, b->task, "task");
+    if (fields & F_LIMIT)
+        cr_assert_eq (a->limit, b->limit);
+    cr_assert_eq (a->nworkers, b->nworkers);
+    for (uint32_t i = 0; i < a->nworkers; i++)
+        s_assert_bytes (a->workers[i], b->workers[i], "worker");
+    if (fields & F_CURSOR)
+        s_assert_bytes (a->cursor, b->cursor, "cursor");
 }
 
 //  Decode from an exact-size private copy, so a read past the end is a
@@ -416,7 +430,7 @@ Test (proto, heartbeat_bytes)
     jr_msg_t msg = { .type = JR_MSG_HEARTBEAT };
     uint8_t *data;
     size_t size = jr_msg_encode (&msg, &data);
-    static const uint8_t want[] = { 0x93, 0xcd, 0x4a, 0x52, 0x02, 0x08 };
+    static const uint8_t want[] = { 0x93, 0xcd, 0x4a, 0x52, 0x03, 0x08 };
     cr_assert_eq (size, sizeof want);
     cr_assert (memcmp (data, want, size) == 0);
     free (data);
@@ -463,11 +477,13 @@ Test (proto, refuses_bad_signature)
     msgpack_pack_uint8 (&s_pk, JR_MSG_HEARTBEAT);
     cr_assert_eq (s_end (NULL), JR_EMALFORMED);
     //  Not an array at all.
-    static const uint8_t map[] = { 0x84, 0xcd, 0x4a, 0x52, 0x02, 0x08, 0xc0, 0xc0, 0xc0 };
+    static const uint8_t map[] = {
+        0x84, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION, 0x08, 0xc0, 0xc0, 0xc0
+    };
     jr_msg_t *msg = jr_msg_new ();
     cr_assert_eq (s_decode (msg, map, sizeof map), JR_EMALFORMED);
     //  An array too short for the header.
-    static const uint8_t two[] = { 0x92, 0xcd, 0x4a, 0x52, 0x02 };
+    static const uint8_t two[] = { 0x92, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION };
     cr_assert_eq (s_decode (msg, two, sizeof two), JR_EMALFORMED);
     jr_msg_destroy (&msg);
 }
@@ -608,24 +624,28 @@ Test (proto, refuses_huge_declared_counts)
 {
     jr_msg_t *msg = jr_msg_new ();
     //  The whole body: an array of 2^32-1 elements in 10 bytes.
-    static const uint8_t outer[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0xcd, 0x4a, 0x52, 0x02, 0x08 };
+    static const uint8_t outer[] = {
+        0xdd, 0xff, 0xff, 0xff, 0xff, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION, 0x08
+    };
     cr_assert_eq (s_decode (msg, outer, sizeof outer), JR_EMALFORMED);
     //  The jobs of a SUBMIT, marks of an ACK, tasks of a READY.
-    static const uint8_t jobs[] = { 0x95, 0xcd, 0x4a, 0x52, 0x02, 0x01,
-                                    0x00, 0xdd, 0xff, 0xff, 0xff, 0xff };
+    static const uint8_t jobs[] = { 0x95, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION, 0x01, 0x00, 0xdd,
+                                    0xff, 0xff, 0xff, 0xff };
     cr_assert_eq (s_decode (msg, jobs, sizeof jobs), JR_EMALFORMED);
     cr_assert_leq (msg->cap_jobs, 16, "allocated %u jobs", msg->cap_jobs);
-    static const uint8_t marks[] = { 0x94, 0xcd, 0x4a, 0x52, 0x02, 0x0a,
-                                     0xdd, 0xff, 0xff, 0xff, 0xff };
+    static const uint8_t marks[] = { 0x94, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION, 0x0a, 0xdd,
+                                     0xff, 0xff, 0xff, 0xff };
     cr_assert_eq (s_decode (msg, marks, sizeof marks), JR_EMALFORMED);
     cr_assert_leq (msg->cap_marks, 16);
-    static const uint8_t tasks[] = { 0x97, 0xcd, 0x4a, 0x52, 0x02, 0x05, 0xa0,
-                                     0xa0, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x00 };
+    static const uint8_t tasks[] = { 0x97, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION,
+                                     0x05, 0xa0, 0xa0, 0xdd, 0xff,
+                                     0xff, 0xff, 0xff, 0x00 };
     cr_assert_eq (s_decode (msg, tasks, sizeof tasks), JR_EMALFORMED);
     cr_assert_leq (msg->cap_tasks, 16);
     //  A str32 and a bin32 that claim 4 GiB.
-    static const uint8_t text[] = { 0x96, 0xcd, 0x4a, 0x52, 0x02, 0x0d, 0x00,
-                                    0xff, 0xdb, 0xff, 0xff, 0xff, 0xff, 'x' };
+    static const uint8_t text[] = { 0x96, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION,
+                                    0x0d, 0x00, 0xff, 0xdb, 0xff,
+                                    0xff, 0xff, 0xff, 'x' };
     cr_assert_eq (s_decode (msg, text, sizeof text), JR_EMALFORMED);
     //  Vars: a map32 of 2^32-1 pairs.
     static const uint8_t vars[] = { 0xdf, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 };
@@ -790,7 +810,7 @@ Test (proto, refused_request_keeps_its_tag)
 Test (proto, refuses_oversized_body)
 {
     jr_msg_t *msg = jr_msg_new ();
-    static const uint8_t heartbeat[] = { 0x93, 0xcd, 0x4a, 0x52, 0x02, 0x08 };
+    static const uint8_t heartbeat[] = { 0x93, 0xcd, 0x4a, 0x52, JR_PROTO_VERSION, 0x08 };
     //  The size check comes first: the bytes past the heartbeat are not read.
     cr_assert_eq (jr_msg_decode (msg, heartbeat, (size_t)JR_MAX_FRAME + 1), JR_ETOOLARGE);
     cr_assert_eq (jr_msg_decode (msg, heartbeat, sizeof heartbeat), 0);
@@ -964,4 +984,161 @@ Test (proto, send_without_peer_is_queue_full)
     jr_msg_t msg = { .type = JR_MSG_HEARTBEAT };
     cr_assert_eq (jr_msg_send (&msg, zsock_resolve (dealer), NULL, 0), JR_EQUEUE_FULL);
     zsock_destroy (&dealer);
+}
+
+//  -------------------------------------------------------------------------
+//  Version 3: STATE's tasks, workers and cursor; LIST's task, limit, cursor
+
+static jr_bytes_t
+s_text_of (const char *text)
+{
+    return (jr_bytes_t){ (const uint8_t *)text, strlen (text) };
+}
+
+//  Encode msg, decode it into copy, and compare (copy's views die here).
+static void
+s_round_trip (jr_msg_t *msg, jr_msg_t *copy)
+{
+    uint8_t *data;
+    size_t size = jr_msg_encode (msg, &data);
+    cr_assert (data, "%s encodes", jr_msg_name (msg->type));
+    cr_assert_eq (jr_msg_decode (copy, data, size), 0);
+    s_assert_msg (msg, copy);
+    free (data);
+}
+
+Test (proto, state_and_list_round_trip)
+{
+    jr_msg_t *msg = jr_msg_new ();
+    jr_msg_t *copy = jr_msg_new ();
+    uint8_t id[JR_ID_SIZE], cursor[JR_ID_SIZE];
+    memset (id, 0x5A, sizeof id);
+    memset (cursor, 0xC3, sizeof cursor);
+    char worker[JR_MAX_WORKER + 1];
+    memset (worker, 'w', JR_MAX_WORKER);
+    worker[JR_MAX_WORKER] = 0;
+    jr_msg_reset (msg, JR_MSG_STATE);
+    msg->tag = 9;
+    jr_msg_add_mark (msg, id, 3, JR_STATE_RUNNING);
+    jr_msg_add_task (msg, s_text_of ("sleep"));
+    jr_msg_add_note (msg, 7, s_text_of ("slept 7"));
+    jr_msg_add_worker (msg, s_text_of (worker));  //  the longest allowed
+    jr_msg_add_mark (msg, id, 0, JR_STATE_UNKNOWN);
+    jr_msg_add_task (msg, s_text_of (""));
+    jr_msg_add_note (msg, 0, s_text_of (""));
+    jr_msg_add_worker (msg, s_text_of (""));
+    msg->cursor = (jr_bytes_t){ cursor, JR_ID_SIZE };
+    s_round_trip (msg, copy);
+
+    jr_msg_reset (msg, JR_MSG_LIST);
+    msg->tag = 10;
+    msg->code = JR_STATE_QUEUED;
+    msg->task = s_text_of (s_long_task + 1);  //  JR_MAX_NAME bytes: the longest allowed
+    cr_assert_eq (msg->task.len, JR_MAX_NAME);
+    msg->limit = JR_MAX_LIST;
+    msg->cursor = (jr_bytes_t){ cursor, JR_ID_SIZE };
+    s_round_trip (msg, copy);
+    //  From the start: an empty cursor, any task
+    msg->task = s_text_of ("");
+    msg->cursor = (jr_bytes_t){ NULL, 0 };
+    msg->limit = 0;
+    s_round_trip (msg, copy);
+    char line[256];
+    jr_msg_print (msg, line, sizeof line);
+    cr_assert (strstr (line, "LIST tag=10 code=") && strstr (line, " limit=0 cursor="), "%s", line);
+    jr_msg_destroy (&msg);
+    jr_msg_destroy (&copy);
+}
+
+//  LIST as a peer might send it: tag, code, task, limit, then the cursor
+//  given by the caller.
+static msgpack_packer *
+s_list_begin (const char *task, size_t task_len, uint64_t limit)
+{
+    msgpack_packer *pk = s_begin (8, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_LIST);
+    msgpack_pack_uint64 (pk, 44);
+    msgpack_pack_int32 (pk, JR_STATE_QUEUED);
+    msgpack_pack_str_with_body (pk, task, task_len);
+    msgpack_pack_uint64 (pk, limit);
+    return pk;
+}
+
+Test (proto, list_limits_and_bad_cursors)
+{
+    uint8_t bytes[JR_ID_SIZE + 1] = { 0 };
+    //  a 16-byte cursor, as bin or str
+    msgpack_pack_bin_with_body (s_list_begin ("echo", 4, 5), bytes, JR_ID_SIZE);
+    jr_msg_t *msg;
+    cr_assert_eq (s_end (&msg), 0);
+    cr_assert_eq (msg->cursor.len, JR_ID_SIZE);
+    cr_assert_eq (msg->limit, 5);
+    jr_msg_destroy (&msg);
+    msgpack_pack_str_with_body (s_list_begin ("echo", 4, 5), bytes, JR_ID_SIZE);
+    cr_assert_eq (s_end (NULL), 0);
+    //  a cursor of any other length is malformed
+    size_t bad[] = { 1, JR_ID_SIZE - 1, JR_ID_SIZE + 1 };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        msgpack_pack_bin_with_body (s_list_begin ("echo", 4, 5), bytes, bad[i]);
+        cr_assert_eq (s_end (&msg), JR_EMALFORMED, "cursor of %zu bytes", bad[i]);
+        cr_assert_eq (msg->tag, 44, "the ERROR can carry the tag");
+        jr_msg_destroy (&msg);
+    }
+    //  nor is a cursor of another type
+    msgpack_pack_uint32 (s_list_begin ("echo", 4, 5), 7);
+    cr_assert_eq (s_end (NULL), JR_EMALFORMED);
+    //  a task over JR_MAX_NAME is too large
+    msgpack_pack_bin_with_body (s_list_begin (s_long_task, JR_MAX_NAME + 1, 5), bytes, 0);
+    cr_assert_eq (s_end (NULL), JR_ETOOLARGE);
+    //  a limit past 32 bits is malformed (past JR_MAX_LIST is the broker's INVALID)
+    msgpack_pack_bin_with_body (s_list_begin ("", 0, (uint64_t)UINT32_MAX + 1), bytes, 0);
+    cr_assert_eq (s_end (NULL), JR_EMALFORMED);
+    msgpack_pack_bin_with_body (s_list_begin ("", 0, UINT32_MAX), bytes, 0);
+    cr_assert_eq (s_end (NULL), 0);
+    //  a version 2 LIST (tag and code only) is another version
+    msgpack_packer *pk = s_begin (5, JR_PROTO_SIGNATURE, 2, JR_MSG_LIST);
+    msgpack_pack_uint64 (pk, 1);
+    msgpack_pack_int32 (pk, JR_STATE_QUEUED);
+    cr_assert_eq (s_end (NULL), JR_EVERSION);
+    //  and in version 3, that LIST lacks fields
+    pk = s_begin (5, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_LIST);
+    msgpack_pack_uint64 (pk, 1);
+    msgpack_pack_int32 (pk, JR_STATE_QUEUED);
+    cr_assert_eq (s_end (NULL), JR_EMALFORMED);
+}
+
+//  STATE's tasks and workers are checked like READY's names.
+static void
+s_state_with (const char *task, size_t task_len, const char *worker, size_t worker_len)
+{
+    uint8_t id[JR_ID_SIZE] = { 1 };
+    msgpack_packer *pk = s_begin (9, JR_PROTO_SIGNATURE, JR_PROTO_VERSION, JR_MSG_STATE);
+    msgpack_pack_uint64 (pk, 3);
+    msgpack_pack_array (pk, 1);  //  tasks
+    msgpack_pack_str_with_body (pk, task, task_len);
+    msgpack_pack_array (pk, 1);  //  marks
+    msgpack_pack_array (pk, 3);
+    msgpack_pack_bin_with_body (pk, id, JR_ID_SIZE);
+    msgpack_pack_uint32 (pk, 1);
+    msgpack_pack_int32 (pk, JR_STATE_RUNNING);
+    msgpack_pack_array (pk, 0);  //  notes
+    msgpack_pack_array (pk, 1);  //  workers
+    msgpack_pack_str_with_body (pk, worker, worker_len);
+    msgpack_pack_bin_with_body (pk, id, 0);  //  cursor
+}
+
+Test (proto, state_names_over_their_limits)
+{
+    static char worker[JR_MAX_WORKER + 1];
+    memset (worker, 'w', sizeof worker);
+    s_state_with ("t", 1, worker, JR_MAX_WORKER);
+    jr_msg_t *msg;
+    cr_assert_eq (s_end (&msg), 0);
+    cr_assert_eq (msg->nworkers, 1);
+    cr_assert_eq (msg->workers[0].len, JR_MAX_WORKER);
+    cr_assert_eq (msg->ntasks, 1);
+    jr_msg_destroy (&msg);
+    s_state_with ("t", 1, worker, JR_MAX_WORKER + 1);
+    cr_assert_eq (s_end (NULL), JR_ETOOLARGE);
+    s_state_with (s_long_task, JR_MAX_NAME + 1, "w@h", 3);
+    cr_assert_eq (s_end (NULL), JR_ETOOLARGE);
 }
