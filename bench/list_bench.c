@@ -7,9 +7,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-//  Usage: jr-list-bench [JOBS (default 1000000)]. Starts a broker in this
-//  process (no journal, inproc), submits JOBS queued jobs of task "bulk"
-//  (every 1000th of task "rare"), then times LIST pages from a client: each
+//  Usage: jr-list-bench [JOBS (default 1000000)] [v4|v7|seq]. Starts a
+//  broker in this process (no journal, inproc), submits JOBS queued jobs of
+//  task "bulk" (every 1000th of task "rare") with random v4 ids, or ids as
+//  a UUID v7 client makes them in one millisecond (the same first 8 bytes,
+//  a counter after), or sequential ids; then times LIST pages from a client: each
 //  figure is the round trip of one page (the broker's scan, sort and
 //  encoding, and the client's decoding), which is how long the page held
 //  the broker's loop, at most.
@@ -47,7 +49,7 @@ s_recv (zsock_t *sock)
 static void
 s_walk (zsock_t *client, const char *what, int state, const char *task, uint32_t limit)
 {
-    uint8_t cursor[JR_ID_SIZE];
+    uint8_t cursor[JR_CURSOR_SIZE];
     bool first = true, more = true;
     size_t pages = 0, ids = 0;
     int64_t slowest = 0, total = 0;
@@ -57,7 +59,7 @@ s_walk (zsock_t *client, const char *what, int state, const char *task, uint32_t
         s_msg->code = state;
         s_msg->task = (jr_bytes_t){ (const uint8_t *)task, strlen (task) };
         s_msg->limit = limit;
-        s_msg->cursor = (jr_bytes_t){ cursor, first ? 0 : JR_ID_SIZE };
+        s_msg->cursor = (jr_bytes_t){ cursor, first ? 0 : JR_CURSOR_SIZE };
         int64_t start = jr_clock_mono_us ();
         s_send (client, s_msg);
         zframe_t *frame = s_recv (client);
@@ -67,9 +69,9 @@ s_walk (zsock_t *client, const char *what, int state, const char *task, uint32_t
             exit (1);
         }
         ids += s_msg->nmarks;
-        more = s_msg->cursor.len == JR_ID_SIZE;
+        more = s_msg->cursor.len == JR_CURSOR_SIZE;
         if (more)
-            memcpy (cursor, s_msg->cursor.ptr, JR_ID_SIZE);
+            memcpy (cursor, s_msg->cursor.ptr, JR_CURSOR_SIZE);
         zframe_destroy (&frame);
         first = false;
         pages++;
@@ -84,6 +86,11 @@ int
 main (int argc, char **argv)
 {
     long jobs = argc > 1 ? atol (argv[1]) : 1000000;
+    const char *kind = argc > 2 ? argv[2] : "v4";
+    if (strcmp (kind, "v4") && strcmp (kind, "v7") && strcmp (kind, "seq")) {
+        fprintf (stderr, "usage: jr-list-bench [JOBS] [v4|v7|seq]\n");
+        return 2;
+    }
     jr_log_init ("broker", JR_LOG_ERROR);
     zsys_init ();
     jr_broker_config_t config = JR_BROKER_CONFIG_DEFAULT;
@@ -102,12 +109,23 @@ main (int argc, char **argv)
     for (long done = 0; done < jobs;) {
         jr_msg_reset (s_msg, JR_MSG_SUBMIT);
         s_msg->tag = 2;
-        for (int i = 0; i < 10000 && done < jobs; i++, done++)
-            jr_job_init (jr_msg_add_job (s_msg), done % 1000 ? "bulk" : "rare");
+        for (int i = 0; i < 10000 && done < jobs; i++, done++) {
+            jr_job_t *job = jr_msg_add_job (s_msg);
+            jr_job_init (job, done % 1000 ? "bulk" : "rare");
+            if (*kind != 'v' || kind[1] == '7') {
+                static const uint8_t v7[8] = { 0x01, 0x93, 0x8a, 0x5c, 0x2e, 0x41, 0x70, 0x00 };
+                memset (job->id, 0, JR_ID_SIZE);
+                if (kind[1] == '7')
+                    memcpy (job->id, v7, sizeof v7), job->id[8] = 0x80;
+                for (int k = 15, n = 0; k > 8; k--, n += 8)
+                    job->id[k] = (uint8_t)((unsigned long)(done + 1) >> n);
+            }
+        }
         s_send (client, s_msg);
         zframe_destroy ((zframe_t *[]){ s_recv (client) });
     }
-    printf ("submitted %ld queued jobs in %.1f s\n", jobs, (jr_clock_mono_us () - start) / 1e6);
+    printf ("submitted %ld queued jobs (%s ids) in %.1f s\n", jobs, kind,
+            (jr_clock_mono_us () - start) / 1e6);
     s_walk (client, "LIST queued, limit 100000 (dense)", JR_STATE_QUEUED, "", 0);
     s_walk (client, "LIST queued, limit 1000", JR_STATE_QUEUED, "", 1000);
     s_walk (client, "LIST queued task=rare (1 in 1000)", JR_STATE_QUEUED, "rare", 0);

@@ -279,7 +279,7 @@ s_on_retry (jr_broker_t *self, jr_msg_t *out)
 
 //  A job LIST found, copied out so the sort reads no job records.
 typedef struct {
-    uint8_t id[JR_ID_SIZE];
+    uint8_t pos[JR_JOBTAB_POS_SIZE];  //  its position in the table's order: hash, then id
     uint32_t attempt;
 } s_found_t;
 
@@ -303,19 +303,23 @@ s_list_one (jr_bjob_t *job, void *arg)
             assert (list->found);
         }
         s_found_t *found = &list->found[list->nfound++];
-        memcpy (found->id, job->id, JR_ID_SIZE);
+        jr_jobtab_pos (job->id, found->pos);
         found->attempt = job->attempt;
     }
     return list->nfound < list->limit;
 }
 
+//  By hash, then id: the table's order, which LIST pages follow (ids are
+//  the clients' and may be time-ordered; the hash spreads them).
 static int
-s_by_id (const void *a, const void *b)
+s_by_pos (const void *a, const void *b)
 {
-    return memcmp (((const s_found_t *)a)->id, ((const s_found_t *)b)->id, JR_ID_SIZE);
+    return memcmp (((const s_found_t *)a)->pos, ((const s_found_t *)b)->pos, JR_JOBTAB_POS_SIZE);
 }
 
-//  One page of LIST: the matching ids after the cursor, in id order, from
+static_assert (JR_JOBTAB_POS_SIZE == JR_LIST_CURSOR, "a LIST cursor is a job table position");
+
+//  One page of LIST: the matching ids after the cursor, in (hash, id) order, from
 //  at most about JR_LIST_SCAN slots of the job table, so one LIST costs
 //  the loop a bounded time however many jobs it holds (PROTOCOL.md 6.1).
 static void
@@ -323,7 +327,7 @@ s_on_list (jr_broker_t *self, jr_msg_t *out)
 {
     jr_msg_t *in = self->in;
     s_list_t list = { in->code, -1, in->limit ? in->limit : JR_MAX_LIST, NULL, 0, 0 };
-    uint8_t *next = self->list_cursor;  //  the reply borrows it until it is sent
+    uint8_t *next = self->list_at;  //  the reply borrows it until it is sent
     bool end = true;
     if (in->task.len) {
         char key[JR_MAX_NAME + 1];
@@ -337,16 +341,16 @@ s_on_list (jr_broker_t *self, jr_msg_t *out)
     }
     end = jr_jobtab_range (self->jobs, in->cursor.len ? in->cursor.ptr : NULL, JR_LIST_SCAN,
                            s_list_one, &list, next);
-    qsort (list.found, list.nfound, sizeof *list.found, s_by_id);
+    qsort (list.found, list.nfound, sizeof *list.found, s_by_pos);
     size_t n = list.nfound < list.limit ? list.nfound : list.limit;
     for (size_t i = 0; i < n; i++)
-        jr_msg_add_mark (out, list.found[i].id, list.found[i].attempt, list.state);
-    if (n < list.nfound) {  //  the rest of the range comes after the last id sent
-        memcpy (next, list.found[n - 1].id, JR_ID_SIZE);
+        jr_msg_add_mark (out, list.found[i].pos + 4, list.found[i].attempt, list.state);
+    if (n < list.nfound) {  //  the rest of the range comes after the last job sent
+        memcpy (next, list.found[n - 1].pos, JR_LIST_CURSOR);
         end = false;
     }
     if (!end)
-        out->cursor = (jr_bytes_t){ next, JR_ID_SIZE };
+        out->cursor = (jr_bytes_t){ next, JR_LIST_CURSOR };
     free (list.found);
 }
 

@@ -127,7 +127,7 @@ struct _jr_broker_t {
     uint32_t nspare;                  //
     uint32_t ready_seq;               //  READYs seen, to drop repeated names in one
     jr_msg_t *status;                 //  STATE answering a STATUS, sent at once
-    uint8_t list_cursor[JR_ID_SIZE];  //  the cursor of the LIST reply being sent
+    uint8_t list_at[JR_LIST_CURSOR];  //  the cursor of the LIST reply being sent
     uint32_t unserved;                //  unserved tasks logged since the last stats line
 };
 

@@ -274,6 +274,39 @@ s_print_id (const uint8_t id[JR_ID_SIZE], uint32_t attempt, void *arg)
     return --lister->left > 0;
 }
 
+//  A LIST cursor as text: its 20 bytes in hex (40 characters). It is
+//  opaque (a position in the broker's order, not an id), so no dashes.
+static void
+s_cursor_format (const uint8_t cursor[JR_CURSOR_SIZE], char text[2 * JR_CURSOR_SIZE + 1])
+{
+    for (int i = 0; i < JR_CURSOR_SIZE; i++)
+        snprintf (text + 2 * i, 3, "%02x", cursor[i]);
+}
+
+static int
+s_hex_digit (char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+//  0, or -1 if text is not 40 hex digits.
+static int
+s_cursor_parse (const char *text, uint8_t cursor[JR_CURSOR_SIZE])
+{
+    if (strlen (text) != 2 * JR_CURSOR_SIZE)
+        return -1;
+    for (int i = 0; i < JR_CURSOR_SIZE; i++) {
+        int hi = s_hex_digit (text[2 * i]), lo = s_hex_digit (text[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        cursor[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
 int
 jr_cli_list (jr_opt_t *opts, int nargs, char **argv)
 {
@@ -306,8 +339,8 @@ jr_cli_list (jr_opt_t *opts, int nargs, char **argv)
     }
     long limit = jr_opts_int (jr_cli_opt (opts, "limit"), 0, JR_MAX_LIST);
     const char *from = jr_cli_opt (opts, "cursor")->value;
-    uint8_t cursor[JR_ID_SIZE];
-    if (from && *from && jr_id_parse (from, cursor)) {
+    uint8_t cursor[JR_CURSOR_SIZE];
+    if (from && *from && s_cursor_parse (from, cursor)) {
         jr_cli_error ("--cursor '%s' is not a cursor (the one a 'next:' line gave)", from);
         return EXIT_USAGE;
     }
@@ -323,7 +356,7 @@ jr_cli_list (jr_opt_t *opts, int nargs, char **argv)
     //  broker bounds its work per page) without being the last.
     bool more = true;
     while (rc == 0 && more && lister.left > 0) {
-        uint8_t next[JR_ID_SIZE] = { 0 };
+        uint8_t next[JR_CURSOR_SIZE] = { 0 };
         rc = jr_client_list_page (client, state, task, (uint32_t)lister.left,
                                   started ? cursor : NULL, s_print_id, &lister, next, &more);
         memcpy (cursor, next, sizeof cursor);
@@ -336,8 +369,8 @@ jr_cli_list (jr_opt_t *opts, int nargs, char **argv)
         return jr_cli_exit_code (rc);
     }
     if (more) {  //  stopped at the limit: the next page starts after what was printed
-        char text[37];
-        jr_id_format (cursor, text);
+        char text[2 * JR_CURSOR_SIZE + 1];
+        s_cursor_format (cursor, text);
         fprintf (stderr, "next: --cursor %s\n", text);
     }
     return EXIT_OK;

@@ -114,7 +114,7 @@ static command_t s_commands[] = {
           "print the ids of the jobs in a state" } },
       "jr list [flags] --state STATE [--task TASK] [--limit N] [--cursor C]\n"
       "  prints the ids of the jobs the broker holds in STATE (of\n"
-      "  TASK), one per line, in id order, at most N (default and\n"
+      "  TASK), one per line, in the broker's order, at most N (default and\n"
       "  at most 100000). If more follow, the last line on stderr is\n"
       "  'next: --cursor C': run the same command with it for the\n"
       "  next ids. Paging never prints an id twice",

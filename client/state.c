@@ -137,7 +137,7 @@ jr_client_retry (jr_client_t *self, const uint8_t id[JR_ID_SIZE], int *state)
 
 int
 jr_client_list_page (jr_client_t *self, int state, const char *task, uint32_t limit,
-                     const uint8_t *cursor, jr_id_fn *fn, void *arg, uint8_t next[JR_ID_SIZE],
+                     const uint8_t *cursor, jr_id_fn *fn, void *arg, uint8_t next[JR_CURSOR_SIZE],
                      bool *more)
 {
     assert (self);
@@ -152,15 +152,15 @@ jr_client_list_page (jr_client_t *self, int state, const char *task, uint32_t li
     self->out->code = state;
     self->out->task = (jr_bytes_t){ (const uint8_t *)task, task_len };
     self->out->limit = limit;
-    self->out->cursor = (jr_bytes_t){ cursor, cursor ? JR_ID_SIZE : 0 };
+    self->out->cursor = (jr_bytes_t){ cursor, cursor ? JR_CURSOR_SIZE : 0 };
     zmq_msg_t frame;
     int rc = jr_client_request (self, &self->broker, &frame);
     if (rc)
         return rc;
     if (self->in->type == JR_MSG_STATE) {
         //  Read the cursor first: fn may make requests that reuse self->in.
-        if (self->in->cursor.len == JR_ID_SIZE) {
-            memcpy (next, self->in->cursor.ptr, JR_ID_SIZE);
+        if (self->in->cursor.len == JR_CURSOR_SIZE) {
+            memcpy (next, self->in->cursor.ptr, JR_CURSOR_SIZE);
             *more = true;
         }
         for (uint32_t i = 0; i < self->in->nmarks; i++)
@@ -194,7 +194,7 @@ jr_client_list (jr_client_t *self, int state, jr_id_fn *fn, void *arg)
 {
     assert (self);
     s_all_t all = { fn, arg, false };
-    uint8_t cursor[JR_ID_SIZE] = { 0 }, next[JR_ID_SIZE] = { 0 };
+    uint8_t cursor[JR_CURSOR_SIZE] = { 0 }, next[JR_CURSOR_SIZE] = { 0 };
     bool first = true, more = true;
     int rc = 0;
     while (rc == 0 && more && !all.stopped) {

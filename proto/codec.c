@@ -445,10 +445,10 @@ s_fields (jr_mp_t *r, jr_msg_t *self, unsigned fields)
         }
     }
     if (fields & F_CURSOR) {
-        //  Empty (from the start, or the end) or an id-sized position.
+        //  Empty (from the start, or the end) or a position: hash + id.
         if (!jr_mp_bytes (r, &self->cursor))
             return false;
-        if (self->cursor.len != 0 && self->cursor.len != JR_ID_SIZE)
+        if (self->cursor.len != 0 && self->cursor.len != JR_LIST_CURSOR)
             return jr_mp_fail (r, JR_EMALFORMED);
     }
     return true;

@@ -20,6 +20,9 @@
 #define JR_MAX_NOTE    256         //  a progress message
 #define JR_MAX_WORKER  513         //  a STATE's worker: name@host, 2 * JR_MAX_NAME + 1
 #define JR_MAX_LIST    100000      //  ids in one LIST answer: the largest limit
+#define JR_LIST_CURSOR 20          //  a LIST cursor, if not empty: 4-byte hash, 16-byte id
+
+_Static_assert(JR_LIST_CURSOR == JR_CURSOR_SIZE, "libjr's cursor is the wire's");
 
 //  Field kinds, in wire order. A message carries a subset.
 #define JR_FIELDS(X)                                                                               \
@@ -81,7 +84,7 @@ typedef struct {
     uint32_t capacity;  //  job slots in all (executors + prefetch)
     jr_bytes_t task;    //  LIST: only jobs of this task ("" = all)
     uint32_t limit;     //  LIST: at most this many ids (0 = JR_MAX_LIST)
-    jr_bytes_t cursor;  //  LIST: ids after this one; STATE: where the next page starts ("" = end)
+    jr_bytes_t cursor;  //  LIST: ids after this position; STATE: the next page's ("" = end)
     jr_bytes_t *tasks;  //  task names (READY); the task of each mark (STATE)
     uint32_t ntasks, cap_tasks;
     jr_bytes_t *workers;  //  STATE: the worker (name@host) of each mark, "" if none

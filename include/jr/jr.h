@@ -234,12 +234,17 @@ typedef struct {
 JR_EXPORT int jr_client_status_info (jr_client_t *self, const uint8_t id[JR_ID_SIZE],
                                      jr_status_t *info);
 
+//  The bytes of a LIST cursor: opaque, pass back what jr_client_list_page
+//  gave (it is a position in the broker's order, not an id).
+#define JR_CURSOR_SIZE 20
+
 //  One page of jr_client_list: the ids of the jobs the broker holds in a
 //  state, of one task (task NULL or "" = any), that come after `cursor`
-//  (NULL = from the first), in the broker's order (by id bytes), at most
-//  limit of them (1..100000, 0 = 100000). fn is called for each (it may
-//  return false to skip the rest of this page). On 0, *more says whether
-//  more may follow; if so, next (16 bytes) is the cursor of the next page.
+//  (JR_CURSOR_SIZE bytes, NULL = from the first), in the broker's order (by
+//  a hash of the id, not by id: ids may be time-ordered), at most limit of
+//  them (1..100000, 0 = 100000). fn is called for each (it may return false
+//  to skip the rest of this page). On 0, *more says whether more may
+//  follow; if so, next (JR_CURSOR_SIZE bytes) is the cursor of the next page.
 //  A page may hold fewer than limit ids, even none, and still not be the
 //  last: the broker bounds its work per page. Paging never shows one id
 //  twice, and shows once every job that stays in the state all along.
@@ -247,7 +252,7 @@ JR_EXPORT int jr_client_status_info (jr_client_t *self, const uint8_t id[JR_ID_S
 //  does not list or a limit over 100000), or JR_ETIMEOUT.
 JR_EXPORT int jr_client_list_page (jr_client_t *self, int state, const char *task, uint32_t limit,
                                    const uint8_t *cursor, jr_id_fn *fn, void *arg,
-                                   uint8_t next[JR_ID_SIZE], bool *more);
+                                   uint8_t next[JR_CURSOR_SIZE], bool *more);
 
 #ifdef __cplusplus
 }

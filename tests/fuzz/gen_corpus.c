@@ -78,6 +78,8 @@ main (int argc, char **argv)
         id[i] = (uint8_t)(0x10 + i);
     id[6] = 0x4a;  //  a v4 UUID
     id[8] = 0x8b;
+    uint8_t cursor[JR_LIST_CURSOR] = { 0x6a, 0x41, 0xc9, 0xfc };  //  a LIST cursor: hash, id
+    memcpy (cursor + 4, id, JR_ID_SIZE);
 
     //  One small message of every type, every field set.
     jr_msg_t *msg = jr_msg_new ();
@@ -122,7 +124,7 @@ main (int argc, char **argv)
         }
         msg->task = B ("echo");
         msg->limit = 1000;
-        msg->cursor = (jr_bytes_t){ id, JR_ID_SIZE };
+        msg->cursor = (jr_bytes_t){ cursor, JR_LIST_CURSOR };
         s_write_msg (msg, "");
     }
     //  A few near misses for the mutator to start from.

@@ -86,7 +86,10 @@ s_list_all (const char *args, int limit, char (*ids)[37], size_t max, int *pages
         *cursor = 0;
         if (next) {
             CHECK (on_page == (size_t)limit, "a next cursor only after a full page: %s", err);
-            snprintf (cursor, sizeof cursor, "%.36s", next + strlen ("next: --cursor "));
+            snprintf (cursor, sizeof cursor, "%.40s", next + strlen ("next: --cursor "));
+            //  opaque, 20 bytes in hex
+            CHECK (strlen (cursor) == 40 && strspn (cursor, "0123456789abcdef") == 40,
+                   "a cursor of 40 hex digits: %s", err);
         }
         CHECK (*pages < 100, "paging ends");
     } while (*cursor);
@@ -165,6 +168,18 @@ Test (cli_jobs, status_and_list)
     //  Bad flags are usage errors.
     rc = s_jr (out, sizeof out, err, sizeof err, "list --state queued --cursor nonsense");
     CHECK (rc == 2, "a bad cursor: exit %d %s", rc, err);
+    //  an id is not a cursor (the broker orders by a hash of the id)
+    rc = s_jr (out, sizeof out, err, sizeof err,
+               "list --state queued --cursor 6ba7b810-9dad-41d1-80b4-00c04fd430c8");
+    CHECK (rc == 2, "an id as the cursor: exit %d %s", rc, err);
+    rc = s_jr (out, sizeof out, err, sizeof err,
+               "list --state queued --cursor 00112233445566778899aabbccddeeff0011223g");
+    CHECK (rc == 2, "a cursor with a non-hex digit: exit %d %s", rc, err);
+    //  any 40 hex digits are a cursor: after the last position, nothing
+    rc = s_jr (out, sizeof out, err, sizeof err,
+               "list --state queued --cursor ffffffffffffffffffffffffffffffffffffffff");
+    CHECK (rc == 0 && *out == 0 && !strstr (err, "next:"), "after the end: exit %d %s %s", rc, out,
+           err);
     rc = s_jr (out, sizeof out, err, sizeof err, "list --state queued --limit 100001");
     CHECK (rc == 2, "a limit over 100000: exit %d %s", rc, err);
 }

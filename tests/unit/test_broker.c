@@ -1548,7 +1548,7 @@ Test (broker_list, status_says_task_and_worker)
 static bool
 s_page (zsock_t *client, jr_msg_t *msg, int state, const char *task, uint32_t limit,
         const uint8_t *cursor, size_t cursor_len, uint8_t (*ids)[JR_ID_SIZE], size_t *nids,
-        uint8_t next[JR_ID_SIZE], int *refused)
+        uint8_t next[JR_LIST_CURSOR], int *refused)
 {
     jr_msg_reset (msg, JR_MSG_LIST);
     msg->tag = 41;
@@ -1571,18 +1571,28 @@ s_page (zsock_t *client, jr_msg_t *msg, int state, const char *task, uint32_t li
     cr_assert_eq (msg->type, JR_MSG_STATE);
     cr_assert_leq (msg->nmarks, limit ? limit : JR_MAX_LIST);
     cr_assert_eq (msg->ntasks + msg->nnotes + msg->nworkers, 0, "LIST has marks only");
+    uint8_t pos[JR_LIST_CURSOR], last[JR_LIST_CURSOR];
     for (uint32_t i = 0; i < msg->nmarks; i++) {
         cr_assert_eq (msg->marks[i].code, state);
-        if (i)  //  in id order
-            cr_assert_lt (memcmp (msg->marks[i - 1].id, msg->marks[i].id, JR_ID_SIZE), 0);
+        jr_jobtab_pos (msg->marks[i].id, pos);
+        if (i)  //  in the table's order: hash, then id
+            cr_assert_lt (memcmp (last, pos, sizeof pos), 0);
         if (cursor_len)  //  after the cursor
-            cr_assert_gt (memcmp (msg->marks[i].id, cursor, JR_ID_SIZE), 0);
+            cr_assert_gt (memcmp (pos, cursor, sizeof pos), 0);
+        memcpy (last, pos, sizeof last);
         memcpy (ids[(*nids)++], msg->marks[i].id, JR_ID_SIZE);
     }
-    cr_assert (msg->cursor.len == 0 || msg->cursor.len == JR_ID_SIZE);
+    cr_assert (msg->cursor.len == 0 || msg->cursor.len == JR_LIST_CURSOR);
     bool more = msg->cursor.len != 0;
     if (more)
-        memcpy (next, msg->cursor.ptr, JR_ID_SIZE);
+        memcpy (next, msg->cursor.ptr, JR_LIST_CURSOR);
+    if (more && msg->nmarks) {  //  the next page starts at the last job sent, or the bound past it
+        static const uint8_t ff[JR_ID_SIZE] = { 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                                0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF };
+        int cmp = memcmp (next, last, sizeof last);
+        cr_assert (cmp == 0 || (cmp > 0 && memcmp (next + 4, ff, JR_ID_SIZE) == 0),
+                   "the cursor is the last job's position or the end of a hash");
+    }
     zframe_destroy (&frame);  //  the views of msg point into it
     return more;
 }
@@ -1611,13 +1621,13 @@ Test (broker_list, pages_of_one_task_each_id_once_while_jobs_come_and_go, .timeo
     //  The ids we cancel midway: they leave QUEUED.
     static uint8_t gone[N][JR_ID_SIZE];
     size_t ngone = 0, nseen = 0;
-    uint8_t cursor[JR_ID_SIZE], next[JR_ID_SIZE];
+    uint8_t cursor[JR_LIST_CURSOR], next[JR_LIST_CURSOR];
     bool more = true, first = true;
     int pages = 0;
     while (more) {
         size_t before = nseen;
-        more = s_page (client, msg, JR_STATE_QUEUED, "bulk", LIMIT, cursor, first ? 0 : JR_ID_SIZE,
-                       seen, &nseen, next, NULL);
+        more = s_page (client, msg, JR_STATE_QUEUED, "bulk", LIMIT, cursor,
+                       first ? 0 : JR_LIST_CURSOR, seen, &nseen, next, NULL);
         pages++;
         cr_assert (nseen - before == LIMIT || !more, "a full page, or the last");
         memcpy (cursor, next, sizeof cursor);
@@ -1672,6 +1682,68 @@ Test (broker_list, pages_of_one_task_each_id_once_while_jobs_come_and_go, .timeo
     int refused = 0;
     s_page (client, msg, JR_STATE_QUEUED, "", JR_MAX_LIST + 1, NULL, 0, all, &nall, next, &refused);
     cr_assert_eq (refused, JR_EINVALID);
+    zsock_destroy (&client);
+    jr_msg_destroy (&msg);
+    s_stop ();
+}
+
+//  Ids as a UUID v7 client makes them in one millisecond (the same first 8
+//  bytes, a counter after) and sequential ones: the broker pages them like
+//  random ids, each once, in (hash, id) order.
+static void
+s_submit_made (zsock_t *client, jr_msg_t *msg, uint8_t (*ids)[JR_ID_SIZE], size_t n)
+{
+    for (size_t at = 0; at < n;) {
+        jr_msg_reset (msg, JR_MSG_SUBMIT);
+        msg->tag = 6;
+        size_t batch = 0;
+        for (; batch < 1000 && at + batch < n; batch++) {
+            jr_job_t *job = jr_msg_add_job (msg);
+            jr_job_init (job, "made");
+            memcpy (job->id, ids[at + batch], JR_ID_SIZE);
+        }
+        jr_fake_send (client, msg);
+        zframe_t *reply = jr_fake_expect (client, msg, JR_MSG_ACCEPTED, 5000);
+        cr_assert_not_null (reply);
+        cr_assert_eq (msg->nmarks, batch);
+        for (uint32_t i = 0; i < msg->nmarks; i++)
+            cr_assert_eq (msg->marks[i].code, 0);
+        zframe_destroy (&reply);
+        at += batch;
+    }
+}
+
+Test (broker_list, time_ordered_and_sequential_ids_page_each_once, .timeout = 60)
+{
+    s_start (5000);
+    jr_msg_t *msg = jr_msg_new ();
+    zsock_t *client = zsock_new_dealer (s_clients);
+    enum { N = 3000, LIMIT = 700 };
+    static uint8_t made[2 * N][JR_ID_SIZE], seen[2 * N][JR_ID_SIZE];
+    static const uint8_t v7[8] = { 0x01, 0x93, 0x8a, 0x5c, 0x2e, 0x41, 0x70, 0x00 };
+    for (size_t i = 0; i < N; i++) {
+        memcpy (made[i], v7, sizeof v7);  //  v7: one tick, a counter in the last bytes
+        made[i][8] = 0x80;
+        made[i][14] = (uint8_t)(i >> 8), made[i][15] = (uint8_t)i;
+        made[N + i][14] = (uint8_t)((i + 1) >> 8),
+                 made[N + i][15] = (uint8_t)(i + 1);  //  1, 2, ...
+    }
+    s_submit_made (client, msg, made, 2 * N);
+    uint8_t cursor[JR_LIST_CURSOR], next[JR_LIST_CURSOR];
+    size_t nseen = 0;
+    int pages = 0;
+    for (bool more = true; more; pages++) {
+        more = s_page (client, msg, JR_STATE_QUEUED, "made", LIMIT, cursor,
+                       pages ? JR_LIST_CURSOR : 0, seen, &nseen, next, NULL);
+        memcpy (cursor, next, sizeof cursor);
+        cr_assert_lt (pages, 100);
+    }
+    cr_assert_geq (pages, 2 * N / LIMIT);
+    cr_assert_eq (nseen, 2 * N, "%zu ids listed of %d", nseen, 2 * N);
+    qsort (seen, nseen, JR_ID_SIZE, s_by_id);
+    qsort (made, 2 * N, JR_ID_SIZE, s_by_id);
+    for (size_t i = 0; i < nseen; i++)
+        cr_assert_eq (memcmp (seen[i], made[i], JR_ID_SIZE), 0, "id %zu: listed once each", i);
     zsock_destroy (&client);
     jr_msg_destroy (&msg);
     s_stop ();

@@ -1011,7 +1011,7 @@ Test (proto, state_and_list_round_trip)
 {
     jr_msg_t *msg = jr_msg_new ();
     jr_msg_t *copy = jr_msg_new ();
-    uint8_t id[JR_ID_SIZE], cursor[JR_ID_SIZE];
+    uint8_t id[JR_ID_SIZE], cursor[JR_LIST_CURSOR];
     memset (id, 0x5A, sizeof id);
     memset (cursor, 0xC3, sizeof cursor);
     char worker[JR_MAX_WORKER + 1];
@@ -1027,7 +1027,7 @@ Test (proto, state_and_list_round_trip)
     jr_msg_add_task (msg, s_text_of (""));
     jr_msg_add_note (msg, 0, s_text_of (""));
     jr_msg_add_worker (msg, s_text_of (""));
-    msg->cursor = (jr_bytes_t){ cursor, JR_ID_SIZE };
+    msg->cursor = (jr_bytes_t){ cursor, JR_LIST_CURSOR };
     s_round_trip (msg, copy);
 
     jr_msg_reset (msg, JR_MSG_LIST);
@@ -1036,7 +1036,7 @@ Test (proto, state_and_list_round_trip)
     msg->task = s_text_of (s_long_task + 1);  //  JR_MAX_NAME bytes: the longest allowed
     cr_assert_eq (msg->task.len, JR_MAX_NAME);
     msg->limit = JR_MAX_LIST;
-    msg->cursor = (jr_bytes_t){ cursor, JR_ID_SIZE };
+    msg->cursor = (jr_bytes_t){ cursor, JR_LIST_CURSOR };
     s_round_trip (msg, copy);
     //  From the start: an empty cursor, any task
     msg->task = s_text_of ("");
@@ -1065,18 +1065,20 @@ s_list_begin (const char *task, size_t task_len, uint64_t limit)
 
 Test (proto, list_limits_and_bad_cursors)
 {
-    uint8_t bytes[JR_ID_SIZE + 1] = { 0 };
-    //  a 16-byte cursor, as bin or str
-    msgpack_pack_bin_with_body (s_list_begin ("echo", 4, 5), bytes, JR_ID_SIZE);
+    uint8_t bytes[JR_LIST_CURSOR + 1] = { 0 };
+    //  a 20-byte cursor (hash and id), as bin or str
+    cr_assert_eq (JR_LIST_CURSOR, 20);
+    msgpack_pack_bin_with_body (s_list_begin ("echo", 4, 5), bytes, JR_LIST_CURSOR);
     jr_msg_t *msg;
     cr_assert_eq (s_end (&msg), 0);
-    cr_assert_eq (msg->cursor.len, JR_ID_SIZE);
+    cr_assert_eq (msg->cursor.len, JR_LIST_CURSOR);
     cr_assert_eq (msg->limit, 5);
     jr_msg_destroy (&msg);
-    msgpack_pack_str_with_body (s_list_begin ("echo", 4, 5), bytes, JR_ID_SIZE);
+    msgpack_pack_str_with_body (s_list_begin ("echo", 4, 5), bytes, JR_LIST_CURSOR);
     cr_assert_eq (s_end (NULL), 0);
-    //  a cursor of any other length is malformed
-    size_t bad[] = { 1, JR_ID_SIZE - 1, JR_ID_SIZE + 1 };
+    //  a cursor of any other length is malformed, a bare id (v3's first
+    //  16-byte cursor) too
+    size_t bad[] = { 1, 4, JR_ID_SIZE, JR_LIST_CURSOR - 1, JR_LIST_CURSOR + 1 };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         msgpack_pack_bin_with_body (s_list_begin ("echo", 4, 5), bytes, bad[i]);
         cr_assert_eq (s_end (&msg), JR_EMALFORMED, "cursor of %zu bytes", bad[i]);
