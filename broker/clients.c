@@ -341,7 +341,8 @@ s_on_list (jr_broker_t *self, jr_msg_t *out)
     }
     end = jr_jobtab_range (self->jobs, in->cursor.len ? in->cursor.ptr : NULL, JR_LIST_SCAN,
                            s_list_one, &list, next);
-    qsort (list.found, list.nfound, sizeof *list.found, s_by_pos);
+    if (list.nfound)  //  found is NULL when nothing matched, and qsort wants a pointer
+        qsort (list.found, list.nfound, sizeof *list.found, s_by_pos);
     size_t n = list.nfound < list.limit ? list.nfound : list.limit;
     for (size_t i = 0; i < n; i++)
         jr_msg_add_mark (out, list.found[i].pos + 4, list.found[i].attempt, list.state);
