@@ -2,6 +2,7 @@
 #include "broker/broker.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/opts.h"
 #include "proto/keys.h"
 #include <czmq.h>
@@ -79,6 +80,7 @@ main (int argc, char **argv)
     config.dead_ttl_s = (int)jr_opts_int (&opts[13], 1, 365 * 86400);
     config.remember = (size_t)jr_opts_int (&opts[14], 1, 100000000);
     config.max_queued_bytes = (uint64_t)jr_opts_int (&opts[15], 1 << 20, INT64_MAX);
+    jr_notify_catch_reload ();  //  from now on a SIGHUP (a reload) never ends the process
     jr_fd_limit_raise ();
     zsys_init ();
     zsys_set_logstream (NULL);

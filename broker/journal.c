@@ -328,7 +328,9 @@ s_lock (jr_journal_t *self)
     bool writable = self->lock_fd != -1;
     //  A folder we cannot write: no broker can append here, so the lock
     //  guards nothing, and the journal file that cannot be made says why.
-    if (!writable && (errno == EROFS || errno == EACCES)) {
+    //  A lock file we cannot open in a folder we can write (one left by
+    //  root, say) is an error: skipping the lock would let two brokers in.
+    if (!writable && (errno == EROFS || errno == EACCES) && access (self->dir, W_OK) == -1) {
         self->lock_fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (self->lock_fd == -1)
             return 0;

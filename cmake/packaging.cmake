@@ -58,7 +58,19 @@ install(CODE [[
   else()
     set(jr_root "${CMAKE_INSTALL_PREFIX}")
   endif()
-  file(INSTALL ${JR_UNITS} DESTINATION "${jr_root}/lib/systemd/system")
+  # A unit names /usr/bin and /etc; below another prefix, it names the
+  # copies there, so it can start as installed.
+  foreach(unit ${JR_UNITS})
+    get_filename_component(name "${unit}" NAME)
+    file(READ "${unit}" text)
+    if(jr_root)
+      string(REPLACE "/usr/bin/" "${CMAKE_INSTALL_PREFIX}/bin/" text "${text}")
+      string(REPLACE "/etc/" "${jr_root}/etc/" text "${text}")
+    endif()
+    file(WRITE "${CMAKE_CURRENT_BINARY_DIR}/units/${name}" "${text}")
+    file(INSTALL "${CMAKE_CURRENT_BINARY_DIR}/units/${name}"
+         DESTINATION "${jr_root}/lib/systemd/system")
+  endforeach()
   file(INSTALL ${JR_DEFAULT} DESTINATION "${jr_root}/etc/default" RENAME jobrunner)
   if(JR_CONFS)
     file(INSTALL ${JR_CONFS} DESTINATION "${jr_root}/etc/jobrunner")
@@ -76,6 +88,7 @@ endforeach()
 file(WRITE ${CMAKE_BINARY_DIR}/deb/conffiles "${JR_CONFFILES}")
 configure_file(${CMAKE_SOURCE_DIR}/deploy/deb/postinst ${CMAKE_BINARY_DIR}/deb/postinst COPYONLY)
 configure_file(${CMAKE_SOURCE_DIR}/deploy/deb/postrm ${CMAKE_BINARY_DIR}/deb/postrm COPYONLY)
+configure_file(${CMAKE_SOURCE_DIR}/deploy/deb/prerm ${CMAKE_BINARY_DIR}/deb/prerm COPYONLY)
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME jobrunner)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
@@ -89,6 +102,6 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # Depends from dpkg-shlibdeps
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd")  # useradd in postinst
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CMAKE_BINARY_DIR}/deb/conffiles
-  ${CMAKE_BINARY_DIR}/deb/postinst ${CMAKE_BINARY_DIR}/deb/postrm)
+  ${CMAKE_BINARY_DIR}/deb/postinst ${CMAKE_BINARY_DIR}/deb/prerm ${CMAKE_BINARY_DIR}/deb/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #ifndef JR_VERSION
 #error "JR_VERSION (the CMake project's version) must be defined"
@@ -249,6 +250,8 @@ s_file_value (char *text, const char **why)
     return s_trim (text);
 }
 
+#define S_CONFIG_MAX (1 << 20)  //  bytes of a config file at most
+
 //  Read the config file into opts; exits 2 on any error.
 static void
 s_read_file (const char *path, jr_opt_t *opts, int nopts)
@@ -258,10 +261,20 @@ s_read_file (const char *path, jr_opt_t *opts, int nopts)
         jr_opts_error ("config file %s: %s", path, strerror (errno));
         exit (2);
     }
+    //  A FIFO or a device (/dev/zero) would be read for ever.
+    struct stat st;
+    if (fstat (fileno (file), &st) == -1 || !S_ISREG (st.st_mode)) {
+        jr_opts_error ("config file %s: not a regular file", path);
+        exit (2);
+    }
     size_t size = 0, cap = 4096;
     char *text = malloc (cap);
     for (size_t got; text && (got = fread (text + size, 1, cap - size, file)) > 0;) {
         size += got;
+        if (size > S_CONFIG_MAX) {
+            jr_opts_error ("config file %s: larger than %d bytes", path, S_CONFIG_MAX);
+            exit (2);
+        }
         if (size == cap)
             text = realloc (text, cap *= 2);
     }

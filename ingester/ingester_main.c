@@ -1,6 +1,7 @@
 /*  ingester_main.c - jr-ingester: flags, then the ingester's loop until SIGINT/SIGTERM  */
 #include "common/fdlimit.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/opts.h"
 #include "ingester/ingester.h"
 #include <czmq.h>
@@ -52,6 +53,7 @@ main (int argc, char **argv)
     };
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM; the loop then
     //  finishes its batch and the destructor closes the database cleanly.
+    jr_notify_catch_reload ();  //  from now on a SIGHUP (a reload) never ends the process
     jr_fd_limit_raise ();
     zsys_init ();
     jr_ingester_t *ingester = jr_ingester_new (&cfg);

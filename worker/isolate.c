@@ -273,14 +273,15 @@ jr_isolate_child_main (void)
     //  task that prints cannot corrupt it.
     int reply_fd = fcntl (1, F_DUPFD_CLOEXEC, 3);
     if (reply_fd == -1 || dup2 (2, 1) == -1) {
-        fprintf (stderr, "jr-worker --run-task: cannot set up stdout: %s\n", strerror (errno));
+        fprintf (stderr, "jr-worker: error: --run-task: cannot set up stdout: %s\n",
+                 strerror (errno));
         return 1;
     }
     msgpack_sbuffer input;
     msgpack_sbuffer_init (&input);
     s_request_t req;
     if (!s_read_all (0, &input, S_REQUEST_MAX) || !s_request_decode (&input, &req)) {
-        fprintf (stderr, "jr-worker --run-task: bad or oversized request on stdin\n");
+        fprintf (stderr, "jr-worker: error: --run-task: bad or oversized request on stdin\n");
         msgpack_sbuffer_destroy (&input);
         return 1;
     }
@@ -297,7 +298,7 @@ jr_isolate_child_main (void)
     jr_ctx_t *ctx = jr_ctx_new (&job, deadline);
     jr_out_t *out = jr_out_new (max);
     if (!ctx) {
-        fprintf (stderr, "jr-worker --run-task: no context (descriptor limit?)\n");
+        fprintf (stderr, "jr-worker: error: --run-task: no context (descriptor limit?)\n");
         return 1;
     }
     s_child_ctx = ctx;
@@ -352,7 +353,8 @@ jr_isolate_child_main (void)
     msgpack_sbuffer_destroy (&input);
     close (reply_fd);
     if (!sent) {
-        fprintf (stderr, "jr-worker --run-task: cannot write the reply: %s\n", strerror (errno));
+        fprintf (stderr, "jr-worker: error: --run-task: cannot write the reply: %s\n",
+                 strerror (errno));
         return 1;
     }
     return 0;

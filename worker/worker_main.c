@@ -1,6 +1,7 @@
 /*  worker_main.c - jr-worker: its flags (config.c) to a jr_worker_t, run until a signal  */
 #include "common/fdlimit.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "proto/proto.h"
 #include "worker/config.h"
 #include "worker/exec.h"
@@ -62,6 +63,7 @@ main (int argc, char **argv)
     if (jr_keys_setup (args.keys, JR_ROLE_WORKER, &keys) != 0)
         return 2;
     args.worker.keys = keys;
+    jr_notify_catch_reload ();  //  from now on a SIGHUP (a reload) never ends the process
     jr_fd_limit_raise ();
     zsys_handler_set (NULL);
     zsys_init ();

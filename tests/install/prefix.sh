@@ -32,6 +32,8 @@ for conf in "$src"/deploy/conf/*.conf; do
     [ -e "$conf" ] || continue
     [ -f "$prefix/etc/jobrunner/$(basename "$conf")" ] || fail "not installed: etc/jobrunner/$(basename "$conf")"
 done
+grep -q "^ExecStart=$prefix/bin/jr-broker --config $prefix/etc/jobrunner/jr-broker.conf" \
+    "$prefix/lib/systemd/system/jr-broker.service" || fail "the unit in the prefix does not name its binary and config"
 [ "$(readlink "$prefix/lib/libjr.so")" = "libjr.so.$soversion" ] || fail "libjr.so is not a link to libjr.so.$soversion"
 [ "$(readlink "$prefix/lib/libjr.so.$soversion")" = "libjr.so.$version" ] \
     || fail "libjr.so.$soversion is not a link to libjr.so.$version"

@@ -384,7 +384,25 @@ Test (opts, a_missing_file_names_path_and_errno)
               "jr-test: error: config file /nonexistent/jr.conf: No such file or directory\n");
     S_RUN (&run, "--config", s_dir, NULL);
     cr_assert_eq (run.status, 2);
-    cr_assert (strstr (run.err, "Is a directory"), "%s", run.err);
+    cr_assert (strstr (run.err, "not a regular file"), "%s", run.err);
+}
+
+Test (opts, a_device_or_a_huge_file_is_refused)
+{
+    s_run_t run;
+    S_RUN (&run, "--config", "/dev/zero", NULL);  //  would be read for ever
+    cr_assert_eq (run.status, 2);
+    S_ERR_IS (&run, "jr-test: error: config file /dev/zero: not a regular file\n");
+    size_t size = (1 << 20) + 10;
+    char *text = malloc (size + 1);
+    cr_assert_not_null (text);
+    memset (text, '#', size);
+    text[size] = 0;
+    const char *path = s_file ("huge.conf", text);
+    free (text);
+    S_RUN (&run, "--config", path, NULL);
+    cr_assert_eq (run.status, 2);
+    cr_assert (strstr (run.err, "huge.conf: larger than 1048576 bytes"), "%s", run.err);
 }
 
 Test (opts, the_flag_only_row_ignores_its_variable)
