@@ -296,7 +296,7 @@ Test (cli, file_all_or_nothing_and_keep_going)
 
 //  Within the time the help states, with generous slack: an upper bound
 //  on a stated timeout, not a speed.
-#define SLACK_MS 5000
+#define SLACK_MS 2000
 
 Test (cli, unreachable_servers_are_named_in_the_stated_time)
 {
