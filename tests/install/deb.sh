@@ -64,8 +64,9 @@ for lib in libczmq4 libzmq5 libuuid1 libsqlite3-0 libsystemd0 libc6; do
 done
 dpkg-deb -I "$deb" > "$tmp/info"
 grep -q 'Description:' "$tmp/info" || fail "dpkg-deb -I shows no description"
+dpkg-deb --ctrl-tarfile "$deb" | tar -t > "$tmp/control"  # whole: grep -q would cut tar's pipe
 for script in postinst prerm postrm; do
-    dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx "./$script" || fail "the .deb has no $script"
+    grep -qx "./$script" "$tmp/control" || fail "the .deb has no $script"
 done
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles > "$tmp/conffiles"
 for f in "${expected[@]}"; do
