@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int
 jr_cli_exit_code (int rc)
@@ -123,10 +124,14 @@ bool
 jr_cli_print_result (const jr_job_t *job, void *arg)
 {
     jr_cli_printer_t *printer = arg;
+    if (printer->progress && isatty (STDOUT_FILENO))
+        jr_progress_hide (printer->progress);
     jr_json_print_job (job, stdout);
     fputc ('\n', stdout);
     fflush (stdout);
     printer->printed++;
+    if (printer->progress)
+        jr_progress_add (printer->progress, 1);
     if (!job->success)
         printer->failed++;
     return true;

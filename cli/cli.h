@@ -1,6 +1,7 @@
 /*  cli.h - what the jr commands share: exit codes, flags by name, the client, results printed  */
 #ifndef JR_CLI_CLI_H
 #define JR_CLI_CLI_H
+#include "cli/progress.h"
 #include "common/opts.h"
 #include <jr/jr.h>
 
@@ -55,8 +56,9 @@ void jr_cli_parse_id (const char *text, uint8_t id[JR_ID_SIZE]);
 
 //  Results printed as they come, one JSON line each.
 typedef struct {
-    size_t failed;   //  results with success false
-    size_t printed;  //  results printed
+    size_t failed;            //  results with success false
+    size_t printed;           //  results printed
+    jr_progress_t *progress;  //  counts each result, or NULL
 } jr_cli_printer_t;
 //  A jr_result_fn: prints the job, counts it in the jr_cli_printer_t arg.
 bool jr_cli_print_result (const jr_job_t *job, void *arg);

@@ -26,9 +26,12 @@ jr_cli_wait (jr_opt_t *opts, int nargs, char **argv)
         free (ids);
         return rc;
     }
-    jr_cli_printer_t printer = { 0 };
+    jr_progress_t progress;
+    jr_progress_start (&progress, "results", n);
+    jr_cli_printer_t printer = { .progress = &progress };
     rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, n, wait_timeout,
                               jr_cli_print_result, &printer);
+    jr_progress_end (&progress);
     jr_cli_client_done (&client);
     free (ids);
     if (rc == JR_ETIMEOUT && printer.printed < n)

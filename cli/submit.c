@@ -308,6 +308,8 @@ s_submit_file (jr_opt_t *opts, const char *path, const defaults_t *defaults, boo
     assert (jobs && of && codes);
     uint8_t (*ids)[JR_ID_SIZE] = NULL;
     size_t nids = 0, printed = 0;
+    jr_progress_t progress;
+    jr_progress_start (&progress, "submitted", good);
     for (size_t at = 0; at < count;) {
         size_t n = 0;
         for (; at < count && n < JR_CLI_FILE_CHUNK; at++)
@@ -316,6 +318,7 @@ s_submit_file (jr_opt_t *opts, const char *path, const defaults_t *defaults, boo
                 jobs[n++] = lines[at].job;
             }
         jr_client_submit_many (client, jobs, n, codes);
+        jr_progress_add (&progress, n);
         for (size_t i = 0; i < n; i++) {
             line_t *line = &lines[of[i]];
             line->code = codes[i];
@@ -330,23 +333,29 @@ s_submit_file (jr_opt_t *opts, const char *path, const defaults_t *defaults, boo
             }
             char id[37];
             jr_id_format (jobs[i].id, id);
+            jr_progress_hide (&progress);
             const char *detail = codes[i] == JR_ETIMEOUT ? jr_client_error (client) : "";
             jr_cli_error ("%s:%zu: job %s not accepted: %s (%s)%s%s", name, of[i] + 1, id,
                           jr_errname (codes[i]), jr_strerror (codes[i]), *detail ? ": " : "",
                           detail);
             result = s_worse (result, jr_cli_exit_code (codes[i]));
         }
+        if (isatty (STDOUT_FILENO))
+            jr_progress_hide (&progress);
         s_print_lines (lines, printed, at);
         printed = at;
     }
+    jr_progress_end (&progress);
     free (jobs);
     free (of);
     free (codes);
     s_free_lines (lines, count);
     if (wait && nids) {
-        jr_cli_printer_t printer = { 0 };
+        jr_cli_printer_t printer = { .progress = &progress };
+        jr_progress_start (&progress, "results", nids);
         rc = jr_client_wait_many (client, (const uint8_t (*)[JR_ID_SIZE])ids, nids, wait_timeout,
                                   jr_cli_print_result, &printer);
+        jr_progress_end (&progress);
         if (rc == JR_ETIMEOUT && printer.printed < nids)
             jr_cli_error ("%zu of %zu results did not come in --wait-timeout %d ms",
                           nids - printer.printed, nids, wait_timeout);
