@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@ typedef struct _s_family_t s_family_t;
 typedef struct _s_series_t {
     s_family_t *family;
     char *value;               //  label value, or NULL
+    char *value2;              //  second label's value, or NULL
     struct _s_series_t *next;  //  next metric of the family
     uint64_t logged;           //  count as of the last stats line
     double logged_sum;         //  sum as of the last stats line (histograms)
@@ -43,12 +45,15 @@ struct _s_family_t {
     char *key;       //  stats line: name as registered
     char *help;      //
     char *label;     //  label name, or NULL
+    char *label2;    //  second label name, or NULL
+    double scale;    //  gauges: exposed value = value * scale
     double *bounds;  //  histograms
     size_t nbounds;  //
     s_series_t *head, *tail;
 };
 
 struct _jr_metrics_t {
+    pthread_mutex_t lock;  //  registration against reading (updates need none)
     char *prefix;
     s_family_t **families;  //  in registration order
     size_t nfamilies;
@@ -90,6 +95,7 @@ jr_metrics_new (const char *prefix)
     jr_metrics_t *self = calloc (1, sizeof *self);
     assert (self);
     self->prefix = s_strdup (prefix);
+    pthread_mutex_init (&self->lock, NULL);
     return self;
 }
 
@@ -105,6 +111,7 @@ jr_metrics_destroy (jr_metrics_t **self_p)
         while (series) {
             s_series_t *next = series->next;
             free (series->value);
+            free (series->value2);
             free (series);
             series = next;
         }
@@ -112,11 +119,13 @@ jr_metrics_destroy (jr_metrics_t **self_p)
         free (family->key);
         free (family->help);
         free (family->label);
+        free (family->label2);
         free (family->bounds);
         free (family);
     }
     free (self->families);
     free (self->prefix);
+    pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
 }
@@ -124,15 +133,22 @@ jr_metrics_destroy (jr_metrics_t **self_p)
 //  -------------------------------------------------------------------------
 //  Registration
 
+//  The labels of one registration.
+typedef struct {
+    const char *label, *value;    //  first label, or NULLs
+    const char *label2, *value2;  //  second label, or NULLs
+} s_labels_t;
+
 static s_family_t *
 s_family (jr_metrics_t *self, jr_metric_type_t type, const char *name, const char *help,
-          const char *label)
+          const s_labels_t *labels)
 {
     for (size_t i = 0; i < self->nfamilies; i++) {
         s_family_t *family = self->families[i];
         if (strcmp (family->key, name) == 0) {
             assert (family->type == type && s_same (family->help, help)
-                    && s_same (family->label, label));
+                    && s_same (family->label, labels->label)
+                    && s_same (family->label2, labels->label2));
             return family;
         }
     }
@@ -141,7 +157,9 @@ s_family (jr_metrics_t *self, jr_metric_type_t type, const char *name, const cha
     family->type = type;
     family->key = s_strdup (name);
     family->help = s_strdup (help);
-    family->label = s_strdup (label);
+    family->label = s_strdup (labels->label);
+    family->label2 = s_strdup (labels->label2);
+    family->scale = 1;
     const char *suffix = type == JR_METRIC_COUNTER ? "_total" : "";
     size_t len = strlen (self->prefix) + 1 + strlen (name) + strlen (suffix) + 1;
     family->name = malloc (len);
@@ -153,24 +171,34 @@ s_family (jr_metrics_t *self, jr_metric_type_t type, const char *name, const cha
     return family;
 }
 
-//  The family's metric with this label value, or a new one of size bytes.
+static bool
+s_valid_label (const char *label, const char *value)
+{
+    return label ? s_valid_name (label, false) && value && strcmp (label, "le") != 0 : !value;
+}
+
+//  The family's metric with these label values, or a new one of size
+//  bytes. Called with the lock held.
 static s_series_t *
-s_series (jr_metrics_t *self, jr_metric_type_t type, const char *name, const char *help,
-          const char *label, const char *value, size_t size)
+s_series_locked (jr_metrics_t *self, jr_metric_type_t type, const char *name, const char *help,
+                 const s_labels_t *labels, size_t size)
 {
     assert (s_valid_name (name, true) && help);
-    assert (label ? s_valid_name (label, false) && value && strcmp (label, "le") != 0 : !value);
+    assert (s_valid_label (labels->label, labels->value)
+            && s_valid_label (labels->label2, labels->value2)
+            && (labels->label || !labels->label2));
     assert (type == JR_METRIC_COUNTER
                 ? strlen (name) < 6 || strcmp (name + strlen (name) - 6, "_total") != 0
                 : true);  //  the suffix is ours to add
-    s_family_t *family = s_family (self, type, name, help, label);
+    s_family_t *family = s_family (self, type, name, help, labels);
     for (s_series_t *series = family->head; series; series = series->next)
-        if (s_same (series->value, value))
+        if (s_same (series->value, labels->value) && s_same (series->value2, labels->value2))
             return series;
     s_series_t *series = calloc (1, size);
     assert (series);
     series->family = family;
-    series->value = s_strdup (value);
+    series->value = s_strdup (labels->value);
+    series->value2 = s_strdup (labels->value2);
     if (family->tail)
         family->tail->next = series;
     else
@@ -179,11 +207,29 @@ s_series (jr_metrics_t *self, jr_metric_type_t type, const char *name, const cha
     return series;
 }
 
+static s_series_t *
+s_series (jr_metrics_t *self, jr_metric_type_t type, const char *name, const char *help,
+          const s_labels_t *labels, size_t size)
+{
+    pthread_mutex_lock (&self->lock);
+    s_series_t *series = s_series_locked (self, type, name, help, labels, size);
+    pthread_mutex_unlock (&self->lock);
+    return series;
+}
+
 jr_counter_t *
 jr_metrics_counter (jr_metrics_t *self, const char *name, const char *help, const char *label,
                     const char *value)
 {
-    return (jr_counter_t *)s_series (self, JR_METRIC_COUNTER, name, help, label, value,
+    return jr_metrics_counter2 (self, name, help, label, value, NULL, NULL);
+}
+
+jr_counter_t *
+jr_metrics_counter2 (jr_metrics_t *self, const char *name, const char *help, const char *label,
+                     const char *value, const char *label2, const char *value2)
+{
+    s_labels_t labels = { label, value, label2, value2 };
+    return (jr_counter_t *)s_series (self, JR_METRIC_COUNTER, name, help, &labels,
                                      sizeof (jr_counter_t));
 }
 
@@ -191,8 +237,22 @@ jr_gauge_t *
 jr_metrics_gauge (jr_metrics_t *self, const char *name, const char *help, const char *label,
                   const char *value)
 {
-    return (jr_gauge_t *)s_series (self, JR_METRIC_GAUGE, name, help, label, value,
-                                   sizeof (jr_gauge_t));
+    return jr_metrics_gauge_scaled (self, name, help, label, value, 1);
+}
+
+jr_gauge_t *
+jr_metrics_gauge_scaled (jr_metrics_t *self, const char *name, const char *help, const char *label,
+                         const char *value, double scale)
+{
+    s_labels_t labels = { label, value, NULL, NULL };
+    pthread_mutex_lock (&self->lock);
+    s_series_t *series =
+        s_series_locked (self, JR_METRIC_GAUGE, name, help, &labels, sizeof (jr_gauge_t));
+    if (series == series->family->head)
+        series->family->scale = scale;
+    assert (series->family->scale == scale);
+    pthread_mutex_unlock (&self->lock);
+    return (jr_gauge_t *)series;
 }
 
 jr_histogram_t *
@@ -203,7 +263,9 @@ jr_metrics_histogram (jr_metrics_t *self, const char *name, const char *help, co
     for (size_t i = 0; i < nbounds; i++)
         assert (isfinite (bounds[i]) && (i == 0 || bounds[i - 1] < bounds[i]));
     size_t size = sizeof (jr_histogram_t) + (nbounds + 1) * sizeof (_Atomic uint64_t);
-    s_series_t *series = s_series (self, JR_METRIC_HISTOGRAM, name, help, label, value, size);
+    s_labels_t labels = { label, value, NULL, NULL };
+    pthread_mutex_lock (&self->lock);
+    s_series_t *series = s_series_locked (self, JR_METRIC_HISTOGRAM, name, help, &labels, size);
     s_family_t *family = series->family;
     if (!family->bounds) {
         family->bounds = malloc (nbounds * sizeof *bounds);
@@ -213,6 +275,7 @@ jr_metrics_histogram (jr_metrics_t *self, const char *name, const char *help, co
     }
     assert (family->nbounds == nbounds
             && memcmp (family->bounds, bounds, nbounds * sizeof *bounds) == 0);
+    pthread_mutex_unlock (&self->lock);
     return (jr_histogram_t *)series;
 }
 
@@ -297,6 +360,8 @@ s_view (s_series_t *series, jr_metric_view_t *view)
                                 .help = family->help,
                                 .label = family->label,
                                 .value = series->value,
+                                .label2 = family->label2,
+                                .value2 = series->value2,
                                 .type = family->type };
     if (family->type == JR_METRIC_COUNTER)
         view->count = jr_counter_value ((jr_counter_t *)series);
@@ -312,12 +377,14 @@ s_view (s_series_t *series, jr_metric_view_t *view)
 void
 jr_metrics_each (jr_metrics_t *self, jr_metrics_fn *fn, void *arg)
 {
+    pthread_mutex_lock (&self->lock);
     for (size_t i = 0; i < self->nfamilies; i++)
         for (s_series_t *series = self->families[i]->head; series; series = series->next) {
             jr_metric_view_t view;
             s_view (series, &view);
             fn (&view, arg);
         }
+    pthread_mutex_unlock (&self->lock);
 }
 
 typedef struct {
@@ -369,6 +436,7 @@ jr_metrics_line (jr_metrics_t *self, char *buf, size_t size)
     if (size)
         buf[0] = 0;
     bool moved = false;
+    pthread_mutex_lock (&self->lock);
     for (size_t i = 0; i < self->nfamilies; i++) {
         const s_family_t *family = self->families[i];
         uint64_t delta = 0;
@@ -393,6 +461,7 @@ jr_metrics_line (jr_metrics_t *self, char *buf, size_t size)
                    sum);
         moved |= family->type != JR_METRIC_GAUGE && delta;
     }
+    pthread_mutex_unlock (&self->lock);
     return moved;
 }
 
@@ -449,8 +518,15 @@ s_put_sample (s_out_t *out, const s_family_t *family, const s_series_t *series, 
     if (family->label) {
         s_put (out, "%s=\"", family->label);
         s_put_escaped (out, series->value, true);
-        s_put (out, "\"%s", le ? "," : "");
+        s_put (out, "\"");
     }
+    if (family->label2) {
+        s_put (out, ",%s=\"", family->label2);
+        s_put_escaped (out, series->value2, true);
+        s_put (out, "\"");
+    }
+    if (family->label && le)
+        s_put (out, ",");
     if (le) {
         s_put (out, "le=\"");
         s_put_double (out, *le);
@@ -486,6 +562,7 @@ jr_metrics_expose (jr_metrics_t *self, char *buf, size_t size)
     s_out_t out = { buf, size, 0 };
     if (size)
         buf[0] = 0;
+    pthread_mutex_lock (&self->lock);
     for (size_t i = 0; i < self->nfamilies; i++) {
         const s_family_t *family = self->families[i];
         s_put (&out, "# HELP %s ", family->name);
@@ -498,10 +575,21 @@ jr_metrics_expose (jr_metrics_t *self, char *buf, size_t size)
                 s_put_sample (&out, family, series, "", NULL);
                 if (family->type == JR_METRIC_COUNTER)
                     s_put (&out, "%" PRIu64 "\n", jr_counter_value ((jr_counter_t *)series));
-                else
+                else if (family->scale == 1)
                     s_put (&out, "%" PRId64 "\n", jr_gauge_value ((jr_gauge_t *)series));
+                else {
+                    s_put_double (&out,
+                                  (double)jr_gauge_value ((jr_gauge_t *)series) * family->scale);
+                    s_put (&out, "\n");
+                }
             }
         }
     }
+    pthread_mutex_unlock (&self->lock);
     return out.len;
 }
+
+const double jr_metrics_latency_bounds[JR_METRICS_LATENCY_N] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25,   0.5,     1,      2.5,   5,      10,    30,   60,    300,
+};

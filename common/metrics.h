@@ -5,8 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-//  One registry per process. Registration is for the loop's thread, before
-//  or between turns; the updates below are lock-free and allocation-free,
+//  One registry per process. Registration and reading (each, line, expose)
+//  take the registry's lock, so an HTTP thread may expose while the loop
+//  registers; the updates below are lock-free and allocation-free atomics,
 //  safe from any thread (the worker's executors bump counters too).
 typedef struct _jr_metrics_t jr_metrics_t;
 typedef struct _jr_counter_t jr_counter_t;      //  monotonic, uint64
@@ -32,6 +33,14 @@ jr_counter_t *jr_metrics_counter (jr_metrics_t *self, const char *name, const ch
                                   const char *label, const char *value);
 jr_gauge_t *jr_metrics_gauge (jr_metrics_t *self, const char *name, const char *help,
                               const char *label, const char *value);
+//  A counter with two labels (task, outcome); label2 needs label.
+jr_counter_t *jr_metrics_counter2 (jr_metrics_t *self, const char *name, const char *help,
+                                   const char *label, const char *value, const char *label2,
+                                   const char *value2);
+//  A gauge set in small units and exposed times scale (set in ms, scale
+//  0.001: a "_seconds" gauge). Every gauge of one name has the same scale.
+jr_gauge_t *jr_metrics_gauge_scaled (jr_metrics_t *self, const char *name, const char *help,
+                                     const char *label, const char *value, double scale);
 jr_histogram_t *jr_metrics_histogram (jr_metrics_t *self, const char *name, const char *help,
                                       const char *label, const char *value, const double *bounds,
                                       size_t nbounds);
@@ -49,11 +58,13 @@ double jr_histogram_sum (const jr_histogram_t *self);
 
 //  One metric as read now. Strings are borrowed from the registry.
 typedef struct {
-    const char *name;   //  exposed name, with prefix and suffix
-    const char *key;    //  stats-line name: without prefix and suffix
-    const char *help;   //
-    const char *label;  //  label name, or NULL
-    const char *value;  //  label value, or NULL
+    const char *name;    //  exposed name, with prefix and suffix
+    const char *key;     //  stats-line name: without prefix and suffix
+    const char *help;    //
+    const char *label;   //  label name, or NULL
+    const char *value;   //  label value, or NULL
+    const char *label2;  //  second label name, or NULL
+    const char *value2;  //  its value, or NULL
     jr_metric_type_t type;
     uint64_t count;  //  counter's value, or histogram's observations
     uint64_t delta;  //  count's increase since the last stats line
@@ -62,7 +73,8 @@ typedef struct {
 } jr_metric_view_t;
 
 typedef void (jr_metrics_fn) (const jr_metric_view_t *view, void *arg);
-//  Calls fn for every metric, in registration order.
+//  Calls fn for every metric, in registration order, with the lock held:
+//  fn must not register.
 void jr_metrics_each (jr_metrics_t *self, jr_metrics_fn *fn, void *arg);
 
 //  The value of the metrics of one stats-line key (a counter's count, a
@@ -77,6 +89,10 @@ bool jr_metrics_value (jr_metrics_t *self, const char *key, int64_t *value);
 //  starts the next interval. Returns true when a counter or histogram moved,
 //  so a quiet process can skip the line.
 bool jr_metrics_line (jr_metrics_t *self, char *buf, size_t size);
+
+//  Latency bounds in seconds, 100 µs to 5 min, for every _seconds histogram.
+extern const double jr_metrics_latency_bounds[];
+#define JR_METRICS_LATENCY_N 19
 
 //  Prometheus text exposition format 0.0.4: HELP and TYPE per name, then
 //  each metric; histograms as cumulative _bucket{le=...}, _sum, _count.

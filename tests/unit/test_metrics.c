@@ -295,3 +295,63 @@ Test (metrics, value_by_key_sums_the_labels)
     cr_assert_eq (value, 0);
     jr_metrics_destroy (&metrics);
 }
+
+Test (metrics, two_labels_and_scaled_gauges_are_exposed_in_base_units)
+{
+    jr_metrics_t *metrics = jr_metrics_new ("jr_test");
+    jr_counter_t *failed =
+        jr_metrics_counter2 (metrics, "finished", "Finished.", "task", "fail", "outcome", "failed");
+    jr_counter_t *ok = jr_metrics_counter2 (metrics, "finished", "Finished.", "task", "echo",
+                                            "outcome", "succeeded");
+    cr_assert_neq (failed, ok);
+    cr_assert_eq (
+        jr_metrics_counter2 (metrics, "finished", "Finished.", "task", "fail", "outcome", "failed"),
+        failed);
+    jr_counter_add (failed, 100);
+    jr_gauge_t *oldest =
+        jr_metrics_gauge_scaled (metrics, "oldest_seconds", "Oldest.", "task", "echo", 0.001);
+    jr_gauge_set (oldest, 1500);
+    char text[1024];
+    jr_metrics_expose (metrics, text, sizeof text);
+    cr_assert (strstr (text, "jr_test_finished_total{task=\"fail\",outcome=\"failed\"} 100\n"),
+               "%s", text);
+    cr_assert (strstr (text, "jr_test_finished_total{task=\"echo\",outcome=\"succeeded\"} 0\n"),
+               "%s", text);
+    cr_assert (strstr (text, "jr_test_oldest_seconds{task=\"echo\"} 1.5\n"), "%s", text);
+    int64_t sum = 0;
+    cr_assert (jr_metrics_value (metrics, "finished", &sum));
+    cr_assert_eq (sum, 100);
+    jr_metrics_destroy (&metrics);
+}
+
+typedef struct {
+    jr_metrics_t *metrics;
+    int rounds;
+} s_register_t;
+
+static void *
+s_register (void *arg)
+{
+    s_register_t *job = arg;
+    for (int i = 0; i < job->rounds; i++) {
+        char task[32];
+        snprintf (task, sizeof task, "t%d", i);
+        jr_counter_inc (jr_metrics_counter (job->metrics, "runs", "Runs.", "task", task));
+    }
+    return NULL;
+}
+
+Test (metrics, exposing_while_another_thread_registers_is_safe)
+{
+    jr_metrics_t *metrics = jr_metrics_new ("jr_test");
+    s_register_t job = { metrics, 2000 };
+    pthread_t thread;
+    cr_assert_eq (pthread_create (&thread, NULL, s_register, &job), 0);
+    static char text[1 << 20];
+    for (int i = 0; i < 200; i++)
+        cr_assert_lt (jr_metrics_expose (metrics, text, sizeof text), sizeof text);
+    pthread_join (thread, NULL);
+    jr_metrics_expose (metrics, text, sizeof text);
+    cr_assert (strstr (text, "jr_test_runs_total{task=\"t1999\"} 1\n"));
+    jr_metrics_destroy (&metrics);
+}
