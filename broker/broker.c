@@ -294,3 +294,9 @@ jr_broker_run (jr_broker_t *self)
     jr_info ("live=%zu: broker stopping", self->live);
     return 0;
 }
+
+jr_metrics_t *
+jr_broker_metrics (jr_broker_t *self)
+{
+    return self->metrics;
+}

@@ -2,6 +2,7 @@
 #ifndef JR_BROKER_H
 #define JR_BROKER_H
 #include "broker/journal.h"
+#include "common/metrics.h"
 #include "proto/keys.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,9 @@ typedef struct _jr_broker_t jr_broker_t;
 jr_broker_t *jr_broker_new (const jr_broker_config_t *config);
 //  Flush and close the journal, close the sockets; nulls the pointer.
 void jr_broker_destroy (jr_broker_t **self_p);
+//  The broker's metrics (prefix jr_broker), which its stats line reads and
+//  --metrics serves.
+jr_metrics_t *jr_broker_metrics (jr_broker_t *self);
 //  Serve until SIGINT/SIGTERM (zsys_interrupted) or jr_broker_stop. Returns 0.
 int jr_broker_run (jr_broker_t *self);
 //  Ask a running broker to return from jr_broker_run (any thread).

@@ -1,6 +1,7 @@
 /*  broker_main.c - jr-broker: flags, signals, run  */
 #include "broker/broker.h"
 #include "common/fdlimit.h"
+#include "common/http.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/opts.h"
@@ -38,6 +39,9 @@ main (int argc, char **argv)
         { "verbose", "JR_VERBOSE", NULL, "log every event (debug)", true },
         { "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (docs/operations.md, Keys)" },
         { "insecure", "JR_INSECURE", NULL, "listen beyond this host without keys", true },
+        { "metrics", NULL, NULL,
+          "serve Prometheus metrics at http://HOST:PORT/metrics (off by default), e.g. "
+          "127.0.0.1:9101" },
     };
     int nopts = sizeof opts / sizeof opts[0];
     int args = jr_opts_parse_config (argc, argv, opts, nopts, "jr-broker [options]");
@@ -46,6 +50,8 @@ main (int argc, char **argv)
         return 2;
     }
     jr_log_init ("broker", opts[16].value ? JR_LOG_DEBUG : JR_LOG_INFO);
+    if (!jr_http_addr_ok (opts[19].value))
+        return 2;
     jr_keys_t *keys = NULL;
     if (jr_keys_setup (opts[17].value, JR_ROLE_BROKER, &keys) != 0)
         return 2;
@@ -89,7 +95,15 @@ main (int argc, char **argv)
         jr_opts_error ("cannot start (see the log above)");
         return 1;
     }
+    jr_http_t *http = NULL;
+    int rc = jr_http_metrics (opts[19].value, jr_broker_metrics (broker), &http);
+    if (rc) {
+        jr_broker_destroy (&broker);
+        jr_keys_destroy (&keys);
+        return rc;
+    }
     jr_broker_run (broker);
+    jr_http_destroy (&http);
     jr_broker_destroy (&broker);
     jr_keys_destroy (&keys);
     jr_info ("broker stopped");

@@ -38,7 +38,12 @@ typedef struct {
     bool warned;        //  logged that no worker serves it, since one did
     char *note;         //  "no worker serves task NAME": name points into it
     uint16_t note_len;  //  of it, cut to what a note may carry
+    bool labelled;      //  its metrics carry its name, not "_other"
+    bool counted;       //  labelled was decided (on its first finished job)
+    jr_counter_t
+        *finished[JR_STATE_EXPIRED + 1];  //  jobs_finished{task,outcome}, made on first use
 } jr_btask_t;
+#define JR_METRIC_TASKS 1000  //  task label values at most; later tasks count as "_other"
 
 #define S_UNSERVED "no worker serves task "  //  the STATUS note of such jobs
 
@@ -83,6 +88,7 @@ typedef struct {
         *expired, *malformed, *stale, *unread;  //  unread: replies dropped, unread by their client
     jr_auth_counters_t auth;                    //  refusals of the keys
     jr_gauge_t *live, *workers, *journal_bytes;
+    uint32_t task_labels;  //  task label values registered, up to JR_METRIC_TASKS
 } jr_bstats_t;
 
 struct _jr_broker_t {
@@ -157,6 +163,7 @@ void jr_broker_task_hold (jr_broker_t *self, uint32_t t);
 void jr_broker_task_release (jr_broker_t *self, uint32_t t);
 void jr_broker_job_release (jr_broker_t *self, jr_bjob_t *job);
 void jr_broker_unserved (jr_broker_t *self, jr_btask_t *task);
+void jr_broker_count_finished (jr_broker_t *self, uint32_t t, int state);
 
 //  workers.c: workers
 void jr_broker_running_link (jr_worker_t *w, jr_bjob_t *job);

@@ -126,6 +126,7 @@ void
 jr_broker_finish (jr_broker_t *self, jr_bjob_t *job, int state, bool journal)
 {
     jr_broker_detach (self, job);
+    jr_broker_count_finished (self, job->task, state);
     job->state = (uint8_t)state;
     job->at_us = jr_clock_wall_us ();
     job->cancel = false;
@@ -143,6 +144,7 @@ void
 jr_broker_make_dead (jr_broker_t *self, jr_bjob_t *job)
 {
     jr_broker_detach (self, job);
+    jr_broker_count_finished (self, job->task, JR_STATE_DEAD);
     job->state = JR_STATE_DEAD;
     job->at_us = jr_clock_wall_us ();
     jr_broker_log_state (self, job, false);

@@ -37,6 +37,8 @@ s_task_slot (jr_broker_t *self)
             zhashx_delete (self->task_index, task->name);
             free (task->note);
             task->note = task->name = NULL;
+            memset (task->finished, 0, sizeof task->finished);  //  the old name's
+            task->counted = task->labelled = false;
             task->warned = false;
             return (int)t;  //  its queue is empty; its heap is kept for reuse
         }
@@ -120,4 +122,26 @@ jr_broker_unserved (jr_broker_t *self, jr_btask_t *task)
     else if (self->unserved == JR_UNSERVED_LOGS)
         jr_warn ("more tasks that no connected worker serves: not logged for 10 s");
     self->unserved++;
+}
+
+//  One more job of task t finished in state (succeeded, failed, dead,
+//  cancelled, expired): jobs_finished_total{task,outcome}. The counter is
+//  found once per task and state, then kept with the task.
+void
+jr_broker_count_finished (jr_broker_t *self, uint32_t t, int state)
+{
+    if (t >= self->ntasks || state < JR_STATE_SUCCEEDED || state > JR_STATE_EXPIRED)
+        return;
+    jr_btask_t *task = &self->tasks[t];
+    if (!task->finished[state]) {
+        if (!task->counted) {
+            task->counted = true;
+            task->labelled = task->name && self->stats.task_labels < JR_METRIC_TASKS;
+            self->stats.task_labels += task->labelled;
+        }
+        task->finished[state] = jr_metrics_counter2 (
+            self->metrics, "jobs_finished", "jobs that reached a final state, by task and outcome",
+            "task", task->labelled ? task->name : "_other", "outcome", jr_state_name (state));
+    }
+    jr_counter_inc (task->finished[state]);
 }

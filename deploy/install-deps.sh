@@ -4,9 +4,11 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev
           libsqlite3-dev sqlite3 libcriterion-dev iproute2 nftables procps jq
+          libmicrohttpd-dev prometheus curl
           libsystemd-dev help2man dpkg-dev file groff-base man-db systemd docker-compose)
-# jq: the CLI tests read jr's JSON; libsystemd-dev: sd_notify; help2man: man
-# pages; dpkg-dev, file: cpack's dpkg-shlibdeps; groff-base, man-db, systemd:
+# libmicrohttpd-dev: the daemons' /metrics; prometheus, curl: the tests scrape
+# it and promtool checks it; jq: the CLI tests read jr's JSON; libsystemd-dev:
+# sd_notify; help2man: man pages; dpkg-dev, file: cpack's dpkg-shlibdeps; groff-base, man-db, systemd:
 # the install tests (groff, man -l, systemd-analyze); docker-compose (with
 # python3-yaml): the compose tests validate and read the compose files.
 missing=()

@@ -1,5 +1,6 @@
 /*  ingester_main.c - jr-ingester: flags, then the ingester's loop until SIGINT/SIGTERM  */
 #include "common/fdlimit.h"
+#include "common/http.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/opts.h"
@@ -29,6 +30,10 @@ main (int argc, char **argv)
         { "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (docs/operations.md, Keys)", false, NULL },
         { "insecure", "JR_INSECURE", NULL, "listen beyond this host without keys", true, NULL },
         { "verbose", NULL, NULL, "log every event (debug)", true, NULL },
+        { "metrics", NULL, NULL,
+          "serve Prometheus metrics at http://HOST:PORT/metrics (off by default), e.g. "
+          "127.0.0.1:9102",
+          false, NULL },
     };
     int nopts = (int)(sizeof opts / sizeof opts[0]);
     int nargs = jr_opts_parse_config (argc, argv, opts, nopts, "jr-ingester [options]");
@@ -37,6 +42,8 @@ main (int argc, char **argv)
         return 2;
     }
     jr_log_init ("ingester", opts[7].value ? JR_LOG_DEBUG : JR_LOG_INFO);
+    if (!jr_http_addr_ok (opts[8].value))
+        return 2;
     jr_keys_t *keys = NULL;
     if (jr_keys_setup (opts[5].value, JR_ROLE_INGESTER, &keys) != 0)
         return 2;
@@ -61,7 +68,15 @@ main (int argc, char **argv)
         jr_opts_error ("cannot start (see the error above)");
         return 1;
     }
-    int rc = jr_ingester_run (ingester);
+    jr_http_t *http = NULL;
+    int rc = jr_http_metrics (opts[8].value, jr_ingester_metrics (ingester), &http);
+    if (rc) {
+        jr_ingester_destroy (&ingester);
+        jr_keys_destroy (&keys);
+        return rc;
+    }
+    rc = jr_ingester_run (ingester);
+    jr_http_destroy (&http);
     jr_ingester_destroy (&ingester);
     jr_keys_destroy (&keys);
     return rc == 0 ? 0 : 1;

@@ -34,6 +34,7 @@ enum {
     O_RUN_TASK,
     O_KEYS,
     O_HEALTH_FILE,
+    O_METRICS,
     O_COUNT
 };
 
@@ -69,6 +70,9 @@ jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv)
         { "keys", "JR_KEYS", NULL, "CurveZMQ keys folder (docs/operations.md, Keys)" },
         { "health-file", "JR_WORKER_HEALTH_FILE", NULL,
           "file touched (at most once a second) whenever the broker is heard" },
+        { "metrics", NULL, NULL,
+          "serve Prometheus metrics at http://HOST:PORT/metrics (off by default), e.g. "
+          "127.0.0.1:9103" },
     };
     static_assert (sizeof opts / sizeof opts[0] == O_COUNT, "one enum value per flag");
     int nargs = jr_opts_parse_config (argc, argv, opts, O_COUNT, "jr-worker [options]");
@@ -79,7 +83,8 @@ jr_worker_args_parse (jr_worker_args_t *args, int argc, char **argv)
     *args = (jr_worker_args_t){ .plugins = opts[O_PLUGIN].value,
                                 .verbose = opts[O_VERBOSE].value != NULL,
                                 .run_task = opts[O_RUN_TASK].value != NULL,
-                                .keys = opts[O_KEYS].value };
+                                .keys = opts[O_KEYS].value,
+                                .metrics = opts[O_METRICS].value };
     if (args->run_task)
         return 0;  //  the child reads its job from stdin, not these values
     args->isolate = opts[O_ISOLATE].value;

@@ -14,6 +14,7 @@ typedef struct {
     bool verbose;               //  --verbose: log at debug level
     bool run_task;              //  --run-task: be the child of an isolated task
     const char *keys;           //  --keys: CurveZMQ keys folder, or NULL
+    const char *metrics;        //  --metrics: HOST:PORT of /metrics, or NULL
 } jr_worker_args_t;
 
 //  Parse jr-worker's flags (each falls back to its environment variable,

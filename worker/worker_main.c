@@ -1,5 +1,6 @@
 /*  worker_main.c - jr-worker: its flags (config.c) to a jr_worker_t, run until a signal  */
 #include "common/fdlimit.h"
+#include "common/http.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "proto/proto.h"
@@ -54,6 +55,8 @@ main (int argc, char **argv)
         return 1;
     if (args.run_task)
         return jr_isolate_child_main ();
+    if (!jr_http_addr_ok (args.metrics))
+        return 2;
     jr_exec_set_kill_grace (args.kill_grace_ms);
     jr_isolate_set_plugins (args.plugins);
     if (args.isolate && s_isolate (args.isolate) != 0)
@@ -72,6 +75,13 @@ main (int argc, char **argv)
         jr_keys_destroy (&keys);
         return 2;
     }
+    jr_http_t *http = NULL;
+    int served = jr_http_metrics (args.metrics, jr_worker_metrics (worker), &http);
+    if (served) {
+        jr_worker_destroy (&worker);
+        jr_keys_destroy (&keys);
+        return served;
+    }
     s_worker = worker;
     struct sigaction action = { .sa_handler = s_on_signal };
     sigemptyset (&action.sa_mask);
@@ -82,6 +92,7 @@ main (int argc, char **argv)
     signal (SIGTERM, SIG_DFL);
     signal (SIGINT, SIG_DFL);
     s_worker = NULL;
+    jr_http_destroy (&http);
     jr_worker_destroy (&worker);
     jr_keys_destroy (&keys);
     return 0;
