@@ -3,24 +3,16 @@
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define S_WAIT_MS 10000  //  longest wait for a message that must come
 
 //  -------------------------------------------------------------------------
 //  Helpers
-
-//  A free tcp port: bound once, then let go.
-static int
-s_free_port (void)
-{
-    zsock_t *probe = zsock_new (ZMQ_ROUTER);
-    int port = zsock_bind (probe, "tcp://127.0.0.1:*");
-    cr_assert_gt (port, 0);
-    zsock_destroy (&probe);
-    return port;
-}
 
 //  A ROUTER of a role on a fresh loopback port; *endpoint gets its address.
 static zsock_t *
@@ -159,8 +151,16 @@ Test (transport, bad_endpoints_give_null_and_errno)
 //  worker's broker socket queues (its messages are resent anyway).
 Test (transport, immediate_where_it_matters)
 {
+    //  A port bound and never listened on: connects to it are refused, and
+    //  nothing else can take it meanwhile (a probe ROUTER closed just now
+    //  may still listen: zmq_close is asynchronous).
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof addr;
+    cr_assert (fd >= 0 && bind (fd, (struct sockaddr *)&addr, len) == 0
+               && getsockname (fd, (struct sockaddr *)&addr, &len) == 0);
     char endpoint[64];
-    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", s_free_port ());
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", ntohs (addr.sin_port));
     zsock_t *results = jr_transport_connect (JR_SOCK_WORKER_INGESTER, endpoint, NULL);
     zsock_t *broker = jr_transport_connect (JR_SOCK_WORKER_BROKER, endpoint, NULL);
     cr_assert (results && broker);
@@ -170,6 +170,7 @@ Test (transport, immediate_where_it_matters)
     cr_assert_eq (zmq_send (zsock_resolve (broker), "x", 1, ZMQ_DONTWAIT), 1);
     zsock_destroy (&results);
     zsock_destroy (&broker);
+    close (fd);
 }
 
 //  -------------------------------------------------------------------------
